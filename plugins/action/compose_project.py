@@ -1,0 +1,78 @@
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Render a service's templates on the controller, run the compose_project module, record deploy events."""
+from __future__ import annotations
+
+import os
+import time
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+from ansible.template import trust_as_template
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+
+# category -> the specific event emitted before DEPLOY_FAIL
+# Shared compose macros (restart policy, log rotation, network) live in the platform role.
+_PLATFORM_TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "platform", "templates")
+_SPECIFIC = {"config": ev.CONFIG_INVALID, "port": ev.PORT_CONFLICT, "crash_loop": ev.RESTART_LOOP}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def _render(self, templates: dict, task_vars: dict) -> dict:
+        files = {}
+        for rel, spec in sorted((templates or {}).items()):
+            src = spec["src"]
+            try:
+                data = trust_as_template(self._loader.get_text_file_contents(src))
+            except AnsibleError as exc:
+                raise AnsibleError(f"template {src} for {rel}: {exc}") from None
+            templar = self._templar.copy_with_new_env(available_variables=task_vars,
+                                                      searchpath=[os.path.dirname(src), _PLATFORM_TEMPLATES])
+            files[rel] = {"content": templar.template(data, escape_backslashes=False), "mode": spec.get("mode", "0644")}
+        return files
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        service = args.pop("service", None) or args.get("project_name", "compose")
+        templates = args.pop("templates", None)
+        host = task_vars.get("inventory_hostname", "")
+        state = args.get("state", "present")
+        events = []
+
+        def emit(event_type, message, **facts):
+            event = ev.make_event(event_type, service, message, host=host, **facts)
+            event["live"] = live_events.send(self._task, host, event)
+            events.append(event)
+
+        started = time.monotonic()
+        if state == "present":
+            emit(ev.DEPLOY_START, f"deploying project {args.get('project_name')} on {host}")
+        try:
+            if templates:
+                args["files"] = dict(self._render(templates, task_vars), **(args.get("files") or {}))
+        except AnsibleError as exc:
+            emit(ev.CONFIG_INVALID, f"rendering failed: {exc}", category="config")
+            emit(ev.DEPLOY_FAIL, "not deployed: configuration could not be rendered", category="config")
+            return dict(result, failed=True, msg=str(exc), category="config", events=events)
+
+        res = self._execute_module("aiplatform.stack.compose_project", module_args=args, task_vars=task_vars)
+        duration = round(time.monotonic() - started, 3)
+        if res.get("failed"):
+            category = res.get("category", "unknown")
+            cause = res.get("cause") or res.get("msg", "")
+            if category in _SPECIFIC:
+                emit(_SPECIFIC[category], f"{cause}; fix: {res.get('advice', '')}", category=category)
+            emit(ev.DEPLOY_FAIL, f"[{category}] {cause}", category=category, duration=duration)
+        elif state == "present":
+            what = "started " + ", ".join(res.get("actions", [])) if res.get("changed") else "unchanged, nothing restarted"
+            emit(ev.DEPLOY_SUCCESS, f"{what} ({duration:.1f} s)", changed=bool(res.get("changed")), duration=duration,
+                 changed_files=res.get("changed_files"))
+        elif res.get("changed"):
+            emit(ev.DEPLOY_SUCCESS, f"{state}: {', '.join(res.get('actions', []))}", changed=True, duration=duration)
+        res["events"] = events
+        result.update(res)
+        return result

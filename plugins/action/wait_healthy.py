@@ -1,0 +1,52 @@
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller-side wait loop: probes through aiplatform.stack.service_probe, reports every attempt live."""
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import wait_for
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("services", "log_lines"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        services = list(args.get("services") or [])
+        host = task_vars.get("inventory_hostname", "")
+        if not services:
+            return dict(result, changed=False, services={}, events=[])
+        recorded = []
+
+        def emit(event):
+            event["host"] = host
+            event["live"] = live_events.send(self._task, host, event)
+            recorded.append(event)
+
+        def probe_round(specs, baseline):
+            module_args = {
+                "services": [{k: s[k] for k in ("name", "project", "target", "probe") if s.get(k) is not None} for s in specs],
+                "baseline": baseline,
+                "log_lines": int(args.get("log_lines", 20)),
+            }
+            res = self._execute_module("aiplatform.stack.service_probe", module_args=module_args,
+                                       task_vars=task_vars)
+            if res.get("failed"):
+                detail = res.get("msg", "probe failed")
+                return {s["name"]: {"verdict": "waiting", "detail": detail} for s in specs}
+            return res["services"]
+
+        try:
+            outcome = wait_for(services, probe_round, emit)
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        bad = {n: o for n, o in outcome.items() if o["state"] != "healthy"}
+        result.update(changed=False, services=outcome, events=recorded)
+        if bad:
+            result["failed"] = True
+            result["msg"] = "; ".join(f"{n}: {o['state']} ({o['detail']})" for n, o in sorted(bad.items()))
+            result["category"] = "crash_loop" if any(o["state"] == "crash_loop" for o in bad.values()) else "timeout"
+        return result

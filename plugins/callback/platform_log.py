@@ -1,0 +1,187 @@
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: platform_log
+type: aggregate
+short_description: The platform's one log format, on the console and in a log file, plus JSON events
+description:
+  - Writes every service event of aiplatform.stack as C([YYYY-MM-DD HH:MM:SS] [LEVEL] [service] message), exactly
+    once on the console and once in the log file, and the same events with all their facts (host, run id, attempt,
+    duration, category) as JSON lines beside it.
+  - Health-wait retries arrive while the wait runs (live progress), not when the task ends.
+  - ERROR for failures and timeouts, WARN for retries, INFO otherwise. Secret values and credential-shaped text
+    (URL passwords, C(*PASSWORD*=...), C(*KEY*=...)) are masked in both outputs.
+  - An interrupted run (SIGINT, SIGTERM) still gets its final RUN_END line with status C(interrupted).
+version_added: 0.1.0
+author: aiplatform.stack contributors
+requirements:
+  - enable it in ansible.cfg (C(callbacks_enabled = aiplatform.stack.platform_log))
+options:
+  log_dir:
+    description: Directory of the log file and the JSON events file; created when missing.
+    type: path
+    default: ~/.ansible/aiplatform
+    env:
+      - name: AIPLATFORM_LOG_DIR
+    ini:
+      - section: callback_platform_log
+        key: log_dir
+  log_file:
+    description: Name of the log file inside O(log_dir).
+    type: str
+    default: aiplatform.log
+    env:
+      - name: AIPLATFORM_LOG_FILE
+    ini:
+      - section: callback_platform_log
+        key: log_file
+  events_file:
+    description: Name of the JSON lines events file inside O(log_dir).
+    type: str
+    default: events.jsonl
+    env:
+      - name: AIPLATFORM_EVENTS_FILE
+    ini:
+      - section: callback_platform_log
+        key: events_file
+  console:
+    description: Also print each event line on the console.
+    type: bool
+    default: true
+    env:
+      - name: AIPLATFORM_LOG_CONSOLE
+    ini:
+      - section: callback_platform_log
+        key: console
+  run_id:
+    description: Identifier of this run in the JSON events; a random one when unset.
+    type: str
+    env:
+      - name: AIPLATFORM_RUN_ID
+    ini:
+      - section: callback_platform_log
+        key: run_id
+"""
+
+import os
+import signal
+import uuid
+
+from ansible.plugins.callback import CallbackBase
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "aiplatform.stack.platform_log"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The live channel's custom method must be known to the dispatcher (see plugin_utils/live_events.py).
+        self._implemented_callback_methods = frozenset(self._implemented_callback_methods | {"v2_aiplatform_event"})
+        self._seen: set[str] = set()
+        self._log = None
+        self._events = None
+        self._redactor = ev.Redactor()
+        self._run_id = ""
+        self._ended = False
+        self._failed_services: set[str] = set()
+        self._counts = {"events": 0, "errors": 0}
+
+    # -- setup and teardown -------------------------------------------------------------------------------------
+    def set_options(self, task_keys=None, var_options=None, direct=None) -> None:
+        super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+        self._run_id = self.get_option("run_id") or uuid.uuid4().hex[:12]
+
+    def _open(self) -> None:
+        if self._log is not None:
+            return
+        log_dir = os.path.expanduser(self.get_option("log_dir"))
+        os.makedirs(log_dir, exist_ok=True)
+        self._log = open(os.path.join(log_dir, self.get_option("log_file")), "a", encoding="utf-8", buffering=1)
+        self._events = open(os.path.join(log_dir, self.get_option("events_file")), "a", encoding="utf-8", buffering=1)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+            signal.signal(sig, self._interrupted_handler(previous))
+
+    def _interrupted_handler(self, previous):
+        def handler(signum, frame):
+            self._end("interrupted", f"run interrupted by {signal.Signals(signum).name}")
+            if callable(previous):
+                previous(signum, frame)
+            else:
+                raise KeyboardInterrupt
+        return handler
+
+    def _end(self, status: str, message: str) -> None:
+        if self._ended or self._log is None:
+            return
+        self._ended = True
+        self.record(ev.make_event(ev.RUN_END, "run", message, status=status))
+
+    # -- the one place that writes ------------------------------------------------------------------------------
+    def record(self, event: dict) -> None:
+        """Write one event: the line to console and log file, the JSON to the events file. Each event once."""
+        if event.get("id") in self._seen:
+            return
+        self._open()
+        self._seen.add(event.get("id") or uuid.uuid4().hex)
+        event = self._redactor.data(dict(event, run_id=self._run_id))
+        line = ev.format_line(event)
+        if self.get_option("console"):
+            self._display.display(line)
+        self._log.write(line + "\n")
+        self._events.write(ev.to_json(event) + "\n")
+        self._counts["events"] += 1
+        if event["level"] == "ERROR":
+            self._counts["errors"] += 1
+            self._failed_services.add(event["service"])
+
+    # -- hooks ----------------------------------------------------------------------------------------------------
+    def v2_playbook_on_start(self, playbook) -> None:
+        self.record(ev.make_event(ev.RUN_START, "run", f"run {self._run_id} started: {os.path.basename(playbook._file_name)}"))
+
+    def v2_aiplatform_event(self, result) -> None:
+        event = self._parts(result)[0].get("aiplatform_event")
+        if event:
+            self.record(event)
+
+    @staticmethod
+    def _parts(result) -> tuple[dict, object]:
+        data = getattr(result, "result", None)
+        if data is None:
+            data = getattr(result, "_result", {})
+        task = getattr(result, "task", None) or getattr(result, "_task", None)
+        return data or {}, task
+
+    def _from_result(self, result) -> None:
+        data, task = self._parts(result)
+        action = getattr(task, "action", "") or ""
+        if not action.startswith("aiplatform.stack."):
+            return
+        for item in [data] + list(data.get("results") or []):
+            if isinstance(item, dict):
+                for event in item.get("events") or []:
+                    if isinstance(event, dict) and event.get("type"):
+                        self.record(event)
+
+    def v2_runner_on_ok(self, result) -> None:
+        self._from_result(result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False) -> None:
+        self._from_result(result)
+
+    def v2_runner_item_on_ok(self, result) -> None:
+        self._from_result(result)
+
+    def v2_runner_item_on_failed(self, result) -> None:
+        self._from_result(result)
+
+    def v2_playbook_on_stats(self, stats) -> None:
+        failed = sum(len(getattr(stats, k, {})) for k in ("failures", "dark"))
+        status = "failed" if failed else "ok"
+        self._end(status, f"run {self._run_id} {status}: {self._counts['events']} events, {self._counts['errors']} errors")

@@ -1,0 +1,59 @@
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
+from ansible_collections.aiplatform.stack.plugins.module_utils.waves import DependencyError
+from ansible_collections.aiplatform.stack.plugins.module_utils.waves import dependency_waves as _waves
+
+
+def dependency_waves(dependencies, selected=None, known=None):
+    try:
+        return _waves(dict(dependencies or {}), list(selected) if selected is not None else None,
+                      list(known) if known is not None else None)
+    except DependencyError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def placed_on(names, catalog, host, groups):
+    try:
+        return cat.placed_on(list(names), dict(catalog), host, dict(groups))
+    except cat.ConfigError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def service_endpoint(catalog, name, port_name, consumer_host, groups, hostvars):
+    try:
+        return cat.endpoint(dict(catalog), name, port_name, consumer_host, dict(groups), hostvars)
+    except cat.ConfigError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def catalog_problems(catalog, enabled, groups):
+    return cat.validate(dict(catalog), list(enabled), dict(groups))
+
+
+def app_databases(names, catalog, secrets):
+    """[{name, owner, password}] for the services among `names` that declare a database."""
+    out = []
+    for name in names:
+        db = (catalog.get(name) or {}).get("database")
+        if not db:
+            continue
+        password = (secrets.get(name) or {}).get(db.get("password_secret", "db_password"))
+        if not password:
+            raise AnsibleFilterError(f"{name}: no generated secret '{db.get('password_secret', 'db_password')}' for its database")
+        out.append({"name": db["name"], "owner": db.get("owner", db["name"]), "password": password})
+    return out
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "dependency_waves": dependency_waves,
+            "placed_on": placed_on,
+            "service_endpoint": service_endpoint,
+            "catalog_problems": catalog_problems,
+            "app_databases": app_databases,
+        }

@@ -1,0 +1,99 @@
+"""The services of an inventory as data: placement, endpoints between services, validation of descriptions.
+
+A description (built in each service role's defaults) looks like:
+  {name, type, project, host_group, image(s), ports: [{name, container, published, bind}], probe, backoff,
+   secrets, files, database, needs_secrets_of}
+"""
+from __future__ import annotations
+
+import re
+
+from .probes import PROBE_TYPES
+
+SERVICE_TYPES = ("infrastructure", "llm", "application", "workflow", "proxy")
+# An image reference: [registry/]name[:tag][@digest]; tag must not be latest (pinned releases only).
+_IMAGE_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$")
+
+
+class ConfigError(ValueError):
+    """Bad inventory input: the message names the service, the field and the fix."""
+
+
+def hosts_of(service: dict, groups: dict) -> list[str]:
+    group = service.get("host_group") or "aiplatform"
+    if group not in groups:
+        raise ConfigError(f"{service['name']}: host_group '{group}' is not an inventory group; "
+                          f"add the group or set {service['name']}_host_group")
+    return list(groups[group])
+
+
+def placed_on(names: list[str], catalog: dict, host: str, groups: dict) -> list[str]:
+    """The services among `names` that run on `host`."""
+    return [n for n in names if n in catalog and host in hosts_of(catalog[n], groups)]
+
+
+def endpoint(catalog: dict, name: str, port_name: str, consumer_host: str, groups: dict, hostvars: dict) -> dict:
+    """How a service on `consumer_host` reaches port `port_name` of service `name`.
+
+    Same host: the container name on the shared network and the container port. Another host: that host's
+    inventory address and the published port (which must then exist).
+    """
+    service = catalog[name]
+    port = next((p for p in service.get("ports", []) if p["name"] == port_name), None)
+    if port is None:
+        raise ConfigError(f"{name}: no port named '{port_name}'")
+    where = hosts_of(service, groups)
+    if not where:
+        raise ConfigError(f"{name}: host_group '{service.get('host_group')}' has no hosts")
+    if consumer_host in where:
+        return {"host": service["container"], "port": int(port["container"]), "local": True}
+    target = where[0]
+    if not port.get("published"):
+        raise ConfigError(f"{name}: port '{port_name}' must be published (set {name}_published_ports) to be reached "
+                          f"from {consumer_host}")
+    address = (hostvars.get(target) or {}).get("ansible_host") or target
+    return {"host": address, "port": int(port["published"]), "local": False}
+
+
+def validate(catalog: dict, enabled: list[str], groups: dict) -> list[str]:
+    """Every problem of the enabled services' descriptions, each naming service, field and fix."""
+    problems = []
+    claims: dict[tuple, str] = {}
+    for name in enabled:
+        svc = catalog.get(name)
+        if svc is None:
+            problems.append(f"{name}: enabled in aiplatform_services but no role describes it; "
+                            f"remove it from aiplatform_services or add roles/{name}")
+            continue
+        if svc.get("type") not in SERVICE_TYPES:
+            problems.append(f"{name}.type: '{svc.get('type')}' is not one of {', '.join(SERVICE_TYPES)}")
+        for field, image in sorted((svc.get("images") or {}).items()):
+            if not isinstance(image, str) or not _IMAGE_RE.match(image):
+                problems.append(f"{name}.images.{field}: '{image}' is not a valid image reference; "
+                                f"set {name}_image to name:tag")
+            elif image.rsplit("/", 1)[-1].split("@")[0].endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]:
+                problems.append(f"{name}.images.{field}: '{image}' floats; pin a release tag in {name}_image")
+        probe = svc.get("probe") or {}
+        if probe.get("type") not in PROBE_TYPES:
+            problems.append(f"{name}.probe.type: '{probe.get('type')}' is not one of {', '.join(PROBE_TYPES)}")
+        try:
+            where = hosts_of(svc, groups)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            where = []
+        for port in svc.get("ports", []):
+            published = port.get("published")
+            if published in (None, "", 0):
+                continue
+            if not isinstance(published, int) or not 0 < published < 65536:
+                problems.append(f"{name}.ports.{port['name']}.published: '{published}' is not a port number 1-65535")
+                continue
+            for host in where:
+                key = (host, port.get("bind", "127.0.0.1"), published)
+                wild = (host, "0.0.0.0", published)
+                other = claims.get(key) or claims.get(wild)
+                if other:
+                    problems.append(f"{name}.ports.{port['name']}.published: port {published} on {host} is also "
+                                    f"claimed by {other}; give one of them another port")
+                claims[key] = f"{name}.{port['name']}"
+    return problems

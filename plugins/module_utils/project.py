@@ -1,0 +1,249 @@
+"""One compose project on a host: write its rendered files, validate, bring it to the wanted state.
+
+Used by the compose_project module; `run` is module.run_command-like, file access goes through plain os calls.
+Order for state=present: stage the new files -> `docker compose config` on the staged copy -> (nothing changed on
+the host yet) -> pull missing images -> write files -> `up -d` only for drift. A failure before the write leaves the
+running project exactly as it was.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+
+from . import errors as err
+from .compose import COMPOSE_FILE, HASH_ENV, Compose, ComposeError, drift
+
+SECRET_MODE = 0o600
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def plan_files(project_dir: str, files: dict[str, dict]) -> list[dict]:
+    """Which files differ from what is on disk: [{path, mode, content, old, changed, secret}] sorted by path."""
+    plan = []
+    for rel in sorted(files):
+        if os.path.isabs(rel) or ".." in rel.split("/"):
+            raise ValueError(f"file name '{rel}' must be relative to the project directory")
+        spec = files[rel]
+        content = spec.get("content", "")
+        data = content.encode("utf-8")
+        mode = int(str(spec.get("mode", "0644")), 8)
+        path = os.path.join(project_dir, rel)
+        old = _read(path)
+        old_mode = (os.stat(path).st_mode & 0o777) if old is not None else None
+        plan.append({
+            "rel": rel, "path": path, "data": data, "mode": mode, "old": old,
+            "changed": old != data or old_mode != mode,
+            "secret": mode & 0o077 == 0,  # private files (env files with secrets) are never shown in a diff
+        })
+    return plan
+
+
+def existing_files(project_dir: str) -> dict[str, dict]:
+    """The project's top-level files as they are on disk, in the `files` form."""
+    out = {}
+    if os.path.isdir(project_dir):
+        for name in sorted(os.listdir(project_dir)):
+            path = os.path.join(project_dir, name)
+            if os.path.isfile(path) and not name.startswith("."):
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    out[name] = {"content": fh.read(), "mode": "%04o" % (os.stat(path).st_mode & 0o777)}
+    return out
+
+
+def files_hash(plan: list[dict]) -> str:
+    """One hash of every file of the project (names, modes and contents)."""
+    h = hashlib.sha256()
+    for f in sorted(plan, key=lambda f: f["rel"]):
+        h.update(f"{f['rel']}\0{f['mode']:o}\0".encode() + f["data"] + b"\0")
+    return h.hexdigest()[:32]
+
+
+def diff_of(plan: list[dict]) -> list[dict]:
+    """Ansible diff entries for changed files; private files show only that they changed."""
+    out = []
+    for f in plan:
+        if not f["changed"]:
+            continue
+        if f["secret"]:
+            before = "" if f["old"] is None else f"(private file, sha256 {_sha(f['old'])[:12]})\n"
+            after = f"(private file, sha256 {_sha(f['data'])[:12]}, mode {f['mode']:04o})\n"
+        else:
+            before = "" if f["old"] is None else f["old"].decode("utf-8", "replace")
+            after = f["data"].decode("utf-8", "replace")
+        out.append({"before_header": f["rel"], "after_header": f["rel"], "before": before, "after": after})
+    return out
+
+
+def write_files(project_dir: str, plan: list[dict]) -> None:
+    """Atomic per file: write a temp file with the final mode, then rename over the old one."""
+    os.makedirs(project_dir, mode=0o750, exist_ok=True)
+    for f in plan:
+        if not f["changed"]:
+            continue
+        os.makedirs(os.path.dirname(f["path"]), mode=0o750, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(f["path"]), prefix=".tmp-")
+        try:
+            os.fchmod(fd, f["mode"])
+            os.write(fd, f["data"])
+        finally:
+            os.close(fd)
+        os.replace(tmp, f["path"])
+
+
+def stage(plan: list[dict], project_dir: str) -> str:
+    """A copy of the project with the new files, beside the real one, for validation."""
+    staged = tempfile.mkdtemp(prefix=".stage-", dir=os.path.dirname(project_dir.rstrip("/")) or None)
+    if os.path.isdir(project_dir):
+        for name in os.listdir(project_dir):
+            src = os.path.join(project_dir, name)
+            if os.path.isfile(src):
+                shutil.copy2(src, os.path.join(staged, name))
+    for f in plan:
+        dest = os.path.join(staged, f["rel"])
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as fh:
+            fh.write(f["data"])
+        os.chmod(dest, f["mode"])
+    return staged
+
+
+class ProjectDeployer:
+    """state -> method: present, stopped, restarted, absent."""
+
+    def __init__(self, run, project_dir: str, project_name: str, check_mode: bool = False) -> None:
+        self.dir = project_dir
+        self.compose = Compose(run, project_dir, project_name)
+        self._name = project_name
+        self.check_mode = check_mode
+
+    def ensure_networks(self, networks: list[str]) -> list[str]:
+        """Create the shared external networks that are missing; returns the ones created."""
+        created = []
+        for name in networks:
+            rc, _, _ = self.compose._run([self.compose.docker, "network", "inspect", name])
+            if rc == 0:
+                continue
+            rc, _, errout = self.compose._run([self.compose.docker, "network", "create", "--label",
+                                               "aiplatform.stack.network=true", name])
+            if rc != 0 and "already exists" not in errout:
+                raise ComposeError({"category": err.classify(errout) if err.classify(errout) != err.UNKNOWN else err.ENGINE,
+                                    "cause": errout.strip(), "advice": err.ADVICE[err.ENGINE], "rc": rc})
+            created.append(name)
+        return created
+
+    def present(self, files: dict[str, dict], pull: str = "missing", recreate: str = "auto",
+                networks: list[str] | None = None) -> dict:
+        if not files:  # bring up the project as it is on disk
+            files = existing_files(self.dir)
+        plan = plan_files(self.dir, files)
+        config_hash = files_hash(plan)
+        self.compose.env[HASH_ENV] = config_hash
+        changed_files = [f["rel"] for f in plan if f["changed"]]
+        result = {"changed": False, "changed_files": changed_files, "diff": diff_of(plan), "actions": [],
+                  "config_hash": config_hash}
+
+        if changed_files or not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
+            staged = stage(plan, self.dir)
+            try:
+                problem = self.compose.validate(project_dir=staged)
+            finally:
+                shutil.rmtree(staged, ignore_errors=True)
+            if problem:
+                return dict(result, failed=True, **problem)
+        try:
+            if not changed_files and os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
+                services, containers = self.compose.state()
+                result["drift"] = drift(services, config_hash, containers)
+                if not result["drift"] and recreate != "always":
+                    return result  # the no-op path: two compose calls, nothing else
+            if self.check_mode:
+                result["changed"] = True
+                return result
+            if pull != "never":
+                # Pull before touching containers: a missing image must not stop the running version.
+                self.compose.checked("pull", "--quiet", "--ignore-buildable", "--policy", pull)
+                result["actions"].append("pull")
+            else:
+                staged = stage(plan, self.dir)
+                try:
+                    problem = self._images_present(staged)
+                finally:
+                    shutil.rmtree(staged, ignore_errors=True)
+                if problem:
+                    return dict(result, failed=True, **problem)
+            write_files(self.dir, plan)
+            result["networks_created"] = self.ensure_networks(networks or [])
+            services, containers = self.compose.state()
+            result["drift"] = drift(services, config_hash, containers)
+            # A changed file changes the hash label, so compose recreates the project's containers by itself.
+            force = recreate == "always"
+            if result["drift"] or force:
+                args = ["up", "--detach", "--remove-orphans"] + (["--force-recreate"] if force else [])
+                progress = self.compose.checked(*args)
+                result["actions"].append(" ".join(args[:1] + args[3:]) if force else "up")
+                result["started"] = progress.started
+                result["unparsed"] = progress.other
+            result["changed"] = True
+        except ComposeError as exc:
+            return dict(result, failed=True, **exc.info)
+        return result
+
+    def _images_present(self, project_dir: str) -> dict | None:
+        rc, out, _ = self.compose.call("config", "--images", project_dir=project_dir)
+        images = [line.strip() for line in out.splitlines() if line.strip()] if rc == 0 else []
+        missing = []
+        for image in images:
+            rc, _, _ = self.compose._run([self.compose.docker, "image", "inspect", image])
+            if rc != 0:
+                missing.append(image)
+        if missing:
+            return {"category": err.IMAGE, "cause": f"image not present on this host: {', '.join(missing)}",
+                    "advice": err.ADVICE[err.IMAGE], "rc": 1}
+        return None
+
+    def _simple(self, *args: str) -> dict:
+        if not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
+            return {"changed": False, "actions": [], "note": "no project here"}
+        _, containers = self.compose.state()
+        if self.check_mode:
+            return {"changed": bool(containers), "actions": []}
+        self.compose.checked(*args)
+        return {"changed": True, "actions": [" ".join(args)]}
+
+    def stopped(self) -> dict:
+        if not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
+            return {"changed": False, "actions": []}
+        _, containers = self.compose.state()
+        if not any(c.get("State") in ("running", "restarting") for c in containers):
+            return {"changed": False, "actions": []}
+        if self.check_mode:
+            return {"changed": True, "actions": []}
+        self.compose.checked("stop")
+        return {"changed": True, "actions": ["stop"]}
+
+    def restarted(self) -> dict:
+        return self._simple("restart")
+
+    def absent(self, remove_volumes: bool = False) -> dict:
+        if not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
+            return {"changed": False, "actions": []}
+        _, containers = self.compose.state()
+        if not containers and not remove_volumes:
+            return {"changed": False, "actions": []}
+        if self.check_mode:
+            return {"changed": True, "actions": []}
+        self.compose.checked("down", "--remove-orphans", *(["--volumes"] if remove_volumes else []))
+        return {"changed": True, "actions": ["down" + (" --volumes" if remove_volumes else "")]}

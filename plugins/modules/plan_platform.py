@@ -1,0 +1,74 @@
+#!/usr/bin/python
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# The work is done by the action plugin of the same name; this file documents it.
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: plan_platform
+short_description: Validate the platform's service descriptions and order them into dependency waves
+description:
+  - Runs on the controller before anything on any host changes.
+  - Checks every enabled service's description (type, pinned image references, probe type, host group, published
+    ports claimed twice on one host) and the dependency map (unknown names, cycles, with the offending path).
+  - Each problem is a CONFIG_INVALID event naming the service, the field and the fix; the task then fails.
+  - On success sets the facts C(aiplatform_waves) (lists of service names; a wave starts together) and
+    C(aiplatform_deploying).
+version_added: 0.1.0
+author: aiplatform.stack contributors
+options:
+  catalog:
+    description: Service descriptions by name (built by each service role's C(describe) tasks).
+    type: dict
+    required: true
+  services:
+    description: Enabled service names.
+    type: list
+    elements: str
+    required: true
+  only:
+    description: Deploy only these and what they depend on; empty for all enabled services.
+    type: list
+    elements: str
+    default: []
+  dependencies:
+    description: Dependency map, service name to the names it needs healthy first.
+    type: dict
+    required: true
+attributes:
+  action:
+    support: full
+    details: Runs entirely on the controller.
+  check_mode:
+    support: full
+    details: Changes nothing in any mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: Changes nothing.
+"""
+
+EXAMPLES = r"""
+- name: Validate and order the services
+  aiplatform.stack.plan_platform:
+    catalog: "{{ aiplatform_catalog }}"
+    services: [postgres, redis, litellm]
+    dependencies: {postgres: [redis], redis: [], litellm: [postgres, redis]}
+  run_once: true
+"""
+
+RETURN = r"""
+waves:
+  description: The dependency waves, first to start first.
+  returned: success
+  type: list
+  elements: list
+  sample: [[redis], [postgres], [litellm]]
+events:
+  description: CONFIG_INVALID events, one per problem.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+"""

@@ -1,0 +1,95 @@
+#!/usr/bin/python
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: postgres_app_db
+short_description: Ensure application databases and roles in the platform's PostgreSQL container
+description:
+  - Creates one role and one database per application, idempotently, through C(psql) inside the running PostgreSQL
+    container (its local socket). SQL, passwords included, goes to psql's standard input, never into process
+    arguments.
+  - A role's password is reset only when the stored SCRAM verifier does not match, so a re-run reports no change.
+version_added: 0.1.0
+author: aiplatform.stack contributors
+options:
+  container:
+    description: Name of the PostgreSQL container.
+    type: str
+    required: true
+  admin_user:
+    description: Superuser created by the image (C(POSTGRES_USER)).
+    type: str
+    default: postgres
+  databases:
+    description: Databases to ensure, each with C(name), C(owner) (default the name) and C(password).
+    type: list
+    elements: dict
+    required: true
+attributes:
+  check_mode:
+    support: full
+    details: Reads the current roles and databases and reports what would change.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: Existing roles with the right password and existing databases are left alone.
+"""
+
+EXAMPLES = r"""
+- name: LiteLLM's database and role
+  aiplatform.stack.postgres_app_db:
+    container: aiplatform-postgres-postgres-1
+    admin_user: platform
+    databases:
+      - name: litellm
+        password: "{{ litellm_db_password }}"
+  no_log: true
+"""
+
+RETURN = r"""
+changes:
+  description: What was changed, without secrets.
+  returned: always
+  type: list
+  elements: str
+  sample: [created role litellm, created database litellm]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aiplatform.stack.plugins.module_utils.pg import STATE_QUERY, parse_state, plan
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "container": {"type": "str", "required": True},
+            "admin_user": {"type": "str", "default": "postgres"},
+            "databases": {"type": "list", "elements": "dict", "required": True, "no_log": True},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    psql = ["docker", "exec", "-i", p["container"], "psql", "-U", p["admin_user"], "-d", "postgres",
+            "-v", "ON_ERROR_STOP=1", "-q", "-At", "-F", "|"]
+    rc, out, err = module.run_command(psql, data=STATE_QUERY)
+    if rc != 0:
+        module.fail_json(msg="cannot read roles from %s: %s" % (p["container"], err.strip()), category="dependency")
+    try:
+        sql, changes = plan(p["databases"], *parse_state(out))
+    except (KeyError, ValueError) as exc:
+        module.fail_json(msg="databases: %s" % exc, category="config")
+    if sql and not module.check_mode:
+        rc, out, err = module.run_command(psql, data="\n".join(sql) + "\n")
+        for item in p["databases"]:  # psql quotes the failing statement: keep passwords out of the message
+            err = err.replace(item["password"], "********")
+        if rc != 0:
+            module.fail_json(msg="psql in %s failed: %s" % (p["container"], err.strip()), category="unknown",
+                             changes=changes)
+    module.exit_json(changed=bool(changes), changes=changes)
+
+
+if __name__ == "__main__":
+    main()

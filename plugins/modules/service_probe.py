@@ -1,0 +1,138 @@
+#!/usr/bin/python
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: service_probe
+short_description: Probe services once and report their containers
+description:
+  - One round of readiness probes for several services on a host, plus the facts of their containers (status,
+    exit code, restart count, health, start time).
+  - A container that exited, is restarting, or restarted since O(baseline) is reported as a crash loop with the
+    last lines of its log, so that a wait can end at once instead of at its deadline.
+  - Used by the M(aiplatform.stack.wait_healthy) action in a backoff loop, and by the status playbook.
+version_added: 0.1.0
+author: aiplatform.stack contributors
+options:
+  services:
+    description: Services to probe.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Service name (as in the inventory).
+        type: str
+        required: true
+      project:
+        description: Compose project name of the service.
+        type: str
+        required: true
+      target:
+        description: Compose service whose container is probed; defaults to O(services[].name).
+        type: str
+      probe:
+        description:
+          - "Readiness probe: C(type) http (C(port), C(path), C(status), C(body_contains), C(json)), tcp (C(port)),
+            command (C(command) list run in the container, C(expect_output), C(env)), or docker (the image's
+            HEALTHCHECK)."
+        type: dict
+        required: true
+  baseline:
+    description: Restart count of each container when the wait began; a higher count is a crash loop.
+    type: dict
+    default: {}
+  log_lines:
+    description: Log lines returned for a crash-looping container.
+    type: int
+    default: 20
+attributes:
+  check_mode:
+    support: full
+    details: Only reads; runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: Never changes anything.
+"""
+
+EXAMPLES = r"""
+- name: Is redis answering PONG?
+  aiplatform.stack.service_probe:
+    services:
+      - name: redis
+        project: aiplatform-redis
+        probe:
+          type: command
+          command: [redis-cli, ping]
+          expect_output: PONG
+  register: probe
+"""
+
+RETURN = r"""
+services:
+  description: Per service name, the verdict of this round.
+  returned: always
+  type: dict
+  sample:
+    redis:
+      verdict: ready
+      detail: PONG
+      containers:
+        - name: aiplatform-redis-redis-1
+          status: running
+          restart_count: 0
+          exit_code: 0
+          started_at: "2026-11-26T18:00:00.000000000Z"
+  contains:
+    verdict:
+      description: ready, waiting or crash_loop.
+      type: str
+      sample: waiting
+    detail:
+      description: Why, in a few words (status code, probe output, exit code).
+      type: str
+      sample: "HTTP 503: {\"db\":\"Not connected\"}"
+    containers:
+      description: Facts of the service's containers.
+      type: list
+      elements: dict
+      sample: []
+    logs:
+      description: Last log lines of the failing container (crash loops only).
+      type: list
+      elements: str
+      sample: ["Error: config file not found"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aiplatform.stack.plugins.module_utils.probes import probe_services
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "services": {"type": "list", "elements": "dict", "required": True, "options": {
+                "name": {"type": "str", "required": True},
+                "project": {"type": "str", "required": True},
+                "target": {"type": "str"},
+                "probe": {"type": "dict", "required": True},
+            }},
+            "baseline": {"type": "dict", "default": {}},
+            "log_lines": {"type": "int", "default": 20},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        results = probe_services(module.run_command, module.params["services"],
+                                 baseline={k: int(v) for k, v in module.params["baseline"].items()},
+                                 log_lines=module.params["log_lines"])
+    except RuntimeError as exc:
+        module.fail_json(msg="docker engine: %s" % exc, category="engine", cause=str(exc))
+    module.exit_json(changed=False, services=results)
+
+
+if __name__ == "__main__":
+    main()
