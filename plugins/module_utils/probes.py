@@ -168,7 +168,8 @@ def run_probe(run, probe: dict, target: dict | None, docker: str = "docker") -> 
         expect = probe.get("expect_output")
         text = (out or "").strip()
         if rc != 0:
-            return False, f"{' '.join(probe['command'][:2])} exited {rc}: {(errout or out).strip()[:160]}"
+            said = (errout or out or "").strip()[:160] or "no output"
+            return False, f"{' '.join(probe['command'][:2])} exited {rc}: {said}"
         if expect and expect not in text:
             return False, f"output {text[:80]!r} lacks {expect!r}"
         return True, text[:80] or "exit 0"

@@ -26,6 +26,16 @@ options:
     type: list
     elements: dict
     required: true
+  unchanged:
+    description: Services whose containers were not restarted by this run; they are probed without initial delay.
+    type: list
+    elements: str
+    default: []
+  projects_dir:
+    description:
+      - Directory holding one compose project per service (C(<projects_dir>/<name>)). When set, a crash-looping
+        service's containers are stopped (volumes kept) so that nothing is left looping.
+    type: path
   log_lines:
     description: Log lines kept from a crash-looping container.
     type: int

@@ -10,7 +10,9 @@ Environment (all optional):
   STANDIN_LIVE_PATHS     comma list of liveness paths, 200 once started (default "")
   STANDIN_READY_BODY     JSON body for a ready answer (default {"status":"ok"}); "{db}" is replaced by the db state
   STANDIN_PG_URL         postgresql://user:pass@host:port/db   checked on every readiness probe
+  STANDIN_PG_URL_ENV     name of the variable holding that URL, as the real service reads it (e.g. DATABASE_URL)
   STANDIN_REDIS_URL      redis://:pass@host:port/0             checked on every readiness probe
+  STANDIN_REDIS_ENV_PREFIX  read <prefix>HOST, <prefix>PORT, <prefix>PASSWORD instead (e.g. REDIS_)
   STANDIN_HTTP_DEPS      comma list of URLs that must answer 2xx
   Fault knobs:
   STANDIN_START_DELAY    seconds before the port opens
@@ -72,6 +74,18 @@ def check_http(url: str) -> str | None:
         return f"{url}: {exc}"
 
 
+def pg_url() -> str:
+    return os.environ.get(os.environ.get("STANDIN_PG_URL_ENV", ""), "") or os.environ.get("STANDIN_PG_URL", "")
+
+
+def redis_url() -> str:
+    prefix = os.environ.get("STANDIN_REDIS_ENV_PREFIX")
+    if prefix and os.environ.get(prefix + "HOST"):
+        password = os.environ.get(prefix + "PASSWORD", "")
+        return f"redis://:{password}@{os.environ[prefix + 'HOST']}:{os.environ.get(prefix + 'PORT', '6379')}/0"
+    return os.environ.get("STANDIN_REDIS_URL", "")
+
+
 def readiness() -> tuple[bool, list[str]]:
     if os.environ.get("STANDIN_NEVER_READY") == "1":
         return False, ["never ready (fault knob)"]
@@ -79,10 +93,10 @@ def readiness() -> tuple[bool, list[str]]:
     if after and time.monotonic() - START > float(after):
         return False, ["unhealthy (fault knob)"]
     problems = []
-    if os.environ.get("STANDIN_PG_URL"):
-        problems.append(check_postgres(os.environ["STANDIN_PG_URL"]))
-    if os.environ.get("STANDIN_REDIS_URL"):
-        problems.append(check_redis(os.environ["STANDIN_REDIS_URL"]))
+    if pg_url():
+        problems.append(check_postgres(pg_url()))
+    if redis_url():
+        problems.append(check_redis(redis_url()))
     for url in env_list("STANDIN_HTTP_DEPS"):
         problems.append(check_http(url))
     problems = [p for p in problems if p]
@@ -96,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, {"status": "alive"})
         if path in env_list("STANDIN_READY_PATHS", "/health"):
             ok, problems = readiness()
-            db = "connected" if ok or not os.environ.get("STANDIN_PG_URL") else "Not connected"
+            db = "connected" if pg_url() and ok else "Not connected"
             if ok:
                 body = os.environ.get("STANDIN_READY_BODY", '{"status":"ok"}').replace("{db}", db)
                 return self.answer(200, json.loads(body))

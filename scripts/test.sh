@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up and run every test: lint, sanity, collection build, unit tests, integration tests on the real engine.
+# Usage: scripts/test.sh [pytest args]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+log() { printf '[%s] [INFO] [tests] %s\n' "$(date '+%F %T')" "$*"; }
+bash scripts/setup.sh --test
+export PATH="$root/.venv/bin:$PATH"
+
+log "lab images"
+bash lab/build.sh
+
+log "ruff"
+ruff check plugins tests lab
+
+log "ansible-lint (production profile)"
+ansible-lint --profile production --offline
+
+log "ansible-test sanity"
+bash scripts/sanity.sh
+
+log "collection build and install"
+out=$(mktemp -d)
+ansible-galaxy collection build --force --output-path "$out" >/dev/null
+ansible-galaxy collection install --force -p "$out/installed" "$out"/aiplatform-stack-*.tar.gz >/dev/null
+ANSIBLE_COLLECTIONS_PATH="$out/installed" ansible-doc -t module aiplatform.stack.compose_project >/dev/null
+rm -rf "$out"
+
+log "pytest: unit and integration"
+exec pytest tests "$@"

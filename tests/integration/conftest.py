@@ -1,0 +1,101 @@
+"""Integration tests: real Docker engine, real PostgreSQL, Redis and LiteLLM from the lab images.
+
+They deploy with fixed container names (aiplatform-*): do not run them on a host that runs a real deployment.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROJECTS = ["aiplatform-postgres", "aiplatform-redis", "aiplatform-litellm"]
+
+
+def docker(*args, check=True):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
+def engine_ready():
+    return shutil.which("docker") and docker("info", check=False).returncode == 0
+
+
+def lab_images_present():
+    return all(docker("image", "inspect", f"aiplatform-lab/{n}:current", check=False).returncode == 0
+               for n in ("postgres", "redis", "litellm", "standin"))
+
+
+class Run:
+    """One ansible-playbook run and everything it wrote."""
+
+    def __init__(self, proc, log_dir, seconds):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.seconds = seconds
+        self.log_lines = open(os.path.join(log_dir, "aiplatform.log")).read().splitlines()
+        self.events = [json.loads(x) for x in open(os.path.join(log_dir, "events.jsonl")).read().splitlines()]
+
+    def recap(self):
+        m = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", self.stdout)
+        assert m, self.stdout[-2000:]
+        return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m.groups())))
+
+    def of(self, type_, service=None):
+        return [e for e in self.events if e["type"] == type_ and (service is None or e["service"] == service)]
+
+
+class Platform:
+    """Deploys site.yml against the lab inventory into a private base directory."""
+
+    def __init__(self, base_dir):
+        self.base_dir = base_dir
+        self.runs = []
+
+    def deploy(self, *extra, playbook="playbooks/site.yml", env=None):
+        log_dir = tempfile.mkdtemp(prefix="aiplatform-log-")
+        argv = ["ansible-playbook", playbook, "-i", "inventories/lab", "-e", f"aiplatform_base_dir={self.base_dir}"]
+        for item in extra:
+            argv += ["-e", item if isinstance(item, str) else json.dumps(item)]
+        full_env = dict(os.environ, AIPLATFORM_LOG_DIR=log_dir, ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1",
+                        **(env or {}))
+        full_env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + full_env["PATH"]
+        start = time.monotonic()
+        proc = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=900)
+        run = Run(proc, log_dir, time.monotonic() - start)
+        self.runs.append(run)
+        return run
+
+    def secrets(self):
+        values = []
+        sdir = os.path.join(self.base_dir, "secrets")
+        for name in os.listdir(sdir):
+            values += list(json.load(open(os.path.join(sdir, name))).values())
+        return values
+
+    def teardown(self, volumes=True):
+        for project in PROJECTS:
+            docker("rm", "-f", *[c for c in docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout.split()], check=False)
+        if volumes:
+            docker("volume", "rm", "-f", "aiplatform_postgres_data", "aiplatform_redis_data", check=False)
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    if not engine_ready():
+        pytest.fail("no Docker engine answers: run scripts/setup.sh (CI does)")
+    if not lab_images_present():
+        pytest.fail("lab images missing: run lab/build.sh (scripts/test.sh does)")
+
+
+@pytest.fixture(scope="module")
+def platform(lab):
+    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"))
+    p.teardown()
+    yield p
+    p.teardown()

@@ -1,0 +1,103 @@
+"""Every hook of the platform_log callback, with plain stand-in objects for Ansible's results."""
+import json
+import signal
+
+import pytest
+
+from ansible_collections.aiplatform.stack.plugins.callback.platform_log import CallbackModule
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+
+
+class Display:
+    verbosity = 0
+
+    def __init__(self):
+        self.lines = []
+
+    def display(self, msg, *a, **k):
+        self.lines.append(msg)
+
+
+class Task:
+    def __init__(self, action):
+        self.action = action
+
+
+class Result:
+    def __init__(self, action, data):
+        self.task = Task(action)
+        self.result = data
+
+
+@pytest.fixture
+def cb(tmp_path):
+    c = CallbackModule(display=Display())
+    c._plugin_options = {"log_dir": str(tmp_path), "log_file": "a.log", "events_file": "e.jsonl",
+                         "console": True, "run_id": "r1"}
+    c._run_id = "r1"
+    yield c
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+
+
+def read(tmp_path):
+    lines = (tmp_path / "a.log").read_text().splitlines()
+    events = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
+    return lines, events
+
+
+def test_live_event_then_same_event_in_the_result_is_written_once(cb, tmp_path):
+    e = ev.make_event(ev.HEALTH_RETRY, "litellm", "not ready; attempt 1", attempt=1)
+    cb.v2_aiplatform_event(Result("aiplatform.stack.wait_healthy", {"aiplatform_event": e}))
+    cb.v2_runner_on_ok(Result("aiplatform.stack.wait_healthy", {"events": [e]}))
+    lines, events = read(tmp_path)
+    assert len(lines) == 1 and cb._display.lines == lines
+    assert ev.LINE_RE.match(lines[0]) and "[WARN] [litellm]" in lines[0]
+    assert events[0]["run_id"] == "r1" and events[0]["attempt"] == 1
+
+
+def test_loop_items_and_failures_are_recorded(cb, tmp_path):
+    ok = ev.make_event(ev.DEPLOY_SUCCESS, "redis", "started up")
+    bad = ev.make_event(ev.DEPLOY_FAIL, "pg", "[port] Bind for 127.0.0.1:5432 failed")
+    cb.v2_runner_item_on_ok(Result("aiplatform.stack.compose_project", {"events": [ok]}))
+    cb.v2_runner_item_on_failed(Result("aiplatform.stack.compose_project", {"events": [bad]}))
+    cb.v2_runner_on_failed(Result("aiplatform.stack.compose_project", {"results": [{"events": [ok]}, {"events": [bad]}]}))
+    lines, _ = read(tmp_path)
+    assert len(lines) == 2 and "[ERROR] [pg]" in lines[1]
+
+
+def test_results_of_other_collections_are_ignored(cb, tmp_path):
+    cb.v2_runner_on_ok(Result("ansible.builtin.debug", {"events": [ev.make_event(ev.DEPLOY_START, "x", "y")]}))
+    assert not (tmp_path / "a.log").exists()
+
+
+def test_secrets_never_reach_either_output(cb, tmp_path):
+    e = ev.make_event(ev.DEPLOY_FAIL, "litellm", "DATABASE_URL=postgresql://litellm:pw-0123456789@pg/litellm bad")
+    cb.v2_aiplatform_event(Result("aiplatform.stack.compose_project", {"aiplatform_event": e}))
+    text = (tmp_path / "a.log").read_text() + (tmp_path / "e.jsonl").read_text() + "\n".join(cb._display.lines)
+    assert "pw-0123456789" not in text
+
+
+def test_start_and_stats_close_the_run(cb, tmp_path):
+    class Playbook:
+        _file_name = "/x/playbooks/site.yml"
+
+    class Stats:
+        failures = {"h": 1}
+        dark = {}
+
+    cb.v2_playbook_on_start(Playbook())
+    cb.v2_playbook_on_stats(Stats())
+    cb.v2_playbook_on_stats(Stats())  # the run is closed once
+    lines, events = read(tmp_path)
+    assert [e["type"] for e in events] == [ev.RUN_START, ev.RUN_END]
+    assert events[-1]["status"] == "failed" and "site.yml" in lines[0]
+
+
+def test_interrupt_leaves_a_final_status(cb, tmp_path):
+    cb.record(ev.make_event(ev.DEPLOY_START, "redis", "deploying"))
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        handler(signal.SIGTERM, None)
+    _, events = read(tmp_path)
+    assert events[-1]["type"] == ev.RUN_END and events[-1]["status"] == "interrupted"

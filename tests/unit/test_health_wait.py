@@ -1,0 +1,92 @@
+"""The wait loop on a fake clock: schedules, deadlines, crash loops, events."""
+import random
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import wait_for
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0
+        self.now += seconds
+
+
+def container(name, restarts=0, status="running"):
+    return {"name": name, "restart_count": restarts, "status": status}
+
+
+def run(services, answer, seed=1):
+    clock = Clock()
+    events = []
+    rounds = []
+
+    def probe_round(specs, baseline):
+        rounds.append((clock.now, [s["name"] for s in specs]))
+        return {s["name"]: answer(s["name"], clock.now) for s in specs}
+
+    out = wait_for(services, probe_round, events.append, clock=clock, sleep=clock.sleep, rng=random.Random(seed))
+    return out, events, rounds, clock
+
+
+def test_ready_after_start_delay_emits_retries_then_success():
+    svc = [{"name": "pg", "backoff": {"initial": 0.5, "base": 0.25, "cap": 2, "deadline": 30}}]
+    out, events, rounds, clock = run(svc, lambda n, t: {"verdict": "ready" if t >= 3 else "waiting", "detail": "x",
+                                                          "containers": [container("pg")]})
+    assert out["pg"]["state"] == "healthy"
+    types = [e["type"] for e in events]
+    assert types[-1] == ev.HEALTH_SUCCESS and set(types[:-1]) == {ev.HEALTH_RETRY}
+    assert rounds[0][0] == 0.5  # initial delay honoured
+    assert 3 <= clock.now <= 3 + 2  # noticed within one capped delay of becoming ready
+    assert "attempt 1, next in" in events[0]["message"]
+
+
+def test_never_ready_times_out_at_the_deadline_not_before_not_much_after():
+    svc = [{"name": "x", "backoff": {"initial": 0, "base": 0.5, "cap": 4, "deadline": 20}}]
+    out, events, rounds, clock = run(svc, lambda n, t: {"verdict": "waiting", "detail": "HTTP 503"})
+    assert out["x"]["state"] == "timeout"
+    assert events[-1]["type"] == ev.HEALTH_TIMEOUT and events[-1]["level"] == "ERROR"
+    assert 19.8 <= clock.now <= 20.5
+    assert "within 20 s" in events[-1]["message"]
+
+
+def test_crash_loop_ends_the_wait_at_once():
+    svc = [{"name": "c", "backoff": {"initial": 0, "base": 1, "cap": 5, "deadline": 300}}]
+
+    def answer(name, t):
+        if t < 2:
+            return {"verdict": "waiting", "detail": "starting", "containers": [container("c")]}
+        return {"verdict": "crash_loop", "detail": "c exited with code 3", "logs": ["boom"],
+                "containers": [container("c", status="exited")]}
+
+    out, events, rounds, clock = run(svc, answer)
+    assert out["c"]["state"] == "crash_loop" and out["c"]["logs"] == ["boom"]
+    assert clock.now < 10  # not the 300 s deadline
+    assert events[-1]["type"] == ev.RESTART_LOOP and "last log line: boom" in events[-1]["message"]
+
+
+def test_services_of_a_wave_are_waited_for_together():
+    svc = [{"name": "a", "backoff": {"initial": 0, "base": 0.5, "cap": 1, "deadline": 30}},
+           {"name": "b", "backoff": {"initial": 0, "base": 0.5, "cap": 1, "deadline": 30}}]
+    out, events, rounds, clock = run(svc, lambda n, t: {"verdict": "ready" if t >= 4 else "waiting", "detail": ""})
+    assert {o["state"] for o in out.values()} == {"healthy"}
+    assert clock.now < 6  # both in about 4 s, not 8
+    assert rounds[0][1] == ["a", "b"]  # one probe call covers both
+
+
+def test_baseline_restart_counts_are_taken_from_the_first_round():
+    seen = []
+
+    def probe_round(specs, baseline):
+        seen.append(dict(baseline))
+        return {"a": {"verdict": "ready" if len(seen) > 1 else "waiting", "detail": "",
+                      "containers": [container("a-1", restarts=4)]}}
+
+    clock = Clock()
+    wait_for([{"name": "a", "backoff": {"initial": 0}}], probe_round, lambda e: None, clock=clock, sleep=clock.sleep)
+    assert seen[0] == {} and seen[1] == {"a-1": 4}

@@ -1,0 +1,100 @@
+"""ProjectDeployer with a recorded-behaviour fake of the docker CLI (no engine needed)."""
+import json
+import os
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import compose
+from ansible_collections.aiplatform.stack.plugins.module_utils.project import ProjectDeployer, diff_of, plan_files
+
+FILES = {"compose.yml": {"content": "services:\n  a:\n    image: x:1\n", "mode": "0644"},
+         "a.env": {"content": "PASSWORD=topsecret-value\n", "mode": "0600"}}
+
+
+class FakeDocker:
+    """Answers the compose calls the deployer makes; records them."""
+
+    def __init__(self, valid=True, running_hash=None):
+        self.calls = []
+        self.valid = valid
+        self.running_hash = running_hash
+
+    def __call__(self, argv, env=None):
+        self.calls.append((argv, dict(env or {})))
+        args = [a for a in argv if a not in ("docker", "compose")]
+        if "config" in args and "--quiet" in args:
+            return (0, "", "") if self.valid else (1, "", '{"error":true,"message":"yaml: line 2: bad"}')
+        if "config" in args and "--services" in args:
+            return 0, "a\n", ""
+        if "ps" in args:
+            if self.running_hash is None:
+                return 0, "", ""
+            return 0, json.dumps({"Service": "a", "State": "running", "ExitCode": 0,
+                                  "Labels": f"{compose.HASH_LABEL}={self.running_hash}"}), ""
+        if "up" in args:
+            self.running_hash = env[compose.HASH_ENV]
+            return 0, "", '{"id":"Container p-a-1","status":"Started"}\n'
+        return 0, "", ""
+
+    def verbs(self):
+        return [next(a for a in argv if a in ("config", "ps", "up", "pull", "network", "image")) for argv, _ in self.calls]
+
+
+def test_first_deploy_validates_then_writes_then_starts(tmp_path):
+    fake = FakeDocker()
+    d = str(tmp_path / "p")
+    result = ProjectDeployer(fake, d, "p").present(FILES)
+    assert result["changed"] and result["started"] == ["p-a-1"]
+    assert fake.verbs()[0] == "config"  # validation of the staged copy comes first
+    assert "up" in fake.verbs()
+    assert os.stat(os.path.join(d, "a.env")).st_mode & 0o777 == 0o600
+
+
+def test_second_deploy_is_a_noop_with_two_calls(tmp_path):
+    fake = FakeDocker()
+    d = str(tmp_path / "p")
+    ProjectDeployer(fake, d, "p").present(FILES)
+    fake.calls.clear()
+    result = ProjectDeployer(fake, d, "p").present(FILES)
+    assert result["changed"] is False
+    assert fake.verbs() == ["config", "ps"]
+
+
+def test_invalid_config_changes_nothing_on_the_host(tmp_path):
+    fake = FakeDocker()
+    d = str(tmp_path / "p")
+    ProjectDeployer(fake, d, "p").present(FILES)
+    before = open(os.path.join(d, "compose.yml")).read()
+    bad = dict(FILES, **{"compose.yml": {"content": "services: [\n", "mode": "0644"}})
+    fake.valid = False
+    fake.calls.clear()
+    result = ProjectDeployer(fake, d, "p").present(bad)
+    assert result["failed"] and result["category"] == "config"
+    assert open(os.path.join(d, "compose.yml")).read() == before
+    assert "up" not in fake.verbs()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".stage-")]  # staging removed
+
+
+def test_changed_file_changes_the_hash_and_redeploys(tmp_path):
+    fake = FakeDocker()
+    d = str(tmp_path / "p")
+    first = ProjectDeployer(fake, d, "p").present(FILES)
+    changed = dict(FILES, **{"a.env": {"content": "PASSWORD=other-value-123\n", "mode": "0600"}})
+    second = ProjectDeployer(fake, d, "p").present(changed)
+    assert second["config_hash"] != first["config_hash"]
+    assert second["changed"] and second["changed_files"] == ["a.env"] and second["drift"] == ["a"]
+
+
+def test_check_mode_touches_nothing(tmp_path):
+    fake = FakeDocker()
+    d = str(tmp_path / "p")
+    result = ProjectDeployer(fake, d, "p", check_mode=True).present(FILES)
+    assert result["changed"] and not os.path.exists(d)
+    assert "up" not in fake.verbs()
+
+
+def test_diff_hides_private_files(tmp_path):
+    plan = plan_files(str(tmp_path), FILES)
+    diff = diff_of(plan)
+    text = json.dumps(diff)
+    assert "topsecret-value" not in text
+    assert "private file, sha256" in text
+    assert any(d["after"].startswith("services:") for d in diff)
