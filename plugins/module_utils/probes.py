@@ -109,8 +109,10 @@ def assess(containers: list[dict], baseline: dict[str, int] | None = None) -> tu
         if c["oneshot"] and c["status"] == "exited" and c["exit_code"] == 0:
             continue
         restarts = c["restart_count"] - baseline.get(c["name"], c["restart_count"])
-        if c["status"] == "restarting" or restarts > 0:
+        if c["status"] == "restarting":
             return "crash_loop", f"{c['name']} restarting (exit code {c['exit_code']}, {c['restart_count']} restarts)"
+        if restarts > 0:
+            return "crash_loop", f"{c['name']} restarted {restarts} time(s) during the wait ({c['restart_count']} in all)"
         if c["status"] in ("exited", "dead"):
             why = " (out of memory)" if c["oom_killed"] else ""
             return "crash_loop", f"{c['name']} exited with code {c['exit_code']}{why}"

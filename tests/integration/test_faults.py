@@ -62,14 +62,14 @@ def test_never_healthy_times_out_within_its_deadline(platform, wired):
 
 
 def test_crash_loop_is_detected_in_seconds_and_stopped(platform, wired):
-    run = standin(platform, {"STANDIN_EXIT_CODE": "3", "STANDIN_EXIT_AFTER": "1"},
+    run = standin(platform, {"STANDIN_EXIT_CODE": "3", "STANDIN_EXIT_AFTER": "0"},
                   backoff={"initial": 0.5, "base": 0.5, "cap": 2, "deadline": 300})
     assert run.rc != 0
     deployed = run.of(ev.DEPLOY_SUCCESS, "litellm")[0]["time"]
     loop = run.of(ev.RESTART_LOOP, "litellm")
     assert loop, [e["type"] for e in run.events]
     assert loop[0]["time"] - deployed < 15  # seconds, not the 300 s deadline
-    assert "code 3" in loop[0]["message"] or "3 restarts" in loop[0]["message"]
+    assert "code 3" in loop[0]["message"] or "restart" in loop[0]["message"]
     assert any("exiting with code 3" in line for line in loop[0]["logs"])
     status = docker("inspect", "-f", "{{.State.Status}}", "aiplatform-litellm").stdout.strip()
     assert status == "exited"  # stopped, not left looping

@@ -90,3 +90,21 @@ def test_baseline_restart_counts_are_taken_from_the_first_round():
     clock = Clock()
     wait_for([{"name": "a", "backoff": {"initial": 0}}], probe_round, lambda e: None, clock=clock, sleep=clock.sleep)
     assert seen[0] == {} and seen[1] == {"a-1": 4}
+
+
+def test_assess_container_states():
+    from ansible_collections.aiplatform.stack.plugins.module_utils.probes import assess
+
+    def c(**kw):
+        base = {"name": "x", "oneshot": False, "status": "running", "running": True, "exit_code": 0,
+                "restart_count": 0, "oom_killed": False}
+        base.update(kw)
+        return base
+
+    assert assess([c()]) == ("ok", "running")
+    assert assess([])[0] == "missing"
+    assert assess([c(status="restarting", running=False, exit_code=3, restart_count=2)])[1] == "x restarting (exit code 3, 2 restarts)"
+    assert assess([c(restart_count=5)], {"x": 4})[1] == "x restarted 1 time(s) during the wait (5 in all)"
+    assert assess([c(restart_count=5)], {"x": 5}) == ("ok", "running")
+    assert assess([c(status="exited", running=False, exit_code=137, oom_killed=True)])[1] == "x exited with code 137 (out of memory)"
+    assert assess([c(oneshot=True, status="exited", running=False)]) == ("ok", "running")
