@@ -9,12 +9,13 @@ import time
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
+
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
 
 # category -> the specific event emitted before DEPLOY_FAIL
 # Shared compose macros (restart policy, log rotation, network) live in the platform role.
-_PLATFORM_TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "platform", "templates")
+_PLATFORM_TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "aiplatform", "templates")
 _SPECIFIC = {"config": ev.CONFIG_INVALID, "port": ev.PORT_CONFLICT, "crash_loop": ev.RESTART_LOOP}
 
 

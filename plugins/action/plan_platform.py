@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
+
 from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils.waves import DependencyError, dependency_waves

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
+
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import wait_for
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events

@@ -70,6 +70,7 @@ import signal
 import uuid
 
 from ansible.plugins.callback import CallbackBase
+
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.module_utils.waves import DependencyError
 from ansible_collections.aiplatform.stack.plugins.module_utils.waves import dependency_waves as _waves

@@ -12,7 +12,11 @@ from .probes import PROBE_TYPES
 
 SERVICE_TYPES = ("infrastructure", "llm", "application", "workflow", "proxy")
 # An image reference: [registry/]name[:tag][@digest]; tag must not be latest (pinned releases only).
-_IMAGE_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$")
+_IMAGE_RE = re.compile(
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?"  # registry host or first path part
+    r"(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"  # more path parts
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"  # tag, digest
+)
 
 
 class ConfigError(ValueError):
@@ -90,7 +94,7 @@ def validate(catalog: dict, enabled: list[str], groups: dict) -> list[str]:
                 continue
             for host in where:
                 key = (host, port.get("bind", "127.0.0.1"), published)
-                wild = (host, "0.0.0.0", published)
+                wild = (host, "0.0.0.0", published)  # noqa: S104 (an address compared, not bound)
                 other = claims.get(key) or claims.get(wild)
                 if other:
                     problems.append(f"{name}.ports.{port['name']}.published: port {published} on {host} is also "

@@ -65,7 +65,8 @@ def wait_for(services: list[dict], probe_round, emit, clock=time.monotonic, slee
             if r["verdict"] == "ready":
                 done[name] = {"state": "healthy", "attempts": w.attempts, "duration": round(elapsed, 3),
                               "detail": r["detail"], "containers": r.get("containers", [])}
-                emit(ev.make_event(ev.HEALTH_SUCCESS, name, f"healthy after {elapsed:.1f} s ({w.attempts} attempts): {r['detail']}", **facts))
+                tries = f"{w.attempts} attempt" + ("s" if w.attempts != 1 else "")
+                emit(ev.make_event(ev.HEALTH_SUCCESS, name, f"healthy after {elapsed:.1f} s ({tries}): {r['detail']}", **facts))
             elif r["verdict"] == "crash_loop":
                 logs = r.get("logs", [])
                 done[name] = {"state": "crash_loop", "attempts": w.attempts, "duration": round(elapsed, 3),

@@ -147,7 +147,7 @@ def project_containers(run, projects: list[str], docker: str = "docker") -> dict
 
 
 def log_tail(run, container: str, lines: int, docker: str = "docker") -> list[str]:
-    rc, out, errout = run([docker, "logs", "--tail", str(lines), container])
+    _, out, errout = run([docker, "logs", "--tail", str(lines), container])
     text = (out or "") + (errout or "")
     return [line for line in text.splitlines() if line.strip()][-lines:]
 

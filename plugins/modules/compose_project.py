@@ -168,6 +168,7 @@ advice:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.aiplatform.stack.plugins.module_utils.compose import ComposeError
 from ansible_collections.aiplatform.stack.plugins.module_utils.project import ProjectDeployer
 

@@ -59,6 +59,7 @@ changes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.aiplatform.stack.plugins.module_utils.pg import STATE_QUERY, parse_state, plan
 
 

@@ -108,6 +108,7 @@ services:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.aiplatform.stack.plugins.module_utils.probes import probe_services
 
 

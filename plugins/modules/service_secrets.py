@@ -59,6 +59,7 @@ generated:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.aiplatform.stack.plugins.module_utils.secrets_store import ensure
 
 

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: wait_healthy
 short_description: Wait until services answer their readiness probes, with backoff, jitter, cap and deadline
 description:
-  - Waits for several services at once (a dependency wave). Each service has its own schedule: an initial delay,
+  - Waits for several services at once (a dependency wave). Each service has its own schedule, an initial delay
     then exponential backoff with full jitter up to a cap, until its overall deadline.
   - Each round runs M(aiplatform.stack.service_probe) once on the host for the services that are due.
   - Every failed attempt is a HEALTH_RETRY event delivered to the callbacks at once (live progress); success is

@@ -43,7 +43,7 @@ class Run:
     def recap(self):
         m = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", self.stdout)
         assert m, self.stdout[-2000:]
-        return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m.groups())))
+        return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m.groups()), strict=True))
 
     def of(self, type_, service=None):
         return [e for e in self.events if e["type"] == type_ and (service is None or e["service"] == service)]
@@ -79,7 +79,9 @@ class Platform:
 
     def teardown(self, volumes=True):
         for project in PROJECTS:
-            docker("rm", "-f", *[c for c in docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout.split()], check=False)
+            ids = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout.split()
+            if ids:
+                docker("rm", "-f", *ids, check=False)
         if volumes:
             docker("volume", "rm", "-f", "aiplatform_postgres_data", "aiplatform_redis_data", check=False)
         shutil.rmtree(self.base_dir, ignore_errors=True)

@@ -5,6 +5,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import yaml
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
@@ -77,8 +78,10 @@ def test_litellm_has_one_source_of_truth(platform, runs):
     config = open(os.path.join(platform.base_dir, "litellm", "config.yaml")).read()
     for secret in platform.secrets():
         assert secret not in config
-    assert "master_key: os.environ/LITELLM_MASTER_KEY" in config
-    assert "database_url" not in config and "environment_variables" not in config
+    doc = yaml.safe_load(config)
+    assert doc["general_settings"] == {"master_key": "os.environ/LITELLM_MASTER_KEY"}
+    assert "environment_variables" not in doc
+    assert doc["litellm_settings"]["cache_params"]["password"] == "os.environ/REDIS_PASSWORD"
     compose = open(os.path.join(platform.base_dir, "litellm", "compose.yml")).read()
     assert "LITELLM_MODE: PRODUCTION" in compose and "MASTER_KEY" not in compose.replace("os.environ", "")
 

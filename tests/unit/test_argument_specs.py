@@ -21,4 +21,4 @@ def test_specs_document_every_default(role):
                 assert options[name]["default"] == value, name
             elif not (isinstance(value, str) and "{{" in value):
                 pytest.fail(f"{role}: {name} has a literal default that the spec does not state")
-            assert name.startswith(role + "_") or role == "platform" and name.startswith("aiplatform_")
+            assert name.startswith(role + "_") or (role == "platform" and name.startswith("aiplatform_"))

@@ -1,6 +1,10 @@
 import pytest
 
-from ansible_collections.aiplatform.stack.plugins.module_utils.waves import DependencyError, dependency_waves, find_cycle
+from ansible_collections.aiplatform.stack.plugins.module_utils.waves import (
+    DependencyError,
+    dependency_waves,
+    find_cycle,
+)
 
 SEED = {
     "postgres": ["redis"], "redis": [], "ollama": [], "litellm": ["postgres", "redis"],

@@ -104,7 +104,7 @@ def readiness() -> tuple[bool, list[str]]:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
+    def do_GET(self) -> None:
         path = self.path.split("?")[0]
         if path in env_list("STANDIN_LIVE_PATHS"):
             return self.answer(200, {"status": "alive"})
