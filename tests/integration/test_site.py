@@ -114,5 +114,7 @@ def test_redis_requires_its_password_and_postgres_is_not_published(runs):
 
 def test_redis_password_not_in_process_arguments(platform, runs):
     password = json.load(open(os.path.join(platform.base_dir, "secrets", "redis.json")))["password"]
-    procs = docker("top", "aiplatform-redis", "-eo", "args").stdout
-    assert "redis-server" in procs and password not in procs
+    pids = [line.split()[0] for line in docker("top", "aiplatform-redis", "-eo", "pid,args").stdout.splitlines()[1:]]
+    cmdlines = [open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode() for pid in pids]
+    assert any("redis-server" in c for c in cmdlines)
+    assert not [c for c in cmdlines if password in c]
