@@ -23,7 +23,7 @@ class ActionModule(ActionBase):
         only = list(args.get("only") or []) or None
         groups = task_vars.get("groups", {})
         host = task_vars.get("inventory_hostname", "")
-        deps = {name: [d for d in (needs or [])] for name, needs in (args.get("dependencies") or {}).items()
+        deps = {name: list(needs or []) for name, needs in (args.get("dependencies") or {}).items()
                 if name in enabled}
         problems = cat.validate(catalog, enabled, groups)
         waves = []

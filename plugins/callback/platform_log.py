@@ -15,7 +15,7 @@ description:
     (URL passwords, C(*PASSWORD*=...), C(*KEY*=...)) are masked in both outputs.
   - An interrupted run (SIGINT, SIGTERM) still gets its final RUN_END line with status C(interrupted).
 version_added: 0.1.0
-author: aiplatform.stack contributors
+author: aiplatform.stack maintainers (@aiplatform-stack)
 requirements:
   - enable it in ansible.cfg (C(callbacks_enabled = aiplatform.stack.platform_log))
 options:

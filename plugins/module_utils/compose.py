@@ -86,7 +86,7 @@ def _labels(container: dict) -> dict[str, str]:
         return labels
     out = {}
     for item in str(labels).split(","):
-        key, _, value = item.partition("=")
+        key, dummy, value = item.partition("=")
         out[key] = value
     return out
 

@@ -69,7 +69,7 @@ def classify(text: str) -> str:
 def cause_of(text: str) -> str:
     """The most telling line of an error text, stripped of compose's generic wrappers."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    for _category, pattern in _COMPILED:
+    for pattern in (compiled for dummy, compiled in _COMPILED):
         for line in lines:
             if pattern.search(line):
                 return _WRAPPERS.sub("", line)

@@ -29,7 +29,7 @@ def scram_matches(password: str, verifier: str | None) -> bool:
     if not verifier or not verifier.startswith("SCRAM-SHA-256$"):
         return False
     try:
-        _, rest = verifier.split("$", 1)
+        dummy, rest = verifier.split("$", 1)
         iter_salt, keys = rest.split("$", 1)
         iterations, salt_b64 = iter_salt.split(":", 1)
         stored_b64, server_b64 = keys.split(":", 1)

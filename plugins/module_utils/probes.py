@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import socket
-import urllib.error
-import urllib.request
+
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.urls import open_url
 
 PROBE_TYPES = ("http", "tcp", "command", "docker")
 
@@ -46,11 +47,11 @@ def _excerpt(body: str, size: int = 120) -> str:
 def http_probe(probe: dict, address: str | None, timeout: float = 3.0) -> tuple[bool, str]:
     url = probe.get("url") or f"http://{address}:{probe['port']}{probe.get('path', '/')}"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (our own container)
-            return check_http_answer(probe, resp.status, resp.read(4096).decode("utf-8", "replace"))
-    except urllib.error.HTTPError as exc:
+        resp = open_url(url, timeout=timeout, follow_redirects="none", use_proxy=False)
+        return check_http_answer(probe, resp.getcode(), resp.read(4096).decode("utf-8", "replace"))
+    except HTTPError as exc:
         return check_http_answer(probe, exc.code, exc.read(4096).decode("utf-8", "replace"))
-    except (urllib.error.URLError, OSError) as exc:
+    except (URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return False, f"{url}: {reason}"
 
@@ -122,7 +123,7 @@ def assess(containers: list[dict], baseline: dict[str, int] | None = None) -> tu
 
 
 def _docker_json(run, argv: list[str]) -> list:
-    rc, out, _ = run(argv)
+    rc, out, dummy = run(argv)
     if rc != 0 or not out.strip():
         return []
     return json.loads(out)
@@ -147,7 +148,7 @@ def project_containers(run, projects: list[str], docker: str = "docker") -> dict
 
 
 def log_tail(run, container: str, lines: int, docker: str = "docker") -> list[str]:
-    _, out, errout = run([docker, "logs", "--tail", str(lines), container])
+    dummy, out, errout = run([docker, "logs", "--tail", str(lines), container])
     text = (out or "") + (errout or "")
     return [line for line in text.splitlines() if line.strip()][-lines:]
 

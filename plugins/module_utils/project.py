@@ -133,11 +133,11 @@ class ProjectDeployer:
         """Create the shared external networks that are missing; returns the ones created."""
         created = []
         for name in networks:
-            rc, _, _ = self.compose._run([self.compose.docker, "network", "inspect", name])
+            rc, dummy, dummy2 = self.compose._run([self.compose.docker, "network", "inspect", name])
             if rc == 0:
                 continue
-            rc, _, errout = self.compose._run([self.compose.docker, "network", "create", "--label",
-                                               "aiplatform.stack.network=true", name])
+            argv = [self.compose.docker, "network", "create", "--label", "aiplatform.stack.network=true", name]
+            rc, dummy, errout = self.compose._run(argv)
             if rc != 0 and "already exists" not in errout:
                 raise ComposeError({"category": err.classify(errout) if err.classify(errout) != err.UNKNOWN else err.ENGINE,
                                     "cause": errout.strip(), "advice": err.ADVICE[err.ENGINE], "rc": rc})
@@ -202,11 +202,11 @@ class ProjectDeployer:
         return result
 
     def _images_present(self, project_dir: str) -> dict | None:
-        rc, out, _ = self.compose.call("config", "--images", project_dir=project_dir)
+        rc, out, dummy = self.compose.call("config", "--images", project_dir=project_dir)
         images = [line.strip() for line in out.splitlines() if line.strip()] if rc == 0 else []
         missing = []
         for image in images:
-            rc, _, _ = self.compose._run([self.compose.docker, "image", "inspect", image])
+            rc, dummy, dummy2 = self.compose._run([self.compose.docker, "image", "inspect", image])
             if rc != 0:
                 missing.append(image)
         if missing:
@@ -217,7 +217,7 @@ class ProjectDeployer:
     def _simple(self, *args: str) -> dict:
         if not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
             return {"changed": False, "actions": [], "note": "no project here"}
-        _, containers = self.compose.state()
+        dummy, containers = self.compose.state()
         if self.check_mode:
             return {"changed": bool(containers), "actions": []}
         self.compose.checked(*args)
@@ -226,7 +226,7 @@ class ProjectDeployer:
     def stopped(self) -> dict:
         if not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
             return {"changed": False, "actions": []}
-        _, containers = self.compose.state()
+        dummy, containers = self.compose.state()
         if not any(c.get("State") in ("running", "restarting") for c in containers):
             return {"changed": False, "actions": []}
         if self.check_mode:
@@ -240,7 +240,7 @@ class ProjectDeployer:
     def absent(self, remove_volumes: bool = False) -> dict:
         if not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
             return {"changed": False, "actions": []}
-        _, containers = self.compose.state()
+        dummy, containers = self.compose.state()
         if not containers and not remove_volumes:
             return {"changed": False, "actions": []}
         if self.check_mode:

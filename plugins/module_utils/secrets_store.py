@@ -18,8 +18,8 @@ def generate(kind: str = "token", length: int = 32) -> str:
     if kind == "hex":
         return secrets.token_hex(length // 2)
     if kind == "sk":  # LiteLLM keys must start with sk-
-        return "sk-" + "".join(secrets.choice(ALPHABET) for _ in range(length))
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+        return "sk-" + "".join(secrets.choice(ALPHABET) for dummy in range(length))
+    return "".join(secrets.choice(ALPHABET) for dummy in range(length))
 
 
 def load(path: str) -> dict[str, str]:

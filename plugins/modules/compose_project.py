@@ -12,10 +12,10 @@ description:
     runs C(docker compose up --detach) only for services whose container is missing, stopped or built from another
     configuration (compose's config hash).
   - Renders nothing itself; templates are rendered by the caller (for example with the template lookup).
-  - Every failure is returned with a O(category) (image, port, config, engine, dependency, timeout, crash_loop, disk,
+  - Every failure is returned with a RV(category) (image, port, config, engine, dependency, timeout, crash_loop, disk,
     unknown), the real cause stripped of compose's generic wrappers, and advice.
 version_added: 0.1.0
-author: aiplatform.stack contributors
+author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
   project_src:
     description: Directory of the compose project on the host.
@@ -74,12 +74,15 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports whether files or containers would change; validates changed files; starts nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows changed files; private files show only a hash of their content.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: An unchanged project with running containers of the current configuration reports no change.
 requirements:

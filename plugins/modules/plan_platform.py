@@ -15,7 +15,7 @@ description:
   - On success sets the facts C(aiplatform_waves) (lists of service names; a wave starts together) and
     C(aiplatform_deploying).
 version_added: 0.1.0
-author: aiplatform.stack contributors
+author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
   catalog:
     description: Service descriptions by name (built by each service role's C(describe) tasks).
@@ -37,14 +37,18 @@ options:
     required: true
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
     details: Runs entirely on the controller.
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Changes nothing in any mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Changes nothing.
 """

@@ -12,7 +12,7 @@ description:
     arguments.
   - A role's password is reset only when the stored SCRAM verifier does not match, so a re-run reports no change.
 version_added: 0.1.0
-author: aiplatform.stack contributors
+author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
   container:
     description: Name of the PostgreSQL container.
@@ -29,11 +29,14 @@ options:
     required: true
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the current roles and databases and reports what would change.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Existing roles with the right password and existing databases are left alone.
 """

@@ -13,7 +13,7 @@ description:
     last lines of its log, so that a wait can end at once instead of at its deadline.
   - Used by the M(aiplatform.stack.wait_healthy) action in a backoff loop, and by the status playbook.
 version_added: 0.1.0
-author: aiplatform.stack contributors
+author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
   services:
     description: Services to probe.
@@ -49,11 +49,14 @@ options:
     default: 20
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Only reads; runs the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Never changes anything.
 """

@@ -12,7 +12,7 @@ description:
   - Encryption keys are never rotated by a re-run, since rotating them locks users out of their stored data.
   - Run the task with C(no_log) so that values never reach any output.
 version_added: 0.1.0
-author: aiplatform.stack contributors
+author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
   path:
     description: JSON file holding the service's secrets on the host.
@@ -24,11 +24,14 @@ options:
     required: true
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Generates values for the run but writes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Changes only when a secret is missing.
 """
@@ -65,7 +68,9 @@ from ansible_collections.aiplatform.stack.plugins.module_utils.secrets_store imp
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"path": {"type": "path", "required": True}, "secrets": {"type": "dict", "required": True}},
+        # The option lists secret names and kinds, never values.
+        argument_spec={"path": {"type": "path", "required": True},
+                       "secrets": {"type": "dict", "required": True, "no_log": False}},
         supports_check_mode=True,
     )
     try:

@@ -16,7 +16,7 @@ description:
   - A container that exits, restarts or keeps restarting during the wait ends that service's wait at once as a
     RESTART_LOOP (category crash_loop) with its last log lines, instead of waiting out the deadline.
 version_added: 0.1.0
-author: aiplatform.stack contributors
+author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
   services:
     description:
@@ -42,14 +42,18 @@ options:
     default: 20
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
     details: Runs on the controller and probes through a module on the host.
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Only reads; the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Never changes anything.
 """

@@ -65,7 +65,7 @@ class Platform:
                         **(env or {}))
         full_env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + full_env["PATH"]
         start = time.monotonic()
-        proc = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=900, check=False)
         run = Run(proc, log_dir, time.monotonic() - start)
         self.runs.append(run)
         return run

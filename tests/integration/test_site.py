@@ -25,7 +25,7 @@ def runs(platform):
 
 
 def test_all_three_healthy(runs):
-    first, _, _ = runs
+    first, dummy, dummy2 = runs
     for service in SERVICES:
         assert first.of(ev.HEALTH_SUCCESS, service), service
         assert docker("inspect", "-f", "{{.State.Status}}", f"aiplatform-{service}").stdout.strip() == "running"
@@ -33,7 +33,7 @@ def test_all_three_healthy(runs):
 
 
 def test_dependency_order_from_the_events(runs):
-    first, _, _ = runs
+    first, dummy, dummy2 = runs
     healthy = {e["service"]: e["time"] for e in first.of(ev.HEALTH_SUCCESS)}
     start = {e["service"]: e["time"] for e in first.of(ev.DEPLOY_START)}
     assert start["postgres"] >= healthy["redis"]
@@ -41,7 +41,7 @@ def test_dependency_order_from_the_events(runs):
 
 
 def test_second_run_changes_and_restarts_nothing(runs):
-    _, second, started = runs
+    dummy, second, started = runs
     assert second.recap()["changed"] == 0
     for service in SERVICES:
         assert docker("inspect", "-f", "{{.State.StartedAt}}", f"aiplatform-{service}").stdout == started[service]

@@ -14,7 +14,7 @@ def test_full_jitter_stays_within_floor_and_ceiling():
     b = Backoff(base=1, factor=2, cap=8, floor=0.1)
     rng = random.Random(7)
     for attempt in range(1, 20):
-        delays = [b.delay(attempt, rng) for _ in range(200)]
+        delays = [b.delay(attempt, rng) for dummy in range(200)]
         assert min(delays) >= 0.1
         assert max(delays) <= b.ceiling(attempt)
         if attempt >= 4:  # jitter really spreads the delays

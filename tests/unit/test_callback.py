@@ -62,7 +62,7 @@ def test_loop_items_and_failures_are_recorded(cb, tmp_path):
     cb.v2_runner_item_on_ok(Result("aiplatform.stack.compose_project", {"events": [ok]}))
     cb.v2_runner_item_on_failed(Result("aiplatform.stack.compose_project", {"events": [bad]}))
     cb.v2_runner_on_failed(Result("aiplatform.stack.compose_project", {"results": [{"events": [ok]}, {"events": [bad]}]}))
-    lines, _ = read(tmp_path)
+    lines, dummy = read(tmp_path)
     assert len(lines) == 2 and "[ERROR] [pg]" in lines[1]
 
 
@@ -99,5 +99,5 @@ def test_interrupt_leaves_a_final_status(cb, tmp_path):
     handler = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
         handler(signal.SIGTERM, None)
-    _, events = read(tmp_path)
+    dummy, events = read(tmp_path)
     assert events[-1]["type"] == ev.RUN_END and events[-1]["status"] == "interrupted"

@@ -36,8 +36,11 @@ def run(services, answer, seed=1):
 
 def test_ready_after_start_delay_emits_retries_then_success():
     svc = [{"name": "pg", "backoff": {"initial": 0.5, "base": 0.25, "cap": 2, "deadline": 30}}]
-    out, events, rounds, clock = run(svc, lambda n, t: {"verdict": "ready" if t >= 3 else "waiting", "detail": "x",
-                                                          "containers": [container("pg")]})
+
+    def answer(name, t):
+        return {"verdict": "ready" if t >= 3 else "waiting", "detail": "x", "containers": [container("pg")]}
+
+    out, events, rounds, clock = run(svc, answer)
     assert out["pg"]["state"] == "healthy"
     types = [e["type"] for e in events]
     assert types[-1] == ev.HEALTH_SUCCESS and set(types[:-1]) == {ev.HEALTH_RETRY}

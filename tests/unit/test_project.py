@@ -35,7 +35,7 @@ class FakeDocker:
         return 0, "", ""
 
     def verbs(self):
-        return [next(a for a in argv if a in ("config", "ps", "up", "pull", "network", "image")) for argv, _ in self.calls]
+        return [next(a for a in argv if a in ("config", "ps", "up", "pull", "network", "image")) for argv, dummy in self.calls]
 
 
 def test_first_deploy_validates_then_writes_then_starts(tmp_path):

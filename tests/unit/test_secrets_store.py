@@ -19,7 +19,7 @@ def test_generated_once_then_reused_and_private(tmp_path):
 
 def test_new_secret_added_without_touching_existing(tmp_path):
     path = str(tmp_path / "s.json")
-    first, _ = secrets_store.ensure(path, {"a": {}})
+    first, dummy = secrets_store.ensure(path, {"a": {}})
     second, added = secrets_store.ensure(path, {"a": {}, "b": {}})
     assert added == ["b"] and second["a"] == first["a"]
     assert json.load(open(path)) == second
@@ -32,4 +32,4 @@ def test_check_mode_writes_nothing(tmp_path):
 
 
 def test_values_are_random():
-    assert len({secrets_store.generate() for _ in range(50)}) == 50
+    assert len({secrets_store.generate() for dummy in range(50)}) == 50
