@@ -49,6 +49,18 @@ def app_databases(names, catalog, secrets):
     return out
 
 
+def published_ports(names, catalog):
+    """[{service, port, bind, container}] of the published ports of the services among `names`."""
+    out = []
+    for name in names:
+        svc = catalog.get(name) or {}
+        for port in svc.get("ports", []):
+            if port.get("published"):
+                out.append({"service": name, "port": int(port["published"]),
+                            "bind": port.get("bind") or "0.0.0.0", "container": svc["container"]})  # noqa: S104
+    return out
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -57,4 +69,5 @@ class FilterModule:
             "service_endpoint": service_endpoint,
             "catalog_problems": catalog_problems,
             "app_databases": app_databases,
+            "published_ports": published_ports,
         }

@@ -43,6 +43,23 @@ class Backoff:
         return b
 
 
+# Defaults by service type (seconds); a service's own backoff settings override them field by field.
+TYPE_DEFAULTS: dict[str, dict[str, float]] = {
+    "infrastructure": {"initial": 0.5, "base": 0.25, "factor": 2, "cap": 2, "deadline": 90},
+    "proxy": {"initial": 2, "base": 0.5, "factor": 2, "cap": 5, "deadline": 240},
+    "llm": {"initial": 2, "base": 1, "factor": 2, "cap": 10, "deadline": 300},
+    "application": {"initial": 2, "base": 0.5, "factor": 2, "cap": 5, "deadline": 300},
+    "workflow": {"initial": 1, "base": 0.5, "factor": 2, "cap": 5, "deadline": 180},
+}
+
+
+def for_service(service: dict) -> Backoff:
+    """The backoff of a service description: its type's defaults, overridden by its own `backoff` fields."""
+    merged = dict(TYPE_DEFAULTS.get(service.get("type") or "", {}))
+    merged.update({k: v for k, v in (service.get("backoff") or {}).items() if v is not None})
+    return Backoff.from_dict(merged)
+
+
 def linear_delay(base: float, attempt: int) -> float:
     """The schedule the bash scripts used: delay = base * (attempt - 1). Kept for the benchmark baseline."""
     return base * max(0, attempt - 1)

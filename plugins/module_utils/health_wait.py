@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import events as ev
-from .backoff import Backoff
+from .backoff import Backoff, for_service
 
 
 @dataclass
@@ -35,7 +35,7 @@ def wait_for(services: list[dict], probe_round, emit, clock=time.monotonic, slee
     start = clock()
     pending = {}
     for spec in services:
-        backoff = Backoff.from_dict(spec.get("backoff"))
+        backoff = for_service(spec)
         pending[spec["name"]] = Waiting(spec=spec, backoff=backoff, due=start + backoff.initial)
     baseline = dict(baseline or {})
     done: dict[str, dict] = {}

@@ -217,6 +217,8 @@ class ProjectDeployer:
     def _simple(self, *args: str) -> dict:
         if not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
             return {"changed": False, "actions": [], "note": "no project here"}
+        # The hash label must stay what the files say, or the next deploy would see drift.
+        self.compose.env[HASH_ENV] = files_hash(plan_files(self.dir, existing_files(self.dir)))
         dummy, containers = self.compose.state()
         if self.check_mode:
             return {"changed": bool(containers), "actions": []}
@@ -236,6 +238,10 @@ class ProjectDeployer:
 
     def restarted(self) -> dict:
         return self._simple("restart")
+
+    def recreated(self) -> dict:
+        """New containers from the current files; named volumes are kept."""
+        return self._simple("up", "--detach", "--force-recreate", "--remove-orphans")
 
     def absent(self, remove_volumes: bool = False) -> dict:
         if not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):

@@ -42,9 +42,11 @@ options:
         path relative to O(project_src); values have C(src) (template path) and C(mode).
     type: dict
   state:
-    description: Wanted state of the project.
+    description:
+      - Wanted state of the project. C(recreated) replaces the containers with new ones from the files on the host
+        (named volumes are kept); C(absent) removes containers and networks, and volumes only with O(remove_volumes).
     type: str
-    choices: [present, stopped, restarted, absent]
+    choices: [present, stopped, restarted, recreated, absent]
     default: present
   pull:
     description:
@@ -184,7 +186,7 @@ def main() -> None:
             "files": {"type": "dict", "default": {}, "no_log": True},
             "service": {"type": "str"},
             "templates": {"type": "dict"},
-            "state": {"type": "str", "default": "present", "choices": ["present", "stopped", "restarted", "absent"]},
+            "state": {"type": "str", "default": "present", "choices": ["present", "stopped", "restarted", "recreated", "absent"]},
             "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always"]},
             "recreate": {"type": "str", "default": "auto", "choices": ["auto", "always"]},
             "remove_volumes": {"type": "bool", "default": False},

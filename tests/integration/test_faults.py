@@ -73,3 +73,28 @@ def test_crash_loop_is_detected_in_seconds_and_stopped(platform, wired):
     assert any("exiting with code 3" in line for line in loop[0]["logs"])
     status = docker("inspect", "-f", "{{.State.Status}}", "aiplatform-litellm").stdout.strip()
     assert status == "exited"  # stopped, not left looping
+
+
+def test_port_held_by_a_foreign_process_stops_the_deploy_before_any_change(platform, wired):
+    import os
+    import socket
+
+    compose_file = os.path.join(platform.base_dir, "litellm", "compose.yml")
+    before = open(compose_file).read()
+    started = docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-litellm").stdout
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        port = holder.getsockname()[1]
+        run = standin(platform, litellm_published_port=port)
+    finally:
+        holder.close()
+    assert run.rc != 0
+    conflict = run.of(ev.PORT_CONFLICT, "litellm")
+    assert conflict and conflict[0]["level"] == "ERROR"
+    message = conflict[0]["message"]
+    assert f"port {port}" in message and f"process {os.getpid()}" in message and "litellm_published_port" in message
+    assert not run.of(ev.DEPLOY_START)  # nothing was deployed
+    assert open(compose_file).read() == before
+    assert docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-litellm").stdout == started

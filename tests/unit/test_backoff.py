@@ -29,3 +29,12 @@ def test_from_dict_rejects_nonsense():
 
 def test_linear_baseline():
     assert [linear_delay(2, n) for n in (1, 2, 3)] == [0, 2, 4]
+
+
+def test_type_defaults_overridden_field_by_field():
+    from ansible_collections.aiplatform.stack.plugins.module_utils.backoff import TYPE_DEFAULTS, for_service
+
+    b = for_service({"type": "proxy", "backoff": {"deadline": 30}})
+    assert b.deadline == 30 and b.cap == TYPE_DEFAULTS["proxy"]["cap"] and b.initial == TYPE_DEFAULTS["proxy"]["initial"]
+    assert for_service({"type": "infrastructure"}).deadline == TYPE_DEFAULTS["infrastructure"]["deadline"]
+    assert for_service({}).deadline == 120.0  # unknown type: the class defaults

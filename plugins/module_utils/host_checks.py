@@ -1,0 +1,106 @@
+"""Prechecks on a Docker host before anything changes: engine, disk, published ports.
+
+Port owners are read from /proc (no ss/lsof needed): /proc/net/tcp{,6} for listening sockets, /proc/<pid>/fd for
+the process that holds a socket. A port held by the service's own running container is not a conflict.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+TCP_LISTEN = "0A"
+
+
+def _hex_ip(text: str) -> str:
+    raw = bytes.fromhex(text)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, struct.pack("<I", int(text, 16)))
+    words = struct.unpack("<4I", raw)  # each 32-bit word is in host (little-endian) order
+    return socket.inet_ntop(socket.AF_INET6, struct.pack(">4I", *words))
+
+
+def parse_proc_net_tcp(text: str) -> list[dict]:
+    """Listening sockets of a /proc/net/tcp or tcp6 table: [{ip, port, inode}]."""
+    out = []
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 10 or parts[3] != TCP_LISTEN:
+            continue
+        ip_hex, port_hex = parts[1].split(":")
+        out.append({"ip": _hex_ip(ip_hex), "port": int(port_hex, 16), "inode": parts[9]})
+    return out
+
+
+def listening(proc: str = "/proc") -> list[dict]:
+    sockets = []
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(os.path.join(proc, "net", name)) as fh:
+                sockets += parse_proc_net_tcp(fh.read())
+        except OSError:
+            continue
+    return sockets
+
+
+def owners(inodes: set[str], proc: str = "/proc") -> dict[str, dict]:
+    """Process (pid, command) of each socket inode; sockets of processes we cannot read stay unknown."""
+    found: dict[str, dict] = {}
+    wanted = {f"socket:[{i}]" for i in inodes}
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        fd_dir = os.path.join(proc, pid, "fd")
+        try:
+            for fd in os.listdir(fd_dir):
+                target = os.readlink(os.path.join(fd_dir, fd))
+                if target in wanted:
+                    with open(os.path.join(proc, pid, "cmdline"), "rb") as fh:
+                        cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+                    found[target[8:-1]] = {"pid": int(pid), "command": cmd[:200]}
+        except OSError:
+            continue
+        if len(found) == len(inodes):
+            break
+    return found
+
+
+def _covers(bind: str, ip: str) -> bool:
+    wild = ("0.0.0.0", "::")  # noqa: S104 (addresses compared, not bound)
+    return bind in wild or ip in wild or bind == ip or (bind == "127.0.0.1" and ip == "::ffff:127.0.0.1")
+
+
+def port_conflicts(wanted: list[dict], sockets: list[dict], published: dict[int, str], host: str) -> list[dict]:
+    """Conflicts for wanted [{service, name, port, bind, container}].
+
+    `published` maps host port -> name of the running container that publishes it. A port published by the
+    service's own container is fine; one published by another container or held by a process is a conflict.
+    """
+    conflicts = []
+    for w in wanted:
+        port, bind = int(w["port"]), w.get("bind") or "0.0.0.0"  # noqa: S104 (an address compared, not bound)
+        holder = published.get(port)
+        if holder == w["container"]:
+            continue
+        taken = [s for s in sockets if s["port"] == port and _covers(bind, s["ip"])]
+        if holder or taken:
+            conflicts.append({"service": w["service"], "port": port, "bind": bind, "host": host,
+                              "container": holder, "inodes": sorted({s["inode"] for s in taken})})
+    return conflicts
+
+
+def describe_conflict(c: dict, procs: dict[str, dict]) -> str:
+    if c.get("container"):
+        who = f"container {c['container']}"
+    else:
+        found = [procs[i] for i in c["inodes"] if i in procs]
+        who = ", ".join(f"process {p['pid']} ({p['command']})" for p in found) or "a process this user cannot see"
+    return (f"port {c['port']} on {c['host']} ({c['bind']}) wanted by {c['service']} is held by {who}; "
+            f"stop that or set {c['service']}_published_port to a free port")
+
+
+def disk_free_gb(path: str) -> float:
+    while path and not os.path.exists(path):
+        path = os.path.dirname(path)
+    st = os.statvfs(path or "/")
+    return st.f_bavail * st.f_frsize / 1024 ** 3

@@ -1,0 +1,64 @@
+from ansible_collections.aiplatform.stack.plugins.module_utils import host_checks as hc
+
+# Recorded /proc/net/tcp and tcp6 lines: 127.0.0.1:4000 and 0.0.0.0:5432 listening, one established, [::]:11434
+TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:0FA0 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1 0000000000000000 100 0 0 10 0
+   1: 00000000:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 222 1 0000000000000000 100 0 0 10 0
+   2: 0100007F:0FA0 0100007F:D0A2 01 00000000:00000000 00:00000000 00000000     0        0 333 1 0000000000000000 20 4 30 10 -1
+"""
+TCP6 = ("  sl  local_address                         remote_address                        st tx_queue rx_queue"
+        " tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 00000000000000000000000000000000:2CAA 00000000000000000000000000000000:0000 0A"
+        " 00000000:00000000 00:00000000 00000000     0        0 444 1 0000000000000000 100 0 0 10 0\n")
+
+
+def test_parse_listening_sockets_only():
+    socks = hc.parse_proc_net_tcp(TCP) + hc.parse_proc_net_tcp(TCP6)
+    assert socks == [{"ip": "127.0.0.1", "port": 4000, "inode": "111"}, {"ip": "0.0.0.0", "port": 5432, "inode": "222"},
+                     {"ip": "::", "port": 11434, "inode": "444"}]
+
+
+def test_conflicts_foreign_process_own_container_and_other_container():
+    socks = hc.parse_proc_net_tcp(TCP) + hc.parse_proc_net_tcp(TCP6)
+    wanted = [
+        {"service": "litellm", "port": 4000, "bind": "127.0.0.1", "container": "aiplatform-litellm"},
+        {"service": "ollama", "port": 11434, "bind": "127.0.0.1", "container": "aiplatform-ollama"},
+        {"service": "postgres", "port": 5432, "bind": "127.0.0.1", "container": "aiplatform-postgres"},
+        {"service": "redis", "port": 6379, "bind": "127.0.0.1", "container": "aiplatform-redis"},
+    ]
+    published = {4000: "aiplatform-litellm", 5432: "someone-elses-db"}
+    conflicts = hc.port_conflicts(wanted, socks, published, "h1")
+    assert [c["service"] for c in conflicts] == ["ollama", "postgres"]  # litellm's own port is fine; redis is free
+    text = hc.describe_conflict(conflicts[0], {"444": {"pid": 42, "command": "ollama serve"}})
+    assert text == ("port 11434 on h1 (127.0.0.1) wanted by ollama is held by process 42 (ollama serve); "
+                    "stop that or set ollama_published_port to a free port")
+    assert "container someone-elses-db" in hc.describe_conflict(conflicts[1], {})
+
+
+def test_bind_addresses_that_do_not_overlap_are_no_conflict():
+    socks = [{"ip": "127.0.0.2", "port": 8080, "inode": "1"}]
+    wanted = [{"service": "a", "port": 8080, "bind": "127.0.0.1", "container": "c"}]
+    assert hc.port_conflicts(wanted, socks, {}, "h") == []
+    wanted[0]["bind"] = "0.0.0.0"
+    assert len(hc.port_conflicts(wanted, socks, {}, "h")) == 1
+
+
+def test_owners_finds_our_own_listening_socket():
+    import os
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    try:
+        port = s.getsockname()[1]
+        mine = [x for x in hc.listening() if x["port"] == port]
+        assert mine
+        procs = hc.owners({mine[0]["inode"]})
+        assert procs[mine[0]["inode"]]["pid"] == os.getpid()
+    finally:
+        s.close()
+
+
+def test_disk_free_of_a_missing_path_uses_its_parent(tmp_path):
+    assert hc.disk_free_gb(str(tmp_path / "not" / "yet")) > 0
