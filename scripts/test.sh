@@ -12,7 +12,7 @@ log "lab images"
 bash lab/build.sh
 
 log "ruff"
-ruff check plugins tests lab
+ruff check plugins tests lab scripts molecule
 
 log "ansible-lint (production profile)"
 ansible-lint --profile production --offline
@@ -26,6 +26,9 @@ ansible-galaxy collection build --force --output-path "$out" >/dev/null
 ansible-galaxy collection install --force -p "$out/installed" "$out"/aiplatform-stack-*.tar.gz >/dev/null
 ANSIBLE_COLLECTIONS_PATH="$out/installed" ansible-doc -t module aiplatform.stack.compose_project >/dev/null
 rm -rf "$out"
+
+log "molecule: converge, idempotence, verify (lab stack on this host)"
+molecule test
 
 log "pytest: unit and integration"
 exec pytest tests "$@"
