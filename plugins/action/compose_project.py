@@ -58,7 +58,7 @@ class ActionModule(ActionBase):
         except AnsibleError as exc:
             emit(ev.CONFIG_INVALID, f"rendering failed: {exc}", category="config")
             emit(ev.DEPLOY_FAIL, "not deployed: configuration could not be rendered", category="config")
-            return dict(result, failed=True, msg=str(exc), category="config", events=events)
+            return dict(result, failed=True, msg=str(exc), category="config", events=events, service_failed=True)
 
         res = self._execute_module("aiplatform.stack.compose_project", module_args=args, task_vars=task_vars)
         duration = round(time.monotonic() - started, 3)
@@ -68,6 +68,7 @@ class ActionModule(ActionBase):
             if category in _SPECIFIC:
                 emit(_SPECIFIC[category], f"{cause}; fix: {res.get('advice', '')}", category=category)
             emit(ev.DEPLOY_FAIL, f"[{category}] {cause}", category=category, duration=duration)
+            res["service_failed"] = True
         elif state == "present":
             what = "started " + ", ".join(res.get("actions", [])) if res.get("changed") else "unchanged, nothing restarted"
             emit(ev.DEPLOY_SUCCESS, f"{what} ({duration:.1f} s)", changed=bool(res.get("changed")), duration=duration,
