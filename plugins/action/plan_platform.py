@@ -3,17 +3,38 @@
 """Plan before anything changes: validate the service descriptions and order them into dependency waves."""
 from __future__ import annotations
 
+import os
+
+import yaml
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
+from ansible_collections.aiplatform.stack.plugins.module_utils import config_checks
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils.waves import DependencyError, dependency_waves
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
 
+_ROLES = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
+
+
+def known_variables(service: str) -> set[str]:
+    """The variables a service role defines: its argument spec, its derived vars, and its own facts."""
+    known = {f"{service}_role_path"}
+    spec_file = os.path.join(_ROLES, service, "meta", "argument_specs.yml")
+    vars_file = os.path.join(_ROLES, service, "vars", "main.yml")
+    if os.path.exists(spec_file):
+        with open(spec_file) as fh:
+            for entry in (yaml.safe_load(fh) or {}).get("argument_specs", {}).values():
+                known.update((entry or {}).get("options", {}))
+    if os.path.exists(vars_file):
+        with open(vars_file) as fh:
+            known.update(yaml.safe_load(fh) or {})
+    return known
+
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("catalog", "services", "only", "dependencies"))
+    _VALID_ARGS = frozenset(("catalog", "services", "only", "dependencies", "strict_variables"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -26,6 +47,11 @@ class ActionModule(ActionBase):
         deps = {name: list(needs or []) for name, needs in (args.get("dependencies") or {}).items()
                 if name in enabled}
         problems = cat.validate(catalog, enabled, groups)
+        for name in enabled:
+            problems += config_checks.service_problems(name, catalog.get(name) or {})
+        if args.get("strict_variables", True):
+            prefixes = {name: known_variables(name) for name in enabled}
+            problems += config_checks.unknown_variables(list(task_vars), prefixes)
         waves = []
         if not problems:
             try:
@@ -34,9 +60,11 @@ class ActionModule(ActionBase):
                 problems.append(str(exc))
         events = []
         for problem in problems:
-            service = problem.split(".", 1)[0].split(":", 1)[0] if problem.split(":", 1)[0] in catalog or \
-                problem.split(".", 1)[0] in catalog else "plan"
-            event = ev.make_event(ev.CONFIG_INVALID, service, problem, host=host, category="config")
+            head = problem.split(":", 1)[0].split(".", 1)[0]
+            service = head if head in catalog or head in enabled else "plan"
+            # Two services claiming one host port is a port conflict, found before anything runs.
+            kind = ev.PORT_CONFLICT if "also claimed by" in problem else ev.CONFIG_INVALID
+            event = ev.make_event(kind, service, problem, host=host, category="port" if kind == ev.PORT_CONFLICT else "config")
             event["live"] = live_events.send(self._task, host, event)
             events.append(event)
         if problems:

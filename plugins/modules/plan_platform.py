@@ -10,7 +10,10 @@ short_description: Validate the platform's service descriptions and order them i
 description:
   - Runs on the controller before anything on any host changes.
   - Checks every enabled service's description (type, pinned image references, probe type, host group, published
-    ports claimed twice on one host) and the dependency map (unknown names, cycles, with the offending path).
+    ports claimed twice on one host), service-specific rules (LiteLLM's model list holds no literal secret and every
+    C(os.environ/NAME) it references is provided), mistyped variables, and the dependency map (unknown names,
+    cycles, with the offending path).
+  - A host port claimed twice is a PORT_CONFLICT event naming both claimants.
   - Each problem is a CONFIG_INVALID event naming the service, the field and the fix; the task then fails.
   - On success sets the facts C(aiplatform_waves) (lists of service names; a wave starts together) and
     C(aiplatform_deploying).
@@ -35,6 +38,12 @@ options:
     description: Dependency map, service name to the names it needs healthy first.
     type: dict
     required: true
+  strict_variables:
+    description:
+      - Reject variables that start with an enabled service's prefix (C(litellm_)) but are not among that role's
+        variables, suggesting the closest name (a mistyped C(litellm_modles) is otherwise silently ignored).
+    type: bool
+    default: true
 attributes:
   action:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.

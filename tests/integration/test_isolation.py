@@ -19,3 +19,50 @@ def test_dependents_skipped_independents_healthy(platform):
     assert not run.of(ev.DEPLOY_START, "litellm")
     assert "not healthy on localhost: redis" in run.stdout
     assert docker("inspect", "-f", "{{.State.Status}}", "aiplatform-redis").stdout.strip() == "exited"  # stopped
+
+
+def test_bad_input_is_rejected_before_anything_changes(platform):
+    import os
+
+    run = platform.deploy({
+        "litellm_modles": [],
+        "litellm_models": [{"model_name": "x", "litellm_params": {"model": "openai/x", "api_key": "sk-literal-12345"}},
+                           {"model_name": "y", "litellm_params": {"model": "openai/y", "api_key": "os.environ/OPENAI_KEY"}}],
+        "redis_published_port": 4000,
+        "postgres_image": "postgres:latest",
+        "aiplatform_dependencies": {"postgres": ["litellm"], "redis": [], "litellm": ["postgres"]},
+    })
+    assert run.rc != 0
+    messages = [e["message"] for e in run.events if e["level"] == "ERROR"]
+    text = "\n".join(messages)
+    assert "litellm.litellm_modles: unknown variable for litellm; did you mean litellm_models?" in text
+    assert "litellm_params[api_key]: holds a literal secret" in text and "sk-literal-12345" not in run.stdout
+    assert "references OPENAI_KEY, which nothing provides; add OPENAI_KEY to litellm_extra_secrets" in text
+    assert "postgres.images.postgres: 'postgres:latest' floats; pin a release tag in postgres_image" in text
+    conflict = run.of(ev.PORT_CONFLICT, "litellm")
+    assert conflict and "port 4000 on localhost is also claimed by redis.redis" in conflict[0]["message"]
+    assert not run.of(ev.DEPLOY_START)
+    assert not os.path.exists(os.path.join(platform.base_dir, "litellm"))  # nothing on the host changed
+
+
+def test_dependency_cycle_names_its_path(platform):
+    run = platform.deploy({"aiplatform_dependencies": {"postgres": ["litellm"], "redis": [], "litellm": ["postgres"]}})
+    assert run.rc != 0
+    invalid = run.of(ev.CONFIG_INVALID)
+    assert invalid and "cycle litellm -> postgres -> litellm" in invalid[0]["message"]
+    assert not run.of(ev.DEPLOY_START)
+
+
+def test_engine_unreachable_is_its_own_category(platform):
+    run = platform.deploy(env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert run.rc != 0
+    fail = run.of(ev.PRECHECK_FAIL)
+    assert fail and fail[0]["category"] == "engine" and "Docker engine not reachable" in fail[0]["message"]
+    assert not run.of(ev.DEPLOY_START)
+
+
+def test_too_little_disk_is_its_own_category(platform):
+    run = platform.deploy({"aiplatform_min_disk_gb": 1000000})
+    assert run.rc != 0
+    fail = run.of(ev.PRECHECK_FAIL)
+    assert fail and fail[0]["category"] == "disk" and "GiB free" in fail[0]["message"]
