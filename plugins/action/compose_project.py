@@ -3,37 +3,21 @@
 """Render a service's templates on the controller, run the compose_project module, record deploy events."""
 from __future__ import annotations
 
-import os
 import time
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
-from ansible.template import trust_as_template
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates
 
 # category -> the specific event emitted before DEPLOY_FAIL
-# Shared compose macros (restart policy, log rotation, network) live in the platform role.
-_PLATFORM_TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "aiplatform", "templates")
 _SPECIFIC = {"config": ev.CONFIG_INVALID, "port": ev.PORT_CONFLICT, "crash_loop": ev.RESTART_LOOP}
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-
-    def _render(self, templates: dict, task_vars: dict) -> dict:
-        files = {}
-        for rel, spec in sorted((templates or {}).items()):
-            src = spec["src"]
-            try:
-                data = trust_as_template(self._loader.get_text_file_contents(src))
-            except AnsibleError as exc:
-                raise AnsibleError(f"template {src} for {rel}: {exc}") from None
-            templar = self._templar.copy_with_new_env(available_variables=task_vars,
-                                                      searchpath=[os.path.dirname(src), _PLATFORM_TEMPLATES])
-            files[rel] = {"content": templar.template(data, escape_backslashes=False), "mode": spec.get("mode", "0644")}
-        return files
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -54,7 +38,8 @@ class ActionModule(ActionBase):
             emit(ev.DEPLOY_START, f"deploying project {args.get('project_name')} on {host}")
         try:
             if templates:
-                args["files"] = dict(self._render(templates, task_vars), **(args.get("files") or {}))
+                args["files"] = dict(render_templates(self._templar, self._loader, templates, task_vars),
+                                     **(args.get("files") or {}))
         except AnsibleError as exc:
             emit(ev.CONFIG_INVALID, f"rendering failed: {exc}", category="config")
             emit(ev.DEPLOY_FAIL, "not deployed: configuration could not be rendered", category="config")

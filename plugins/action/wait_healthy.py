@@ -8,6 +8,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import wait_for
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
 
 
 class ActionModule(ActionBase):
@@ -30,21 +31,11 @@ class ActionModule(ActionBase):
             event["live"] = live_events.send(self._task, host, event)
             recorded.append(event)
 
-        def probe_round(specs, baseline):
-            module_args = {
-                "services": [{k: s[k] for k in ("name", "project", "target", "probe") if s.get(k) is not None} for s in specs],
-                "baseline": baseline,
-                "log_lines": int(args.get("log_lines", 20)),
-            }
-            res = self._execute_module("aiplatform.stack.service_probe", module_args=module_args,
-                                       task_vars=task_vars)
-            if res.get("failed"):
-                detail = res.get("msg", "probe failed")
-                return {s["name"]: {"verdict": "waiting", "detail": detail} for s in specs}
-            return res["services"]
+        def probe(specs, baseline):
+            return probe_round(self, task_vars, specs, baseline, int(args.get("log_lines", 20)))
 
         try:
-            outcome = wait_for(services, probe_round, emit)
+            outcome = wait_for(services, probe, emit)
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         projects_dir = args.get("projects_dir")

@@ -1,0 +1,55 @@
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Status of the services on a host: one probe round, a table, restart loops found and stopped."""
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils import recovery as rc
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
+
+
+def service_url(svc: dict, host: str, hostvars: dict) -> str | None:
+    for port in svc.get("ports", []):
+        if port.get("published"):
+            bind = port.get("bind") or "0.0.0.0"  # noqa: S104 (an address compared, not bound)
+            address = (hostvars.get(host) or {}).get("ansible_host", host) if bind == "0.0.0.0" else bind  # noqa: S104
+            scheme = "http" if svc.get("probe", {}).get("type") == "http" else "tcp"
+            return f"{scheme}://{address}:{port['published']}"
+    return None
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("services", "projects_dir", "stop_loops", "window", "climb"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        services = list(args.get("services") or [])
+        host = task_vars.get("inventory_hostname", "")
+        events, rows = [], []
+
+        def emit(event_type, name, message, **facts):
+            event = ev.make_event(event_type, name, message, host=host, **facts)
+            event["live"] = live_events.send(self._task, host, event)
+            events.append(event)
+
+        found = probe_round(self, task_vars, services) if services else {}
+        for svc in services:
+            entry = found.get(svc["name"], {})
+            state, why = rc.diagnose(entry, window=float(args.get("window", 120)), climb=int(args.get("climb", 3)))
+            if state == rc.CRASH_LOOP:
+                stopped = False
+                if args.get("stop_loops", True) and args.get("projects_dir") and not self._task.check_mode:
+                    stop = self._execute_module("aiplatform.stack.compose_project", task_vars=task_vars, module_args={
+                        "project_src": f"{args['projects_dir']}/{svc['name']}", "project_name": svc["project"],
+                        "state": "stopped"})
+                    stopped = not stop.get("failed")
+                emit(ev.RESTART_LOOP, svc["name"], f"{why}" + ("; stopped to end the loop, volumes kept" if stopped else ""),
+                     category="crash_loop", logs=entry.get("logs", []))
+                state = "stopped (crash loop)" if stopped else state
+            rows.append(rc.status_row(svc["name"], host, entry, state, service_url(svc, host, task_vars.get("hostvars", {}))))
+        return dict(result, changed=False, rows=rows, table=rc.format_table(rows), events=events)

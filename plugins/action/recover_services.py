@@ -1,0 +1,92 @@
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Recover the unhealthy services on a host by category, bounded, never touching volumes."""
+from __future__ import annotations
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils import recovery as rc
+from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import wait_for
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("services", "projects_dir", "network", "pull"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        services = list(args.get("services") or [])
+        host = task_vars.get("inventory_hostname", "")
+        events, outcome = [], {}
+
+        def emit(event):
+            event["host"] = host
+            event["live"] = live_events.send(self._task, host, event)
+            events.append(event)
+
+        def compose(svc, **module_args):
+            module_args.update(project_src=f"{args['projects_dir']}/{svc['name']}", project_name=svc["project"])
+            return self._execute_module("aiplatform.stack.compose_project", module_args=module_args, task_vars=task_vars)
+
+        def act(svc, action):
+            if action == rc.RESTART:
+                return compose(svc, state="restarted")
+            if action == rc.RECREATE:
+                return compose(svc, state="recreated")
+            try:  # reconfigure: render again from the inventory, validate, bring up
+                files = render_templates(self._templar, self._loader, svc.get("templates"), task_vars)
+            except AnsibleError as exc:
+                return {"failed": True, "category": "config", "msg": str(exc)}
+            return compose(svc, state="present", files=files, pull=args.get("pull", "missing"),
+                           networks=[args.get("network", "aiplatform")])
+
+        def probe(specs, baseline):
+            return probe_round(self, task_vars, specs, baseline)
+
+        found = probe_round(self, task_vars, services) if services else {}
+        for svc in services:
+            name = svc["name"]
+            state, why = rc.diagnose(found.get(name, {}))
+            if state == rc.HEALTHY:
+                outcome[name] = {"state": "healthy", "attempts": 0}
+                continue
+            logs, category, attempt = found.get(name, {}).get("logs", []), None, 0
+            while True:
+                attempt += 1
+                action = rc.next_action(state, attempt, category)
+                if action == rc.MANUAL:
+                    if state == rc.CRASH_LOOP and not self._task.check_mode:
+                        compose(svc, state="stopped")
+                    emit(ev.make_event(ev.RECOVERY_NEEDED, name, f"{state} after {attempt - 1} recovery attempt(s): "
+                                       f"{rc.advice(state, category, logs)}", category=category or state))
+                    outcome[name] = {"state": state, "attempts": attempt - 1, "why": why}
+                    break
+                emit(ev.make_event(ev.RECOVERY_START, name, f"{state} ({why}); attempt {attempt}: {action}",
+                                   category=state, attempt=attempt, action=action))
+                if self._task.check_mode:
+                    outcome[name] = {"state": state, "attempts": 0, "would": action}
+                    break
+                res = act(svc, action)
+                if res.get("failed"):
+                    category = res.get("category", "unknown")
+                    why = res.get("cause") or res.get("msg", "")
+                    continue
+                waited = wait_for([svc], probe, emit).get(name, {})
+                if waited.get("state") == "healthy":
+                    emit(ev.make_event(ev.RECOVERY_SUCCESS, name, f"healthy again after {action} (attempt {attempt})",
+                                       attempt=attempt, action=action))
+                    outcome[name] = {"state": "recovered", "attempts": attempt, "action": action}
+                    break
+                state = rc.CRASH_LOOP if waited.get("state") == "crash_loop" else rc.UNHEALTHY
+                why, logs = waited.get("detail", ""), waited.get("logs", logs)
+        failed = sorted(n for n, o in outcome.items() if o["state"] not in ("healthy", "recovered"))
+        result.update(changed=any(o.get("attempts") for o in outcome.values()), services=outcome, events=events)
+        if failed:
+            result.update(failed=True, msg="needs manual action: " + ", ".join(failed))
+        return result

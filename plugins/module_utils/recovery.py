@@ -1,0 +1,122 @@
+"""What is wrong with a running service, and what to do about it: diagnosis and recovery plans by category.
+
+Recovery is bounded: each category has an ordered list of actions, one per attempt; past the end of the list the
+answer is a call for manual action with advice. No action ever removes a volume.
+"""
+from __future__ import annotations
+
+import datetime
+
+from . import errors as err
+
+HEALTHY = "healthy"
+CRASH_LOOP = "crash_loop"
+UNHEALTHY = "unhealthy"
+MISSING = "missing"
+STOPPED = "stopped"
+
+RESTART = "restart"
+RECREATE = "recreate"
+RECONFIGURE = "reconfigure"
+MANUAL = "manual"
+
+# state -> actions, one per attempt
+PLANS = {
+    CRASH_LOOP: [RECREATE, RECONFIGURE],
+    UNHEALTHY: [RESTART, RECREATE],
+    MISSING: [RECONFIGURE],
+    STOPPED: [RECONFIGURE],
+}
+# categories no restart can fix: straight to the operator
+MANUAL_CATEGORIES = {err.CONFIG, err.PORT, err.IMAGE, err.ENGINE, err.DISK}
+
+
+def _age_seconds(started_at: str | None, now: datetime.datetime) -> float | None:
+    if not started_at or started_at.startswith("0001-"):
+        return None
+    stamp = started_at.rstrip("Z").split(".")[0]
+    try:
+        started = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+    return (now - started).total_seconds()
+
+
+def diagnose(entry: dict, now: datetime.datetime | None = None, window: float = 120.0, climb: int = 3) -> tuple[str, str]:
+    """(state, why) of a service from one probe round's entry {verdict, detail, containers}.
+
+    A restart loop is a container that is restarting, or has restarted at least `climb` times and was (re)started
+    less than `window` seconds ago.
+    """
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    containers = entry.get("containers") or []
+    if not containers:
+        return MISSING, "no container"
+    for c in containers:
+        if c.get("oneshot") and c.get("status") == "exited" and c.get("exit_code") == 0:
+            continue
+        age = _age_seconds(c.get("started_at"), now)
+        if c.get("status") == "restarting" or (c.get("restart_count", 0) >= climb and age is not None and age < window):
+            return CRASH_LOOP, (f"{c['name']} restarting: {c.get('restart_count', 0)} restarts, "
+                                f"last exit code {c.get('exit_code')}")
+        if c.get("status") in ("exited", "dead", "created"):
+            code = c.get("exit_code")
+            return (CRASH_LOOP if code not in (0, None) else STOPPED), f"{c['name']} {c['status']} (exit code {code})"
+    if entry.get("verdict") == "ready":
+        return HEALTHY, entry.get("detail", "")
+    return UNHEALTHY, entry.get("detail", "")
+
+
+def next_action(state: str, attempt: int, category: str | None = None) -> str:
+    """The action for attempt number `attempt` (1-based); MANUAL when the plan is used up."""
+    if category in MANUAL_CATEGORIES:
+        return MANUAL
+    plan = PLANS.get(state, [])
+    return plan[attempt - 1] if 0 < attempt <= len(plan) else MANUAL
+
+
+def advice(state: str, category: str | None, logs: list[str]) -> str:
+    if category in MANUAL_CATEGORIES:
+        return err.ADVICE[category]
+    last = f" Last log line: {logs[-1]}" if logs else ""
+    if state == CRASH_LOOP:
+        return ("the container keeps exiting after recreate and reconfigure; it was stopped. Read `docker logs` for "
+                "the cause (configuration, permissions, a missing dependency), fix it in the inventory and re-run." + last)
+    if state == UNHEALTHY:
+        return ("it runs but never answers its readiness probe, even after restart and recreate; check its "
+                "dependencies and `docker logs`." + last)
+    return "bring it up with playbooks/site.yml and read the deploy events." + last
+
+
+def status_row(name: str, host: str, entry: dict, state: str, url: str | None, now: datetime.datetime | None = None) -> dict:
+    """One line of the status table."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    containers = entry.get("containers") or []
+    running = [c for c in containers if c.get("status") == "running"]
+    ages = [a for a in (_age_seconds(c.get("started_at"), now) for c in running) if a is not None]
+    return {
+        "service": name, "host": host, "state": state,
+        "health": entry.get("detail", ""),
+        "uptime_s": int(min(ages)) if ages else 0,
+        "restarts": sum(int(c.get("restart_count") or 0) for c in containers),
+        "containers": f"{len(running)}/{len(containers)}",
+        "url": url or "",
+    }
+
+
+def _duration(seconds: int) -> str:
+    if seconds >= 86400:
+        return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def format_table(rows: list[dict]) -> str:
+    cols = ["service", "host", "state", "uptime", "restarts", "containers", "url", "health"]
+    data = [[r["service"], r["host"], r["state"], _duration(r["uptime_s"]), str(r["restarts"]), r["containers"], r["url"],
+             r["health"][:60]] for r in rows]
+    widths = [max(len(c), *(len(d[i]) for d in data)) if data else len(c) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(d, widths)) for d in data]
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,25 @@
+"""Render a service's templates on the controller (used by the compose_project and recover actions)."""
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleError
+from ansible.template import trust_as_template
+
+# Shared compose macros (restart policy, log rotation, network) live in the pipeline role.
+PLATFORM_TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "aiplatform", "templates")
+
+
+def render_templates(templar, loader, templates: dict, task_vars: dict) -> dict:
+    """{relative path: {content, mode}} from {relative path: {src, mode}}; errors name the template."""
+    files = {}
+    for rel, spec in sorted((templates or {}).items()):
+        src = spec["src"]
+        try:
+            data = trust_as_template(loader.get_text_file_contents(src))
+            env = templar.copy_with_new_env(available_variables=task_vars,
+                                            searchpath=[os.path.dirname(src), PLATFORM_TEMPLATES])
+            files[rel] = {"content": env.template(data, escape_backslashes=False), "mode": spec.get("mode", "0644")}
+        except AnsibleError as exc:
+            raise AnsibleError(f"template {src} for {rel}: {exc}") from None
+    return files
