@@ -31,6 +31,13 @@ def service_endpoint(catalog, name, port_name, consumer_host, groups, hostvars):
         raise AnsibleFilterError(str(exc)) from None
 
 
+def wiring(names, catalog, host, groups, hostvars):
+    try:
+        return cat.wiring(list(names), dict(catalog), host, dict(groups), hostvars)
+    except cat.ConfigError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
 def catalog_problems(catalog, enabled, groups):
     return cat.validate(dict(catalog), list(enabled), dict(groups))
 
@@ -70,4 +77,5 @@ class FilterModule:
             "catalog_problems": catalog_problems,
             "app_databases": app_databases,
             "published_ports": published_ports,
+            "wiring": wiring,
         }

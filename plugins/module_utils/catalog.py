@@ -59,6 +59,22 @@ def endpoint(catalog: dict, name: str, port_name: str, consumer_host: str, group
     return {"host": address, "port": int(port["published"]), "local": False}
 
 
+def wiring(names: list[str], catalog: dict, host: str, groups: dict, hostvars: dict) -> list[dict]:
+    """For the connectivity check: each service's container and the endpoints of what it connects to."""
+    out = []
+    for name in names:
+        svc = catalog.get(name) or {}
+        links = [link for link in svc.get("connects_to") or [] if link.get("service") in catalog]
+        if not links:
+            continue
+        endpoints = []
+        for link in links:
+            ep = endpoint(catalog, link["service"], link["port"], host, groups, hostvars)
+            endpoints.append({"name": link["service"], "host": ep["host"], "port": ep["port"]})
+        out.append({"name": name, "container": svc["container"], "endpoints": endpoints})
+    return out
+
+
 def validate(catalog: dict, enabled: list[str], groups: dict) -> list[str]:
     """Every problem of the enabled services' descriptions, each naming service, field and fix."""
     problems = []

@@ -66,3 +66,18 @@ def test_too_little_disk_is_its_own_category(platform):
     assert run.rc != 0
     fail = run.of(ev.PRECHECK_FAIL)
     assert fail and fail[0]["category"] == "disk" and "GiB free" in fail[0]["message"]
+
+
+def test_broken_wiring_names_the_address_that_cannot_be_reached(platform):
+    run = platform.deploy()
+    assert run.rc == 0, run.stdout[-3000:]
+    docker("network", "disconnect", "aiplatform", "aiplatform-redis")
+    try:
+        run = platform.deploy()
+    finally:
+        docker("network", "connect", "--alias", "redis", "aiplatform", "aiplatform-redis", check=False)
+    assert run.rc != 0
+    fail = run.of(ev.CONNECTIVITY_FAIL, "litellm")
+    assert fail and fail[0]["level"] == "ERROR"
+    assert "cannot reach redis at aiplatform-redis:6379: name aiplatform-redis not resolved" in fail[0]["message"]
+    assert not run.of(ev.CONNECTIVITY_FAIL, "postgres")
