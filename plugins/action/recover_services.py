@@ -3,6 +3,8 @@
 """Recover the unhealthy services on a host by category, bounded, never touching volumes."""
 from __future__ import annotations
 
+import time
+
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
@@ -16,7 +18,7 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import ren
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("services", "projects_dir", "network", "pull"))
+    _VALID_ARGS = frozenset(("services", "projects_dir", "network", "pull", "stable_seconds"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -49,6 +51,18 @@ class ActionModule(ActionBase):
         def probe(specs, baseline):
             return probe_round(self, task_vars, specs, baseline)
 
+        def stays_healthy(svc, waited):
+            """Healthy is not recovered until it stays so: a service that exits a few seconds after starting
+            would otherwise be reported recovered."""
+            baseline = {c["name"]: c["restart_count"] for c in waited.get("containers", [])}
+            deadline = time.monotonic() + float(args.get("stable_seconds", 10))
+            while time.monotonic() < deadline:
+                time.sleep(1)
+                entry = probe([svc], baseline).get(svc["name"], {})
+                if entry.get("verdict") == "crash_loop":
+                    return False, entry
+            return True, {}
+
         found = probe_round(self, task_vars, services) if services else {}
         for svc in services:
             name = svc["name"]
@@ -79,6 +93,12 @@ class ActionModule(ActionBase):
                     continue
                 waited = wait_for([svc], probe, emit).get(name, {})
                 if waited.get("state") == "healthy":
+                    stable, entry = stays_healthy(svc, waited)
+                    if not stable:
+                        emit(ev.make_event(ev.RESTART_LOOP, name, f"healthy, then {entry.get('detail')}",
+                                           category="crash_loop", logs=entry.get("logs", [])))
+                        state, why, logs = rc.CRASH_LOOP, entry.get("detail", ""), entry.get("logs", logs)
+                        continue
                     emit(ev.make_event(ev.RECOVERY_SUCCESS, name, f"healthy again after {action} (attempt {attempt})",
                                        attempt=attempt, action=action))
                     outcome[name] = {"state": "recovered", "attempts": attempt, "action": action}

@@ -33,6 +33,12 @@ options:
     description: The platform network, for reconfigure.
     type: str
     default: aiplatform
+  stable_seconds:
+    description:
+      - After a recovery action the service must stay healthy this long (no exit, no restart) to count as
+        recovered; a container that exits a few seconds after starting is otherwise reported recovered.
+    type: float
+    default: 10
   pull:
     description: Image pull policy for reconfigure.
     type: str

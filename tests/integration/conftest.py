@@ -87,6 +87,38 @@ class Platform:
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
+class Matrix:
+    """Outcomes of the fault cases, written to tests/output/fault_matrix.json for the record."""
+
+    def __init__(self):
+        self.cases = {}
+
+    def record(self, case, **facts):
+        self.cases[case] = facts
+
+    def write(self):
+        if not self.cases:
+            return
+        out = os.path.join(ROOT, "tests", "output")
+        os.makedirs(out, exist_ok=True)
+        detections = sorted(c["detect_s"] for c in self.cases.values() if c.get("detect_s") is not None)
+        recoverable = [c for c in self.cases.values() if c.get("recoverable")]
+        summary = {
+            "cases": len(self.cases),
+            "median_crash_detect_s": detections[len(detections) // 2] if detections else None,
+            "recovery_rate": (sum(1 for c in recoverable if c.get("recovered")) / len(recoverable)) if recoverable else None,
+        }
+        with open(os.path.join(out, "fault_matrix.json"), "w") as fh:
+            json.dump({"summary": summary, "cases": self.cases}, fh, indent=2, sort_keys=True)
+
+
+@pytest.fixture(scope="session")
+def matrix():
+    m = Matrix()
+    yield m
+    m.write()
+
+
 @pytest.fixture(scope="session")
 def lab():
     if not engine_ready():
