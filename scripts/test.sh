@@ -8,6 +8,12 @@ log() { printf '[%s] [INFO] [tests] %s\n' "$(date '+%F %T')" "$*"; }
 bash scripts/setup.sh --test
 export PATH="$root/.venv/bin:$PATH"
 
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing Debian's chromium (the HTML report is checked in it)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+fi
+
 log "lab images"
 bash lab/build.sh
 
@@ -25,6 +31,9 @@ out=$(mktemp -d)
 ansible-galaxy collection build --force --output-path "$out" >/dev/null
 ansible-galaxy collection install --force -p "$out/installed" "$out"/aiplatform-stack-*.tar.gz >/dev/null
 ANSIBLE_COLLECTIONS_PATH="$out/installed" ansible-doc -t module aiplatform.stack.compose_project >/dev/null
+log "execution environment definition (ansible-builder create, no image build)"
+cp execution-environment.yml "$out/"
+(cd "$out" && ansible-builder create -f execution-environment.yml -c context >/dev/null && ls context/Dockerfile context/Containerfile 2>/dev/null | grep -q .)
 rm -rf "$out"
 
 log "molecule: converge, idempotence, verify (lab stack on this host)"

@@ -51,5 +51,8 @@ class ActionModule(ActionBase):
                 emit(ev.RESTART_LOOP, svc["name"], f"{why}" + ("; stopped to end the loop, volumes kept" if stopped else ""),
                      category="crash_loop", logs=entry.get("logs", []))
                 state = "stopped (crash loop)" if stopped else state
+            emit(ev.SERVICE_STATUS, svc["name"], f"{state}: {why}", state=state,
+                 containers=[{k: c.get(k) for k in ("name", "status", "started_at", "created", "restart_count", "oneshot")}
+                             for c in entry.get("containers", [])])
             rows.append(rc.status_row(svc["name"], host, entry, state, service_url(svc, host, task_vars.get("hostvars", {}))))
         return dict(result, changed=False, rows=rows, table=rc.format_table(rows), events=events)

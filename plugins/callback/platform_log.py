@@ -55,6 +55,18 @@ options:
     ini:
       - section: callback_platform_log
         key: console
+  report:
+    description:
+      - At the end of each run, compute the metrics, print them as a METRICS line, and write C(metrics.json),
+        C(state.json) (each service's state with history) and an offline HTML report C(report-<run id>.html)
+        (also copied to C(report.html)) into O(log_dir).
+    type: bool
+    default: true
+    env:
+      - name: AIPLATFORM_REPORT
+    ini:
+      - section: callback_platform_log
+        key: report
   run_id:
     description: Identifier of this run in the JSON events; a random one when unset.
     type: str
@@ -65,13 +77,17 @@ options:
         key: run_id
 """
 
+import json
 import os
 import signal
+import tempfile
 import uuid
 
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils import metrics as mx
+from ansible_collections.aiplatform.stack.plugins.module_utils import report, state_store
 
 
 class CallbackModule(CallbackBase):
@@ -92,6 +108,7 @@ class CallbackModule(CallbackBase):
         self._ended = False
         self._failed_services: set[str] = set()
         self._counts = {"events": 0, "errors": 0}
+        self._run_events: list[dict] = []
 
     # -- setup and teardown -------------------------------------------------------------------------------------
     def set_options(self, task_keys=None, var_options=None, direct=None) -> None:
@@ -103,6 +120,7 @@ class CallbackModule(CallbackBase):
             return
         log_dir = os.path.expanduser(self.get_option("log_dir"))
         os.makedirs(log_dir, exist_ok=True)
+        self._dir = log_dir
         self._log = open(os.path.join(log_dir, self.get_option("log_file")), "a", encoding="utf-8", buffering=1)
         self._events = open(os.path.join(log_dir, self.get_option("events_file")), "a", encoding="utf-8", buffering=1)
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -122,7 +140,44 @@ class CallbackModule(CallbackBase):
         if self._ended or self._log is None:
             return
         self._ended = True
+        if self.get_option("report") and status != "interrupted":
+            try:
+                self._write_report()
+            except (OSError, ValueError) as exc:  # the record of the run matters more than its report
+                self._display.warning(f"aiplatform.stack.platform_log: report not written: {exc}")
         self.record(ev.make_event(ev.RUN_END, "run", message, status=status))
+
+    def _write_atomic(self, name: str, text: str) -> str:
+        path = os.path.join(self._dir, name)
+        fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+        return path
+
+    def _write_report(self) -> None:
+        """Metrics from every recorded event and this run's container facts; state store; HTML report."""
+        with open(os.path.join(self._dir, self.get_option("events_file")), encoding="utf-8") as fh:
+            history = [json.loads(line) for line in fh if line.strip()]
+        with open(os.path.join(self._dir, self.get_option("log_file")), encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+        latest = {}
+        for e in self._run_events:
+            for c in e.get("containers") or []:
+                latest[c["name"]] = c
+        metrics = mx.compute(history, lines, list(latest.values()) if latest else None)
+        self._write_atomic("metrics.json", json.dumps({"run_id": self._run_id, "metrics": metrics}, indent=2))
+        store_path = os.path.join(self._dir, "state.json")
+        store = {}
+        if os.path.exists(store_path):
+            with open(store_path, encoding="utf-8") as fh:
+                store = json.load(fh)
+        self._write_atomic("state.json", json.dumps(state_store.apply(store, self._run_events), indent=2))
+        page = report.render(self._run_id, self._run_events, metrics)
+        self._write_atomic(f"report-{self._run_id}.html", page)
+        self._write_atomic("report.html", page)
+        self.record(ev.make_event(ev.METRICS, "run", mx.summary_line(metrics), metrics={
+            k: v["value"] for k, v in metrics.items()}))
 
     # -- the one place that writes ------------------------------------------------------------------------------
     def record(self, event: dict) -> None:
@@ -137,6 +192,7 @@ class CallbackModule(CallbackBase):
             self._display.display(line)
         self._log.write(line + "\n")
         self._events.write(ev.to_json(event) + "\n")
+        self._run_events.append(event)
         self._counts["events"] += 1
         if event["level"] == "ERROR":
             self._counts["errors"] += 1

@@ -24,6 +24,12 @@ class Waiting:
     outcome: dict = field(default_factory=dict)
 
 
+def _brief(containers: list[dict]) -> list[dict]:
+    """The container facts the metrics need (uptime), carried by the event."""
+    keys = ("name", "status", "started_at", "created", "restart_count", "oneshot")
+    return [{k: c.get(k) for k in keys} for c in containers]
+
+
 def wait_for(services: list[dict], probe_round, emit, clock=time.monotonic, sleep=time.sleep,
              rng: random.Random | None = None, baseline: dict[str, int] | None = None) -> dict[str, dict]:
     """Wait for every service {name, backoff, ...}; returns {name: {state, attempts, duration, detail, logs}}.
@@ -66,7 +72,8 @@ def wait_for(services: list[dict], probe_round, emit, clock=time.monotonic, slee
                 done[name] = {"state": "healthy", "attempts": w.attempts, "duration": round(elapsed, 3),
                               "detail": r["detail"], "containers": r.get("containers", [])}
                 tries = f"{w.attempts} attempt" + ("s" if w.attempts != 1 else "")
-                emit(ev.make_event(ev.HEALTH_SUCCESS, name, f"healthy after {elapsed:.1f} s ({tries}): {r['detail']}", **facts))
+                emit(ev.make_event(ev.HEALTH_SUCCESS, name, f"healthy after {elapsed:.1f} s ({tries}): {r['detail']}",
+                                   containers=_brief(r.get("containers", [])), **facts))
             elif r["verdict"] == "crash_loop":
                 logs = r.get("logs", [])
                 done[name] = {"state": "crash_loop", "attempts": w.attempts, "duration": round(elapsed, 3),

@@ -89,6 +89,7 @@ def container_facts(inspect: dict) -> dict:
         "restart_count": inspect.get("RestartCount", 0),
         "health": (state.get("Health") or {}).get("Status"),
         "started_at": state.get("StartedAt"),
+        "created": inspect.get("Created"),
         "finished_at": state.get("FinishedAt"),
         "oom_killed": bool(state.get("OOMKilled")),
         "address": container_address(inspect),

@@ -37,8 +37,15 @@ class Run:
         self.stdout = proc.stdout
         self.stderr = proc.stderr
         self.seconds = seconds
-        self.log_lines = open(os.path.join(log_dir, "aiplatform.log")).read().splitlines()
-        self.events = [json.loads(x) for x in open(os.path.join(log_dir, "events.jsonl")).read().splitlines()]
+        self.log_dir = log_dir
+        # this run's part of the (appended) files
+        events = [json.loads(x) for x in open(os.path.join(log_dir, "events.jsonl")).read().splitlines()]
+        run_ids = [e["run_id"] for e in events if e["type"] == "RUN_START"]
+        self.events = [e for e in events if run_ids and e["run_id"] == run_ids[-1]]
+        lines = open(os.path.join(log_dir, "aiplatform.log")).read().splitlines()
+        starts = [i for i, line in enumerate(lines) if "] [INFO] [run] run " in line and line.endswith(" started: "
+                  + os.path.basename(proc.args[1]))]
+        self.log_lines = lines[starts[-1]:] if starts else lines
 
     def recap(self):
         m = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", self.stdout)
@@ -56,8 +63,8 @@ class Platform:
         self.base_dir = base_dir
         self.runs = []
 
-    def deploy(self, *extra, playbook="playbooks/site.yml", env=None):
-        log_dir = tempfile.mkdtemp(prefix="aiplatform-log-")
+    def deploy(self, *extra, playbook="playbooks/site.yml", env=None, log_dir=None):
+        log_dir = log_dir or tempfile.mkdtemp(prefix="aiplatform-log-")
         argv = ["ansible-playbook", playbook, "-i", "inventories/lab", "-e", f"aiplatform_base_dir={self.base_dir}"]
         for item in extra:
             argv += ["-e", item if isinstance(item, str) else json.dumps(item)]

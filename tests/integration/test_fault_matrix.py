@@ -55,7 +55,7 @@ def test_slow_start_inside_the_deadline(base, matrix):
 def test_crash_loop_detection_time(base, matrix):
     infra = {n: started(n) for n in ("aiplatform-postgres", "aiplatform-redis")}
     times = []
-    for _ in range(3):
+    for dummy in range(3):
         run = standin(base, {"STANDIN_EXIT_CODE": "3", "STANDIN_EXIT_AFTER": "0"},
                       backoff={"initial": 0.5, "base": 0.5, "cap": 2, "deadline": 300})
         deployed = run.of(ev.DEPLOY_SUCCESS, "litellm")[0]["time"]
@@ -92,8 +92,8 @@ def test_dependency_dies_during_the_wait_then_recovery(base, matrix):
     def kill_redis_when_litellm_starts():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if started("aiplatform-litellm") and docker("inspect", "-f", "{{.State.Status}}", "aiplatform-litellm",
-                                                          check=False).stdout.strip() == "running":
+            status = docker("inspect", "-f", "{{.State.Status}}", "aiplatform-litellm", check=False).stdout.strip()
+            if status == "running":
                 docker("stop", "aiplatform-redis")
                 return
             time.sleep(0.2)

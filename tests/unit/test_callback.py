@@ -33,7 +33,7 @@ class Result:
 def cb(tmp_path):
     c = CallbackModule(display=Display())
     c._plugin_options = {"log_dir": str(tmp_path), "log_file": "a.log", "events_file": "e.jsonl",
-                         "console": True, "run_id": "r1"}
+                         "console": True, "run_id": "r1", "report": True}
     c._run_id = "r1"
     yield c
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -87,11 +87,21 @@ def test_start_and_stats_close_the_run(cb, tmp_path):
         dark = {}
 
     cb.v2_playbook_on_start(Playbook())
+    cb.record(ev.make_event(ev.DEPLOY_START, "redis", "deploying", host="h"))
+    cb.record(ev.make_event(ev.HEALTH_SUCCESS, "redis", "healthy", host="h", attempt=1, containers=[
+        {"name": "aiplatform-redis", "status": "running", "started_at": "2026-11-26T00:00:00Z", "restart_count": 0}]))
     cb.v2_playbook_on_stats(Stats())
     cb.v2_playbook_on_stats(Stats())  # the run is closed once
     lines, events = read(tmp_path)
-    assert [e["type"] for e in events] == [ev.RUN_START, ev.RUN_END]
+    assert [e["type"] for e in events] == [ev.RUN_START, ev.DEPLOY_START, ev.HEALTH_SUCCESS, ev.METRICS, ev.RUN_END]
     assert events[-1]["status"] == "failed" and "site.yml" in lines[0]
+    assert "deployment success rate 100.0% ok" in lines[3]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    assert metrics["deployment_success_rate"]["value"] == 1.0 and metrics["container_uptime"]["value"] == 1.0
+    state = json.loads((tmp_path / "state.json").read_text())["services"]["redis@h"]
+    assert state["state"] == "running"
+    assert "data-service='redis'" in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "report-r1.html").exists()
 
 
 def test_interrupt_leaves_a_final_status(cb, tmp_path):

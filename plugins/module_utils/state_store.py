@@ -1,0 +1,31 @@
+"""Per-service state with history, kept from the events: running, failed, recovered, stopped (since when)."""
+from __future__ import annotations
+
+from . import events as ev
+
+_STATE_OF = {
+    ev.HEALTH_SUCCESS: "running", ev.RECOVERY_SUCCESS: "recovered",
+    ev.DEPLOY_FAIL: "failed", ev.HEALTH_TIMEOUT: "failed", ev.RESTART_LOOP: "failed", ev.RECOVERY_NEEDED: "failed",
+    ev.CONNECTIVITY_FAIL: "failed", ev.DEPLOY_SKIPPED: "failed", ev.SERVICE_REMOVED: "stopped",
+}
+HISTORY = 50
+
+
+def apply(store: dict, events: list[dict]) -> dict:
+    """Update `store` ({"services": {key: {state, since, host, history: [...]}}}) with events, in time order."""
+    services = store.setdefault("services", {})
+    for e in sorted(events, key=lambda x: x["time"]):
+        state = _STATE_OF.get(e["type"])
+        if state is None or e["service"] in ("run", "host", "plan"):
+            continue
+        if e["type"] == ev.SERVICE_STATUS:
+            continue
+        key = f"{e['service']}@{e.get('host', '')}"
+        entry = services.setdefault(key, {"service": e["service"], "host": e.get("host", ""), "state": None,
+                                          "since": None, "history": []})
+        if entry["state"] == state:
+            continue
+        entry.update(state=state, since=e["time"])
+        entry["history"].append({"state": state, "since": e["time"], "run_id": e.get("run_id"), "event": e["type"]})
+        del entry["history"][:-HISTORY]
+    return store
