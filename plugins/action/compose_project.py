@@ -58,6 +58,9 @@ class ActionModule(ActionBase):
             what = "started " + ", ".join(res.get("actions", [])) if res.get("changed") else "unchanged, nothing restarted"
             emit(ev.DEPLOY_SUCCESS, f"{what} ({duration:.1f} s)", changed=bool(res.get("changed")), duration=duration,
                  changed_files=res.get("changed_files"))
+        elif state == "previous":
+            emit(ev.DEPLOY_SUCCESS, f"rolled back to the previous version ({duration:.1f} s)", changed=True,
+                 duration=duration, rollback=True)
         elif state == "absent" and res.get("changed"):
             emit(ev.SERVICE_REMOVED, f"removed: {', '.join(res.get('actions', []))}", changed=True, duration=duration)
         elif res.get("changed"):

@@ -34,7 +34,7 @@ def known_variables(service: str) -> set[str]:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("catalog", "services", "only", "dependencies", "strict_variables"))
+    _VALID_ARGS = frozenset(("catalog", "services", "only", "dependencies", "strict_variables", "one_at_a_time"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -67,6 +67,8 @@ class ActionModule(ActionBase):
             event = ev.make_event(kind, service, problem, host=host, category="port" if kind == ev.PORT_CONFLICT else "config")
             event["live"] = live_events.send(self._task, host, event)
             events.append(event)
+        if args.get("one_at_a_time"):
+            waves = [[name] for wave in waves for name in wave]
         if problems:
             return dict(result, failed=True, changed=False, category="config", events=events,
                         msg="invalid platform configuration, nothing was changed:\n- " + "\n- ".join(problems))

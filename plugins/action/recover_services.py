@@ -86,6 +86,8 @@ class ActionModule(ActionBase):
                 if self._task.check_mode:
                     outcome[name] = {"state": state, "attempts": 0, "would": action}
                     break
+                if attempt > 1:  # back off between attempts: give a dependency or the engine time to settle
+                    time.sleep(rc.attempt_delay(attempt))
                 res = act(svc, action)
                 if res.get("failed"):
                     category = res.get("category", "unknown")

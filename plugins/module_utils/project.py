@@ -16,6 +16,7 @@ from . import errors as err
 from .compose import COMPOSE_FILE, HASH_ENV, Compose, ComposeError, drift
 
 SECRET_MODE = 0o600
+PREVIOUS = ".previous"  # the files of the last version that was brought up, for a rollback
 
 
 def _sha(data: bytes) -> str:
@@ -61,6 +62,18 @@ def existing_files(project_dir: str) -> dict[str, dict]:
                 with open(path, encoding="utf-8", errors="replace") as fh:
                     out[name] = {"content": fh.read(), "mode": "%04o" % (os.stat(path).st_mode & 0o777)}
     return out
+
+
+def keep_previous(project_dir: str) -> None:
+    """Copy the project's current files to .previous/ (0700), replacing an older copy."""
+    target = os.path.join(project_dir, PREVIOUS)
+    fresh = target + ".new"
+    shutil.rmtree(fresh, ignore_errors=True)
+    os.makedirs(fresh, mode=0o700)
+    for name in existing_files(project_dir):
+        shutil.copy2(os.path.join(project_dir, name), os.path.join(fresh, name))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(fresh, target)
 
 
 def files_hash(plan: list[dict]) -> str:
@@ -184,6 +197,8 @@ class ProjectDeployer:
                     shutil.rmtree(staged, ignore_errors=True)
                 if problem:
                     return dict(result, failed=True, **problem)
+            if changed_files and os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
+                keep_previous(self.dir)
             write_files(self.dir, plan)
             result["networks_created"] = self.ensure_networks(networks or [])
             services, containers = self.compose.state()
@@ -235,6 +250,17 @@ class ProjectDeployer:
             return {"changed": True, "actions": []}
         self.compose.checked("stop")
         return {"changed": True, "actions": ["stop"]}
+
+    def previous(self, pull: str = "never") -> dict:
+        """Roll back: bring up the files of the version before the last change (kept in .previous/)."""
+        saved = os.path.join(self.dir, PREVIOUS)
+        if not os.path.isdir(saved):
+            return {"changed": False, "actions": [], "failed": True, "category": err.CONFIG,
+                    "cause": "no previous version of this project is kept", "advice": "deploy a known good version"}
+        files = existing_files(saved)
+        result = self.present(files, pull=pull)
+        shutil.rmtree(saved, ignore_errors=True)  # present() saved the failed version there; it is not wanted
+        return result
 
     def restarted(self) -> dict:
         return self._simple("restart")

@@ -75,6 +75,11 @@ def next_action(state: str, attempt: int, category: str | None = None) -> str:
     return plan[attempt - 1] if 0 < attempt <= len(plan) else MANUAL
 
 
+def attempt_delay(attempt: int, base: float = 1.0, cap: float = 30.0) -> float:
+    """Seconds to wait before recovery attempt `attempt` (2, 4, 8 ... up to `cap`; none before the first)."""
+    return 0.0 if attempt <= 1 else min(cap, base * 2 ** (attempt - 1))
+
+
 def advice(state: str, category: str | None, logs: list[str]) -> str:
     if category in MANUAL_CATEGORIES:
         return err.ADVICE[category]

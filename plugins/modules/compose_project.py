@@ -44,9 +44,11 @@ options:
   state:
     description:
       - Wanted state of the project. C(recreated) replaces the containers with new ones from the files on the host
-        (named volumes are kept); C(absent) removes containers and networks, and volumes only with O(remove_volumes).
+        (named volumes are kept); C(previous) rolls back to the files of the version before the last change (kept in
+        C(.previous/) by every change); C(absent) removes containers and networks, and volumes only with
+        O(remove_volumes).
     type: str
-    choices: [present, stopped, restarted, recreated, absent]
+    choices: [present, stopped, restarted, recreated, previous, absent]
     default: present
   pull:
     description:
@@ -186,7 +188,8 @@ def main() -> None:
             "files": {"type": "dict", "default": {}, "no_log": True},
             "service": {"type": "str"},
             "templates": {"type": "dict"},
-            "state": {"type": "str", "default": "present", "choices": ["present", "stopped", "restarted", "recreated", "absent"]},
+            "state": {"type": "str", "default": "present",
+                      "choices": ["present", "stopped", "restarted", "recreated", "previous", "absent"]},
             "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always"]},
             "recreate": {"type": "str", "default": "auto", "choices": ["auto", "always"]},
             "remove_volumes": {"type": "bool", "default": False},
@@ -206,6 +209,8 @@ def main() -> None:
     try:
         if p["state"] == "present":
             result = deployer.present(p["files"], pull=p["pull"], recreate=p["recreate"], networks=p["networks"])
+        elif p["state"] == "previous":
+            result = deployer.previous(pull=p["pull"])
         elif p["state"] == "absent":
             result = deployer.absent(remove_volumes=p["remove_volumes"])
         else:

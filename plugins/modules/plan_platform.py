@@ -38,6 +38,10 @@ options:
     description: Dependency map, service name to the names it needs healthy first.
     type: dict
     required: true
+  one_at_a_time:
+    description: Make every wave a single service (upgrades recreate one service at a time behind its health gate).
+    type: bool
+    default: false
   strict_variables:
     description:
       - Reject variables that start with an enabled service's prefix (C(litellm_)) but are not among that role's

@@ -16,6 +16,7 @@ description:
   - "missing or stopped: reconfigure."
   - When the plan is used up, or the cause is one no restart fixes (config, port, image, engine, disk), a
     RECOVERY_NEEDED event says what the operator must do; a crash-looping service is stopped, not left looping.
+  - Attempts back off (2 s, 4 s, ... before the second, third ...).
   - Emits RECOVERY_START, RECOVERY_SUCCESS and RECOVERY_NEEDED, and the health wait's events.
 version_added: 0.1.0
 author: aiplatform.stack maintainers (@aiplatform-stack)

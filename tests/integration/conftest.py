@@ -67,7 +67,10 @@ class Platform:
         log_dir = log_dir or tempfile.mkdtemp(prefix="aiplatform-log-")
         argv = ["ansible-playbook", playbook, "-i", "inventories/lab", "-e", f"aiplatform_base_dir={self.base_dir}"]
         for item in extra:
-            argv += ["-e", item if isinstance(item, str) else json.dumps(item)]
+            if isinstance(item, str) and item.startswith("--"):
+                argv.append(item)  # a flag such as --check
+            else:
+                argv += ["-e", item if isinstance(item, str) else json.dumps(item)]
         full_env = dict(os.environ, AIPLATFORM_LOG_DIR=log_dir, ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1",
                         **(env or {}))
         full_env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + full_env["PATH"]

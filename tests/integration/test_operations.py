@@ -86,8 +86,9 @@ def test_teardown_keeps_volumes_and_secrets_then_redeploy_finds_the_data(platfor
         assert open(os.path.join(platform.base_dir, "secrets", name)).read() == text  # never rotated
 
 
-def test_interrupted_run_leaves_a_final_status_and_a_rerun_converges(platform, deployed):
-    log_dir = os.path.join(platform.base_dir, "interrupt-log")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_interrupted_run_leaves_a_final_status_and_a_rerun_converges(platform, deployed, sig):
+    log_dir = os.path.join(platform.base_dir, f"interrupt-log-{sig.name}")
     os.makedirs(log_dir)
     env = dict(os.environ, AIPLATFORM_LOG_DIR=log_dir, PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"])
     docker("rm", "-f", "aiplatform-litellm")
@@ -96,12 +97,57 @@ def test_interrupted_run_leaves_a_final_status_and_a_rerun_converges(platform, d
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = os.path.join(log_dir, "aiplatform.log")
     assert wait_for(lambda: os.path.exists(log) and "[litellm] deploying" in open(log).read(), 120)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     proc.wait(60)
     last = json.loads(open(os.path.join(log_dir, "events.jsonl")).read().splitlines()[-1])
-    assert last["type"] == ev.RUN_END and last["status"] == "interrupted"
+    if sig != signal.SIGKILL:  # nothing can write after SIGKILL; the re-run below must converge all the same
+        assert last["type"] == ev.RUN_END and last["status"] == "interrupted"
     run = platform.deploy()
     assert run.rc == 0 and run.of(ev.HEALTH_SUCCESS, "litellm")
+
+
+def test_upgrade_one_at_a_time_and_roll_back_a_broken_version(platform, deployed):
+    run = platform.deploy()
+    assert run.rc == 0
+    docker("tag", "aiplatform-lab/litellm:current", "aiplatform-lab/litellm:upgrade-2")
+    docker("tag", "aiplatform-lab/standin:current", "aiplatform-lab/postgres:broken-3")  # no PostgreSQL inside
+    pg_started = docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-postgres").stdout
+    run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:upgrade-2"}, playbook="playbooks/upgrade.yml")
+    assert run.rc == 0, run.stdout[-3000:]
+    assert docker("inspect", "-f", "{{.Config.Image}}", "aiplatform-litellm").stdout.strip() == "aiplatform-lab/litellm:upgrade-2"
+    assert docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-postgres").stdout == pg_started  # untouched
+
+    run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:upgrade-2", "postgres_image": "aiplatform-lab/postgres:broken-3",
+                           "postgres_backoff": {"deadline": 8}}, playbook="playbooks/upgrade.yml")
+    assert run.rc != 0 and "rolled back to the previous version on localhost: postgres" in run.stdout
+    rollback = [e for e in run.of(ev.DEPLOY_SUCCESS, "postgres") if e.get("rollback")]
+    assert rollback and run.of(ev.HEALTH_SUCCESS, "postgres")[-1]["time"] > rollback[0]["time"]
+    assert docker("inspect", "-f", "{{.Config.Image}}", "aiplatform-postgres").stdout.strip() == "aiplatform-lab/postgres:current"
+    assert psql("SELECT v FROM keep").stdout.strip() == ROW  # the data survived the upgrade and the rollback
+    assert not run.of(ev.DEPLOY_SKIPPED)  # healthy again: its dependents carried on
+
+
+def test_secrets_stay_out_of_check_mode_and_diff_output(platform, deployed):
+    secret = "sk-provider-secret-value-778899"
+    env = dict(os.environ)
+    run = platform.deploy({"litellm_extra_secrets": {"PROVIDER_KEY": secret}}, "--check", "--diff")
+    assert run.rc == 0, run.stdout[-3000:]
+    assert "private file, sha256" in run.stdout  # the env file changed, and the diff says only that
+    everything = run.stdout + run.stderr + "\n".join(run.log_lines)
+    for value in [secret, *platform.secrets()]:
+        assert value not in everything
+    assert env == dict(os.environ)
+
+
+def test_no_secret_in_any_process_arguments(platform, deployed):
+    values = platform.secrets()
+    for name in ("aiplatform-postgres", "aiplatform-redis", "aiplatform-litellm"):
+        pids = [line.split()[0] for line in docker("top", name, "-eo", "pid,args").stdout.splitlines()[1:]]
+        for pid in pids:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+            assert not [v for v in values if v in cmdline], name
+        security = docker("inspect", "-f", "{{json .HostConfig.SecurityOpt}}", name).stdout
+        assert "no-new-privileges" in security
 
 
 def test_purge_is_explicit(platform, deployed):

@@ -98,3 +98,19 @@ def test_diff_hides_private_files(tmp_path):
     assert "topsecret-value" not in text
     assert "private file, sha256" in text
     assert any(d["after"].startswith("services:") for d in diff)
+
+
+def test_a_change_keeps_the_previous_version_and_previous_restores_it(tmp_path):
+    fake = FakeDocker()
+    d = str(tmp_path / "p")
+    ProjectDeployer(fake, d, "p").present(FILES)
+    good_hash = fake.running_hash
+    broken = dict(FILES, **{"compose.yml": {"content": "services:\n  a:\n    image: x:2\n", "mode": "0644"}})
+    ProjectDeployer(fake, d, "p").present(broken)
+    assert open(os.path.join(d, ".previous", "compose.yml")).read() == FILES["compose.yml"]["content"]
+    assert os.stat(os.path.join(d, ".previous", "a.env")).st_mode & 0o777 == 0o600
+    result = ProjectDeployer(fake, d, "p").previous()
+    assert result["changed"] and fake.running_hash == good_hash
+    assert open(os.path.join(d, "compose.yml")).read() == FILES["compose.yml"]["content"]
+    assert not os.path.exists(os.path.join(d, ".previous"))  # one rollback, not a ping-pong
+    assert ProjectDeployer(fake, d, "p").previous()["failed"]

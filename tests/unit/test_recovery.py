@@ -38,6 +38,11 @@ def test_plans_are_bounded_and_by_category():
     assert "Last log line: boom" in rc.advice("crash_loop", None, ["boom"])
 
 
+def test_attempts_back_off():
+    assert [rc.attempt_delay(n) for n in (1, 2, 3, 4)] == [0.0, 2.0, 4.0, 8.0]
+    assert rc.attempt_delay(10) == 30.0
+
+
 def test_status_table():
     row = rc.status_row("litellm", "h1", {"detail": "HTTP 200", "containers": [c(restart_count=2)]}, "healthy",
                         "http://127.0.0.1:4000", NOW)
