@@ -33,7 +33,7 @@ ansible-galaxy collection install --force -p "$out/installed" "$out"/aiplatform-
 ANSIBLE_COLLECTIONS_PATH="$out/installed" ansible-doc -t module aiplatform.stack.compose_project >/dev/null
 log "execution environment definition (ansible-builder create, no image build)"
 cp execution-environment.yml "$out/"
-(cd "$out" && ansible-builder create -f execution-environment.yml -c context >/dev/null && ls context/Dockerfile context/Containerfile 2>/dev/null | grep -q .)
+(cd "$out" && ansible-builder create -f execution-environment.yml -c context >/dev/null && { test -s context/Dockerfile || test -s context/Containerfile; })
 rm -rf "$out"
 
 log "molecule: converge, idempotence, verify (lab stack on this host)"

@@ -76,17 +76,16 @@ options:
     description: With O(state=absent), also remove the project's named volumes (data loss; never the default).
     type: bool
     default: false
+extends_documentation_fragment:
+  - aiplatform.stack.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports whether files or containers would change; validates changed files; starts nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows changed files; private files show only a hash of their content.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: An unchanged project with running containers of the current configuration reports no change.
 requirements:

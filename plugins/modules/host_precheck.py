@@ -47,16 +47,15 @@ options:
     description: Free space needed on each checked file system, in GiB.
     type: float
     default: 2.0
+extends_documentation_fragment:
+  - aiplatform.stack.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Only reads.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Never changes anything.
 """

@@ -36,19 +36,18 @@ options:
     description: Restart count from which a recent restart counts as a loop.
     type: int
     default: 3
+extends_documentation_fragment:
+  - aiplatform.stack.attributes
+  - aiplatform.stack.attributes.action
 attributes:
   action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: In check mode a loop is reported, not stopped.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: partial
     details: Stopping a crash loop is a change the first time only.
 """

@@ -45,19 +45,18 @@ options:
     type: str
     choices: [missing, never, always]
     default: missing
+extends_documentation_fragment:
+  - aiplatform.stack.attributes
+  - aiplatform.stack.attributes.action
 attributes:
   action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: partial
     details: Reports the first action it would take for each service; takes none.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Healthy services are left alone.
 """

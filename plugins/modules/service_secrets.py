@@ -23,16 +23,15 @@ options:
     description: Per service name, its secret names, each with C(kind) (token, hex, sk) and C(length).
     type: dict
     required: true
+extends_documentation_fragment:
+  - aiplatform.stack.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Generates values for the run but writes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Changes only when a secret is missing.
 """

@@ -28,19 +28,18 @@ options:
     description: The dependency map.
     type: dict
     required: true
+extends_documentation_fragment:
+  - aiplatform.stack.attributes
+  - aiplatform.stack.attributes.action
 attributes:
   action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
     details: Runs entirely on the controller.
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 """
 
