@@ -50,7 +50,8 @@ class ActionModule(ActionBase):
         for name in enabled:
             problems += config_checks.service_problems(name, catalog.get(name) or {})
         if args.get("strict_variables", True):
-            prefixes = {name: known_variables(name) for name in enabled}
+            # only services with a role have variables of their own (custom services are one inventory dict)
+            prefixes = {name: known_variables(name) for name in enabled if os.path.isdir(os.path.join(_ROLES, name))}
             problems += config_checks.unknown_variables(list(task_vars), prefixes)
         waves = []
         if not problems:
@@ -73,5 +74,5 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, changed=False, category="config", events=events,
                         msg="invalid platform configuration, nothing was changed:\n- " + "\n- ".join(problems))
         return dict(result, changed=False, events=events, waves=waves,
-                    ansible_facts={"aiplatform_waves": waves,
+                    ansible_facts={"aiplatform_waves": waves, "aiplatform_dependency_map": deps,
                                    "aiplatform_deploying": [n for w in waves for n in w]})

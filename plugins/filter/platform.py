@@ -68,6 +68,16 @@ def published_ports(names, catalog):
     return out
 
 
+def custom_services(specs, templates_dir):
+    return cat.custom_services(dict(specs or {}), templates_dir)
+
+
+def compose_specs(names, catalog, base_dir):
+    """The projects argument of compose_projects for the services among `names`."""
+    return [{"service": n, "project_src": f"{base_dir}/{n}", "project_name": catalog[n]["project"],
+             "templates": catalog[n].get("templates") or {}} for n in names]
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -78,4 +88,6 @@ class FilterModule:
             "app_databases": app_databases,
             "published_ports": published_ports,
             "wiring": wiring,
+            "compose_specs": compose_specs,
+            "custom_services": custom_services,
         }

@@ -59,6 +59,30 @@ def endpoint(catalog: dict, name: str, port_name: str, consumer_host: str, group
     return {"host": address, "port": int(port["published"]), "local": False}
 
 
+def custom_services(specs: dict, templates_dir: str) -> dict:
+    """Descriptions of services defined only as data in the inventory (aiplatform_custom_services).
+
+    spec: {image, type (application), port (container), published_port, bind, probe, environment, host_group,
+    backoff, depends_on}. They share one generic compose template.
+    """
+    out = {}
+    for name, spec in sorted((specs or {}).items()):
+        spec = dict(spec or {})
+        port = spec.get("port")
+        out[name] = {
+            "name": name, "type": spec.get("type", "application"), "project": f"aiplatform-{name}",
+            "container": f"aiplatform-{name}", "host_group": spec.get("host_group", "aiplatform"),
+            "images": {name: spec.get("image")},
+            "ports": [{"name": "main", "container": port, "published": spec.get("published_port"),
+                       "bind": spec.get("bind")}] if port else [],
+            "probe": spec.get("probe") or ({"type": "tcp", "port": port} if port else {}),
+            "backoff": spec.get("backoff") or {}, "secrets": {},
+            "templates": {"compose.yml": {"src": f"{templates_dir}/custom_compose.yml.j2", "mode": "0644"}},
+            "custom": {"environment": spec.get("environment") or {}, "command": spec.get("command")},
+        }
+    return out
+
+
 def wiring(names: list[str], catalog: dict, host: str, groups: dict, hostvars: dict) -> list[dict]:
     """For the connectivity check: each service's container and the endpoints of what it connects to."""
     out = []

@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 
 from . import errors as err
 from .compose import COMPOSE_FILE, HASH_ENV, Compose, ComposeError, drift
@@ -248,7 +249,13 @@ class ProjectDeployer:
             return {"changed": False, "actions": []}
         if self.check_mode:
             return {"changed": True, "actions": []}
-        self.compose.checked("stop")
+        # A container caught between two restarts can come back once; stop until none runs (bounded).
+        for attempt in range(3):
+            self.compose.checked("stop")
+            dummy, containers = self.compose.state()
+            if not any(c.get("State") in ("running", "restarting") for c in containers):
+                break
+            time.sleep(1 + attempt)
         return {"changed": True, "actions": ["stop"]}
 
     def previous(self, pull: str = "never") -> dict:
@@ -279,3 +286,37 @@ class ProjectDeployer:
             return {"changed": True, "actions": []}
         self.compose.checked("down", "--remove-orphans", *(["--volumes"] if remove_volumes else []))
         return {"changed": True, "actions": ["down" + (" --volumes" if remove_volumes else "")]}
+
+
+def run_subprocess(argv: list[str], env: dict | None = None) -> tuple[int, str, str]:
+    """A thread-safe runner (AnsibleModule.run_command changes os.environ while it runs, so threads cannot share it)."""
+    import subprocess
+
+    full = dict(os.environ, COMPOSE_ANSI="never", **(env or {}))
+    proc = subprocess.run(argv, env=full, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def present_many(projects: list[dict], pull: str, networks: list[str], check_mode: bool = False,
+                 parallel: int = 4, run=run_subprocess) -> list[dict]:
+    """Bring several projects up together (one dependency wave): [{name, project_src, project_name, files}].
+
+    Results in input order, each with `name`; a failure of one never stops the others.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if networks and not check_mode and projects:
+        ProjectDeployer(run, projects[0]["project_src"], projects[0]["project_name"]).ensure_networks(networks)
+
+    def one(p: dict) -> dict:
+        try:
+            deployer = ProjectDeployer(run, p["project_src"], p["project_name"], check_mode=check_mode)
+            return dict(deployer.present(p.get("files") or {}, pull=pull), name=p["name"])
+        except ComposeError as exc:
+            return dict(exc.info, failed=True, changed=False, name=p["name"])
+        except (OSError, ValueError) as exc:
+            return {"failed": True, "changed": False, "name": p["name"], "category": err.CONFIG, "cause": str(exc),
+                    "advice": err.ADVICE[err.CONFIG]}
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(projects) or 1))) as pool:
+        return list(pool.map(one, projects))

@@ -11,7 +11,8 @@ PLATFORM_TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "roles"
 
 
 def render_templates(templar, loader, templates: dict, task_vars: dict) -> dict:
-    """{relative path: {content, mode}} from {relative path: {src, mode}}; errors name the template."""
+    """Templates see the task's variables; a generic template finds its service in aiplatform_render_service."""
+    # {relative path: {content, mode}} from {relative path: {src, mode}}; errors name the template.
     files = {}
     for rel, spec in sorted((templates or {}).items()):
         src = spec["src"]

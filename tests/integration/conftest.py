@@ -13,7 +13,7 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PROJECTS = ["aiplatform-postgres", "aiplatform-redis", "aiplatform-litellm"]
+PROJECTS = ["aiplatform-postgres", "aiplatform-redis", "aiplatform-litellm", "aiplatform-echo", "aiplatform-later"]
 
 
 def docker(*args, check=True):

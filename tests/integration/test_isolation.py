@@ -81,3 +81,20 @@ def test_broken_wiring_names_the_address_that_cannot_be_reached(platform):
     assert fail and fail[0]["level"] == "ERROR"
     assert "cannot reach redis at aiplatform-redis:6379: name aiplatform-redis not resolved" in fail[0]["message"]
     assert not run.of(ev.CONNECTIVITY_FAIL, "postgres")
+
+
+def test_services_described_only_as_data_deploy_in_order_and_idempotently(platform):
+    custom = {"aiplatform_services": ["redis"], "aiplatform_dependencies": {"redis": []}, "aiplatform_custom_services": {
+        "echo": {"image": "aiplatform-lab/standin:current", "port": 8080, "published_port": 18080,
+                 "probe": {"type": "http", "port": 8080, "path": "/health", "json": {"status": "ok"}},
+                 "environment": {"STANDIN_SERVICE": "echo", "STANDIN_START_DELAY": "1"}, "depends_on": ["redis"]},
+        "later": {"image": "aiplatform-lab/standin:current", "port": 8080, "depends_on": ["echo"]}}}
+    run = platform.deploy(custom)
+    assert run.rc == 0, run.stdout[-3000:]
+    healthy = {e["service"]: e["time"] for e in run.of(ev.HEALTH_SUCCESS)}
+    starts = {e["service"]: e["time"] for e in run.of(ev.DEPLOY_START)}
+    assert starts["echo"] >= healthy["redis"] and starts["later"] >= healthy["echo"]
+    assert docker("inspect", "-f", "{{json .HostConfig.PortBindings}}", "aiplatform-echo").stdout.count("127.0.0.1") == 1
+    again = platform.deploy(custom)
+    assert again.rc == 0 and again.recap()["changed"] == 0
+    platform.deploy(custom, playbook="playbooks/teardown.yml")

@@ -114,3 +114,16 @@ def test_a_change_keeps_the_previous_version_and_previous_restores_it(tmp_path):
     assert open(os.path.join(d, "compose.yml")).read() == FILES["compose.yml"]["content"]
     assert not os.path.exists(os.path.join(d, ".previous"))  # one rollback, not a ping-pong
     assert ProjectDeployer(fake, d, "p").previous()["failed"]
+
+
+def test_a_wave_of_projects_in_parallel_and_one_failure_stops_no_other(tmp_path):
+    from ansible_collections.aiplatform.stack.plugins.module_utils.project import present_many
+
+    fake = FakeDocker()
+    projects = [{"name": f"s{i}", "project_src": str(tmp_path / f"s{i}"), "project_name": f"s{i}", "files": FILES}
+                for i in range(5)]
+    projects[2]["files"] = {"../escape": {"content": "x", "mode": "0644"}}  # refused before anything is written
+    out = present_many(projects, "never", [], run=fake)
+    assert [o["name"] for o in out] == ["s0", "s1", "s2", "s3", "s4"]
+    assert out[2]["failed"] and out[2]["category"] == "config"
+    assert all(o["changed"] for i, o in enumerate(out) if i != 2)
