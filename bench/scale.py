@@ -22,7 +22,7 @@ ENV = dict(os.environ, PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os
 
 def graph(count: int, depth: int, seed: int = 3) -> dict:
     rng = random.Random(seed)
-    layers = [[] for _ in range(depth)]
+    layers = [[] for dummy in range(depth)]
     for i in range(count):
         layers[i * depth // count].append(f"s{i:02d}")
     services = {}
