@@ -72,4 +72,5 @@ class ActionModule(ActionBase):
                             f"{name}: compose printed output the parser does not know: {'; '.join(o['unparsed'][:5])}")
                     results[name] = dict(o, item=name)
         ordered = [results[p["service"]] for p in args.get("projects") or [] if p["service"] in results]
-        return dict(result, changed=any(r.get("changed") for r in ordered), results=ordered, events=events)
+        # "deployed", not "results": Ansible reserves "results" for loops.
+        return dict(result, changed=any(r.get("changed") for r in ordered), deployed=ordered, events=events)

@@ -90,7 +90,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-results:
+deployed:
   description: Per service, in the given order, what M(aiplatform.stack.compose_project) returns, with C(item) (the
     service name) and C(service_failed) when it failed.
   returned: always
@@ -113,12 +113,12 @@ from ansible_collections.aiplatform.stack.plugins.module_utils.project import pr
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "projects": {"type": "list", "elements": "dict", "required": True, "no_log": True, "options": {
+            "projects": {"type": "list", "elements": "dict", "required": True, "options": {
                 "service": {"type": "str", "required": True},
                 "project_src": {"type": "path", "required": True},
                 "project_name": {"type": "str", "required": True},
                 "templates": {"type": "dict"},
-                "files": {"type": "dict"},
+                "files": {"type": "dict", "no_log": True},
             }},
             "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always"]},
             "networks": {"type": "list", "elements": "str", "default": []},
