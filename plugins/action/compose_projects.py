@@ -54,6 +54,8 @@ class ActionModule(ActionBase):
                             "cause": res.get("msg", "")} for p in to_deploy]
             else:
                 outcome = res["projects"]
+                if res.get("diff"):
+                    result["diff"] = res["diff"]
             for o in outcome:
                 name = o.pop("name")
                 if o.get("failed"):

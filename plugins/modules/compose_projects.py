@@ -65,8 +65,8 @@ attributes:
     support: full
     details: As M(aiplatform.stack.compose_project).
   diff_mode:
-    support: none
-    details: Use M(aiplatform.stack.compose_project) for a diff of one project.
+    support: full
+    details: Changed files of every project; private files (env files) show only a hash of their content.
   idempotent:
     support: full
     details: Unchanged projects with running containers of the current configuration report no change.
@@ -132,9 +132,15 @@ def main() -> None:
     projects = [{"name": x["service"], "project_src": x["project_src"], "project_name": x["project_name"],
                  "files": x.get("files") or {}} for x in p["projects"]]
     outcome = present_many(projects, p["pull"], p["networks"], check_mode=module.check_mode, parallel=p["parallel"])
+    diff = []
     for item in outcome:
-        item.pop("diff", None)
-    module.exit_json(changed=any(o.get("changed") for o in outcome), projects=outcome)
+        for entry in item.pop("diff", None) or []:
+            diff.append(dict(entry, before_header="%s/%s" % (item["name"], entry["before_header"]),
+                             after_header="%s/%s" % (item["name"], entry["after_header"])))
+    result = {"changed": any(o.get("changed") for o in outcome), "projects": outcome}
+    if module._diff and diff:
+        result["diff"] = diff
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -62,8 +62,9 @@ def test_never_healthy_times_out_within_its_deadline(platform, wired):
 
 
 def test_crash_loop_is_detected_in_seconds_and_stopped(platform, wired):
+    # Without rollback (tested in test_operations), to see the loop stopped rather than replaced.
     run = standin(platform, {"STANDIN_EXIT_CODE": "3", "STANDIN_EXIT_AFTER": "0"},
-                  backoff={"initial": 0.5, "base": 0.5, "cap": 2, "deadline": 300})
+                  backoff={"initial": 0.5, "base": 0.5, "cap": 2, "deadline": 300}, aiplatform_rollback=False)
     assert run.rc != 0
     deployed = run.of(ev.DEPLOY_SUCCESS, "litellm")[0]["time"]
     loop = run.of(ev.RESTART_LOOP, "litellm")
