@@ -10,10 +10,8 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.deploy_events import record_failure
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates
-
-# category -> the specific event emitted before DEPLOY_FAIL
-_SPECIFIC = {"config": ev.CONFIG_INVALID, "port": ev.PORT_CONFLICT, "crash_loop": ev.RESTART_LOOP}
 
 
 class ActionModule(ActionBase):
@@ -48,11 +46,8 @@ class ActionModule(ActionBase):
         res = self._execute_module("aiplatform.stack.compose_project", module_args=args, task_vars=task_vars)
         duration = round(time.monotonic() - started, 3)
         if res.get("failed"):
-            category = res.get("category", "unknown")
-            cause = res.get("cause") or res.get("msg", "")
-            if category in _SPECIFIC:
-                emit(_SPECIFIC[category], f"{cause}; fix: {res.get('advice', '')}", category=category)
-            emit(ev.DEPLOY_FAIL, f"[{category}] {cause}", category=category, duration=duration)
+            record_failure(emit, res.get("category", "unknown"), res.get("cause") or res.get("msg", ""),
+                           res.get("advice", ""), duration)
             res["service_failed"] = True
         elif state == "present":
             what = "started " + ", ".join(res.get("actions", [])) if res.get("changed") else "unchanged, nothing restarted"

@@ -3,6 +3,7 @@
 """One wave: render every project's templates on the controller, one module call brings them up together."""
 from __future__ import annotations
 
+import functools
 import time
 
 from ansible.errors import AnsibleError
@@ -10,9 +11,8 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.deploy_events import record_failure
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates
-
-_SPECIFIC = {"config": ev.CONFIG_INVALID, "port": ev.PORT_CONFLICT, "crash_loop": ev.RESTART_LOOP}
 
 
 class ActionModule(ActionBase):
@@ -59,10 +59,8 @@ class ActionModule(ActionBase):
             for o in outcome:
                 name = o.pop("name")
                 if o.get("failed"):
-                    category, cause = o.get("category", "unknown"), o.get("cause") or o.get("msg", "")
-                    if category in _SPECIFIC:
-                        emit(name, _SPECIFIC[category], f"{cause}; fix: {o.get('advice', '')}", category=category)
-                    emit(name, ev.DEPLOY_FAIL, f"[{category}] {cause}", category=category, duration=duration)
+                    record_failure(functools.partial(emit, name), o.get("category", "unknown"),
+                                   o.get("cause") or o.get("msg", ""), o.get("advice", ""), duration)
                     o.pop("failed")
                     results[name] = dict(o, item=name, changed=False, service_failed=True)
                 else:
