@@ -27,10 +27,6 @@ class Backoff:
         upper = self.ceiling(attempt)
         return max(self.floor, (rng or random).uniform(0.0, upper))
 
-    def max_attempts(self) -> int:
-        """The most attempts that can fit before the deadline (each delay at least `floor`)."""
-        return max(1, int((self.deadline - self.initial) / self.floor) + 1)
-
     @classmethod
     def from_dict(cls, data: dict | None) -> Backoff:
         data = dict(data or {})

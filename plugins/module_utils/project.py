@@ -140,7 +140,6 @@ class ProjectDeployer:
     def __init__(self, run, project_dir: str, project_name: str, check_mode: bool = False) -> None:
         self.dir = project_dir
         self.compose = Compose(run, project_dir, project_name)
-        self._name = project_name
         self.check_mode = check_mode
 
     def ensure_networks(self, networks: list[str]) -> list[str]:
