@@ -45,20 +45,21 @@ build_image() {  # name parent
   if ! docker image inspect "${TAG[$name]}" >/dev/null 2>&1; then
     log "building $name"
     local t0=$SECONDS
-    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=${TAG[$parent]}" -t "${TAG[$name]}" "$here/images/$name" >/dev/null
+    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=${TAG[$parent]}" --build-arg "MIRROR=$(mirror)" -t "${TAG[$name]}" "$here/images/$name" >/dev/null
     log "$name built in $((SECONDS - t0)) s"
   fi
   docker tag "${TAG[$name]}" "aiplatform-lab/$name:current"
 }
 
-want=("$@"); [ ${#want[@]} -gt 0 ] || want=(postgres redis litellm standin)
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(postgres redis litellm standin nginx n8n flowise)
 t0=$SECONDS
 build_base
 docker tag "${TAG[base]}" aiplatform-lab/base:current
 for img in "${want[@]}"; do
   case $img in
     base) ;;
-    postgres|redis|standin|litellm) build_image "$img" base ;;
+    postgres|redis|standin|litellm|node|nginx|host) build_image "$img" base ;;
+    n8n|flowise) build_image node base; build_image "$img" node ;;
     *) echo "unknown lab image: $img" >&2; exit 2 ;;
   esac
 done

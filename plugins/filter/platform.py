@@ -46,13 +46,14 @@ def app_databases(names, catalog, secrets):
     """[{name, owner, password}] for the services among `names` that declare a database."""
     out = []
     for name in names:
-        db = (catalog.get(name) or {}).get("database")
-        if not db:
-            continue
-        password = (secrets.get(name) or {}).get(db.get("password_secret", "db_password"))
-        if not password:
-            raise AnsibleFilterError(f"{name}: no generated secret '{db.get('password_secret', 'db_password')}' for its database")
-        out.append({"name": db["name"], "owner": db.get("owner", db["name"]), "password": password})
+        wanted = (catalog.get(name) or {}).get("database") or []
+        for db in wanted if isinstance(wanted, list) else [wanted]:
+            key = db.get("password_secret", "db_password")
+            password = (secrets.get(name) or {}).get(key)
+            if not password:
+                raise AnsibleFilterError(f"{name}: no generated secret '{key}' for its database {db['name']}")
+            out.append({"name": db["name"], "owner": db.get("owner", db["name"]), "password": password,
+                        "extensions": list(db.get("extensions") or [])})
     return out
 
 
@@ -64,7 +65,8 @@ def published_ports(names, catalog):
         for port in svc.get("ports", []):
             if port.get("published"):
                 out.append({"service": name, "port": int(port["published"]),
-                            "bind": port.get("bind") or "0.0.0.0", "container": svc["container"]})  # noqa: S104
+                            "bind": port.get("bind") or "0.0.0.0",  # noqa: S104
+                            "container": port.get("container_name") or svc["container"]})
     return out
 
 

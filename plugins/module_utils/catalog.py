@@ -50,10 +50,11 @@ def endpoint(catalog: dict, name: str, port_name: str, consumer_host: str, group
     if not where:
         raise ConfigError(f"{name}: host_group '{service.get('host_group')}' has no hosts")
     if consumer_host in where:
-        return {"host": service["container"], "port": int(port["container"]), "local": True}
+        # a port served by another container of the service (Dify's nginx) names that container
+        return {"host": port.get("container_name") or service["container"], "port": int(port["container"]), "local": True}
     target = where[0]
     if not port.get("published"):
-        raise ConfigError(f"{name}: port '{port_name}' must be published (set {name}_published_ports) to be reached "
+        raise ConfigError(f"{name}: port '{port_name}' must be published (set {name}_published_port for all hosts) to be reached "
                           f"from {consumer_host}")
     address = (hostvars.get(target) or {}).get("ansible_host") or target
     return {"host": address, "port": int(port["published"]), "local": False}
@@ -120,6 +121,10 @@ def validate(catalog: dict, enabled: list[str], groups: dict) -> list[str]:
         probe = svc.get("probe") or {}
         if probe.get("type") not in PROBE_TYPES:
             problems.append(f"{name}.probe.type: '{probe.get('type')}' is not one of {', '.join(PROBE_TYPES)}")
+        for i, part in enumerate(probe.get("probes") or [] if probe.get("type") == "all" else []):
+            if part.get("type") not in PROBE_TYPES or part.get("type") == "all" or not part.get("target"):
+                problems.append(f"{name}.probe.probes[{i}]: each needs a target (compose service) and a type among "
+                                f"{', '.join(t for t in PROBE_TYPES if t != 'all')}")
         try:
             where = hosts_of(svc, groups)
         except ConfigError as exc:

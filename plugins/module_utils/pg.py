@@ -80,3 +80,13 @@ def plan(wanted: list[dict], roles: dict[str, str], dbs: dict[str, str]) -> tupl
             sql.append(f"ALTER DATABASE {ident(db)} OWNER TO {ident(owner)};")
             changes.append(f"database {db} owner {dbs[db]} -> {owner}")
     return sql, changes
+
+
+EXTENSIONS_QUERY = "SELECT extname FROM pg_extension;"
+
+
+def extension_plan(db: str, wanted: list[str], present: set[str]) -> tuple[list[str], list[str]]:
+    """SQL (run inside `db`) to create the wanted extensions that are missing, and the changes."""
+    missing = [e for e in wanted if e not in present]
+    return ([f"CREATE EXTENSION IF NOT EXISTS {ident(e)};" for e in missing],
+            [f"created extension {e} in {db}" for e in missing])

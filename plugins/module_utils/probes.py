@@ -6,6 +6,8 @@ Probe kinds (a service's `probe` dict):
   tcp:     {type: tcp, port: 5432}
   command: {type: command, command: [pg_isready, -h, localhost], expect_output: "PONG"}  run inside the container
   docker:  {type: docker}  the image's own HEALTHCHECK must report healthy
+  all:     {type: all, probes: [{target: api, type: http, ...}, {target: sandbox, ...}]}  every probe, each against
+           its own container of the project (services of several containers, such as Dify)
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import socket
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
-PROBE_TYPES = ("http", "tcp", "command", "docker")
+PROBE_TYPES = ("http", "tcp", "command", "docker", "all")
 
 
 def check_http_answer(probe: dict, status: int, body: str) -> tuple[bool, str]:
@@ -157,7 +159,7 @@ def log_tail(run, container: str, lines: int, docker: str = "docker") -> list[st
 def run_probe(run, probe: dict, target: dict | None, docker: str = "docker") -> tuple[bool, str]:
     """One probe attempt against a service's target container."""
     kind = probe.get("type", "http")
-    if kind not in PROBE_TYPES:
+    if kind not in PROBE_TYPES or kind == "all":
         return False, f"unknown probe type '{kind}'"
     if target is None:
         return False, "probe target container not found"
@@ -185,6 +187,20 @@ def run_probe(run, probe: dict, target: dict | None, docker: str = "docker") -> 
     return http_probe(probe, address)
 
 
+def probe_targets(run, svc: dict, containers: list[dict], docker: str = "docker") -> tuple[bool, str]:
+    """Run a service's probe; an `all` probe runs each of its probes against its own container."""
+    probe = svc["probe"]
+    parts = probe.get("probes") if probe.get("type") == "all" else [dict(probe, target=svc.get("target") or svc["name"])]
+    details = []
+    for part in parts or []:
+        target = next((c for c in containers if c["service"] == part.get("target")), None)
+        ok, detail = run_probe(run, part, target, docker)
+        if not ok:
+            return False, f"{part.get('target')}: {detail}" if len(parts) > 1 else detail
+        details.append(f"{part.get('target')}: {detail}" if len(parts) > 1 else detail)
+    return bool(parts), "; ".join(details) or "no probes"
+
+
 def probe_services(run, services: list[dict], baseline: dict[str, int] | None = None,
                    log_lines: int = 20, docker: str = "docker") -> dict[str, dict]:
     """One round: for each service {name, project, probe, target}, its verdict and facts.
@@ -203,9 +219,7 @@ def probe_services(run, services: list[dict], baseline: dict[str, int] | None = 
         elif verdict == "missing":
             entry.update(verdict="waiting", detail=detail)
         else:
-            wanted = svc.get("target") or svc["name"]
-            target = next((c for c in containers if c["service"] == wanted), None)
-            ok, detail = run_probe(run, svc["probe"], target, docker)
+            ok, detail = probe_targets(run, svc, containers, docker)
             entry.update(verdict="ready" if ok else "waiting", detail=detail)
         results[svc["name"]] = entry
     return results

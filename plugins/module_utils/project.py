@@ -199,6 +199,7 @@ class ProjectDeployer:
                     return dict(result, failed=True, **problem)
             if changed_files and os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
                 keep_previous(self.dir)
+                result["rollback_available"] = True
             write_files(self.dir, plan)
             result["networks_created"] = self.ensure_networks(networks or [])
             services, containers = self.compose.state()

@@ -132,6 +132,11 @@ changed_files:
   type: list
   elements: str
   sample: [compose.yml, config.yaml]
+rollback_available:
+  description: The files of the version before this change were kept in .previous/ (state=previous can bring it back).
+  returned: state=present and a version existed before the change
+  type: bool
+  sample: true
 drift:
   description: Compose services whose container was missing, stopped or of another configuration.
   returned: state=present and a compose file existed

@@ -70,10 +70,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 engine:
-  description: Docker server and Compose versions.
+  description: Docker server and Compose versions, data root, and whether an NVIDIA runtime is registered (C(gpu)).
   returned: when the engine answers
   type: dict
-  sample: {server: 20.10.24+dfsg1, compose: 2.40.3, root: /var/lib/docker}
+  sample: {server: 20.10.24+dfsg1, compose: 2.40.3, root: /var/lib/docker, gpu: false}
 conflicts:
   description: Port conflicts, each with service, port, bind, host, holder and message.
   returned: always
@@ -134,7 +134,9 @@ def main() -> None:
     rc, compose_version, errout = module.run_command(["docker", "compose", "version", "--short"])
     if rc != 0:
         fail(err.ENGINE, "the Docker Compose v2 plugin is missing: %s" % errout.strip())
-    engine = {"server": info.get("ServerVersion"), "compose": compose_version.strip(), "root": info.get("DockerRootDir")}
+    # An NVIDIA runtime registered with the engine is what a GPU profile (Ollama) needs.
+    engine = {"server": info.get("ServerVersion"), "compose": compose_version.strip(), "root": info.get("DockerRootDir"),
+              "gpu": "nvidia" in (info.get("Runtimes") or {})}
 
     for path in [engine["root"]] + module.params["paths"]:
         free = hc.disk_free_gb(path)

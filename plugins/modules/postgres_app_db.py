@@ -23,7 +23,9 @@ options:
     type: str
     default: postgres
   databases:
-    description: Databases to ensure, each with C(name), C(owner) (default the name) and C(password).
+    description:
+      - Databases to ensure, each with C(name), C(owner) (default the name), C(password) and optional
+        C(extensions) (created inside that database by the admin, for example C(vector) for pgvector).
     type: list
     elements: dict
     required: true
@@ -48,6 +50,9 @@ EXAMPLES = r"""
     databases:
       - name: litellm
         password: "{{ litellm_db_password }}"
+      - name: dify
+        password: "{{ dify_db_password }}"
+        extensions: [vector]
   no_log: true
 """
 
@@ -57,12 +62,37 @@ changes:
   returned: always
   type: list
   elements: str
-  sample: [created role litellm, created database litellm]
+  sample: [created role litellm, created database litellm, created extension vector in dify]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiplatform.stack.plugins.module_utils.pg import STATE_QUERY, parse_state, plan
+from ansible_collections.aiplatform.stack.plugins.module_utils.pg import EXTENSIONS_QUERY, STATE_QUERY, extension_plan, parse_state, plan
+
+
+def psql_in(container: str, admin_user: str, database: str) -> list[str]:
+    return ["docker", "exec", "-i", container, "psql", "-U", admin_user, "-d", database,
+            "-v", "ON_ERROR_STOP=1", "-q", "-At", "-F", "|"]
+
+
+def ensure_extensions(module, databases: list[dict]) -> list[str]:
+    """Create the extensions each database asks for (inside that database, as the admin)."""
+    changes = []
+    for item in databases:
+        if not item.get("extensions"):
+            continue
+        in_db = psql_in(module.params["container"], module.params["admin_user"], item["name"])
+        rc, out, err = module.run_command(in_db, data=EXTENSIONS_QUERY)
+        if rc != 0 and not module.check_mode:
+            module.fail_json(msg="cannot list extensions of %s: %s" % (item["name"], err.strip()), category="dependency")
+        sql, done = extension_plan(item["name"], list(item["extensions"]), set(out.split()) if rc == 0 else set())
+        if sql and not module.check_mode:
+            rc, out, err = module.run_command(in_db, data="\n".join(sql) + "\n")
+            if rc != 0:
+                module.fail_json(msg="extensions in %s: %s (the server must ship them, e.g. pgvector)"
+                                 % (item["name"], err.strip()), category="dependency")
+        changes += done
+    return changes
 
 
 def main() -> None:
@@ -75,8 +105,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    psql = ["docker", "exec", "-i", p["container"], "psql", "-U", p["admin_user"], "-d", "postgres",
-            "-v", "ON_ERROR_STOP=1", "-q", "-At", "-F", "|"]
+    psql = psql_in(p["container"], p["admin_user"], "postgres")
     rc, out, err = module.run_command(psql, data=STATE_QUERY)
     if rc != 0:
         module.fail_json(msg="cannot read roles from %s: %s" % (p["container"], err.strip()), category="dependency")
@@ -91,6 +120,7 @@ def main() -> None:
         if rc != 0:
             module.fail_json(msg="psql in %s failed: %s" % (p["container"], err.strip()), category="unknown",
                              changes=changes)
+    changes += ensure_extensions(module, p["databases"])
     module.exit_json(changed=bool(changes), changes=changes)
 
 

@@ -13,7 +13,13 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PROJECTS = ["aiplatform-postgres", "aiplatform-redis", "aiplatform-litellm", "aiplatform-echo", "aiplatform-later"]
+SERVICES = ["postgres", "redis", "ollama", "litellm", "dify", "n8n", "flowise", "anythingllm", "openwebui"]
+PROJECTS = [f"aiplatform-{s}" for s in SERVICES] + ["aiplatform-echo", "aiplatform-later"]
+VOLUMES = ["aiplatform_postgres_data", "aiplatform_redis_data", "aiplatform_ollama_data", "aiplatform_dify_storage",
+           "aiplatform_dify_plugins", "aiplatform_dify_weaviate", "aiplatform_n8n_data", "aiplatform_flowise_data",
+           "aiplatform_anythingllm_storage", "aiplatform_openwebui_data"]
+# Most tests need only the core of the platform; the whole-platform tests deploy every service.
+CORE = ["postgres", "redis", "litellm"]
 
 
 def docker(*args, check=True):
@@ -59,13 +65,15 @@ class Run:
 class Platform:
     """Deploys site.yml against the lab inventory into a private base directory."""
 
-    def __init__(self, base_dir):
+    def __init__(self, base_dir, services=None):
         self.base_dir = base_dir
+        self.services = services or CORE
         self.runs = []
 
     def deploy(self, *extra, playbook="playbooks/site.yml", env=None, log_dir=None):
         log_dir = log_dir or tempfile.mkdtemp(prefix="aiplatform-log-")
-        argv = ["ansible-playbook", playbook, "-i", "inventories/lab", "-e", f"aiplatform_base_dir={self.base_dir}"]
+        argv = ["ansible-playbook", playbook, "-i", "inventories/lab", "-e", f"aiplatform_base_dir={self.base_dir}",
+                "-e", json.dumps({"aiplatform_services": self.services})]
         for item in extra:
             if isinstance(item, str) and item.startswith("--"):
                 argv.append(item)  # a flag such as --check
@@ -93,7 +101,7 @@ class Platform:
             if ids:
                 docker("rm", "-f", *ids, check=False)
         if volumes:
-            docker("volume", "rm", "-f", "aiplatform_postgres_data", "aiplatform_redis_data", check=False)
+            docker("volume", "rm", "-f", *VOLUMES, check=False)
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
 

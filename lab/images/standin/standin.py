@@ -13,7 +13,17 @@ Environment (all optional):
   STANDIN_PG_URL_ENV     name of the variable holding that URL, as the real service reads it (e.g. DATABASE_URL)
   STANDIN_REDIS_URL      redis://:pass@host:port/0             checked on every readiness probe
   STANDIN_REDIS_ENV_PREFIX  read <prefix>HOST, <prefix>PORT, <prefix>PASSWORD instead (e.g. REDIS_)
+  STANDIN_PG_VARS        read the connection from discrete variables, e.g.
+                         "host=DB_HOST,port=DB_PORT,user=DB_USERNAME,password=DB_PASSWORD,dbname=DB_DATABASE"
+  STANDIN_REDIS_URL_ENV  name of the variable holding a redis:// URL (e.g. REDIS_URL, CELERY_BROKER_URL)
+  STANDIN_OPENAI_VARS    "base=OPENAI_API_BASE_URL,key=OPENAI_API_KEY": GET <base><STANDIN_OPENAI_SUFFIX> with the key
+                         as a bearer token must answer 2xx (an OpenAI-compatible endpoint such as LiteLLM's)
+  STANDIN_OPENAI_SUFFIX  path appended to the base (default /models)
   STANDIN_HTTP_DEPS      comma list of URLs that must answer 2xx
+  STANDIN_READY_TEXT     plain-text body for a ready answer instead of JSON (e.g. "pong")
+  STANDIN_OLLAMA         "1": also serve Ollama's API: GET / and /api/version, /api/tags, POST /api/pull (streamed
+                         progress; pulled models are kept in STANDIN_DATA_DIR), /api/generate and /api/chat
+  STANDIN_PULL_SECONDS   how long a pull streams progress (default 3)
   Fault knobs:
   STANDIN_START_DELAY    seconds before the port opens
   STANDIN_NEVER_READY    "1": readiness always 503
@@ -74,7 +84,23 @@ def check_http(url: str) -> str | None:
         return f"{url}: {exc}"
 
 
+def env_map(name: str) -> dict[str, str]:
+    """"key=VAR,key2=VAR2" -> {key: value of VAR} for the variables that are set."""
+    out = {}
+    for part in env_list(name):
+        key, _, var = part.partition("=")
+        if os.environ.get(var):
+            out[key] = os.environ[var]
+    return out
+
+
 def pg_url() -> str:
+    parts = env_map("STANDIN_PG_VARS")
+    if parts.get("host"):
+        from urllib.parse import quote
+
+        return (f"postgresql://{quote(parts.get('user', ''))}:{quote(parts.get('password', ''))}@{parts['host']}:"
+                f"{parts.get('port', '5432')}/{parts.get('dbname', '')}")
     return os.environ.get(os.environ.get("STANDIN_PG_URL_ENV", ""), "") or os.environ.get("STANDIN_PG_URL", "")
 
 
@@ -83,7 +109,20 @@ def redis_url() -> str:
     if prefix and os.environ.get(prefix + "HOST"):
         password = os.environ.get(prefix + "PASSWORD", "")
         return f"redis://:{password}@{os.environ[prefix + 'HOST']}:{os.environ.get(prefix + 'PORT', '6379')}/0"
-    return os.environ.get("STANDIN_REDIS_URL", "")
+    return os.environ.get(os.environ.get("STANDIN_REDIS_URL_ENV", ""), "") or os.environ.get("STANDIN_REDIS_URL", "")
+
+
+def check_openai() -> str | None:
+    parts = env_map("STANDIN_OPENAI_VARS")
+    if not parts.get("base"):
+        return None
+    url = parts["base"].rstrip("/") + os.environ.get("STANDIN_OPENAI_SUFFIX", "/models")
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {parts.get('key', '')}"})
+    try:
+        with urllib.request.urlopen(req, timeout=3) as resp:
+            return None if 200 <= resp.status < 300 else f"{url}: HTTP {resp.status}"
+    except Exception as exc:
+        return f"{url}: {exc}"
 
 
 def readiness() -> tuple[bool, list[str]]:
@@ -97,30 +136,106 @@ def readiness() -> tuple[bool, list[str]]:
         problems.append(check_postgres(pg_url()))
     if redis_url():
         problems.append(check_redis(redis_url()))
+    problems.append(check_openai())
     for url in env_list("STANDIN_HTTP_DEPS"):
         problems.append(check_http(url))
     problems = [p for p in problems if p]
     return not problems, problems
 
 
+DATA_DIR = os.environ.get("STANDIN_DATA_DIR", "/root/.ollama")
+
+
+def pulled_models() -> list[str]:
+    try:
+        with open(os.path.join(DATA_DIR, "standin-models.json")) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return []
+
+
+def keep_model(name: str) -> None:
+    os.makedirs(DATA_DIR, exist_ok=True)
+    models = sorted(set(pulled_models()) | {name})
+    with open(os.path.join(DATA_DIR, "standin-models.json"), "w") as fh:
+        json.dump(models, fh)
+
+
 class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        path = self.path.split("?")[0]
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            return self.answer(400, {"error": "invalid JSON"})
+        if os.environ.get("STANDIN_OLLAMA") != "1":
+            return self.answer(404, {"error": "not found"})
+        model = body.get("model") or body.get("name") or ""
+        if path == "/api/pull":
+            return self.pull(model)
+        if path in ("/api/generate", "/api/chat"):
+            if model.split(":")[0] not in [m.split(":")[0] for m in pulled_models()]:
+                return self.answer(404, {"error": f"model '{model}' not found, try pulling it first"})
+            reply = "stand-in answer from " + NAME
+            doc = {"model": model, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "done": True,
+                   "done_reason": "stop", "prompt_eval_count": 3, "eval_count": 4}
+            doc.update({"message": {"role": "assistant", "content": reply}} if path == "/api/chat" else {"response": reply})
+            return self.answer(200, doc)
+        return self.answer(404, {"error": "not found"})
+
+    def pull(self, model: str) -> None:
+        if not model or "missing" in model:
+            return self.answer(500, {"error": "pull model manifest: file does not exist"})
+        seconds = float(os.environ.get("STANDIN_PULL_SECONDS", "3"))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        total, steps = 1000000, max(1, int(seconds * 4))
+
+        def chunk(doc: dict) -> None:
+            data = (json.dumps(doc) + "\n").encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        chunk({"status": "pulling manifest"})
+        for i in range(1, steps + 1):
+            time.sleep(seconds / steps)
+            chunk({"status": "pulling standin", "digest": "sha256:standin", "total": total, "completed": total * i // steps})
+        keep_model(model)
+        log(f"pulled {model}")
+        chunk({"status": "success"})
+        self.wfile.write(b"0\r\n\r\n")
+
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
+        if os.environ.get("STANDIN_OLLAMA") == "1":
+            if path == "/api/tags":
+                return self.answer(200, {"models": [{"name": m, "model": m, "size": 1000000} for m in pulled_models()]})
+            if path == "/" and "/" not in env_list("STANDIN_READY_PATHS", "/health"):
+                return self.answer(200, "Ollama is running")
         if path in env_list("STANDIN_LIVE_PATHS"):
             return self.answer(200, {"status": "alive"})
         if path in env_list("STANDIN_READY_PATHS", "/health"):
             ok, problems = readiness()
             db = "connected" if pg_url() and ok else "Not connected"
+            if ok and os.environ.get("STANDIN_READY_TEXT"):
+                return self.answer(200, os.environ["STANDIN_READY_TEXT"])
             if ok:
                 body = os.environ.get("STANDIN_READY_BODY", '{"status":"ok"}').replace("{db}", db)
                 return self.answer(200, json.loads(body))
-            return self.answer(503, {"status": "unavailable", "db": db, "problems": problems})
+            # problems first: probes show the start of a body
+            return self.answer(503, {"problems": problems, "status": "unavailable", "db": db})
         return self.answer(404, {"error": "not found"})
 
     def answer(self, code: int, body: object) -> None:
-        data = json.dumps(body, separators=(",", ":")).encode()
+        text = isinstance(body, str)
+        data = body.encode() if text else json.dumps(body, separators=(",", ":")).encode()
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/plain; charset=utf-8" if text else "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

@@ -1,0 +1,155 @@
+"""The whole platform on one host: all nine services (Dify's eight containers and its init job), in order, wired.
+
+Real PostgreSQL (with pgvector), Redis, LiteLLM, n8n, Flowise and nginx; stand-ins for Ollama, Dify's api, workers,
+web, sandbox, plugin daemon and SSRF proxy, AnythingLLM and Open WebUI (lab/images/standin), each ready only while
+what it is wired to answers with the credentials the roles gave it.
+"""
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.request
+
+import pytest
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+
+from .conftest import SERVICES, Platform, docker
+
+DEPENDENCIES = {"postgres": ["redis"], "redis": [], "ollama": [], "litellm": ["postgres", "redis"],
+                "dify": ["postgres", "redis", "litellm"], "n8n": ["postgres", "redis"],
+                "flowise": ["postgres", "redis", "litellm"], "anythingllm": ["postgres", "redis", "litellm"],
+                "openwebui": ["postgres", "redis", "litellm"]}
+
+
+def psql(db, sql, user=None):
+    admin = docker("exec", "aiplatform-postgres", "printenv", "POSTGRES_USER").stdout.strip()
+    return docker("exec", "aiplatform-postgres", "psql", "-U", user or admin, "-d", db, "-Atc", sql, check=False)
+
+
+@pytest.fixture(scope="module")
+def whole(lab):
+    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
+    p.teardown()
+    yield p
+    p.teardown()
+
+
+@pytest.fixture(scope="module")
+def runs(whole):
+    first = whole.deploy()
+    assert first.rc == 0, first.stdout[-5000:] + first.stderr[-2000:]
+    started = {c: docker("inspect", "-f", "{{.State.StartedAt}}", c).stdout
+               for c in docker("ps", "--format", "{{.Names}}").stdout.split() if c.startswith("aiplatform-")}
+    second = whole.deploy()
+    assert second.rc == 0, second.stdout[-5000:]
+    return first, second, started
+
+
+def test_every_service_is_healthy(runs):
+    first = runs[0]
+    assert sorted({e["service"] for e in first.of(ev.HEALTH_SUCCESS)}) == sorted(SERVICES)
+    assert not [e for e in first.events if e["level"] == "ERROR"]
+    # Dify is healthy only when api, sandbox and plugin daemon answer and nginx serves
+    detail = first.of(ev.HEALTH_SUCCESS, "dify")[0]["message"]
+    for part in ("api: HTTP 200", "sandbox: HTTP 200", "plugin_daemon: HTTP 200", "nginx: HTTP 200"):
+        assert part in detail
+    # its one-shot permission job ran to completion (exit 0) and counts as success
+    assert docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "aiplatform-dify-init").stdout.split() == ["exited", "0"]
+
+
+def test_each_service_started_after_its_dependencies_were_healthy(runs):
+    first = runs[0]
+    healthy = {e["service"]: e["time"] for e in first.of(ev.HEALTH_SUCCESS)}
+    start = {e["service"]: e["time"] for e in first.of(ev.DEPLOY_START)}
+    for service, needs in DEPENDENCIES.items():
+        for dep in needs:
+            assert start[service] >= healthy[dep], (service, dep)
+    # independent services start together (one compose call per wave)
+    assert abs(start["dify"] - start["openwebui"]) < 1.0 and abs(start["redis"] - start["ollama"]) < 1.0
+
+
+def test_second_run_changes_and_restarts_nothing(runs):
+    second, started = runs[1], runs[2]
+    assert second.recap()["changed"] == 0
+    for container, when in started.items():
+        assert docker("inspect", "-f", "{{.State.StartedAt}}", container).stdout == when, container
+    assert not second.of(ev.MODEL_READY)
+
+
+def test_one_database_and_role_per_application(runs):
+    owners = dict(line.split("|") for line in psql("postgres", "SELECT datname, pg_get_userbyid(datdba) FROM pg_database").stdout.split())
+    for db in ("dify", "dify_plugin", "n8n", "flowise", "openwebui"):
+        assert owners.get(db) == db
+    assert psql("dify", "SELECT extname FROM pg_extension WHERE extname = 'vector'").stdout.strip() == "vector"
+
+
+def test_real_n8n_and_flowise_migrated_into_their_own_databases(runs):
+    # The real programs created their tables in the databases the roles wired them to: our env names are theirs.
+    n8n_tables = psql("n8n", "SELECT count(*) FROM pg_tables WHERE tableowner = 'n8n'").stdout.strip()
+    flowise_tables = psql("flowise", "SELECT count(*) FROM pg_tables WHERE tableowner = 'flowise'").stdout.strip()
+    assert int(n8n_tables) > 10 and int(flowise_tables) > 5, (n8n_tables, flowise_tables)
+
+
+def test_encryption_keys_come_from_the_inventory_and_never_fight_it(whole, runs):
+    secrets = {name[:-5]: json.load(open(os.path.join(whole.base_dir, "secrets", name)))
+               for name in os.listdir(os.path.join(whole.base_dir, "secrets"))}
+    # n8n writes its key file from N8N_ENCRYPTION_KEY on first start: the two agree
+    config = json.loads(docker("exec", "aiplatform-n8n", "cat", "/home/node/.n8n/config").stdout)
+    assert config["encryptionKey"] == secrets["n8n"]["encryption_key"]
+    # Flowise keeps no key file of its own: the key comes from the environment
+    assert docker("exec", "aiplatform-flowise", "test", "-e", "/home/node/.flowise/encryption.key", check=False).returncode != 0
+    assert "ENABLE_PERSISTENT_CONFIG" in open(os.path.join(whole.base_dir, "openwebui", "compose.yml")).read()
+
+
+def test_models_route_through_litellm_to_ollama(whole, runs):
+    tags = json.loads(urllib.request.urlopen("http://127.0.0.1:11434/api/tags", timeout=5).read())
+    assert [m["name"] for m in tags["models"]] == ["llama3.2"]
+    assert runs[0].of(ev.MODEL_READY, "ollama")
+    key = json.load(open(os.path.join(whole.base_dir, "secrets", "litellm.json")))["master_key"]
+    req = urllib.request.Request("http://127.0.0.1:4000/v1/chat/completions",
+                                 data=json.dumps({"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+                                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    answer = json.loads(urllib.request.urlopen(req, timeout=30).read())
+    assert answer["choices"][0]["message"]["content"].startswith("stand-in answer")
+
+
+def test_dify_nginx_routes_console_api_and_web(runs):
+    assert b"Dify (stand-in)" in urllib.request.urlopen("http://127.0.0.1:8081/", timeout=5).read()
+    # /console/api goes to the api container (the stand-in answers 404 for unknown paths, as JSON)
+    try:
+        urllib.request.urlopen("http://127.0.0.1:8081/console/api/unknown", timeout=5)
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404 and b"not found" in exc.read()
+
+
+def test_every_published_port_is_on_loopback_and_data_services_unpublished(runs):
+    for line in docker("ps", "--format", "{{.Names}} {{.Ports}}").stdout.splitlines():
+        name, dummy, ports = line.partition(" ")
+        if name in ("aiplatform-postgres", "aiplatform-redis"):
+            assert "->" not in ports, line
+        for item in ports.split(", "):
+            if "->" in item:
+                assert item.startswith("127.0.0.1:"), line
+
+
+def test_wrong_wiring_fails(whole, runs):
+    # Open WebUI given a wrong LiteLLM key: its stand-in is refused by the real LiteLLM and never becomes ready.
+    run = whole.deploy({"aiplatform_only": ["openwebui"], "openwebui_backoff": {"deadline": 8},
+                        "openwebui_extra_env": {"OPENAI_API_KEY": "sk-wrong", "STANDIN_SERVICE": "openwebui",
+                                                "STANDIN_PORT": "8080", "STANDIN_READY_PATHS": "/health/db",
+                                                "STANDIN_READY_BODY": '{"status":true}',
+                                                "STANDIN_PG_URL_ENV": "DATABASE_URL", "STANDIN_REDIS_URL_ENV": "REDIS_URL",
+                                                "STANDIN_OPENAI_VARS": "base=OPENAI_API_BASE_URL,key=OPENAI_API_KEY"}})
+    assert run.rc != 0
+    timeouts = run.of(ev.HEALTH_TIMEOUT, "openwebui")
+    assert timeouts and "401" in json.dumps(run.events)
+    # the previous, correctly wired version was brought back
+    back = whole.deploy({"aiplatform_only": ["openwebui"]})
+    assert back.rc == 0 and back.of(ev.HEALTH_SUCCESS, "openwebui")
+
+
+def test_subset_deploys_its_dependencies_first(whole, runs):
+    run = whole.deploy({"aiplatform_only": ["anythingllm"]})
+    assert run.rc == 0
+    assert sorted({e["service"] for e in run.of(ev.DEPLOY_SUCCESS)}) == ["anythingllm", "litellm", "postgres", "redis"]
