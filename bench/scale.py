@@ -1,6 +1,7 @@
 """Benchmark 3: does deploy time grow with the depth of the dependency graph, or with the number of services?
 
   python bench/scale.py            (after lab/build.sh; one host)
+  python bench/scale.py --hosts 3  (the three-host lab of lab/multihost.py: services spread over its hosts)
 
 Stand-in services (lab image, 1 s start delay, real HTTP readiness) described as data (aiplatform_custom_services),
 in a graph of depth 4: 9 services vs 60 services. Reports both cold deploy times and their ratio next to the ratio
@@ -20,7 +21,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"])
 
 
-def graph(count: int, depth: int, seed: int = 3) -> dict:
+GROUPS = ["aiplatform_data", "aiplatform_models", "aiplatform_apps"]
+INVENTORY = "inventories/lab"
+
+
+def graph(count: int, depth: int, seed: int = 3, hosts: int = 1) -> dict:
     rng = random.Random(seed)
     layers = [[] for dummy in range(depth)]
     for i in range(count):
@@ -36,6 +41,8 @@ def graph(count: int, depth: int, seed: int = 3) -> dict:
                 "backoff": {"initial": 0.5, "base": 0.25, "cap": 1, "deadline": 120},
                 "depends_on": needs,
             }
+            if hosts > 1:
+                services[name]["host_group"] = GROUPS[int(name[1:]) % len(GROUPS)]
     return services
 
 
@@ -45,7 +52,7 @@ def playbook(name: str, services: dict, base_dir: str) -> float:
     if name == "teardown.yml":
         extra["aiplatform_purge"] = True
     start = time.monotonic()
-    proc = subprocess.run(["ansible-playbook", f"playbooks/{name}", "-i", "inventories/lab", "-e", json.dumps(extra)],
+    proc = subprocess.run(["ansible-playbook", f"playbooks/{name}", "-i", INVENTORY, "-e", json.dumps(extra)],
                           cwd=ROOT, env=dict(ENV, AIPLATFORM_LOG_DIR=tempfile.mkdtemp(prefix="bench-scale-")),
                           capture_output=True, text=True, check=False)
     took = time.monotonic() - start
@@ -55,17 +62,33 @@ def playbook(name: str, services: dict, base_dir: str) -> float:
 
 
 def main() -> None:
+    global INVENTORY
+    hosts = int(sys.argv[sys.argv.index("--hosts") + 1]) if "--hosts" in sys.argv else 1
+    if hosts > 1:
+        sys.path.insert(0, os.path.join(ROOT, "lab"))
+        import multihost
+
+        multihost.up()
+        INVENTORY = "inventories/lab-multihost"
+    try:
+        result = measure(hosts)
+    finally:
+        if hosts > 1:
+            multihost.down()
+    print(json.dumps(result, indent=2))
+
+
+def measure(hosts: int) -> dict:
     out = {}
     for count in (9, 60):
-        services = graph(count, 4)
+        services = graph(count, 4, hosts=hosts)
         base = tempfile.mkdtemp(prefix=f"aiplatform-scale-{count}-")
         out[count] = {"cold_s": round(playbook("site.yml", services, base), 2)}
         out[count]["noop_s"] = round(playbook("site.yml", services, base), 2)
         playbook("teardown.yml", services, base)
-    result = {"depth": 4, "services_9": out[9], "services_60": out[60],
-              "cold_ratio_60_vs_9": round(out[60]["cold_s"] / out[9]["cold_s"], 2),
-              "noop_ratio_60_vs_9": round(out[60]["noop_s"] / out[9]["noop_s"], 2), "count_ratio": round(60 / 9, 2)}
-    print(json.dumps(result, indent=2))
+    return {"hosts": hosts, "depth": 4, "services_9": out[9], "services_60": out[60],
+            "cold_ratio_60_vs_9": round(out[60]["cold_s"] / out[9]["cold_s"], 2),
+            "noop_ratio_60_vs_9": round(out[60]["noop_s"] / out[9]["noop_s"], 2), "count_ratio": round(60 / 9, 2)}
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ INVENTORY = os.path.join(ROOT, "inventories", "lab-multihost")
 NETWORK = "aiplatform-lab-hosts"
 # name -> inventory group (data: postgres + redis; model: ollama + litellm; app: the applications)
 HOSTS = {"data1": "aiplatform_data", "model1": "aiplatform_models", "app1": "aiplatform_apps"}
-IMAGES = ["postgres", "redis", "litellm", "standin", "nginx"]
+# The lab images each host needs (a host loads only those: loading is the slow part of bringing the lab up).
+IMAGES = {"data1": ["postgres", "redis"], "model1": ["litellm", "standin"], "app1": ["standin", "nginx"]}
 
 
 def sh(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -59,18 +60,18 @@ def up() -> dict[str, str]:
             time.sleep(0.5)
         else:
             raise SystemExit(f"{name}: inner engine did not start: {sh('docker', 'logs', container(name), check=False).stderr[-800:]}")
-    # One saved archive, loaded into the three engines at once.
-    archive = os.path.join(INVENTORY, ".images.tar")
-    sh("docker", "save", "-o", archive, *[f"aiplatform-lab/{i}:current" for i in IMAGES])
-
     def load(name: str) -> None:
-        with open(archive, "rb") as fh:
-            subprocess.run(["docker", "exec", "-i", container(name), "docker", "load", "-q"], stdin=fh, check=True,
-                           capture_output=True)
+        # streamed from the outer engine into the host's engine, no archive on disk
+        save = subprocess.Popen(["docker", "save", *[f"aiplatform-lab/{i}:current" for i in IMAGES[name]]],
+                                stdout=subprocess.PIPE)
+        subprocess.run(["docker", "exec", "-i", container(name), "docker", "load", "-q"], stdin=save.stdout,
+                       check=True, capture_output=True)
+        save.stdout.close()
+        if save.wait() != 0:
+            raise SystemExit(f"{name}: docker save failed")
 
     with concurrent.futures.ThreadPoolExecutor(len(HOSTS)) as pool:
         list(pool.map(load, HOSTS))
-    os.unlink(archive)
     addresses = {n: sh("docker", "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}',
                        container(n)).stdout.strip() for n in HOSTS}
     write_inventory(addresses, key)

@@ -51,7 +51,9 @@ class ActionModule(ActionBase):
                 emit(ev.RESTART_LOOP, svc["name"], f"{why}" + ("; stopped to end the loop, volumes kept" if stopped else ""),
                      category="crash_loop", logs=entry.get("logs", []))
                 state = "stopped (crash loop)" if stopped else state
+            # not healthy is worth a warning in the log, not just a line of the table
             emit(ev.SERVICE_STATUS, svc["name"], f"{state}: {why}", state=state,
+                 level="INFO" if state == rc.HEALTHY else "WARN",
                  containers=[{k: c.get(k) for k in ("name", "status", "started_at", "created", "restart_count", "oneshot")}
                              for c in entry.get("containers", [])])
             rows.append(rc.status_row(svc["name"], host, entry, state, service_url(svc, host, task_vars.get("hostvars", {}))))

@@ -220,11 +220,14 @@ class CallbackModule(CallbackBase):
         action = getattr(task, "action", "") or ""
         if not action.startswith("aiplatform.stack."):
             return
+        host = getattr(result, "_host", None) or getattr(result, "host", None)
+        name = host.get_name() if hasattr(host, "get_name") else None
         for item in [data] + list(data.get("results") or []):
             if isinstance(item, dict):
                 for event in item.get("events") or []:
                     if isinstance(event, dict) and event.get("type"):
-                        self.record(event)
+                        # modules know the machine, not its inventory name: events carry the inventory name
+                        self.record(dict(event, host=name or event.get("host")))
 
     def v2_runner_on_ok(self, result) -> None:
         self._from_result(result)

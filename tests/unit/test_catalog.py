@@ -58,3 +58,15 @@ def test_placed_on():
     cat = {"a": svc("a"), "b": svc("b", host_group="data")}
     assert catalog.placed_on(["a", "b"], cat, "h1", GROUPS) == ["a"]
     assert catalog.placed_on(["a", "b"], cat, "db1", GROUPS) == ["b"]
+
+
+def test_a_port_served_by_another_container_of_the_service_is_reached_there():
+    dify = svc("dify", ports=[{"name": "http", "container": 80, "container_name": "aiplatform-dify-nginx", "published": 8081}])
+    assert catalog.endpoint({"dify": dify}, "dify", "http", "h1", GROUPS, {})["host"] == "aiplatform-dify-nginx"
+
+
+def test_all_probes_need_a_target_and_a_plain_type():
+    probe = {"type": "all", "probes": [{"target": "api", "type": "http", "port": 5001}, {"type": "tcp", "port": 1},
+                                       {"target": "x", "type": "all"}]}
+    problems = catalog.validate({"dify": svc("dify", probe=probe)}, ["dify"], GROUPS)
+    assert [p.split(":")[0] for p in problems] == ["dify.probe.probes[1]", "dify.probe.probes[2]"]

@@ -34,3 +34,14 @@ def test_identifiers_and_literals_are_safe():
 def test_parse_state():
     roles, dbs = pg.parse_state("role|platform|SCRAM...\ndb|platform|platform\ndb|litellm|litellm\n")
     assert roles == {"platform": "SCRAM..."} and dbs == {"platform": "platform", "litellm": "litellm"}
+
+
+def test_extensions_are_created_only_when_missing():
+    sql, changes = pg.extension_plan("dify", ["vector"], {"plpgsql"})
+    assert sql == ['CREATE EXTENSION IF NOT EXISTS "vector";'] and changes == ["created extension vector in dify"]
+    assert pg.extension_plan("dify", ["vector"], {"plpgsql", "vector"}) == ([], [])
+
+
+def test_extension_names_are_checked():
+    with pytest.raises(ValueError):
+        pg.extension_plan("dify", ['vector"; DROP'], set())

@@ -3,11 +3,14 @@ import json
 
 
 def test_containers_run_with_restart_policy_and_log_rotation(host):
-    for name in ("aiplatform-postgres", "aiplatform-redis", "aiplatform-litellm"):
+    names = host.check_output("docker ps -a --filter label=aiplatform.stack.service --format '{{.Names}}'").split()
+    assert len(names) >= 17  # nine services; Dify alone has eight containers and a one-shot job
+    for name in names:
         info = json.loads(host.check_output(f"docker inspect {name}"))[0]
-        assert info["State"]["Running"]
-        assert info["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
-        assert info["HostConfig"]["LogConfig"]["Config"]["max-size"] == "10m"
+        oneshot = info["Config"]["Labels"].get("aiplatform.stack.oneshot") == "true"
+        assert info["State"]["Running"] or (oneshot and info["State"]["ExitCode"] == 0), name
+        assert info["HostConfig"]["RestartPolicy"]["Name"] == ("no" if oneshot else "unless-stopped"), name
+        assert info["HostConfig"]["LogConfig"]["Config"]["max-size"] == "10m", name
 
 
 def test_litellm_ready_on_loopback_only(host):
@@ -18,6 +21,6 @@ def test_litellm_ready_on_loopback_only(host):
 
 
 def test_secrets_private(host):
-    for name in ("postgres", "redis", "litellm"):
+    for name in ("postgres", "redis", "litellm", "dify", "n8n", "flowise", "anythingllm", "openwebui"):
         f = host.file(f"/tmp/aiplatform-molecule/secrets/{name}.json")
         assert f.mode == 0o600 and f.user == "root"

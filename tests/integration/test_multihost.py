@@ -1,0 +1,128 @@
+"""Three hosts, each with its own Docker engine (lab/multihost.py): data (postgres, redis), model (ollama, litellm),
+apps (dify, n8n, flowise, anythingllm, openwebui). site.yml deploys across them in dependency order over SSH, and a
+service on one host uses its dependency on another through that host's address and published port.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+
+from .conftest import ROOT, SERVICES, Run
+
+LAB = os.path.join(ROOT, "lab")
+sys.path.insert(0, LAB)
+import multihost  # noqa: E402
+
+PLACEMENT = {"postgres": "data1", "redis": "data1", "ollama": "model1", "litellm": "model1", "dify": "app1",
+             "n8n": "app1", "flowise": "app1", "anythingllm": "app1", "openwebui": "app1"}
+
+
+def on(host, *argv, check=True):
+    return subprocess.run(["docker", "exec", multihost.container(host), *argv], capture_output=True, text=True, check=check)
+
+
+def site(*extra, playbook="playbooks/site.yml"):
+    log_dir = tempfile.mkdtemp(prefix="aiplatform-mh-log-")
+    argv = ["ansible-playbook", playbook, "-i", "inventories/lab-multihost"]
+    for item in extra:
+        argv += ["-e", json.dumps(item)]
+    env = dict(os.environ, AIPLATFORM_LOG_DIR=log_dir, ANSIBLE_FORCE_COLOR="0")
+    env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + env["PATH"]
+    start = time.monotonic()
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+    return Run(proc, log_dir, time.monotonic() - start)
+
+
+def recap(run):
+    out = {}
+    for host in PLACEMENT.values():
+        line = next(x for x in run.stdout.splitlines() if x.startswith(host + " ") and "ok=" in x)
+        out[host] = {k: int(v) for k, v in (part.split("=") for part in line.split(":", 1)[1].split())}
+    return out
+
+
+@pytest.fixture(scope="module")
+def hosts(lab):
+    addresses = multihost.up()
+    yield addresses
+    multihost.down()
+
+
+@pytest.fixture(scope="module")
+def runs(hosts):
+    first = site()
+    assert first.rc == 0, first.stdout[-6000:] + first.stderr[-2000:]
+    second = site()
+    assert second.rc == 0, second.stdout[-6000:]
+    out = os.path.join(ROOT, "tests", "output")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "multihost_times.json"), "w") as fh:
+        json.dump({"hosts": 3, "services": len(SERVICES), "cold_s": round(first.seconds, 1),
+                   "noop_s": round(second.seconds, 1)}, fh)
+    return first, second
+
+
+def test_every_service_healthy_on_its_own_host(runs):
+    first = runs[0]
+    healthy = {e["service"]: e["host"] for e in first.of(ev.HEALTH_SUCCESS)}
+    assert healthy == PLACEMENT
+    assert not [e for e in first.events if e["level"] == "ERROR"]
+    for service, host in PLACEMENT.items():
+        names = on(host, "docker", "ps", "--format", "{{.Names}}").stdout.split()
+        assert any(n == f"aiplatform-{service}" or n.startswith(f"aiplatform-{service}-") for n in names), (service, host)
+
+
+def test_order_across_hosts_from_the_events(runs):
+    first = runs[0]
+    healthy = {e["service"]: e["time"] for e in first.of(ev.HEALTH_SUCCESS)}
+    start = {e["service"]: e["time"] for e in first.of(ev.DEPLOY_START)}
+    assert start["postgres"] >= healthy["redis"]
+    assert start["litellm"] >= max(healthy["postgres"], healthy["redis"])
+    for app in ("dify", "flowise", "anythingllm", "openwebui"):
+        assert start[app] >= healthy["litellm"], app
+    assert start["n8n"] >= healthy["postgres"]
+
+
+def test_second_run_changes_nothing_on_any_host(runs):
+    assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap(runs[1]).values()), recap(runs[1])
+
+
+def test_apps_reach_their_dependencies_on_other_hosts(hosts, runs):
+    # The rendered configuration names the data host's address and published port, never a container name.
+    env = on("app1", "cat", "/opt/aiplatform/openwebui/openwebui.env").stdout
+    assert f"@{hosts['data1']}:5432/openwebui" in env and f"@{hosts['data1']}:6379/0" in env
+    compose = on("app1", "cat", "/opt/aiplatform/openwebui/compose.yml").stdout
+    assert f"http://{hosts['model1']}:4000/v1" in compose
+    # ... and the stand-ins are ready only because they logged in there: their readiness answers now
+    for container, port, path in (("aiplatform-openwebui", 8080, "/health/db"), ("aiplatform-n8n", 5678, "/healthz/readiness")):
+        code = on("app1", "docker", "exec", container, "python3", "-c",
+                  f"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:{port}{path}').status)").stdout
+        assert code.strip() == "200", container
+    # LiteLLM on the model host routes to Ollama there; the data host published only on its own address
+    published = on("data1", "docker", "ps", "--format", "{{.Ports}}").stdout
+    assert f"{hosts['data1']}:5432->5432/tcp" in published and "0.0.0.0:5432" not in published
+
+
+def test_cross_host_wiring_failure_names_the_address(hosts, runs):
+    # The data host's firewall starts refusing the app host on PostgreSQL's port: the status run checks the wiring
+    # from inside each healthy service's network and names the exact address that could not be reached.
+    rule = ["DOCKER-USER", "-s", hosts["app1"], "-p", "tcp", "--dport", "5432", "-j", "REJECT", "--reject-with", "tcp-reset"]
+    on("data1", "iptables", "-I", *rule)
+    try:
+        run = site(playbook="playbooks/status.yml")
+    finally:
+        on("data1", "iptables", "-D", *rule)
+    assert run.rc != 0
+    failed = run.of(ev.CONNECTIVITY_FAIL)
+    assert {e["service"] for e in failed} >= {"n8n", "openwebui", "flowise", "dify"}, failed
+    assert all(f"{hosts['data1']}:5432" in e["message"] for e in failed), failed
+    assert all(e["host"] == "app1" for e in failed)
+    # the services on the other hosts were not affected, and with the firewall open again all is well
+    again = site(playbook="playbooks/status.yml")
+    assert again.rc == 0 and not again.of(ev.CONNECTIVITY_FAIL)
