@@ -51,7 +51,7 @@ build_image() {  # name parent
   docker tag "${TAG[$name]}" "aiplatform-lab/$name:current"
 }
 
-want=("$@"); [ ${#want[@]} -gt 0 ] || want=(postgres redis litellm standin nginx n8n flowise)
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(postgres redis litellm standin nginx host n8n flowise)
 t0=$SECONDS
 build_base
 docker tag "${TAG[base]}" aiplatform-lab/base:current

@@ -10,6 +10,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import brief_containers
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.deploy_events import record_failure
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates
@@ -42,7 +43,8 @@ class ActionModule(ActionBase):
                 results[name] = {"item": name, "changed": False, "service_failed": True, "category": "config"}
                 continue
             to_deploy.append({"service": name, "project_src": project["project_src"],
-                              "project_name": project["project_name"], "files": files})
+                              "project_name": project["project_name"], "files": files,
+                              **{k: project[k] for k in ("probe", "target") if project.get(k)}})
 
         if to_deploy:
             module_args = {"projects": to_deploy, "pull": args.get("pull", "missing"),
@@ -70,6 +72,10 @@ class ActionModule(ActionBase):
                     if o.get("unparsed"):
                         result.setdefault("warnings", []).append(
                             f"{name}: compose printed output the parser does not know: {'; '.join(o['unparsed'][:5])}")
+                    if o.get("ready"):
+                        # unchanged and already answering its probe: healthy without a wait
+                        emit(name, ev.HEALTH_SUCCESS, f"healthy, unchanged: {o['ready']['detail']}", attempt=1,
+                             duration=0.0, containers=brief_containers(o["ready"]["containers"]))
                     results[name] = dict(o, item=name)
         ordered = [results[p["service"]] for p in args.get("projects") or [] if p["service"] in results]
         # "deployed", not "results": Ansible reserves "results" for loops.

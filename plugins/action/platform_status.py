@@ -16,7 +16,7 @@ def service_url(svc: dict, host: str, hostvars: dict) -> str | None:
         if port.get("published"):
             bind = port.get("bind") or "0.0.0.0"  # noqa: S104 (an address compared, not bound)
             address = (hostvars.get(host) or {}).get("ansible_host", host) if bind == "0.0.0.0" else bind  # noqa: S104
-            scheme = "http" if svc.get("probe", {}).get("type") == "http" else "tcp"
+            scheme = "http" if svc.get("probe", {}).get("type") in ("http", "all") else "tcp"
             return f"{scheme}://{address}:{port['published']}"
     return None
 

@@ -77,7 +77,8 @@ def custom_services(specs, templates_dir):
 def compose_specs(names, catalog, base_dir):
     """The projects argument of compose_projects for the services among `names`."""
     return [{"service": n, "project_src": f"{base_dir}/{n}", "project_name": catalog[n]["project"],
-             "templates": catalog[n].get("templates") or {}} for n in names]
+             "templates": catalog[n].get("templates") or {}, "probe": catalog[n].get("probe") or None,
+             "target": catalog[n].get("target")} for n in names]
 
 
 class FilterModule:

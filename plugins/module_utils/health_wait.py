@@ -24,7 +24,7 @@ class Waiting:
     outcome: dict = field(default_factory=dict)
 
 
-def _brief(containers: list[dict]) -> list[dict]:
+def brief_containers(containers: list[dict]) -> list[dict]:
     """The container facts the metrics need (uptime), carried by the event."""
     keys = ("name", "status", "started_at", "created", "restart_count", "oneshot")
     return [{k: c.get(k) for k in keys} for c in containers]
@@ -73,7 +73,7 @@ def wait_for(services: list[dict], probe_round, emit, clock=time.monotonic, slee
                               "detail": r["detail"], "containers": r.get("containers", [])}
                 tries = f"{w.attempts} attempt" + ("s" if w.attempts != 1 else "")
                 emit(ev.make_event(ev.HEALTH_SUCCESS, name, f"healthy after {elapsed:.1f} s ({tries}): {r['detail']}",
-                                   containers=_brief(r.get("containers", [])), **facts))
+                                   containers=brief_containers(r.get("containers", [])), **facts))
             elif r["verdict"] == "crash_loop":
                 logs = r.get("logs", [])
                 done[name] = {"state": "crash_loop", "attempts": w.attempts, "duration": round(elapsed, 3),

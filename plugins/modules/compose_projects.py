@@ -40,6 +40,14 @@ options:
       files:
         description: Rendered files (filled in by the action plugin from O(projects[].templates)).
         type: dict
+      probe:
+        description:
+          - The service's readiness probe (see M(aiplatform.stack.service_probe)). A project that needed no change is
+            probed once right away; when it is ready, its result carries C(ready) and no wait is needed.
+        type: dict
+      target:
+        description: Compose service the probe is sent to (default the service name).
+        type: str
   pull:
     description: Image pull policy, as in M(aiplatform.stack.compose_project).
     type: str
@@ -96,7 +104,7 @@ deployed:
   returned: always
   type: list
   elements: dict
-  sample: [{item: litellm, changed: false, changed_files: [], actions: []}]
+  sample: [{item: litellm, changed: false, changed_files: [], actions: [], ready: {detail: HTTP 200, containers: []}}]
 events:
   description: DEPLOY_* events of every service.
   returned: always
@@ -107,7 +115,26 @@ events:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.aiplatform.stack.plugins.module_utils.probes import probe_services
 from ansible_collections.aiplatform.stack.plugins.module_utils.project import present_many
+
+
+def probe_unchanged(module, projects: list[dict], outcome: list[dict]) -> None:
+    """Probe the unchanged projects at once (one round): a ready one needs no wait, which saves a call per wave."""
+    by_name = {p["service"]: p for p in projects}
+    specs = [{"name": o["name"], "project": by_name[o["name"]]["project_name"], "probe": by_name[o["name"]]["probe"],
+              "target": by_name[o["name"]].get("target")}
+             for o in outcome if not o.get("failed") and not o.get("changed") and by_name[o["name"]].get("probe")]
+    if not specs:
+        return
+    try:
+        found = probe_services(module.run_command, specs)
+    except RuntimeError:
+        return  # the wait will probe them and say why
+    for o in outcome:
+        verdict = found.get(o["name"]) or {}
+        if verdict.get("verdict") == "ready":
+            o["ready"] = {"detail": verdict["detail"], "containers": verdict.get("containers", [])}
 
 
 def main() -> None:
@@ -119,6 +146,8 @@ def main() -> None:
                 "project_name": {"type": "str", "required": True},
                 "templates": {"type": "dict"},
                 "files": {"type": "dict", "no_log": True},
+                "probe": {"type": "dict"},
+                "target": {"type": "str"},
             }},
             "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always"]},
             "networks": {"type": "list", "elements": "str", "default": []},
@@ -132,6 +161,8 @@ def main() -> None:
     projects = [{"name": x["service"], "project_src": x["project_src"], "project_name": x["project_name"],
                  "files": x.get("files") or {}} for x in p["projects"]]
     outcome = present_many(projects, p["pull"], p["networks"], check_mode=module.check_mode, parallel=p["parallel"])
+    if not module.check_mode:
+        probe_unchanged(module, p["projects"], outcome)
     diff = []
     for item in outcome:
         for entry in item.pop("diff", None) or []:

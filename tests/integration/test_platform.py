@@ -166,3 +166,30 @@ def test_subset_by_tags(whole, runs):
     run = whole.deploy("--tags=n8n")
     assert run.rc == 0, run.stdout[-3000:]
     assert sorted({e["service"] for e in run.of(ev.DEPLOY_SUCCESS)}) == ["n8n", "postgres", "redis"]
+
+
+def test_status_table_lists_every_service_with_its_url(whole, runs):
+    run = whole.deploy(playbook="playbooks/status.yml")
+    assert run.rc == 0, run.stdout[-3000:]
+    states = {e["service"]: e["state"] for e in run.of(ev.SERVICE_STATUS)}
+    assert states == {s: "healthy" for s in SERVICES}
+    for url in ("http://127.0.0.1:8081", "http://127.0.0.1:5678", "http://127.0.0.1:3000", "http://127.0.0.1:8080"):
+        assert url in run.stdout
+    assert not run.of(ev.CONNECTIVITY_FAIL)
+
+
+def test_teardown_keeps_every_volume_and_a_redeploy_finds_the_data(whole, runs):
+    n8n_tables = psql("n8n", "SELECT count(*) FROM pg_tables WHERE tableowner = 'n8n'").stdout.strip()
+    down = whole.deploy(playbook="playbooks/teardown.yml")
+    assert down.rc == 0, down.stdout[-3000:]
+    assert not [n for n in docker("ps", "-a", "--format", "{{.Names}}").stdout.split() if n.startswith("aiplatform-")
+                and not n.startswith("aiplatform-lab-")]
+    volumes = docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
+    for volume in ("aiplatform_postgres_data", "aiplatform_n8n_data", "aiplatform_flowise_data", "aiplatform_dify_storage",
+                   "aiplatform_ollama_data", "aiplatform_openwebui_data", "aiplatform_anythingllm_storage"):
+        assert volume in volumes
+    up = whole.deploy()
+    assert up.rc == 0, up.stdout[-3000:]
+    # same tables, same key (n8n would refuse to start on a key that differs from its key file), models kept
+    assert psql("n8n", "SELECT count(*) FROM pg_tables WHERE tableowner = 'n8n'").stdout.strip() == n8n_tables
+    assert up.of(ev.HEALTH_SUCCESS, "n8n") and not up.of(ev.MODEL_READY)
