@@ -119,7 +119,10 @@ def write_files(project_dir: str, plan: list[dict]) -> None:
 
 def stage(plan: list[dict], project_dir: str) -> str:
     """A copy of the project with the new files, beside the real one, for validation."""
-    staged = tempfile.mkdtemp(prefix=".stage-", dir=os.path.dirname(project_dir.rstrip("/")) or None)
+    parent = os.path.dirname(project_dir.rstrip("/")) or "."
+    # a fresh host may not have the base directory yet (nothing else created it: no secrets, no earlier project)
+    os.makedirs(parent, mode=0o755, exist_ok=True)
+    staged = tempfile.mkdtemp(prefix=".stage-", dir=parent)
     if os.path.isdir(project_dir):
         for name in os.listdir(project_dir):
             src = os.path.join(project_dir, name)

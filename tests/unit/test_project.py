@@ -127,3 +127,11 @@ def test_a_wave_of_projects_in_parallel_and_one_failure_stops_no_other(tmp_path)
     assert [o["name"] for o in out] == ["s0", "s1", "s2", "s3", "s4"]
     assert out[2]["failed"] and out[2]["category"] == "config"
     assert all(o["changed"] for i, o in enumerate(out) if i != 2)
+
+
+def test_staging_creates_a_missing_base_directory(tmp_path):
+    from ansible_collections.aiplatform.stack.plugins.module_utils import project
+
+    project_dir = tmp_path / "fresh" / "base" / "svc"
+    staged = project.stage(plan_files(str(project_dir), {"compose.yml": {"content": "name: x\n"}}), str(project_dir))
+    assert (tmp_path / "fresh" / "base").is_dir() and open(os.path.join(staged, "compose.yml")).read() == "name: x\n"
