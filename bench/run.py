@@ -1,12 +1,13 @@
 """Benchmarks, each side by side with its baseline in the same run, reported as ratios (bench/RESULTS.md).
 
-  python bench/run.py [--repeat 3]
+  python bench/run.py [--repeat 3] [--no-scale]   (every benchmark, from one command)
 
 1. cold deploy of the lab stack: site.yml vs one compose file with depends_on: service_healthy and up -d --wait
 2. no-op re-run: site.yml vs `docker compose up -d` on the same unchanged stack
 3. health detection latency: exponential backoff with full jitter vs the linear schedule base * (attempt - 1),
    on the real wait loop with a simulated clock (ready times 0.5-30 s, same probe cost)
 4. callback overhead: the same no-op site.yml run with and without aiplatform.stack.platform_log
+and benchmark 3 through bench/scale.py: 60 vs 9 services at depth 4, on one host and over three hosts
 """
 from __future__ import annotations
 
@@ -156,6 +157,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-docker", action="store_true")
+    parser.add_argument("--no-scale", action="store_true", help="leave out benchmark 3 (scale.py, one and three hosts)")
     args = parser.parse_args()
     results = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.node()}: {os.cpu_count()} cores, "
                f"{platform.platform()}", "detection": bench_detection()}
@@ -163,6 +165,11 @@ def main():
         results.update(bench_cold_and_noop(args.repeat))
         results["engine"] = sh(["docker", "version", "-f", "{{.Server.Version}}"]).stdout.strip()
         results["compose"] = sh(["docker", "compose", "version", "--short"]).stdout.strip()
+        if not args.no_scale:
+            # benchmark 3, one host and the three-host lab, each with its 9-service baseline in the same run
+            for key, extra in (("scale_1_host", []), ("scale_3_hosts", ["--hosts", "3"])):
+                out = sh([sys.executable, os.path.join(ROOT, "bench", "scale.py"), *extra]).stdout
+                results[key] = json.loads(out[out.index("{"):])
     os.makedirs(os.path.join(ROOT, "bench", "out"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "out", "results.json"), "w") as fh:
         json.dump(results, fh, indent=2)

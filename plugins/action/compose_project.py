@@ -11,7 +11,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.deploy_events import record_failure
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private
 
 
 class ActionModule(ActionBase):
@@ -36,8 +36,8 @@ class ActionModule(ActionBase):
             emit(ev.DEPLOY_START, f"deploying project {args.get('project_name')} on {host}")
         try:
             if templates:
-                args["files"] = dict(render_templates(self._templar, self._loader, templates, task_vars),
-                                     **(args.get("files") or {}))
+                rendered = render_templates(self._templar, self._loader, templates, task_vars)
+                args.update(split_private(dict(rendered, **(args.get("files") or {}))))
         except AnsibleError as exc:
             emit(ev.CONFIG_INVALID, f"rendering failed: {exc}", category="config")
             emit(ev.DEPLOY_FAIL, "not deployed: configuration could not be rendered", category="config")

@@ -13,7 +13,7 @@ from ansible_collections.aiplatform.stack.plugins.module_utils import events as 
 from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import brief_containers
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.deploy_events import record_failure
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private
 
 
 class ActionModule(ActionBase):
@@ -43,7 +43,7 @@ class ActionModule(ActionBase):
                 results[name] = {"item": name, "changed": False, "service_failed": True, "category": "config"}
                 continue
             to_deploy.append({"service": name, "project_src": project["project_src"],
-                              "project_name": project["project_name"], "files": files,
+                              "project_name": project["project_name"], **split_private(files),
                               **{k: project[k] for k in ("probe", "target") if project.get(k)}})
 
         if to_deploy:

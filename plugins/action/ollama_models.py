@@ -32,6 +32,7 @@ class ActionModule(ActionBase):
             recorded.append(event)
 
         first = None
+        pulling: set[str] = set()
         try:
             while True:
                 step = self._execute_module("aiplatform.stack.ollama_models", module_args=module_args,
@@ -41,6 +42,11 @@ class ActionModule(ActionBase):
                     return dict(result, failed=True, changed=bool(pulled), msg=step.get("msg"), events=recorded,
                                 pulled=pulled, missing=first or [], failed_models=module_args["models"])
                 first = first if first is not None else step["missing"]
+                # a pull whose last step ended just before Ollama said "success" shows up as present now
+                for model in sorted(pulling - set(step["missing"])):
+                    pulled.append(model)
+                    emit(ev.MODEL_READY, f"model {model} pulled")
+                pulling = set()
                 for model, prog in sorted(step["progress"].items()):
                     if prog["state"] == "done":
                         pulled.append(model)
@@ -49,6 +55,7 @@ class ActionModule(ActionBase):
                         failed[model] = prog.get("error", "failed")
                         emit(ev.MODEL_PULL_FAIL, f"model {model}: {failed[model]}", category="image", model=model)
                     elif prog["state"] == "pulling":
+                        pulling.add(model)
                         emit(ev.MODEL_PULL, f"model {model}: {percent(prog)}", model=model,
                              completed=prog.get("completed"), total=prog.get("total"))
                 module_args["models"] = [m for m in module_args["models"] if m not in failed]

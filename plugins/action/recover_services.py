@@ -13,7 +13,7 @@ from ansible_collections.aiplatform.stack.plugins.module_utils import recovery a
 from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import wait_for
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private
 
 
 class ActionModule(ActionBase):
@@ -45,7 +45,7 @@ class ActionModule(ActionBase):
                 files = render_templates(self._templar, self._loader, svc.get("templates"), task_vars)
             except AnsibleError as exc:
                 return {"failed": True, "category": "config", "msg": str(exc)}
-            return compose(svc, state="present", files=files, pull=args.get("pull", "missing"),
+            return compose(svc, state="present", **split_private(files), pull=args.get("pull", "missing"),
                            networks=[args.get("network", "aiplatform")])
 
         def probe(specs, baseline):

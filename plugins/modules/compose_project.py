@@ -33,6 +33,12 @@ options:
       - The main file must be C(compose.yml).
     type: dict
     default: {}
+  secret_files:
+    description:
+      - Files with secrets (env files), as O(files); never logged, never shown in a diff (only their hash).
+      - The action plugin puts every rendered file with a private mode here.
+    type: dict
+    default: {}
   service:
     description: Service name used in the recorded events (handled by the action plugin).
     type: str
@@ -189,7 +195,8 @@ def main() -> None:
         argument_spec={
             "project_src": {"type": "path", "required": True},
             "project_name": {"type": "str", "required": True},
-            "files": {"type": "dict", "default": {}, "no_log": True},
+            "files": {"type": "dict", "default": {}},
+            "secret_files": {"type": "dict", "default": {}, "no_log": True},
             "service": {"type": "str"},
             "templates": {"type": "dict"},
             "state": {"type": "str", "default": "present",
@@ -212,7 +219,7 @@ def main() -> None:
     deployer = ProjectDeployer(run, p["project_src"], p["project_name"], check_mode=module.check_mode)
     try:
         if p["state"] == "present":
-            result = deployer.present(p["files"], pull=p["pull"], recreate=p["recreate"], networks=p["networks"])
+            result = deployer.present(dict(p["files"], **p["secret_files"]), pull=p["pull"], recreate=p["recreate"], networks=p["networks"])
         elif p["state"] == "previous":
             result = deployer.previous(pull=p["pull"])
         elif p["state"] == "absent":

@@ -40,6 +40,9 @@ options:
       files:
         description: Rendered files (filled in by the action plugin from O(projects[].templates)).
         type: dict
+      secret_files:
+        description: Rendered files with a private mode (env files with secrets); never logged, never in a diff.
+        type: dict
       probe:
         description:
           - The service's readiness probe (see M(aiplatform.stack.service_probe)). A project that needed no change is
@@ -145,7 +148,8 @@ def main() -> None:
                 "project_src": {"type": "path", "required": True},
                 "project_name": {"type": "str", "required": True},
                 "templates": {"type": "dict"},
-                "files": {"type": "dict", "no_log": True},
+                "files": {"type": "dict"},
+                "secret_files": {"type": "dict", "no_log": True},
                 "probe": {"type": "dict"},
                 "target": {"type": "str"},
             }},
@@ -159,7 +163,7 @@ def main() -> None:
     if not module.get_bin_path("docker"):
         module.fail_json(msg="docker CLI not found on the host", category="engine")
     projects = [{"name": x["service"], "project_src": x["project_src"], "project_name": x["project_name"],
-                 "files": x.get("files") or {}} for x in p["projects"]]
+                 "files": dict(x.get("files") or {}, **(x.get("secret_files") or {}))} for x in p["projects"]]
     outcome = present_many(projects, p["pull"], p["networks"], check_mode=module.check_mode, parallel=p["parallel"])
     if not module.check_mode:
         probe_unchanged(module, p["projects"], outcome)

@@ -24,3 +24,9 @@ def render_templates(templar, loader, templates: dict, task_vars: dict) -> dict:
         except AnsibleError as exc:
             raise AnsibleError(f"template {src} for {rel}: {exc}") from None
     return files
+
+
+def split_private(files: dict) -> dict:
+    """Module arguments for rendered files: `files` (shown in diffs) and `secret_files` (private modes, no_log)."""
+    private = {rel: f for rel, f in files.items() if int(str(f.get("mode", "0644")), 8) & 0o077 == 0}
+    return {"files": {rel: f for rel, f in files.items() if rel not in private}, "secret_files": private}

@@ -193,3 +193,29 @@ def test_teardown_keeps_every_volume_and_a_redeploy_finds_the_data(whole, runs):
     # same tables, same key (n8n would refuse to start on a key that differs from its key file), models kept
     assert psql("n8n", "SELECT count(*) FROM pg_tables WHERE tableowner = 'n8n'").stdout.strip() == n8n_tables
     assert up.of(ev.HEALTH_SUCCESS, "n8n") and not up.of(ev.MODEL_READY)
+
+
+def test_model_pulls_report_progress_and_name_a_model_that_cannot_be_pulled(whole, runs):
+    env = {"STANDIN_SERVICE": "ollama", "STANDIN_PORT": "11434", "STANDIN_OLLAMA": "1", "STANDIN_READY_PATHS": "/api/version",
+           "STANDIN_READY_BODY": '{"version":"0.12.11"}', "STANDIN_PULL_SECONDS": "4"}
+    run = whole.deploy({"aiplatform_only": ["ollama"], "ollama_extra_env": env, "ollama_pull_progress_seconds": 1,
+                        "ollama_pull_timeout": 60,
+                        "ollama_models": ["llama3.2", "qwen2.5:0.5b", "missing-model"]})
+    assert run.rc != 0  # one model could not be pulled: the run says so
+    progress = [e["message"] for e in run.of(ev.MODEL_PULL, "ollama")]
+    assert any(m.startswith("model qwen2.5:0.5b: ") and m.endswith("%") for m in progress), progress
+    assert [e["message"] for e in run.of(ev.MODEL_READY)] == ["model qwen2.5:0.5b pulled"]
+    failed = run.of(ev.MODEL_PULL_FAIL, "ollama")
+    assert failed and "missing-model" in failed[0]["message"] and "file does not exist" in failed[0]["message"]
+    # llama3.2 was already there (kept in the volume across the recreate): not pulled again
+    assert not [m for m in progress if "llama3.2" in m]
+
+
+def test_gpu_profile_and_weaviate_render_in_check_mode(whole, runs):
+    run = whole.deploy({"aiplatform_only": ["ollama", "dify"], "ollama_gpu": "always", "dify_vector_store": "weaviate"},
+                       "--check", "--diff")
+    assert "driver: nvidia" in run.stdout and "capabilities: [gpu]" in run.stdout
+    assert "WEAVIATE_ENDPOINT" in run.stdout and "aiplatform-dify-weaviate" in run.stdout
+    # check mode changed nothing on the host
+    compose = open(os.path.join(whole.base_dir, "ollama", "compose.yml")).read()
+    assert "nvidia" not in compose

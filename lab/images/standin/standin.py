@@ -144,6 +144,7 @@ def readiness() -> tuple[bool, list[str]]:
 
 
 DATA_DIR = os.environ.get("STANDIN_DATA_DIR", "/root/.ollama")
+PULLED_STEPS: dict[str, int] = {}
 
 
 def pulled_models() -> list[str]:
@@ -201,14 +202,20 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
 
-        chunk({"status": "pulling manifest"})
-        for i in range(1, steps + 1):
-            time.sleep(seconds / steps)
-            chunk({"status": "pulling standin", "digest": "sha256:standin", "total": total, "completed": total * i // steps})
-        keep_model(model)
-        log(f"pulled {model}")
-        chunk({"status": "success"})
-        self.wfile.write(b"0\r\n\r\n")
+        try:
+            chunk({"status": "pulling manifest"})
+            # like Ollama, a pull that was cut off resumes where it stopped (the layers it has are kept)
+            while PULLED_STEPS.get(model, 0) < steps:
+                time.sleep(seconds / steps)
+                PULLED_STEPS[model] = PULLED_STEPS.get(model, 0) + 1
+                chunk({"status": "pulling standin", "digest": "sha256:standin", "total": total,
+                       "completed": total * PULLED_STEPS[model] // steps})
+            keep_model(model)
+            log(f"pulled {model}")
+            chunk({"status": "success"})
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            log(f"pull of {model} cut off by the client at step {PULLED_STEPS.get(model, 0)} of {steps}")
 
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
