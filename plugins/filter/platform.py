@@ -19,7 +19,7 @@ def dependency_waves(dependencies, selected=None, known=None):
 
 def placed_on(names, catalog, host, groups):
     try:
-        return cat.placed_on(list(names), dict(catalog), host, dict(groups))
+        return cat.placed_on(list(names), dict(catalog), host if isinstance(host, str) else list(host), dict(groups))
     except cat.ConfigError as exc:
         raise AnsibleFilterError(str(exc)) from None
 

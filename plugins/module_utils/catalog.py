@@ -31,9 +31,10 @@ def hosts_of(service: dict, groups: dict) -> list[str]:
     return list(groups[group])
 
 
-def placed_on(names: list[str], catalog: dict, host: str, groups: dict) -> list[str]:
-    """The services among `names` that run on `host`."""
-    return [n for n in names if n in catalog and host in hosts_of(catalog[n], groups)]
+def placed_on(names: list[str], catalog: dict, host, groups: dict) -> list[str]:
+    """The services among `names` that run on `host` (or on any of a list of hosts)."""
+    wanted = {host} if isinstance(host, str) else set(host)
+    return [n for n in names if n in catalog and wanted & set(hosts_of(catalog[n], groups))]
 
 
 def endpoint(catalog: dict, name: str, port_name: str, consumer_host: str, groups: dict, hostvars: dict) -> dict:

@@ -126,3 +126,34 @@ def test_cross_host_wiring_failure_names_the_address(hosts, runs):
     # the services on the other hosts were not affected, and with the firewall open again all is well
     again = site(playbook="playbooks/status.yml")
     assert again.rc == 0 and not again.of(ev.CONNECTIVITY_FAIL)
+
+
+def engine_answers(host):
+    return on(host, "docker", "info", check=False).returncode == 0
+
+
+def test_engine_stopped_on_one_host(hosts, runs):
+    # The model host's engine is stopped: its precheck fails (engine), what depends on its services is skipped with
+    # the reason, the data host's services and n8n carry on; once the engine is back a re-run converges.
+    on("model1", "pkill", "-TERM", "dockerd")
+    for dummy in range(60):
+        if not engine_answers("model1"):
+            break
+        time.sleep(0.5)
+    try:
+        run = site()
+    finally:
+        on("model1", "/usr/local/bin/start-dockerd")
+        for dummy in range(60):
+            if engine_answers("model1"):
+                break
+            time.sleep(0.5)
+    assert run.rc != 0
+    pre = run.of(ev.PRECHECK_FAIL)
+    assert pre and all(e["host"] == "model1" and e["category"] == "engine" for e in pre), pre
+    skipped = {e["service"] for e in run.of(ev.DEPLOY_SKIPPED)}
+    assert {"dify", "flowise", "anythingllm", "openwebui"} <= skipped, skipped
+    assert run.of(ev.HEALTH_SUCCESS, "postgres") and run.of(ev.HEALTH_SUCCESS, "n8n")
+    again = site()
+    assert again.rc == 0, again.stdout[-4000:]
+    assert {e["service"] for e in again.of(ev.HEALTH_SUCCESS)} == set(PLACEMENT)

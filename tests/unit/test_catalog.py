@@ -70,3 +70,10 @@ def test_all_probes_need_a_target_and_a_plain_type():
                                        {"target": "x", "type": "all"}]}
     problems = catalog.validate({"dify": svc("dify", probe=probe)}, ["dify"], GROUPS)
     assert [p.split(":")[0] for p in problems] == ["dify.probe.probes[1]", "dify.probe.probes[2]"]
+
+
+def test_placed_on_any_of_several_hosts():
+    cat = {"a": svc("a"), "b": svc("b", host_group="data")}
+    assert catalog.placed_on(["a", "b"], cat, ["db1"], GROUPS) == ["b"]
+    assert catalog.placed_on(["a", "b"], cat, ["db1", "h1"], GROUPS) == ["a", "b"]
+    assert catalog.placed_on(["a", "b"], cat, [], GROUPS) == []

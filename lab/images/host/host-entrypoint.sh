@@ -12,7 +12,7 @@ if [ -n "$AUTHORIZED_KEY" ]; then
   chmod 600 /root/.ssh/authorized_keys
 fi
 ssh-keygen -A >/dev/null 2>&1
-/usr/sbin/sshd
-exec dockerd --host unix:///var/run/docker.sock --storage-driver overlay2 \
-  --bip "${INNER_BIP:-10.201.0.1/24}" --default-address-pool "base=${INNER_POOL:-10.211.0.0/16},size=24" \
-  --log-level warn
+# The engine runs beside sshd, not as PID 1: tests stop and start it (start-dockerd) like a service on a server.
+printf 'INNER_BIP=%s\nINNER_POOL=%s\n' "${INNER_BIP:-10.201.0.1/24}" "${INNER_POOL:-10.211.0.0/16}" > /etc/lab-engine.env
+/usr/local/bin/start-dockerd
+exec /usr/sbin/sshd -D
