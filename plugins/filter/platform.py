@@ -44,17 +44,10 @@ def catalog_problems(catalog, enabled, groups):
 
 def app_databases(names, catalog, secrets):
     """[{name, owner, password}] for the services among `names` that declare a database."""
-    out = []
-    for name in names:
-        wanted = (catalog.get(name) or {}).get("database") or []
-        for db in wanted if isinstance(wanted, list) else [wanted]:
-            key = db.get("password_secret", "db_password")
-            password = (secrets.get(name) or {}).get(key)
-            if not password:
-                raise AnsibleFilterError(f"{name}: no generated secret '{key}' for its database {db['name']}")
-            out.append({"name": db["name"], "owner": db.get("owner", db["name"]), "password": password,
-                        "extensions": list(db.get("extensions") or [])})
-    return out
+    try:
+        return cat.app_databases(list(names), dict(catalog), dict(secrets))
+    except cat.ConfigError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def published_ports(names, catalog):

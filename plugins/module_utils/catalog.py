@@ -85,6 +85,24 @@ def custom_services(specs: dict, templates_dir: str) -> dict:
     return out
 
 
+def app_databases(names: list[str], catalog: dict, secrets: dict) -> list[dict]:
+    """[{name, owner, password, extensions}] for the services among `names` that declare a database.
+
+    secrets: {service: its generated secrets}; a database's password is the secret its description names.
+    """
+    out = []
+    for name in names:
+        wanted = (catalog.get(name) or {}).get("database") or []
+        for db in wanted if isinstance(wanted, list) else [wanted]:
+            key = db.get("password_secret", "db_password")
+            password = (secrets.get(name) or {}).get(key)
+            if not password:
+                raise ConfigError(f"{name}: no generated secret '{key}' for its database {db['name']}")
+            out.append({"name": db["name"], "owner": db.get("owner", db["name"]), "password": password,
+                        "extensions": list(db.get("extensions") or [])})
+    return out
+
+
 def wiring(names: list[str], catalog: dict, host: str, groups: dict, hostvars: dict) -> list[dict]:
     """For the connectivity check: each service's container and the endpoints of what it connects to."""
     out = []

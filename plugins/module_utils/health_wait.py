@@ -30,6 +30,90 @@ def brief_containers(containers: list[dict]) -> list[dict]:
     return [{k: c.get(k) for k in keys} for c in containers]
 
 
+class HealthTracker:
+    """Per-service readiness waits that a caller steps: which services are due, then what a probe round said.
+
+    Each service has its own backoff, deadline and restart-count baseline (taken from its first probe), so services
+    can join at any time: a scheduler adds a service the moment it starts and probes whatever is due.
+    """
+
+    def __init__(self, emit, rng: random.Random | None = None) -> None:
+        self.emit = emit
+        self.rng = rng
+        self.pending: dict[str, Waiting] = {}
+        self.started: dict[str, float] = {}
+        self.baseline: dict[str, int] = {}
+        self._containers: dict[str, list[str]] = {}
+
+    def add(self, spec: dict, now: float, immediate: bool = False) -> None:
+        """Start waiting for a service; `immediate` probes at once (nothing was restarted)."""
+        backoff = for_service(spec)
+        name = spec["name"]
+        self.pending[name] = Waiting(spec=spec, backoff=backoff, due=now if immediate else now + backoff.initial)
+        self.started[name] = now
+        # a restarted service gets new containers: its old restart counts say nothing any more
+        for container in self._containers.pop(name, []):
+            self.baseline.pop(container, None)
+
+    def next_due(self) -> float | None:
+        return min((w.due for w in self.pending.values()), default=None)
+
+    def due(self, now: float) -> list[dict]:
+        return [w.spec for w in self.pending.values() if w.due <= now]
+
+    def record(self, results: dict[str, dict], now: float) -> dict[str, dict]:
+        """Judge one probe round of the due services; returns the waits that ended {name: outcome}."""
+        done: dict[str, dict] = {}
+        for name, r in results.items():
+            w = self.pending.get(name)
+            if w is None:
+                continue
+            if name not in self._containers:
+                # Restart counts at the start of the wait: a later increase is a crash loop.
+                for c in r.get("containers", []):
+                    self.baseline.setdefault(c["name"], c["restart_count"])
+                self._containers[name] = [c["name"] for c in r.get("containers", [])]
+            outcome = self._judge(w, r, now)
+            if outcome is not None:
+                done[name] = outcome
+                del self.pending[name]
+        return done
+
+    def _judge(self, w: Waiting, r: dict, now: float) -> dict | None:
+        name = w.spec["name"]
+        w.attempts += 1
+        elapsed = now - self.started[name]
+        facts = {"attempt": w.attempts, "duration": round(elapsed, 3)}
+        base = {"attempts": w.attempts, "duration": round(elapsed, 3), "detail": r["detail"],
+                "containers": r.get("containers", [])}
+        if r["verdict"] == "ready":
+            tries = f"{w.attempts} attempt" + ("s" if w.attempts != 1 else "")
+            self.emit(ev.make_event(ev.HEALTH_SUCCESS, name, f"healthy after {elapsed:.1f} s ({tries}): {r['detail']}",
+                                    containers=brief_containers(r.get("containers", [])), **facts))
+            return dict(base, state="healthy")
+        if r["verdict"] == "crash_loop":
+            logs = r.get("logs", [])
+            last = f"; last log line: {logs[-1]}" if logs else ""
+            self.emit(ev.make_event(ev.RESTART_LOOP, name, f"crash loop after {elapsed:.1f} s: {r['detail']}{last}",
+                                    category="crash_loop", logs=logs, **facts))
+            return dict(base, state="crash_loop", logs=logs)
+        delay = w.backoff.delay(w.attempts, self.rng)
+        left = w.backoff.deadline - elapsed
+        if delay >= left:
+            if left > w.backoff.floor:
+                delay = left  # one last attempt right at the deadline
+            else:
+                self.emit(ev.make_event(ev.HEALTH_TIMEOUT, name,
+                                        f"not healthy within {w.backoff.deadline:g} s ({w.attempts} attempts): {r['detail']}",
+                                        category="timeout", **facts))
+                return dict(base, state="timeout")
+        w.due = now + delay
+        self.emit(ev.make_event(ev.HEALTH_RETRY, name,
+                                f"not ready: {r['detail']}; attempt {w.attempts}, next in {delay:.1f} s, {max(0.0, left):.0f} s left",
+                                next_delay=round(delay, 3), **facts))
+        return None
+
+
 def wait_for(services: list[dict], probe_round, emit, clock=time.monotonic, sleep=time.sleep,
              rng: random.Random | None = None, baseline: dict[str, int] | None = None) -> dict[str, dict]:
     """Wait for every service {name, backoff, ...}; returns {name: {state, attempts, duration, detail, logs}}.
@@ -38,66 +122,21 @@ def wait_for(services: list[dict], probe_round, emit, clock=time.monotonic, slee
     emit(event dict) delivers HEALTH_RETRY / HEALTH_SUCCESS / HEALTH_TIMEOUT / RESTART_LOOP events as they happen.
     state is healthy, timeout or crash_loop.
     """
+    tracker = HealthTracker(emit, rng)
+    tracker.baseline.update(baseline or {})
     start = clock()
-    pending = {}
     for spec in services:
-        backoff = for_service(spec)
-        pending[spec["name"]] = Waiting(spec=spec, backoff=backoff, due=start + backoff.initial)
-    baseline = dict(baseline or {})
+        tracker.add(spec, start)
     done: dict[str, dict] = {}
-    first_round = True
-
-    while pending:
+    while tracker.pending:
         now = clock()
-        nearest = min(w.due for w in pending.values())
+        nearest = tracker.next_due()
         if nearest > now:
             sleep(nearest - now)
             now = clock()
-        due = [w for w in pending.values() if w.due <= now]
-        results = probe_round([w.spec for w in due], baseline)
-        if first_round:
-            # Restart counts at the start of the wait: a later increase is a crash loop.
-            for r in results.values():
-                for c in r.get("containers", []):
-                    baseline.setdefault(c["name"], c["restart_count"])
-            first_round = False
-        now = clock()
-        for w in due:
-            name = w.spec["name"]
-            w.attempts += 1
-            r = results.get(name, {"verdict": "waiting", "detail": "no answer"})
-            elapsed = now - start
-            facts = {"attempt": w.attempts, "duration": round(elapsed, 3)}
-            if r["verdict"] == "ready":
-                done[name] = {"state": "healthy", "attempts": w.attempts, "duration": round(elapsed, 3),
-                              "detail": r["detail"], "containers": r.get("containers", [])}
-                tries = f"{w.attempts} attempt" + ("s" if w.attempts != 1 else "")
-                emit(ev.make_event(ev.HEALTH_SUCCESS, name, f"healthy after {elapsed:.1f} s ({tries}): {r['detail']}",
-                                   containers=brief_containers(r.get("containers", [])), **facts))
-            elif r["verdict"] == "crash_loop":
-                logs = r.get("logs", [])
-                done[name] = {"state": "crash_loop", "attempts": w.attempts, "duration": round(elapsed, 3),
-                              "detail": r["detail"], "logs": logs, "containers": r.get("containers", [])}
-                last = f"; last log line: {logs[-1]}" if logs else ""
-                emit(ev.make_event(ev.RESTART_LOOP, name, f"crash loop after {elapsed:.1f} s: {r['detail']}{last}",
-                                   category="crash_loop", logs=logs, **facts))
-            else:
-                delay = w.backoff.delay(w.attempts, rng)
-                left = w.backoff.deadline - elapsed
-                if delay >= left:
-                    if left > w.backoff.floor:
-                        delay = left  # one last attempt right at the deadline
-                    else:
-                        done[name] = {"state": "timeout", "attempts": w.attempts, "duration": round(elapsed, 3),
-                                      "detail": r["detail"], "containers": r.get("containers", [])}
-                        emit(ev.make_event(ev.HEALTH_TIMEOUT, name,
-                                           f"not healthy within {w.backoff.deadline:g} s ({w.attempts} attempts): {r['detail']}",
-                                           category="timeout", **facts))
-                        continue
-                w.due = now + delay
-                emit(ev.make_event(ev.HEALTH_RETRY, name,
-                                   f"not ready: {r['detail']}; attempt {w.attempts}, next in {delay:.1f} s, {max(0.0, left):.0f} s left",
-                                   next_delay=round(delay, 3), **facts))
-        for name in done:
-            pending.pop(name, None)
+        due = tracker.due(now)
+        results = probe_round(due, tracker.baseline)
+        # a service the round did not answer for is judged as waiting
+        results = {s["name"]: results.get(s["name"], {"verdict": "waiting", "detail": "no answer"}) for s in due}
+        done.update(tracker.record(results, clock()))
     return done

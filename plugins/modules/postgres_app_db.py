@@ -67,32 +67,7 @@ changes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiplatform.stack.plugins.module_utils.pg import EXTENSIONS_QUERY, STATE_QUERY, extension_plan, parse_state, plan
-
-
-def psql_in(container: str, admin_user: str, database: str) -> list[str]:
-    return ["docker", "exec", "-i", container, "psql", "-U", admin_user, "-d", database,
-            "-v", "ON_ERROR_STOP=1", "-q", "-At", "-F", "|"]
-
-
-def ensure_extensions(module, databases: list[dict]) -> list[str]:
-    """Create the extensions each database asks for (inside that database, as the admin)."""
-    changes = []
-    for item in databases:
-        if not item.get("extensions"):
-            continue
-        in_db = psql_in(module.params["container"], module.params["admin_user"], item["name"])
-        rc, out, err = module.run_command(in_db, data=EXTENSIONS_QUERY)
-        if rc != 0 and not module.check_mode:
-            module.fail_json(msg="cannot list extensions of %s: %s" % (item["name"], err.strip()), category="dependency")
-        sql, done = extension_plan(item["name"], list(item["extensions"]), set(out.split()) if rc == 0 else set())
-        if sql and not module.check_mode:
-            rc, out, err = module.run_command(in_db, data="\n".join(sql) + "\n")
-            if rc != 0:
-                module.fail_json(msg="extensions in %s: %s (the server must ship them, e.g. pgvector)"
-                                 % (item["name"], err.strip()), category="dependency")
-        changes += done
-    return changes
+from ansible_collections.aiplatform.stack.plugins.module_utils.app_databases import DatabaseError, ensure
 
 
 def main() -> None:
@@ -105,22 +80,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    psql = psql_in(p["container"], p["admin_user"], "postgres")
-    rc, out, err = module.run_command(psql, data=STATE_QUERY)
-    if rc != 0:
-        module.fail_json(msg="cannot read roles from %s: %s" % (p["container"], err.strip()), category="dependency")
     try:
-        sql, changes = plan(p["databases"], *parse_state(out))
-    except (KeyError, ValueError) as exc:
-        module.fail_json(msg="databases: %s" % exc, category="config")
-    if sql and not module.check_mode:
-        rc, out, err = module.run_command(psql, data="\n".join(sql) + "\n")
-        for item in p["databases"]:  # psql quotes the failing statement: keep passwords out of the message
-            err = err.replace(item["password"], "********")
-        if rc != 0:
-            module.fail_json(msg="psql in %s failed: %s" % (p["container"], err.strip()), category="unknown",
-                             changes=changes)
-    changes += ensure_extensions(module, p["databases"])
+        changes = ensure(lambda argv, data: module.run_command(argv, data=data), p["container"], p["admin_user"],
+                         p["databases"], check_mode=module.check_mode)
+    except DatabaseError as exc:
+        module.fail_json(msg=str(exc), category=exc.category)
     module.exit_json(changed=bool(changes), changes=changes)
 
 

@@ -1,0 +1,101 @@
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Deploy the services placed on this host as a dependency graph (see plugin_utils/scheduler.py)."""
+from __future__ import annotations
+
+from ansible.errors import AnsibleError
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import Scheduler, Service
+
+WAIT_KEYS = ("name", "project", "probe", "target", "backoff", "type")
+HTTP_KEYS = ("type", "path", "status", "json", "body_contains")
+
+
+def remote_dependency(catalog: dict, name: str, host: str, groups: dict, hostvars: dict) -> dict:
+    """How this host waits for a dependency placed elsewhere: its probe against its published endpoint."""
+    svc = catalog[name]
+    port = next((p for p in svc.get("ports") or [] if p.get("published")), None)
+    if port is None:
+        raise cat.ConfigError(f"{name}: runs on another host than its dependents, so it needs a published port "
+                              f"(set {name}_published_port for all hosts)")
+    where = cat.endpoint(catalog, name, port["name"], host, groups, hostvars)
+    probe = svc.get("probe") or {}
+    same_port = probe.get("type") == "http" and int(probe.get("port") or 0) == int(port["container"])
+    return {"host": where["host"], "port": where["port"],
+            "probe": {k: probe[k] for k in HTTP_KEYS if k in probe} if same_port else {"type": "tcp"},
+            "backoff": svc.get("backoff") or {}, "type": svc.get("type")}
+
+
+class ActionModule(PlatformAction):
+    _VALID_ARGS = frozenset(("services", "catalog", "dependencies", "base_dir", "network", "pull", "parallel",
+                             "rollback", "serial", "postgres_admin_user"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        catalog = dict(args["catalog"])
+        deploying = list(args.get("services") or [])
+        deps_map = dict(args.get("dependencies") or {})
+        base_dir = args["base_dir"]
+        host, groups, hostvars = self.host, task_vars.get("groups", {}), task_vars.get("hostvars", {})
+        here = cat.placed_on(deploying, catalog, host, groups)
+        gone = sorted(set(task_vars.get("ansible_play_hosts_all") or []) - set(task_vars.get("ansible_play_hosts") or []))
+        down = set(cat.placed_on(deploying, catalog, gone, groups)) - set(here) if gone else set()
+
+        services, remote = [], {}
+        for name in here:
+            svc = catalog[name]
+            deps = [d for d in deps_map.get(name) or [] if d in deploying]
+            try:
+                for dep in deps:
+                    if dep not in here and dep not in down and dep not in remote:
+                        remote[dep] = remote_dependency(catalog, dep, host, groups, hostvars)
+                wiring = cat.wiring([name], catalog, host, groups, hostvars)
+                databases = None
+                if name == "postgres":
+                    consumers = {n: self._secrets_of(n, catalog, groups, hostvars) for n in deploying}
+                    databases = {"container": svc["container"], "admin_user": args.get("postgres_admin_user", "postgres"),
+                                 "databases": cat.app_databases(deploying, catalog, consumers)}
+                files = render_templates(self._templar, self._loader, svc.get("templates"),
+                                         dict(task_vars, aiplatform_render_service=name))
+            except (AnsibleError, cat.ConfigError) as exc:
+                self.emit(ev.make_event(ev.CONFIG_INVALID, name, f"not deployed: {exc}", category="config"))
+                result.update(failed=True, msg=f"{name}: {exc}", category="config")
+                return dict(result, events=self.events)
+            project = {"service": name, "project_src": f"{base_dir}/{name}", "project_name": svc["project"],
+                       **split_private(files), "probe": svc.get("probe") or None, "target": svc.get("target")}
+            services.append(Service(name=name, project=project, deps=deps, wiring=wiring[0] if wiring else None,
+                                    databases=databases, wait={k: svc[k] for k in WAIT_KEYS if svc.get(k) is not None}))
+
+        common = {"pull": args.get("pull", "missing"), "networks": [args.get("network", "aiplatform")],
+                  "parallel": int(args.get("parallel", 8))}
+
+        def step(request: dict) -> dict:
+            res = self._execute_module("aiplatform.stack.deploy_step", module_args=dict(request, **common),
+                                       task_vars=task_vars)
+            res.pop("invocation", None)
+            return res
+
+        scheduler = Scheduler(services, step, self.emit, remote=remote, down=down,
+                              rollback=bool(args.get("rollback", True)), serial=bool(args.get("serial", False)),
+                              check_mode=self._task.check_mode)
+        try:
+            summary = scheduler.run()
+        finally:
+            self.cleanup()
+        if self._task.diff and summary["diff"]:
+            result["diff"] = summary.pop("diff")
+        summary.pop("diff", None)
+        summary["models"] = [{"service": n, "container": catalog[n]["container"], **catalog[n]["models"]}
+                             for n in summary["healthy"] if (catalog[n].get("models") or {}).get("names")]
+        return dict(result, **summary, events=self.events, warnings=scheduler.warnings)
+
+    @staticmethod
+    def _secrets_of(name: str, catalog: dict, groups: dict, hostvars: dict) -> dict:
+        """A service's generated secrets, from the host that runs it (loaded there by the secrets step)."""
+        where = cat.hosts_of(catalog[name], groups)
+        return ((hostvars.get(where[0]) or {}).get("aiplatform_secrets") or {}).get(name) or {} if where else {}

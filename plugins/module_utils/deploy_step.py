@@ -1,0 +1,129 @@
+"""One round trip of a host's deploy: everything the scheduler needs from the host at one moment, done together.
+
+A request may ask, in this order: `check` projects (validate, compare hashes, probe the unchanged ones), `stop` or
+roll back (`previous`) projects, bring projects `up` (in parallel threads), `probe` services, probe `remote`
+endpoints of dependencies on other hosts, make the application `databases` (once PostgreSQL answers), and check the
+`wiring` of services from inside their network namespaces. Nothing here waits or retries: the scheduler on the
+controller decides what comes next.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+from . import app_databases
+from . import errors as err
+from .compose import ComposeError
+from .connectivity import in_netns
+from .probes import http_probe, probe_services, tcp_probe
+from .project import ProjectDeployer
+
+
+def run_subprocess(argv: list[str], env: dict | None = None, data: str | None = None) -> tuple[int, str, str]:
+    """A thread-safe runner (AnsibleModule.run_command changes os.environ while it runs, so threads cannot share it)."""
+    full = dict(os.environ, COMPOSE_ANSI="never", **(env or {}))
+    proc = subprocess.run(argv, env=full, input=data, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _present(p: dict, pull: str, networks: list[str], check_mode: bool, run) -> dict:
+    try:
+        deployer = ProjectDeployer(run, p["project_src"], p["project_name"], check_mode=check_mode)
+        return deployer.present(p.get("files") or {}, pull=pull, networks=networks)
+    except ComposeError as exc:
+        return dict(exc.info, failed=True, changed=False)
+    except (OSError, ValueError) as exc:
+        return {"failed": True, "changed": False, "category": err.CONFIG, "cause": str(exc),
+                "advice": err.ADVICE[err.CONFIG]}
+
+
+def _simple(p: dict, state: str, run) -> dict:
+    try:
+        deployer = ProjectDeployer(run, p["project_src"], p["project_name"])
+        return deployer.previous() if state == "previous" else deployer.stopped()
+    except ComposeError as exc:
+        return dict(exc.info, failed=True, changed=False)
+
+
+def probe_remote(dep: dict) -> dict:
+    """A dependency on another host, probed at its published endpoint from here."""
+    probe = dep.get("probe") or {}
+    if probe.get("type") == "http":
+        host = f"[{dep['host']}]" if ":" in dep["host"] else dep["host"]  # an IPv6 address in a URL
+        ok, detail = http_probe(dict(probe, port=dep["port"], url=None), host)
+    else:
+        ok, detail = tcp_probe(dep["host"], dep["port"])
+    return {"verdict": "ready" if ok else "waiting", "detail": f"{dep['host']}:{dep['port']} {detail}"}
+
+
+def wiring(run, svc: dict) -> dict:
+    """{dependency: {ok, address, detail}} for one service's links, from inside its network namespace."""
+    rc, out, dummy = run(["docker", "inspect", "-f", "{{.State.Pid}}", svc["container"]])
+    pid = int(out.strip() or 0) if rc == 0 else 0
+    endpoints = svc["endpoints"]
+    if not pid:
+        checks = [{"ok": False, "address": f"{e['host']}:{e['port']}", "detail": f"{svc['container']} is not running"}
+                  for e in endpoints]
+    else:
+        try:
+            checks = in_netns(pid, [(e["host"], int(e["port"])) for e in endpoints])
+        except OSError as exc:
+            checks = [{"ok": False, "address": f"{e['host']}:{e['port']}",
+                       "detail": f"cannot enter the network of {svc['container']}: {exc}"} for e in endpoints]
+    return {e["name"]: found for e, found in zip(endpoints, checks)}
+
+
+def run_step(request: dict, check_mode: bool = False, run=run_subprocess) -> dict:
+    """Do what `request` asks (see the module docstring); returns a result per part and per service."""
+    pull = request.get("pull", "missing")
+    networks = list(request.get("networks") or [])
+    parallel = max(1, int(request.get("parallel", 8)))
+    out: dict = {}
+
+    def pool_map(fn, items):
+        if not items:
+            return []
+        with ThreadPoolExecutor(max_workers=min(parallel, len(items))) as pool:
+            return list(pool.map(fn, items))
+
+    checks = request.get("check") or []
+    # check: what would change (files validated on a staged copy, hashes against the running containers)
+    found = pool_map(lambda p: _present(p, pull, networks, True, run), checks)
+    out["check"] = {p["service"]: dict(r, changed=bool(r.get("changed"))) for p, r in zip(checks, found)}
+    if not check_mode:
+        for state in ("stop", "previous"):
+            items = request.get(state) or []
+            out[state] = {p["service"]: r for p, r in zip(items, pool_map(lambda p, s=state: _simple(p, s, run), items))}
+        ups = request.get("up") or []
+        out["up"] = {p["service"]: r for p, r in zip(ups, pool_map(lambda p: _present(p, pull, networks, False, run), ups))}
+
+    # probes: the services asked for, and the unchanged ones of the check (ready ones need no wait)
+    wanted = list(request.get("probe") or [])
+    wanted += [{"name": p["service"], "project": p["project_name"], "probe": p["probe"], "target": p.get("target")}
+               for p in checks if p.get("probe") and not out["check"][p["service"]].get("failed")
+               and not out["check"][p["service"]]["changed"]]
+    out["probe"] = {}
+    if wanted:
+        try:
+            out["probe"] = probe_services(run, wanted, request.get("baseline") or {}, int(request.get("log_lines", 20)))
+        except RuntimeError as exc:
+            out["probe"] = {s["name"]: {"verdict": "waiting", "detail": f"engine: {exc}"} for s in wanted}
+    remote = request.get("remote") or []
+    out["remote"] = {d["name"]: r for d, r in zip(remote, pool_map(probe_remote, remote))}
+
+    def ready(name: str) -> bool:
+        return (out["probe"].get(name) or {}).get("verdict") == "ready"
+
+    dbs = request.get("databases")
+    if dbs and (not dbs.get("when_ready") or ready(dbs["when_ready"])):
+        try:
+            changes = app_databases.ensure(lambda argv, data: run(argv, data=data), dbs["container"],
+                                           dbs.get("admin_user", "postgres"), dbs["databases"], check_mode)
+            out["databases"] = {"ok": True, "changes": changes}
+        except app_databases.DatabaseError as exc:
+            out["databases"] = {"ok": False, "category": exc.category, "cause": str(exc)}
+    # wiring only of what runs: a service given with if_ready is checked when its probe of this step said ready
+    out["wiring"] = {w["name"]: wiring(run, w) for w in request.get("wiring") or []
+                     if not w.get("if_ready") or ready(w["name"])}
+    return out

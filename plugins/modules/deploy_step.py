@@ -1,0 +1,182 @@
+#!/usr/bin/python
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: deploy_step
+short_description: One round trip of a host's deploy, as the deploy scheduler asks for it
+description:
+  - Used by the M(aiplatform.stack.deploy_platform) action, which decides what happens next; not meant to be called
+    from a playbook.
+  - In one call, in this order - C(check) projects (validate rendered files on a staged copy, compare their hash
+    with the running containers, probe the unchanged ones), C(stop) or roll back (C(previous)) projects, bring
+    projects C(up) in parallel threads, C(probe) services, probe the C(remote) endpoints of dependencies on other
+    hosts, make the application C(databases) once PostgreSQL answers, and check the C(wiring) of services from
+    inside their network namespaces.
+  - Nothing waits or retries here.
+version_added: 0.2.0
+author: aiplatform.stack maintainers (@aiplatform-stack)
+options:
+  check:
+    description: Projects to compare with what runs, each C(service), C(project_src), C(project_name), C(files),
+      C(secret_files), C(probe), C(target). Changes nothing on the host.
+    type: list
+    elements: dict
+    default: []
+  up:
+    description: Projects to bring up (same shape as O(check)); images pulled first, containers touched only on drift.
+    type: list
+    elements: dict
+    default: []
+  stop:
+    description: Projects to stop (C(service), C(project_src), C(project_name)); volumes kept.
+    type: list
+    elements: dict
+    default: []
+  previous:
+    description: Projects to roll back to the files of their previous version.
+    type: list
+    elements: dict
+    default: []
+  probe:
+    description: Services to probe, each C(name), C(project), C(probe), C(target).
+    type: list
+    elements: dict
+    default: []
+  baseline:
+    description: Restart count of each container when its wait began (a later increase is a crash loop).
+    type: dict
+    default: {}
+  remote:
+    description: Dependencies on other hosts, each C(name), C(host), C(port), C(probe).
+    type: list
+    elements: dict
+    default: []
+  databases:
+    description: Application databases - C(container), C(admin_user), C(databases), and C(when_ready) (a service
+      whose probe in this call must have answered first).
+    type: dict
+  wiring:
+    description: Links to check, each C(name), C(container), C(endpoints), and C(if_ready) (only when its probe in
+      this call answered).
+    type: list
+    elements: dict
+    default: []
+  pull:
+    description: Image pull policy.
+    type: str
+    choices: [missing, never, always]
+    default: missing
+  networks:
+    description: External networks to create when missing.
+    type: list
+    elements: str
+    default: []
+  parallel:
+    description: Projects handled at once.
+    type: int
+    default: 8
+  log_lines:
+    description: Log lines kept of a crash-looping container.
+    type: int
+    default: 20
+extends_documentation_fragment:
+  - aiplatform.stack.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Only C(check), C(probe), C(remote) and C(wiring) run; databases are read, not changed.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: Unchanged projects with running containers of the current configuration are not touched.
+"""
+
+EXAMPLES = r"""
+- name: What would change on this host, and is what runs healthy (the no-op fast path)
+  aiplatform.stack.deploy_step:
+    check:
+      - service: redis
+        project_src: /opt/aiplatform/redis
+        project_name: aiplatform-redis
+        files: {compose.yml: {content: "services: {}\n", mode: "0644"}}
+        probe: {type: command, command: [redis-cli, ping], expect_output: PONG}
+"""
+
+RETURN = r"""
+check:
+  description: Per service, what M(aiplatform.stack.compose_project) returns in check mode.
+  returned: always
+  type: dict
+  sample: {redis: {changed: false, changed_files: [], drift: []}}
+up:
+  description: Per service, what M(aiplatform.stack.compose_project) returns for state C(present).
+  returned: when not in check mode
+  type: dict
+  sample: {redis: {changed: true, actions: [pull, up], rollback_available: false}}
+probe:
+  description: Per service, C(verdict) (ready, waiting, crash_loop), C(detail), C(containers), C(logs).
+  returned: always
+  type: dict
+  sample: {redis: {verdict: ready, detail: PONG, containers: []}}
+remote:
+  description: Per remote dependency, C(verdict) and C(detail).
+  returned: always
+  type: dict
+  sample: {postgres: {verdict: ready, detail: "10.0.0.5:5432 tcp open"}}
+databases:
+  description: C(ok), C(changes) or C(category) and C(cause).
+  returned: when databases were asked for and could be made
+  type: dict
+  sample: {ok: true, changes: [created database n8n]}
+wiring:
+  description: Per service, per dependency, C(ok), C(address), C(detail).
+  returned: always
+  type: dict
+  sample: {n8n: {postgres: {ok: true, address: "172.20.0.3:5432", detail: open}}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.aiplatform.stack.plugins.module_utils.deploy_step import run_step
+
+_LIST = {"type": "list", "elements": "dict", "default": []}
+# secret_files carry the env files with secrets: declared no_log so no invocation or syslog line holds them
+_PROJECTS = dict(_LIST, options={
+    "service": {"type": "str", "required": True},
+    "project_src": {"type": "path", "required": True},
+    "project_name": {"type": "str", "required": True},
+    "files": {"type": "dict", "default": {}},
+    "secret_files": {"type": "dict", "default": {}, "no_log": True},
+    "probe": {"type": "dict"},
+    "target": {"type": "str"},
+})
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "check": _PROJECTS, "up": _PROJECTS, "stop": _PROJECTS, "previous": _PROJECTS, "probe": _LIST, "remote": _LIST,
+            "wiring": _LIST,
+            "baseline": {"type": "dict", "default": {}},
+            "databases": {"type": "dict", "no_log": True},
+            "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always"]},
+            "networks": {"type": "list", "elements": "str", "default": []},
+            "parallel": {"type": "int", "default": 8},
+            "log_lines": {"type": "int", "default": 20},
+        },
+        supports_check_mode=True,
+    )
+    if not module.get_bin_path("docker"):
+        module.fail_json(msg="docker CLI not found on the host", category="engine")
+    request = dict(module.params)
+    for part in ("check", "up"):
+        request[part] = [dict(p, files=dict(p["files"], **p["secret_files"])) for p in request[part]]
+    result = run_step(request, check_mode=module.check_mode)
+    module.exit_json(changed=any(r.get("changed") for r in (result.get("up") or {}).values()), **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,377 @@
+"""Deploy one host's services as a dependency graph: each starts the moment its own dependencies are healthy.
+
+Plain Python: the host is reached only through `step(request) -> response` (one module round trip, see
+module_utils/deploy_step.py), time through `clock` and `sleep`, so the whole schedule is unit-tested with fakes.
+
+A run: one `check` step compares every service with what runs (the no-op fast path ends here when all are unchanged
+and answer their probe), then each step brings up what has become startable, probes what is due (local services and
+dependencies on other hosts), and rolls back, stops, makes databases or checks wiring as earlier steps decided.
+Dependents of a failed service are skipped with the reason; independent services carry on.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import HealthTracker, brief_containers
+
+PENDING = "pending"  # waiting for its dependencies
+STARTING = "starting"  # in the step that brings it up
+WAITING = "waiting"  # started, waiting until it answers its probe
+PROVISIONING = "provisioning"  # healthy PostgreSQL, application databases not made yet
+UNWINDING = "unwinding"  # a stop or a rollback is asked for in the next step
+ROLLING_BACK = "rolling_back"  # previous version started, waiting for it
+HEALTHY = "healthy"
+ROLLED_BACK = "rolled_back"  # the previous version runs healthy; the change did not
+WOULD_CHANGE = "would_change"  # check mode
+FAILED = "failed"
+SKIPPED = "skipped"
+
+OK_STATES = frozenset({HEALTHY, ROLLED_BACK, WOULD_CHANGE})
+BAD_STATES = frozenset({FAILED, SKIPPED})
+ACTIVE_STATES = frozenset({PENDING, STARTING, WAITING, PROVISIONING, UNWINDING, ROLLING_BACK})
+SPECIFIC_FAILURE = {"config": ev.CONFIG_INVALID, "port": ev.PORT_CONFLICT, "crash_loop": ev.RESTART_LOOP}
+REMOTE_EVENT = {ev.HEALTH_RETRY: ev.DEPENDENCY_WAIT, ev.HEALTH_SUCCESS: ev.DEPENDENCY_READY,
+                ev.HEALTH_TIMEOUT: ev.DEPENDENCY_FAIL, ev.RESTART_LOOP: ev.DEPENDENCY_FAIL}
+
+
+@dataclass
+class Service:
+    """One service placed on this host."""
+
+    name: str
+    project: dict  # {service, project_src, project_name, files, secret_files, probe, target}
+    wait: dict  # {name, project, probe, target, backoff, type} for the health wait
+    deps: list[str] = field(default_factory=list)
+    wiring: dict | None = None  # {name, container, endpoints}
+    databases: dict | None = None  # PostgreSQL only: {container, admin_user, databases}
+    state: str = PENDING
+    changed: bool = False
+    rollback_available: bool = False
+    category: str = ""
+    detail: str = ""
+    diff: list = field(default_factory=list)
+
+
+class Scheduler:
+    def __init__(self, services: list[Service], step, emit, remote: dict[str, dict] | None = None,
+                 down: set[str] | None = None, rollback: bool = True, serial: bool = False, check_mode: bool = False,
+                 clock=time.monotonic, sleep=time.sleep, rng=None) -> None:
+        """remote: {name: {host, port, probe, backoff}} dependencies on other hosts; down: known failed elsewhere."""
+        self.services = {s.name: s for s in services}
+        self.order = [s.name for s in services]
+        self.step, self.emit = step, emit
+        self.remote = dict(remote or {})
+        self.remote_state = {name: FAILED for name in (down or set())}
+        self.rollback, self.serial, self.check_mode = rollback, serial, check_mode
+        self.clock, self.sleep = clock, sleep
+        self.tracker = HealthTracker(emit, rng)
+        self.remote_tracker = HealthTracker(self._emit_remote, rng)
+        self.queued: dict[str, list] = {"stop": [], "previous": [], "wiring": []}
+        self.queued_databases: dict | None = None
+        self.steps = 0
+        self.changed_elsewhere = False  # databases made, loops stopped, rollbacks
+        self.warnings: list[str] = []
+
+    # -- events -------------------------------------------------------------------------------------------------
+    def _event(self, event_type: str, service: str, message: str, **facts) -> None:
+        self.emit(ev.make_event(event_type, service, message, **facts))
+
+    def _emit_remote(self, event: dict) -> None:
+        event["type"] = REMOTE_EVENT.get(event["type"], event["type"])
+        event["level"] = ev.level_of(event["type"])
+        event["message"] = "dependency on another host: " + event["message"]
+        self.emit(event)
+
+    def _fail(self, s: Service, category: str, cause: str, advice: str = "") -> None:
+        s.state, s.category, s.detail = FAILED, category, cause
+        if category in SPECIFIC_FAILURE and category != "crash_loop":
+            self._event(SPECIFIC_FAILURE[category], s.name, f"{cause}; fix: {advice}" if advice else cause,
+                        category=category)
+        self._event(ev.DEPLOY_FAIL, s.name, f"[{category}] {cause}", category=category)
+
+    # -- the state of a dependency, wherever it runs ------------------------------------------------------------
+    def dep_state(self, name: str) -> str:
+        if name in self.services:
+            return self.services[name].state
+        if name in self.remote_state:
+            return self.remote_state[name]
+        return PENDING if name in self.remote else HEALTHY  # not deployed in this run: not a gate
+
+    # -- the run ------------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        try:
+            self._check()
+            while any(s.state in ACTIVE_STATES for s in self.services.values()):
+                if not self._advance():
+                    break
+        except (KeyboardInterrupt, SystemExit):
+            for s in self.services.values():
+                if s.state in ACTIVE_STATES:
+                    s.state, s.category, s.detail = FAILED, "interrupted", f"interrupted while {s.state}"
+                    self._event(ev.DEPLOY_FAIL, s.name, f"[interrupted] the run was stopped while {s.name} was "
+                                f"{s.state.replace('_', ' ')}; re-run to converge", category="interrupted")
+            raise
+        return self.summary()
+
+    def _check(self) -> None:
+        """The first step: every service compared with what runs, the unchanged ones probed (the fast path)."""
+        request = {"check": [s.project for s in self.services.values()],
+                   "remote": [dict(spec, name=n) for n, spec in self.remote.items() if n not in self.remote_state],
+                   "wiring": [dict(s.wiring, if_ready=True) for s in self.services.values() if s.wiring]}
+        pg = next((s for s in self.services.values() if s.databases), None)
+        if pg:
+            request["databases"] = dict(pg.databases, when_ready=pg.name)
+        for s in self.services.values():
+            self._event(ev.DEPLOY_START, s.name, f"deploying project {s.project['project_name']}")
+        started = self.clock()
+        resp = self._call(request)
+        now = self.clock()
+        duration = round(now - started, 3)
+        if resp.get("failed"):
+            for s in self.services.values():
+                self._fail(s, resp.get("category", "engine"), resp.get("msg", "the host did not answer"))
+            return
+        probes = resp.get("probe") or {}
+        for name in self.order:
+            s = self.services[name]
+            r = (resp.get("check") or {}).get(name) or {"failed": True, "category": "unknown", "cause": "no answer"}
+            if r.get("failed"):
+                self._fail(s, r.get("category", "unknown"), r.get("cause") or r.get("msg", ""), r.get("advice", ""))
+            elif r.get("changed"):
+                s.diff = [dict(d, before_header=f"{name}/{d.get('before_header', '')}",
+                               after_header=f"{name}/{d.get('after_header', '')}") for d in r.get("diff") or []]
+                if self.check_mode:
+                    s.state, s.changed = WOULD_CHANGE, True
+                    what = ", ".join(r.get("changed_files") or []) or "containers drifted: " + ", ".join(r.get("drift") or [])
+                    self._event(ev.DEPLOY_SUCCESS, name, f"would change ({what}); check mode: nothing started",
+                                changed=True, duration=duration, changed_files=r.get("changed_files"))
+            else:
+                self._event(ev.DEPLOY_SUCCESS, name, f"unchanged, nothing restarted ({duration:.1f} s)",
+                            changed=False, duration=duration, changed_files=[])
+                probe = probes.get(name)
+                if probe and probe.get("verdict") == "ready":
+                    self._event(ev.HEALTH_SUCCESS, name, f"healthy, unchanged: {probe['detail']}", attempt=1,
+                                duration=0.0, containers=brief_containers(probe.get("containers", [])))
+                    self._healthy(s, resp, from_check=True)
+                else:
+                    s.state = WAITING  # runs unchanged but does not answer yet: wait for it, nothing to start
+                    self.tracker.add(s.wait, started, immediate=True)
+                    if probe:
+                        self._ended(self.tracker.record({name: probe}, now))
+        remote = resp.get("remote") or {}
+        for name, spec in self.remote.items():
+            if name in self.remote_state:
+                continue
+            if (remote.get(name) or {}).get("verdict") == "ready":
+                self.remote_state[name] = HEALTHY
+            else:
+                self.remote_tracker.add(dict(spec, name=name), started, immediate=True)
+                if name in remote:
+                    self._remote_ended(self.remote_tracker.record({name: remote[name]}, now))
+
+    def _healthy(self, s: Service, resp: dict, from_check: bool = False) -> None:
+        """A service answered its probe; PostgreSQL also needs the application databases before it counts."""
+        if s.state == ROLLING_BACK:
+            s.state = ROLLED_BACK
+        elif s.databases and not self._databases_done(s, resp):
+            s.state = PROVISIONING
+            self.queued_databases = dict(s.databases)
+        elif s.state not in BAD_STATES:
+            s.state = HEALTHY
+        if s.wiring and not (from_check and s.name in (resp.get("wiring") or {})):
+            self.queued["wiring"].append(s.wiring)
+        elif s.wiring:
+            self._wired(s, resp["wiring"][s.name])
+
+    def _databases_done(self, s: Service, resp: dict) -> bool:
+        got = resp.get("databases")
+        if got is None:
+            return False
+        if not got.get("ok"):
+            self._fail(s, got.get("category", "unknown"), f"application databases: {got.get('cause')}",
+                       "check the PostgreSQL admin credentials and the database names")
+            return True
+        if got.get("changes"):
+            self.changed_elsewhere = True
+            self._event(ev.DEPLOY_SUCCESS, s.name, "application databases: " + ", ".join(got["changes"]),
+                        changed=True, databases=True)
+        return True
+
+    def _wired(self, s: Service, checks: dict) -> None:
+        broken = {dep: c for dep, c in sorted(checks.items()) if not c.get("ok")}
+        for dep, c in broken.items():
+            self._event(ev.CONNECTIVITY_FAIL, s.name, f"cannot reach {dep} at {c['address']}: {c['detail']}",
+                        category="dependency")
+        if broken and s.state not in BAD_STATES:
+            s.state, s.category = FAILED, "dependency"
+            s.detail = "cannot reach " + ", ".join(f"{d} at {c['address']}" for d, c in broken.items())
+
+    def _startable(self) -> list[Service]:
+        ready = []
+        for name in self.order:
+            s = self.services[name]
+            if s.state != PENDING:
+                continue
+            bad = next((d for d in s.deps if self.dep_state(d) in BAD_STATES), None)
+            if bad:
+                s.state, s.category = SKIPPED, "dependency"
+                s.detail = f"not started: it depends on {bad}, which failed"
+                self._event(ev.DEPLOY_SKIPPED, name, s.detail, category="dependency", blocked_by=bad)
+            elif all(self.dep_state(d) in OK_STATES for d in s.deps):
+                ready.append(s)
+        if self.serial:
+            busy = any(s.state in (STARTING, WAITING, UNWINDING, ROLLING_BACK) for s in self.services.values())
+            return [] if busy else ready[:1]
+        return ready
+
+    def _advance(self) -> bool:
+        """One step (or a sleep until the next probe is due); False when nothing can move any more."""
+        now = self.clock()
+        up = self._startable()
+        request: dict = {}
+        if up:
+            request["up"] = [s.project for s in up]
+            for s in up:
+                s.state = STARTING
+        due = self.tracker.due(now)
+        if due:
+            request["probe"] = due
+            request["baseline"] = dict(self.tracker.baseline)
+            pg = next((s for s in self.services.values() if s.databases and s.state == WAITING), None)
+            if pg and any(d["name"] == pg.name for d in due):
+                # made in the same step as soon as PostgreSQL answers: its consumers need not wait another round
+                request["databases"] = dict(pg.databases, when_ready=pg.name)
+        remote_due = self.remote_tracker.due(now)
+        if remote_due:
+            request["remote"] = remote_due
+        for part in ("stop", "previous", "wiring"):
+            if self.queued[part]:
+                request[part], self.queued[part] = self.queued[part], []
+        if self.queued_databases:
+            request["databases"], self.queued_databases = self.queued_databases, None
+        if not request:
+            if not any(s.state in ACTIVE_STATES and s.state != PENDING for s in self.services.values()) \
+                    and not self.remote_tracker.pending:
+                for s in self.services.values():  # nothing runs that could unblock them: cannot happen by design
+                    if s.state == PENDING:
+                        self._fail(s, "dependency", "its dependencies never settled")
+                return False
+            times = [t for t in (self.tracker.next_due(), self.remote_tracker.next_due()) if t is not None]
+            if not times:
+                return False
+            self.sleep(max(0.0, min(times) - now))
+            return True
+        started = self.clock()
+        resp = self._call(request)
+        self._settle(request, resp, started)
+        return True
+
+    def _call(self, request: dict) -> dict:
+        self.steps += 1
+        return self.step(request)
+
+    def _settle(self, request: dict, resp: dict, started: float) -> None:
+        now = self.clock()
+        duration = round(now - started, 3)
+        if resp.get("failed"):
+            # the host did not answer this step: what it should have done counts as failed, waits go on
+            cause, category = resp.get("msg", "the host did not answer"), resp.get("category", "engine")
+            for part in ("up", "stop", "previous"):
+                for p in request.get(part) or []:
+                    self._fail(self.services[p["service"]], category, cause)
+            if request.get("databases"):
+                pg = next(s for s in self.services.values() if s.databases)
+                self._fail(pg, category, f"application databases: {cause}")
+            resp = {"probe": {s["name"]: {"verdict": "waiting", "detail": cause} for s in request.get("probe") or []},
+                    "remote": {s["name"]: {"verdict": "waiting", "detail": cause} for s in request.get("remote") or []}}
+        for p in request.get("stop") or []:
+            s = self.services[p["service"]]
+            self.changed_elsewhere = True
+            r = (resp.get("stop") or {}).get(s.name) or {}
+            self._event(ev.RESTART_LOOP, s.name, "containers stopped to end the crash loop; volumes kept"
+                        if not r.get("failed") else f"could not stop the crash loop: {r.get('cause')}",
+                        category="crash_loop")
+            if s.state not in BAD_STATES:
+                s.state = FAILED
+        for p in request.get("previous") or []:
+            s = self.services[p["service"]]
+            r = (resp.get("previous") or {}).get(s.name) or {"failed": True, "cause": "no answer"}
+            if r.get("failed"):
+                self._fail(s, r.get("category", "unknown"), f"rollback failed: {r.get('cause')}", r.get("advice", ""))
+            else:
+                s.state = ROLLING_BACK
+                self.changed_elsewhere = True
+                self._event(ev.DEPLOY_SUCCESS, s.name, f"rolled back to the previous version ({duration:.1f} s)",
+                            changed=True, duration=duration, rollback=True)
+                self.tracker.add(s.wait, now)
+        for p in request.get("up") or []:
+            s = self.services[p["service"]]
+            if s.state in BAD_STATES:
+                continue
+            r = (resp.get("up") or {}).get(s.name) or {"failed": True, "category": "unknown", "cause": "no answer"}
+            if r.get("failed"):
+                self._fail(s, r.get("category", "unknown"), r.get("cause") or r.get("msg", ""), r.get("advice", ""))
+                continue
+            if r.get("unparsed"):
+                self.warnings.append(f"{s.name}: compose printed output the parser does not know: "
+                                     f"{'; '.join(r['unparsed'][:5])}")
+            s.changed = bool(r.get("changed"))
+            s.rollback_available = bool(r.get("rollback_available"))
+            what = "started " + ", ".join(r.get("actions") or []) if s.changed else "unchanged, nothing restarted"
+            self._event(ev.DEPLOY_SUCCESS, s.name, f"{what} ({duration:.1f} s)", changed=s.changed,
+                        duration=duration, changed_files=r.get("changed_files"))
+            s.state = WAITING
+            self.tracker.add(s.wait, now)
+        if request.get("databases"):
+            pg = next(s for s in self.services.values() if s.databases)
+            if pg.state == PROVISIONING and self._databases_done(pg, resp) and pg.state == PROVISIONING:
+                pg.state = HEALTHY
+        probes = resp.get("probe") or {}
+        asked = {s["name"] for s in request.get("probe") or []}
+        self._ended(self.tracker.record({n: probes.get(n) or {"verdict": "waiting", "detail": "no answer"}
+                                         for n in asked}, now), resp)
+        remote = resp.get("remote") or {}
+        asked = {s["name"] for s in request.get("remote") or []}
+        self._remote_ended(self.remote_tracker.record({n: remote.get(n) or {"verdict": "waiting", "detail": "no answer"}
+                                                       for n in asked}, now))
+        wired = resp.get("wiring") or {}
+        for w in request.get("wiring") or []:
+            if w["name"] in wired:
+                self._wired(self.services[w["name"]], wired[w["name"]])
+
+    def _ended(self, done: dict[str, dict], resp: dict | None = None) -> None:
+        for name, outcome in done.items():
+            s = self.services[name]
+            if outcome["state"] == "healthy":
+                self._healthy(s, resp or {})
+                continue
+            s.category = "crash_loop" if outcome["state"] == "crash_loop" else "timeout"
+            s.detail = outcome["detail"]
+            if s.state == WAITING and s.changed and s.rollback_available and self.rollback:
+                s.state = UNWINDING
+                self.queued["previous"].append(s.project)
+            elif outcome["state"] == "crash_loop":
+                # prevention: a crash-looping container is stopped, not left looping (volumes are kept)
+                s.state = UNWINDING
+                self.queued["stop"].append(s.project)
+            else:
+                s.state = FAILED
+
+    def _remote_ended(self, done: dict[str, dict]) -> None:
+        for name, outcome in done.items():
+            self.remote_state[name] = HEALTHY if outcome["state"] == "healthy" else FAILED
+
+    def summary(self) -> dict:
+        out = {name: {"state": s.state, "changed": s.changed, "category": s.category, "detail": s.detail}
+               for name, s in self.services.items()}
+        return {
+            "services": out,
+            "healthy": [n for n in self.order if self.services[n].state in (HEALTHY, ROLLED_BACK)],
+            "failed_services": [n for n in self.order if self.services[n].state in BAD_STATES],
+            "rolled_back": [n for n in self.order if self.services[n].state == ROLLED_BACK],
+            "changed": self.changed_elsewhere or any(s.changed for s in self.services.values()),
+            "steps": self.steps,
+            "diff": [d for n in self.order for d in self.services[n].diff],
+        }

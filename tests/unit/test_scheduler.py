@@ -1,0 +1,320 @@
+"""The deploy scheduler against a fake host and a fake clock: order, failure propagation, rollback, interruption."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import Scheduler, Service
+
+SEED = {
+    "postgres": ["redis"], "redis": [], "ollama": [], "litellm": ["postgres", "redis"],
+    "dify": ["postgres", "redis", "litellm"], "n8n": ["postgres", "redis"],
+    "flowise": ["postgres", "redis", "litellm"], "anythingllm": ["postgres", "redis", "litellm"],
+    "openwebui": ["postgres", "redis", "litellm"],
+}
+STEP_COST = 0.2  # one module round trip
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+
+
+class FakeHost:
+    """Services as behaviours: how long until ready after a start, whether they crash, fail to start, or run already.
+
+    spec keys: ready_after (s), crash (bool), up_fails (category), running (unchanged and answering already),
+    dies_at (time at which a running service starts crash looping), previous_ready_after (after a rollback).
+    """
+
+    def __init__(self, clock: Clock, specs: dict[str, dict], interrupt_at_step: int | None = None) -> None:
+        self.clock, self.specs = clock, specs
+        self.started: dict[str, float] = {}
+        self.rolled: set[str] = set()
+        self.requests: list[dict] = []
+        self.interrupt_at_step = interrupt_at_step
+        self.databases_made_at: float | None = None
+
+    def verdict(self, name: str) -> dict:
+        spec, now = self.specs[name], self.clock()
+        if spec.get("dies_at") is not None and now >= spec["dies_at"]:
+            return {"verdict": "crash_loop", "detail": f"{name} exited with code 1", "logs": ["boom"], "containers": []}
+        if spec.get("running") and name not in self.started:
+            return {"verdict": "ready", "detail": "ok", "containers": []}
+        if name not in self.started:
+            return {"verdict": "waiting", "detail": "no container", "containers": []}
+        if spec.get("crash") and name not in self.rolled:
+            return {"verdict": "crash_loop", "detail": f"{name} restarting", "logs": ["boom"], "containers": []}
+        after = spec.get("previous_ready_after", 1.0) if name in self.rolled else spec.get("ready_after", 1.0)
+        if after is None or now < self.started[name] + after:
+            return {"verdict": "waiting", "detail": "HTTP 503", "containers": []}
+        return {"verdict": "ready", "detail": "HTTP 200", "containers": []}
+
+    def step(self, request: dict) -> dict:
+        self.requests.append(request)
+        if self.interrupt_at_step is not None and len(self.requests) == self.interrupt_at_step:
+            raise KeyboardInterrupt
+        self.clock.t += STEP_COST
+        out: dict = {"check": {}, "up": {}, "previous": {}, "stop": {}, "probe": {}, "remote": {}, "wiring": {}}
+        for p in request.get("check") or []:
+            spec = self.specs[p["service"]]
+            if spec.get("check_fails"):
+                out["check"][p["service"]] = {"failed": True, "category": "config", "cause": spec["check_fails"]}
+            else:
+                out["check"][p["service"]] = {"changed": not spec.get("running"), "changed_files": []}
+                if spec.get("running"):
+                    out["probe"][p["service"]] = self.verdict(p["service"])
+        for p in request.get("previous") or []:
+            self.rolled.add(p["service"])
+            self.started[p["service"]] = self.clock()
+            out["previous"][p["service"]] = {"changed": True}
+        for p in request.get("stop") or []:
+            out["stop"][p["service"]] = {"changed": True}
+        for p in request.get("up") or []:
+            spec = self.specs[p["service"]]
+            if spec.get("up_fails"):
+                out["up"][p["service"]] = {"failed": True, "category": spec["up_fails"], "cause": "bind failed"}
+                continue
+            self.started[p["service"]] = self.clock()
+            out["up"][p["service"]] = {"changed": True, "actions": ["up"],
+                                       "rollback_available": bool(spec.get("previous_ready_after"))}
+        for s in request.get("probe") or []:
+            out["probe"][s["name"]] = self.verdict(s["name"])
+        for d in request.get("remote") or []:
+            ready = self.clock() >= self.specs[d["name"]].get("remote_ready_at", 0.0)
+            out["remote"][d["name"]] = {"verdict": "ready" if ready else "waiting", "detail": "tcp"}
+        dbs = request.get("databases")
+        if dbs and (not dbs.get("when_ready") or out["probe"].get(dbs["when_ready"], {}).get("verdict") == "ready"):
+            self.databases_made_at = self.clock()
+            made = [] if self.specs["postgres"].get("running") else ["created database n8n"]
+            out["databases"] = {"ok": True, "changes": made}
+        for w in request.get("wiring") or []:
+            if not w.get("if_ready") or out["probe"].get(w["name"], {}).get("verdict") == "ready":
+                bad = self.specs[w["name"]].get("unwired")
+                out["wiring"][w["name"]] = {"postgres": {"ok": not bad, "address": "postgres:5432", "detail": "x"}}
+        return out
+
+
+def service(name: str, deps: list[str], deadline: float = 60.0, wiring: bool = False) -> Service:
+    backoff = {"initial": 0.5, "base": 0.5, "factor": 2, "cap": 2, "deadline": deadline, "floor": 0.1}
+    return Service(name=name, deps=deps,
+                   project={"service": name, "project_src": f"/opt/aiplatform/{name}", "project_name": f"aiplatform-{name}"},
+                   wait={"name": name, "project": f"aiplatform-{name}", "probe": {"type": "http"}, "backoff": backoff,
+                         "type": "application"},
+                   wiring={"name": name, "container": f"aiplatform-{name}", "endpoints": []} if wiring else None,
+                   databases={"container": "aiplatform-postgres", "databases": []} if name == "postgres" else None)
+
+
+def run(specs: dict[str, dict], deps: dict | None = None, remote: dict | None = None, **kwargs):
+    deps = deps or SEED
+    clock = Clock()
+    host = FakeHost(clock, specs, kwargs.pop("interrupt_at_step", None))
+    events: list[dict] = []
+
+    def emit(event: dict) -> None:
+        event["t"] = clock()
+        events.append(event)
+
+    local = [service(n, [d for d in deps.get(n, [])], specs[n].get("deadline", 60.0), specs[n].get("wired", False))
+             for n in deps if n in specs and not specs[n].get("elsewhere")]
+    sched = Scheduler(local, host.step, emit, remote=remote, clock=clock, sleep=clock.sleep, rng=random.Random(1),
+                      **kwargs)
+    return sched.run(), events, host
+
+
+def first(events: list[dict], kind: str, service: str) -> dict:
+    return next(e for e in events if e["type"] == kind and e["service"] == service)
+
+
+def test_a_slow_n8n_does_not_hold_back_the_applications_that_do_not_need_it():
+    specs = {n: {"ready_after": 2.0} for n in SEED}
+    specs["n8n"].update(ready_after=60.0, deadline=120.0)
+    summary, events, host = run(specs)
+    assert summary["failed_services"] == [] and set(summary["healthy"]) == set(SEED)
+    n8n_healthy = first(events, "HEALTH_SUCCESS", "n8n")["t"]
+    litellm_healthy = first(events, "HEALTH_SUCCESS", "litellm")["t"]
+    for app in ("dify", "flowise", "anythingllm", "openwebui"):
+        started = next(i for i, r in enumerate(host.requests) if any(p["service"] == app for p in r.get("up") or []))
+        # started in the first step after LiteLLM answered, and healthy long before n8n
+        assert first(events, "DEPLOY_SUCCESS", app)["t"] <= litellm_healthy + STEP_COST + 1e-9, app
+        assert first(events, "HEALTH_SUCCESS", app)["t"] < n8n_healthy, app
+        assert started > 0
+    # n8n itself started as soon as PostgreSQL and Redis were healthy, before LiteLLM was
+    assert first(events, "DEPLOY_SUCCESS", "n8n")["t"] < litellm_healthy
+
+
+def test_nothing_starts_before_its_own_dependencies_are_healthy():
+    specs = {n: {"ready_after": 1.0 + i * 0.7} for i, n in enumerate(SEED)}
+    summary, events, dummy = run(specs)
+    assert summary["failed_services"] == []
+    for name, deps in SEED.items():
+        started = first(events, "DEPLOY_SUCCESS", name)["t"]
+        for dep in deps:
+            assert first(events, "HEALTH_SUCCESS", dep)["t"] <= started, (name, dep)
+
+
+def test_the_databases_are_made_in_the_step_where_postgres_answers_before_any_consumer_starts():
+    summary, events, host = run({n: {"ready_after": 1.0} for n in SEED})
+    assert host.databases_made_at == pytest.approx(first(events, "HEALTH_SUCCESS", "postgres")["t"])
+    assert first(events, "DEPLOY_SUCCESS", "litellm")["t"] > host.databases_made_at
+
+
+def test_a_failure_skips_its_dependents_with_the_reason_and_independent_services_carry_on():
+    specs = {n: {"ready_after": 1.0} for n in SEED}
+    specs["litellm"]["ready_after"] = None  # never ready
+    specs["litellm"]["deadline"] = 5.0
+    summary, events, dummy = run(specs)
+    assert summary["services"]["litellm"]["state"] == "failed"
+    for app in ("dify", "flowise", "anythingllm", "openwebui"):
+        assert summary["services"][app]["state"] == "skipped"
+        skip = first(events, "DEPLOY_SKIPPED", app)
+        assert "depends on litellm, which failed" in skip["message"] and skip["category"] == "dependency"
+    assert {"postgres", "redis", "ollama", "n8n"} <= set(summary["healthy"])
+    assert first(events, "HEALTH_TIMEOUT", "litellm")["category"] == "timeout"
+
+
+def test_a_start_failure_is_categorised_and_blocks_only_its_dependents():
+    specs = {n: {"ready_after": 1.0} for n in SEED}
+    specs["redis"]["up_fails"] = "port"
+    summary, events, dummy = run(specs)
+    assert first(events, "PORT_CONFLICT", "redis")["category"] == "port"
+    assert first(events, "DEPLOY_FAIL", "redis")["category"] == "port"
+    assert set(summary["healthy"]) == {"ollama"}
+    assert summary["services"]["postgres"]["detail"] == "not started: it depends on redis, which failed"
+
+
+def test_a_change_that_crash_loops_is_rolled_back_and_its_dependents_still_start():
+    specs = {n: {"ready_after": 1.0} for n in SEED}
+    specs["litellm"].update(crash=True, previous_ready_after=1.0)
+    summary, events, host = run(specs)
+    assert summary["rolled_back"] == ["litellm"]
+    assert any(r.get("previous") for r in host.requests)
+    assert not any(p["service"] == "litellm" for r in host.requests for p in r.get("stop") or [])
+    rolled = next(e for e in events if e["type"] == "DEPLOY_SUCCESS" and e.get("rollback"))
+    assert rolled["service"] == "litellm"
+    assert {"dify", "flowise", "anythingllm", "openwebui"} <= set(summary["healthy"])
+
+
+def test_a_crash_loop_without_a_previous_version_is_stopped_not_left_looping():
+    specs = {n: {"ready_after": 1.0} for n in SEED}
+    specs["ollama"]["crash"] = True
+    summary, events, host = run(specs, rollback=True)
+    assert summary["services"]["ollama"]["state"] == "failed"
+    assert summary["services"]["ollama"]["category"] == "crash_loop"
+    assert [p["service"] for r in host.requests for p in r.get("stop") or []] == ["ollama"]
+    assert any("stopped to end the crash loop" in e["message"] for e in events if e["service"] == "ollama")
+    assert len(summary["healthy"]) == len(SEED) - 1
+
+
+def test_a_dependency_that_dies_during_a_wait_fails_and_skips_what_needs_it():
+    specs = {n: {"ready_after": 1.0} for n in SEED}
+    specs["postgres"].update(running=True, dies_at=0.5)  # answers in the check, crash loops by its next probe
+    specs["litellm"]["ready_after"] = 30.0
+    specs["redis"]["running"] = True
+    summary, events, dummy = run(specs)
+    # postgres answered the first check (healthy then); everything that started after still runs, nothing hangs
+    assert summary["services"]["postgres"]["state"] == "healthy"
+    specs = {n: {"ready_after": 1.0} for n in SEED}
+    specs["postgres"].update(ready_after=3.0, dies_at=2.0)  # started, then crash loops before it answered
+    summary, events, dummy = run(specs)
+    assert summary["services"]["postgres"]["category"] == "crash_loop"
+    assert {"litellm", "n8n", "dify"} <= set(summary["failed_services"])
+    assert set(summary["healthy"]) == {"redis", "ollama"}
+
+
+def test_the_no_op_fast_path_is_one_round_trip_and_changes_nothing():
+    specs = {n: {"running": True, "wired": n != "postgres"} for n in SEED}
+    summary, events, host = run(specs)
+    assert len(host.requests) == 1
+    assert summary["changed"] is False
+    assert set(summary["healthy"]) == set(SEED)
+    assert {e["type"] for e in events} == {"DEPLOY_START", "DEPLOY_SUCCESS", "HEALTH_SUCCESS"}
+    # the wiring and the databases were checked in that same call
+    assert len(host.requests[0]["wiring"]) == len(SEED) - 1 and host.requests[0]["databases"]["when_ready"] == "postgres"
+
+
+def test_a_broken_link_found_by_the_wiring_check_fails_the_service():
+    specs = {n: {"running": True} for n in SEED}
+    specs["n8n"]["wired"] = True
+    specs["n8n"]["unwired"] = True
+    summary, events, dummy = run(specs)
+    assert summary["failed_services"] == ["n8n"]
+    assert first(events, "CONNECTIVITY_FAIL", "n8n")["message"].startswith("cannot reach postgres at postgres:5432")
+
+
+def test_check_mode_starts_nothing():
+    specs = {n: {"ready_after": 1.0} for n in SEED}
+    specs["redis"]["running"] = True
+    summary, events, host = run(specs, check_mode=True)
+    assert len(host.requests) == 1 and not host.started
+    assert summary["changed"] is True
+    assert summary["services"]["litellm"]["state"] == "would_change"
+    assert summary["services"]["redis"]["state"] == "healthy"
+
+
+def test_serial_starts_one_service_at_a_time():
+    specs = {n: {"ready_after": 1.0} for n in SEED}
+    summary, dummy, host = run(specs, serial=True)
+    assert summary["failed_services"] == []
+    assert all(len(r.get("up") or []) <= 1 for r in host.requests)
+
+
+def test_a_dependency_on_another_host_is_waited_for_by_probing_it_from_here():
+    deps = {"litellm": ["postgres"], "n8n": ["postgres"]}
+    specs = {"litellm": {"ready_after": 1.0}, "n8n": {"ready_after": 1.0},
+             "postgres": {"elsewhere": True, "remote_ready_at": 4.0}}
+    remote = {"postgres": {"host": "10.0.0.5", "port": 5432, "probe": {"type": "tcp"},
+                           "backoff": {"initial": 0, "base": 0.5, "factor": 2, "cap": 1, "deadline": 30}}}
+    summary, events, host = run(specs, deps=deps, remote=remote)
+    assert summary["failed_services"] == []
+    ready = first(events, "DEPENDENCY_READY", "postgres")["t"]
+    assert ready >= 4.0
+    assert first(events, "DEPLOY_SUCCESS", "litellm")["t"] >= ready
+    assert any(e["type"] == "DEPENDENCY_WAIT" and e["level"] == "WARN" for e in events)
+
+
+def test_a_dependency_on_another_host_that_never_answers_skips_its_dependents():
+    deps = {"n8n": ["postgres"], "ollama": []}
+    specs = {"n8n": {}, "ollama": {}, "postgres": {"elsewhere": True, "remote_ready_at": 1e9}}
+    remote = {"postgres": {"host": "10.0.0.5", "port": 5432, "probe": {"type": "tcp"},
+                           "backoff": {"initial": 0, "base": 0.5, "factor": 2, "cap": 1, "deadline": 5}}}
+    summary, events, dummy = run(specs, deps=deps, remote=remote)
+    assert summary["services"]["n8n"]["state"] == "skipped"
+    assert first(events, "DEPENDENCY_FAIL", "postgres")["level"] == "ERROR"
+    assert summary["healthy"] == ["ollama"]
+
+
+def test_a_dependency_on_a_host_that_dropped_out_is_failed_at_once():
+    deps = {"n8n": ["postgres"]}
+    summary, dummy, host = run({"n8n": {}}, deps=deps, down={"postgres"})
+    assert summary["services"]["n8n"]["state"] == "skipped"
+    assert len(host.requests) == 1
+
+
+def test_an_interrupted_run_records_what_was_in_flight_and_stops():
+    specs = {n: {"ready_after": 5.0} for n in SEED}
+    events: list[dict] = []
+    with pytest.raises(KeyboardInterrupt):
+        clock = Clock()
+        host = FakeHost(clock, specs, interrupt_at_step=3)
+        local = [service(n, SEED[n]) for n in SEED]
+        Scheduler(local, host.step, events.append, clock=clock, sleep=clock.sleep).run()
+    interrupted = [e for e in events if e["type"] == "DEPLOY_FAIL" and e["category"] == "interrupted"]
+    assert {e["service"] for e in interrupted} == set(SEED)
+    assert len(host.requests) == 3
+
+
+def test_a_config_error_in_the_check_fails_before_anything_starts():
+    specs = {n: {"ready_after": 1.0} for n in SEED}
+    specs["litellm"]["check_fails"] = "config.yaml: model_list must be a list"
+    summary, events, host = run(specs)
+    assert first(events, "CONFIG_INVALID", "litellm")["category"] == "config"
+    assert summary["services"]["dify"]["state"] == "skipped"
+    assert not any(p["service"] == "litellm" for r in host.requests for p in r.get("up") or [])
