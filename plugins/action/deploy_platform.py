@@ -7,6 +7,7 @@ from ansible.errors import AnsibleError
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import Scheduler, Service
@@ -32,7 +33,7 @@ def remote_dependency(catalog: dict, name: str, host: str, groups: dict, hostvar
 
 class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("services", "catalog", "dependencies", "base_dir", "network", "pull", "parallel",
-                             "rollback", "serial", "postgres_admin_user"))
+                             "rollback", "serial"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -46,6 +47,7 @@ class ActionModule(PlatformAction):
         gone = sorted(set(task_vars.get("ansible_play_hosts_all") or []) - set(task_vars.get("ansible_play_hosts") or []))
         down = set(cat.placed_on(deploying, catalog, gone, groups)) - set(here) if gone else set()
 
+        render_vars = service_roles.render_variables(self._loader, task_vars)
         services, remote = [], {}
         for name in here:
             svc = catalog[name]
@@ -58,10 +60,10 @@ class ActionModule(PlatformAction):
                 databases = None
                 if name == "postgres":
                     consumers = {n: self._secrets_of(n, catalog, groups, hostvars) for n in deploying}
-                    databases = {"container": svc["container"], "admin_user": args.get("postgres_admin_user", "postgres"),
+                    databases = {"container": svc["container"], "admin_user": render_vars.get("postgres_admin_user", "postgres"),
                                  "databases": cat.app_databases(deploying, catalog, consumers)}
                 files = render_templates(self._templar, self._loader, svc.get("templates"),
-                                         dict(task_vars, aiplatform_render_service=name))
+                                         dict(render_vars, aiplatform_render_service=name))
             except (AnsibleError, cat.ConfigError) as exc:
                 self.emit(ev.make_event(ev.CONFIG_INVALID, name, f"not deployed: {exc}", category="config"))
                 result.update(failed=True, msg=f"{name}: {exc}", category="config")

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 
 import yaml
+from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.module_utils import config_checks
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils.waves import DependencyError, dependency_waves
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events, service_roles
 
 _ROLES = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
 
@@ -34,19 +35,40 @@ def known_variables(service: str) -> set[str]:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("catalog", "services", "only", "dependencies", "strict_variables", "one_at_a_time"))
+    _VALID_ARGS = frozenset(("services", "custom_services", "only", "dependencies", "strict_variables",
+                             "one_at_a_time"))
+
+    def describe(self, names: list[str], task_vars: dict) -> tuple[dict, list[str]]:
+        """Each service role's description (its `<name>_service` variable) over this host's variables."""
+        merged = service_roles.variables(self._loader, names, task_vars)
+        templar = self._templar.copy_with_new_env(available_variables=merged)
+        catalog, problems = {}, []
+        for name in names:
+            problems += service_roles.option_problems(self._loader, templar, name, merged)
+            try:
+                catalog[name] = templar.template(merged[f"{name}_service"])
+            except (AnsibleError, KeyError) as exc:
+                problems.append(f"{name}: its description cannot be built: {exc}")
+        return catalog, problems
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
-        catalog = dict(args.get("catalog") or {})
-        enabled = list(args.get("services") or [])
+        custom = dict(args.get("custom_services") or {})
+        listed = list(args.get("services") or [])
+        enabled = listed + [name for name in custom if name not in listed]
+        roles = [name for name in listed if name not in custom and service_roles.has_role(name)]
+        catalog, problems = self.describe(roles, task_vars)
+        catalog.update(cat.custom_services(custom, os.path.join(service_roles.ROLES, "aiplatform", "templates")))
         only = list(args.get("only") or []) or None
+        if only:
+            only = [name for name in only if name in enabled] or None
         groups = task_vars.get("groups", {})
         host = task_vars.get("inventory_hostname", "")
-        deps = {name: list(needs or []) for name, needs in (args.get("dependencies") or {}).items()
-                if name in enabled}
-        problems = cat.validate(catalog, enabled, groups)
+        depends = dict(args.get("dependencies") or {})
+        depends.update({name: list((spec or {}).get("depends_on") or []) for name, spec in custom.items()})
+        deps = {name: list(needs or []) for name, needs in depends.items() if name in enabled}
+        problems += cat.validate(catalog, enabled, groups)
         for name in enabled:
             problems += config_checks.service_problems(name, catalog.get(name) or {})
         if args.get("strict_variables", True):
@@ -60,19 +82,23 @@ class ActionModule(ActionBase):
             except DependencyError as exc:
                 problems.append(str(exc))
         events = []
+        # every host plans with its own variables; the first one reports, so each problem is said once
+        speaks = host == (task_vars.get("ansible_play_hosts") or [host])[0]
         for problem in problems:
             head = problem.split(":", 1)[0].split(".", 1)[0]
             service = head if head in catalog or head in enabled else "plan"
             # Two services claiming one host port is a port conflict, found before anything runs.
             kind = ev.PORT_CONFLICT if "also claimed by" in problem else ev.CONFIG_INVALID
             event = ev.make_event(kind, service, problem, host=host, category="port" if kind == ev.PORT_CONFLICT else "config")
-            event["live"] = live_events.send(self._task, host, event)
-            events.append(event)
+            if speaks:
+                event["live"] = live_events.send(self._task, host, event)
+                events.append(event)
         if args.get("one_at_a_time"):
             waves = [[name] for wave in waves for name in wave]
         if problems:
             return dict(result, failed=True, changed=False, category="config", events=events,
                         msg="invalid platform configuration, nothing was changed:\n- " + "\n- ".join(problems))
         return dict(result, changed=False, events=events, waves=waves,
-                    ansible_facts={"aiplatform_waves": waves, "aiplatform_dependency_map": deps,
+                    ansible_facts={"aiplatform_catalog": catalog, "aiplatform_enabled": enabled,
+                                   "aiplatform_waves": waves, "aiplatform_dependency_map": deps,
                                    "aiplatform_deploying": [n for w in waves for n in w]})

@@ -11,7 +11,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils import recovery as rc
 from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import wait_for
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events, service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private
 
@@ -42,7 +42,8 @@ class ActionModule(ActionBase):
             if action == rc.RECREATE:
                 return compose(svc, state="recreated")
             try:  # reconfigure: render again from the inventory, validate, bring up
-                files = render_templates(self._templar, self._loader, svc.get("templates"), task_vars)
+                files = render_templates(self._templar, self._loader, svc.get("templates"),
+                                         service_roles.render_variables(self._loader, task_vars))
             except AnsibleError as exc:
                 return {"failed": True, "category": "config", "msg": str(exc)}
             return compose(svc, state="present", **split_private(files), pull=args.get("pull", "missing"),

@@ -62,10 +62,6 @@ options:
     description: Start one service at a time, each behind its health gate (upgrades).
     type: bool
     default: false
-  postgres_admin_user:
-    description: PostgreSQL superuser that makes the application databases.
-    type: str
-    default: postgres
 extends_documentation_fragment:
   - aiplatform.stack.attributes
   - aiplatform.stack.attributes.action

@@ -15,22 +15,27 @@ description:
     cycles, with the offending path).
   - A host port claimed twice is a PORT_CONFLICT event naming both claimants.
   - Each problem is a CONFIG_INVALID event naming the service, the field and the fix; the task then fails.
-  - On success sets the facts C(aiplatform_waves) (lists of service names; a wave starts together) and
+  - On success sets the facts C(aiplatform_catalog) (the descriptions), C(aiplatform_enabled),
+    C(aiplatform_waves) (lists of service names, in dependency order), C(aiplatform_dependency_map) and
     C(aiplatform_deploying).
 version_added: 0.1.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
-  catalog:
-    description: Service descriptions by name (built by each service role's C(describe) tasks).
-    type: dict
-    required: true
   services:
-    description: Enabled service names.
+    description:
+      - Enabled service names. Each is described by its role - the role's C(<name>_service) variable, built from
+        its defaults under this host's inventory variables and its derived vars; the role's options are checked
+        against its argument spec.
     type: list
     elements: str
     required: true
+  custom_services:
+    description: Services described only as data (see the C(aiplatform) role's C(aiplatform_custom_services)).
+    type: dict
+    default: {}
   only:
-    description: Deploy only these and what they depend on; empty for all enabled services.
+    description: Deploy only these and what they depend on; empty for all enabled services. Names that are not
+      enabled services are ignored (run tags pass through here).
     type: list
     elements: str
     default: []
@@ -66,12 +71,10 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Validate and order the services
+- name: Describe, validate and order the services
   aiplatform.stack.plan_platform:
-    catalog: "{{ aiplatform_catalog }}"
     services: [postgres, redis, litellm]
     dependencies: {postgres: [redis], redis: [], litellm: [postgres, redis]}
-  run_once: true
 """
 
 RETURN = r"""

@@ -1,0 +1,57 @@
+"""The service roles as data: their defaults and derived variables, layered over the inventory, without running them.
+
+Ansible's precedence is kept: a role's defaults lose to the inventory, its vars/main.yml (derived values, "override
+the defaults, not these") win over it. One load per file and run (the loader caches), instead of an include_role
+per service.
+"""
+from __future__ import annotations
+
+import os
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+ROLES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "roles"))
+
+
+def has_role(service: str) -> bool:
+    return os.path.isfile(os.path.join(ROLES, service, "defaults", "main.yml"))
+
+
+def _load(loader, path: str) -> dict:
+    if not os.path.isfile(path):
+        return {}
+    return dict(loader.load_from_file(path, trusted_as_template=True) or {})
+
+
+def variables(loader, services: list[str], task_vars: dict) -> dict:
+    """task_vars with the defaults (below) and derived vars (above) of every service role among `services`."""
+    defaults, derived = {}, {}
+    for name in services:
+        if not has_role(name):
+            continue
+        defaults.update(_load(loader, os.path.join(ROLES, name, "defaults", "main.yml")))
+        derived.update(_load(loader, os.path.join(ROLES, name, "vars", "main.yml")))
+        derived[f"{name}_role_path"] = os.path.join(ROLES, name)
+    return {**defaults, **task_vars, **derived}
+
+
+def options(loader, service: str) -> dict:
+    """The options of a service role's argument spec (entry point main)."""
+    specs = _load(loader, os.path.join(ROLES, service, "meta", "argument_specs.yml")).get("argument_specs") or {}
+    return dict((specs.get("main") or {}).get("options") or {})
+
+
+def option_problems(loader, templar, service: str, merged: dict) -> list[str]:
+    """Type and choice errors of a role's options as the inventory sets them, each naming the variable."""
+    spec = options(loader, service)
+    values = {}
+    for name in spec:
+        if name in merged:
+            values[name] = templar.template(merged[name])
+    result = ArgumentSpecValidator(spec).validate(values)
+    return [f"{service}: {msg}; fix the variable in the inventory" for msg in result.error_messages]
+
+
+def render_variables(loader, task_vars: dict) -> dict:
+    """The variables templates are rendered with: the enabled services' role variables over the task's."""
+    return variables(loader, list(task_vars.get("aiplatform_services") or []), task_vars)
