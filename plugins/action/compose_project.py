@@ -6,30 +6,24 @@ from __future__ import annotations
 import time
 
 from ansible.errors import AnsibleError
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.deploy_events import record_failure
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(PlatformAction):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
         service = args.pop("service", None) or args.get("project_name", "compose")
         templates = args.pop("templates", None)
-        host = task_vars.get("inventory_hostname", "")
+        host = self.host
         state = args.get("state", "present")
-        events = []
 
         def emit(event_type, message, **facts):
-            event = ev.make_event(event_type, service, message, host=host, **facts)
-            event["live"] = live_events.send(self._task, host, event)
-            events.append(event)
+            self.emit(ev.make_event(event_type, service, message, **facts))
 
         started = time.monotonic()
         if state == "present":
@@ -41,13 +35,15 @@ class ActionModule(ActionBase):
         except AnsibleError as exc:
             emit(ev.CONFIG_INVALID, f"rendering failed: {exc}", category="config")
             emit(ev.DEPLOY_FAIL, "not deployed: configuration could not be rendered", category="config")
-            return dict(result, failed=True, msg=str(exc), category="config", events=events, service_failed=True)
+            return dict(result, failed=True, msg=str(exc), category="config", events=self.events, service_failed=True)
 
         res = self._execute_module("aiplatform.stack.compose_project", module_args=args, task_vars=task_vars)
         duration = round(time.monotonic() - started, 3)
         if res.get("failed"):
-            record_failure(emit, res.get("category", "unknown"), res.get("cause") or res.get("msg", ""),
-                           res.get("advice", ""), duration)
+            category, cause = res.get("category", "unknown"), res.get("cause") or res.get("msg", "")
+            if category in ev.SPECIFIC_FAILURE:
+                emit(ev.SPECIFIC_FAILURE[category], f"{cause}; fix: {res.get('advice', '')}", category=category)
+            emit(ev.DEPLOY_FAIL, f"[{category}] {cause}", category=category, duration=duration)
             res["service_failed"] = True
         elif state == "present":
             what = "started " + ", ".join(res.get("actions", [])) if res.get("changed") else "unchanged, nothing restarted"
@@ -60,6 +56,6 @@ class ActionModule(ActionBase):
             emit(ev.SERVICE_REMOVED, f"removed: {', '.join(res.get('actions', []))}", changed=True, duration=duration)
         elif res.get("changed"):
             emit(ev.DEPLOY_SUCCESS, f"{state}: {', '.join(res.get('actions', []))}", changed=True, duration=duration)
-        res["events"] = events
+        res["events"] = self.events
         result.update(res)
         return result

@@ -59,7 +59,7 @@ class ActionModule(PlatformAction):
                 wiring = cat.wiring([name], catalog, host, groups, hostvars)
                 databases = None
                 if name == "postgres":
-                    consumers = {n: self._secrets_of(n, catalog, groups, hostvars) for n in deploying}
+                    consumers = {n: cat.secrets_of(catalog, n, groups, hostvars) for n in deploying}
                     databases = {"container": svc["container"], "admin_user": render_vars.get("postgres_admin_user", "postgres"),
                                  "databases": cat.app_databases(deploying, catalog, consumers)}
                 files = render_templates(self._templar, self._loader, svc.get("templates"),
@@ -95,9 +95,3 @@ class ActionModule(PlatformAction):
         summary["models"] = [{"service": n, "container": catalog[n]["container"], **catalog[n]["models"]}
                              for n in summary["healthy"] if (catalog[n].get("models") or {}).get("names")]
         return dict(result, **summary, events=self.events, warnings=scheduler.warnings)
-
-    @staticmethod
-    def _secrets_of(name: str, catalog: dict, groups: dict, hostvars: dict) -> dict:
-        """A service's generated secrets, from the host that runs it (loaded there by the secrets step)."""
-        where = cat.hosts_of(catalog[name], groups)
-        return ((hostvars.get(where[0]) or {}).get("aiplatform_secrets") or {}).get(name) or {} if where else {}

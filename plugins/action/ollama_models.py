@@ -5,31 +5,25 @@ from __future__ import annotations
 
 import time
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils.model_pull import percent
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("service", "container", "port", "models", "budget", "timeout"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
         service = args.get("service") or "ollama"
-        host = task_vars.get("inventory_hostname", "")
         module_args = {"container": args["container"], "port": int(args.get("port", 11434)),
                        "models": list(args.get("models") or []), "budget": float(args.get("budget", 10))}
         deadline = time.monotonic() + float(args.get("timeout", 1800))
-        recorded, pulled, failed = [], [], {}
+        pulled, failed = [], {}
 
         def emit(kind, message, **facts):
-            event = ev.make_event(kind, service, message, host=host, **facts)
-            event["live"] = live_events.send(self._task, host, event)
-            recorded.append(event)
+            self.emit(ev.make_event(kind, service, message, **facts))
 
         first = None
         pulling: set[str] = set()
@@ -39,7 +33,7 @@ class ActionModule(ActionBase):
                                             task_vars=task_vars)
                 if step.get("failed"):
                     emit(ev.MODEL_PULL_FAIL, step.get("msg", "model pull failed"), category=step.get("category", "dependency"))
-                    return dict(result, failed=True, changed=bool(pulled), msg=step.get("msg"), events=recorded,
+                    return dict(result, failed=True, changed=bool(pulled), msg=step.get("msg"), events=self.events,
                                 pulled=pulled, missing=first or [], failed_models=module_args["models"])
                 first = first if first is not None else step["missing"]
                 # a pull whose last step ended just before Ollama said "success" shows up as present now
@@ -68,9 +62,9 @@ class ActionModule(ActionBase):
                          "raise the pull timeout or load them on the host", category="timeout")
                     break
         finally:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+            self.cleanup()
         result.update(changed=bool(pulled) or (self._task.check_mode and bool(first)), pulled=pulled, missing=first or [],
-                      events=recorded, failed_models=sorted(failed))
+                      events=self.events, failed_models=sorted(failed))
         if failed:
             result.update(failed=True, msg="; ".join(f"{m}: {why}" for m, why in sorted(failed.items())))
         return result

@@ -7,13 +7,13 @@ import os
 
 import yaml
 from ansible.errors import AnsibleError
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.module_utils import config_checks
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils.waves import DependencyError, dependency_waves
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events, service_roles
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 
 _ROLES = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
 
@@ -33,8 +33,7 @@ def known_variables(service: str) -> set[str]:
     return known
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("services", "custom_services", "only", "dependencies", "strict_variables",
                              "one_at_a_time"))
 
@@ -81,7 +80,6 @@ class ActionModule(ActionBase):
                 waves = dependency_waves(deps, only, known=enabled)
             except DependencyError as exc:
                 problems.append(str(exc))
-        events = []
         # every host plans with its own variables; the first one reports, so each problem is said once
         speaks = host == (task_vars.get("ansible_play_hosts") or [host])[0]
         for problem in problems:
@@ -91,14 +89,13 @@ class ActionModule(ActionBase):
             kind = ev.PORT_CONFLICT if "also claimed by" in problem else ev.CONFIG_INVALID
             event = ev.make_event(kind, service, problem, host=host, category="port" if kind == ev.PORT_CONFLICT else "config")
             if speaks:
-                event["live"] = live_events.send(self._task, host, event)
-                events.append(event)
+                self.emit(event)
         if args.get("one_at_a_time"):
             waves = [[name] for wave in waves for name in wave]
         if problems:
-            return dict(result, failed=True, changed=False, category="config", events=events,
+            return dict(result, failed=True, changed=False, category="config", events=self.events,
                         msg="invalid platform configuration, nothing was changed:\n- " + "\n- ".join(problems))
-        return dict(result, changed=False, events=events, waves=waves,
+        return dict(result, changed=False, events=self.events, waves=waves,
                     ansible_facts={"aiplatform_catalog": catalog, "aiplatform_enabled": enabled,
                                    "aiplatform_waves": waves, "aiplatform_dependency_map": deps,
                                    "aiplatform_deploying": [n for w in waves for n in w]})

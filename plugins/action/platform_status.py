@@ -3,11 +3,9 @@
 """Status of the services on a host: one probe round, a table, restart loops found and stopped."""
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils import recovery as rc
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
 
 
@@ -21,21 +19,18 @@ def service_url(svc: dict, host: str, hostvars: dict) -> str | None:
     return None
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("services", "projects_dir", "stop_loops", "window", "climb"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
         services = list(args.get("services") or [])
-        host = task_vars.get("inventory_hostname", "")
-        events, rows = [], []
+        host = self.host
+        rows, stopped_any = [], False
 
         def emit(event_type, name, message, **facts):
-            event = ev.make_event(event_type, name, message, host=host, **facts)
-            event["live"] = live_events.send(self._task, host, event)
-            events.append(event)
+            self.emit(ev.make_event(event_type, name, message, **facts))
 
         found = probe_round(self, task_vars, services) if services else {}
         for svc in services:
@@ -48,6 +43,7 @@ class ActionModule(ActionBase):
                         "project_src": f"{args['projects_dir']}/{svc['name']}", "project_name": svc["project"],
                         "state": "stopped"})
                     stopped = not stop.get("failed")
+                    stopped_any = stopped_any or bool(stop.get("changed"))
                 emit(ev.RESTART_LOOP, svc["name"], f"{why}" + ("; stopped to end the loop, volumes kept" if stopped else ""),
                      category="crash_loop", logs=entry.get("logs", []))
                 state = "stopped (crash loop)" if stopped else state
@@ -57,4 +53,5 @@ class ActionModule(ActionBase):
                  containers=[{k: c.get(k) for k in ("name", "status", "started_at", "created", "restart_count", "oneshot")}
                              for c in entry.get("containers", [])])
             rows.append(rc.status_row(svc["name"], host, entry, state, service_url(svc, host, task_vars.get("hostvars", {}))))
-        return dict(result, changed=False, rows=rows, table=rc.format_table(rows), events=events)
+        # stopping a looping container is a change on the host
+        return dict(result, changed=stopped_any, rows=rows, table=rc.format_table(rows), events=self.events)

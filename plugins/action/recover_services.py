@@ -6,31 +6,25 @@ from __future__ import annotations
 import time
 
 from ansible.errors import AnsibleError
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils import recovery as rc
 from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import wait_for
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events, service_roles
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("services", "projects_dir", "network", "pull", "stable_seconds"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
         services = list(args.get("services") or [])
-        host = task_vars.get("inventory_hostname", "")
-        events, outcome = [], {}
-
-        def emit(event):
-            event["host"] = host
-            event["live"] = live_events.send(self._task, host, event)
-            events.append(event)
+        outcome = {}
+        emit = self.emit
 
         def compose(svc, **module_args):
             module_args.update(project_src=f"{args['projects_dir']}/{svc['name']}", project_name=svc["project"])
@@ -109,7 +103,7 @@ class ActionModule(ActionBase):
                 state = rc.CRASH_LOOP if waited.get("state") == "crash_loop" else rc.UNHEALTHY
                 why, logs = waited.get("detail", ""), waited.get("logs", logs)
         failed = sorted(n for n, o in outcome.items() if o["state"] not in ("healthy", "recovered"))
-        result.update(changed=any(o.get("attempts") for o in outcome.values()), services=outcome, events=events)
+        result.update(changed=any(o.get("attempts") for o in outcome.values()), services=outcome, events=self.events)
         if failed:
             result.update(failed=True, msg="needs manual action: " + ", ".join(failed))
         return result

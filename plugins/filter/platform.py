@@ -5,16 +5,6 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
-from ansible_collections.aiplatform.stack.plugins.module_utils.waves import DependencyError
-from ansible_collections.aiplatform.stack.plugins.module_utils.waves import dependency_waves as _waves
-
-
-def dependency_waves(dependencies, selected=None, known=None):
-    try:
-        return _waves(dict(dependencies or {}), list(selected) if selected is not None else None,
-                      list(known) if known is not None else None)
-    except DependencyError as exc:
-        raise AnsibleFilterError(str(exc)) from None
 
 
 def placed_on(names, catalog, host, groups):
@@ -31,21 +21,16 @@ def service_endpoint(catalog, name, port_name, consumer_host, groups, hostvars):
         raise AnsibleFilterError(str(exc)) from None
 
 
-def wiring(names, catalog, host, groups, hostvars):
+def service_secret(catalog, name, key, groups, hostvars):
     try:
-        return cat.wiring(list(names), dict(catalog), host, dict(groups), hostvars)
+        return cat.secret(dict(catalog), name, key, dict(groups), hostvars)
     except cat.ConfigError as exc:
         raise AnsibleFilterError(str(exc)) from None
 
 
-def catalog_problems(catalog, enabled, groups):
-    return cat.validate(dict(catalog), list(enabled), dict(groups))
-
-
-def app_databases(names, catalog, secrets):
-    """[{name, owner, password}] for the services among `names` that declare a database."""
+def wiring(names, catalog, host, groups, hostvars):
     try:
-        return cat.app_databases(list(names), dict(catalog), dict(secrets))
+        return cat.wiring(list(names), dict(catalog), host, dict(groups), hostvars)
     except cat.ConfigError as exc:
         raise AnsibleFilterError(str(exc)) from None
 
@@ -63,27 +48,12 @@ def published_ports(names, catalog):
     return out
 
 
-def custom_services(specs, templates_dir):
-    return cat.custom_services(dict(specs or {}), templates_dir)
-
-
-def compose_specs(names, catalog, base_dir):
-    """The projects argument of compose_projects for the services among `names`."""
-    return [{"service": n, "project_src": f"{base_dir}/{n}", "project_name": catalog[n]["project"],
-             "templates": catalog[n].get("templates") or {}, "probe": catalog[n].get("probe") or None,
-             "target": catalog[n].get("target")} for n in names]
-
-
 class FilterModule:
     def filters(self):
         return {
-            "dependency_waves": dependency_waves,
             "placed_on": placed_on,
             "service_endpoint": service_endpoint,
-            "catalog_problems": catalog_problems,
-            "app_databases": app_databases,
             "published_ports": published_ports,
             "wiring": wiring,
-            "compose_specs": compose_specs,
-            "custom_services": custom_services,
+            "service_secret": service_secret,
         }

@@ -61,6 +61,23 @@ def endpoint(catalog: dict, name: str, port_name: str, consumer_host: str, group
     return {"host": address, "port": int(port["published"]), "local": False}
 
 
+def secrets_of(catalog: dict, name: str, groups: dict, hostvars: dict) -> dict:
+    """The generated secrets of service `name`, from the host that runs it (loaded there by the secrets step)."""
+    where = hosts_of(catalog[name], groups)
+    if not where:
+        raise ConfigError(f"{name}: host_group '{catalog[name].get('host_group')}' has no hosts")
+    return dict(((hostvars.get(where[0]) or {}).get("aiplatform_secrets") or {}).get(name) or {})
+
+
+def secret(catalog: dict, name: str, key: str, groups: dict, hostvars: dict) -> str:
+    """One secret of service `name` for a consumer (a Redis password, LiteLLM's key), wherever `name` runs."""
+    value = secrets_of(catalog, name, groups, hostvars).get(key)
+    if not value:
+        raise ConfigError(f"{name}: no secret '{key}' loaded on {hosts_of(catalog[name], groups)[0]}; "
+                          f"deploy {name} with its consumers (the secrets step runs on its host first)")
+    return value
+
+
 def custom_services(specs: dict, templates_dir: str) -> dict:
     """Descriptions of services defined only as data in the inventory (aiplatform_custom_services).
 

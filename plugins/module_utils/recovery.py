@@ -96,15 +96,19 @@ def advice(state: str, category: str | None, logs: list[str]) -> str:
 def status_row(name: str, host: str, entry: dict, state: str, url: str | None, now: datetime.datetime | None = None) -> dict:
     """One line of the status table."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    containers = entry.get("containers") or []
+    # one-shot init jobs are counted apart: a finished job is not a stopped service
+    every = entry.get("containers") or []
+    containers = [c for c in every if not c.get("oneshot")]
+    jobs = [c for c in every if c.get("oneshot")]
     running = [c for c in containers if c.get("status") == "running"]
+    done = [c for c in jobs if c.get("status") == "exited" and c.get("exit_code") == 0]
     ages = [a for a in (_age_seconds(c.get("started_at"), now) for c in running) if a is not None]
     return {
         "service": name, "host": host, "state": state,
         "health": entry.get("detail", ""),
         "uptime_s": int(min(ages)) if ages else 0,
         "restarts": sum(int(c.get("restart_count") or 0) for c in containers),
-        "containers": f"{len(running)}/{len(containers)}",
+        "containers": f"{len(running)}/{len(containers)}" + (f" +{len(done)}/{len(jobs)} jobs done" if jobs else ""),
         "url": url or "",
     }
 

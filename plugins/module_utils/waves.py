@@ -68,23 +68,6 @@ def validate(deps: dict[str, list[str]], known: list[str] | None = None) -> None
         )
 
 
-def blocked_by(deps: dict[str, list[str]], names: list[str], failed: set[str]) -> dict[str, str]:
-    """For each of `names` that (transitively) depends on a failed service, the failed service it waits on."""
-    out = {}
-    for name in names:
-        seen, stack = set(), list(deps.get(name, []))
-        while stack:
-            dep = stack.pop()
-            if dep in seen:
-                continue
-            seen.add(dep)
-            if dep in failed:
-                out[name] = dep
-                break
-            stack.extend(deps.get(dep, []))
-    return out
-
-
 def dependency_waves(deps: dict[str, list[str]], selected: list[str] | None = None,
                      known: list[str] | None = None) -> list[list[str]]:
     """Waves (lists of service names, sorted) covering `selected` and everything they depend on.

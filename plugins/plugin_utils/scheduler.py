@@ -31,7 +31,6 @@ SKIPPED = "skipped"
 OK_STATES = frozenset({HEALTHY, ROLLED_BACK, WOULD_CHANGE})
 BAD_STATES = frozenset({FAILED, SKIPPED})
 ACTIVE_STATES = frozenset({PENDING, STARTING, WAITING, PROVISIONING, UNWINDING, ROLLING_BACK})
-SPECIFIC_FAILURE = {"config": ev.CONFIG_INVALID, "port": ev.PORT_CONFLICT, "crash_loop": ev.RESTART_LOOP}
 REMOTE_EVENT = {ev.HEALTH_RETRY: ev.DEPENDENCY_WAIT, ev.HEALTH_SUCCESS: ev.DEPENDENCY_READY,
                 ev.HEALTH_TIMEOUT: ev.DEPENDENCY_FAIL, ev.RESTART_LOOP: ev.DEPENDENCY_FAIL}
 
@@ -86,8 +85,8 @@ class Scheduler:
 
     def _fail(self, s: Service, category: str, cause: str, advice: str = "") -> None:
         s.state, s.category, s.detail = FAILED, category, cause
-        if category in SPECIFIC_FAILURE and category != "crash_loop":
-            self._event(SPECIFIC_FAILURE[category], s.name, f"{cause}; fix: {advice}" if advice else cause,
+        if category in ev.SPECIFIC_FAILURE and category != "crash_loop":
+            self._event(ev.SPECIFIC_FAILURE[category], s.name, f"{cause}; fix: {advice}" if advice else cause,
                         category=category)
         self._event(ev.DEPLOY_FAIL, s.name, f"[{category}] {cause}", category=category)
 

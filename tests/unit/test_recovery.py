@@ -50,3 +50,10 @@ def test_status_table():
     table = rc.format_table([row])
     assert table.splitlines()[0].split() == ["SERVICE", "HOST", "STATE", "UPTIME", "RESTARTS", "CONTAINERS", "URL", "HEALTH"]
     assert "litellm  h1" in table and "1h00m" in table
+
+
+def test_status_counts_finished_init_jobs_apart_from_the_service_containers():
+    entry = {"detail": "HTTP 200", "containers": [c(name="anythingllm"),
+                                                  c(name="init", status="exited", exit_code=0, oneshot=True)]}
+    row = rc.status_row("anythingllm", "h1", entry, "healthy", None, NOW)
+    assert row["containers"] == "1/1 +1/1 jobs done"
