@@ -26,6 +26,18 @@ def docker(*args, check=True):
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
 
 
+def wait_until(condition, timeout: float, what: str, interval: float = 0.5):
+    """Poll `condition` until it returns something true; fail the test (naming `what`) when it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = condition()
+        if got:
+            return got
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not reached within {timeout:g} s: {what}")
+        time.sleep(interval)
+
+
 def engine_ready():
     return shutil.which("docker") and docker("info", check=False).returncode == 0
 

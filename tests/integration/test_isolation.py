@@ -97,4 +97,5 @@ def test_services_described_only_as_data_deploy_in_order_and_idempotently(platfo
     assert docker("inspect", "-f", "{{json .HostConfig.PortBindings}}", "aiplatform-echo").stdout.count("127.0.0.1") == 1
     again = platform.deploy(custom)
     assert again.rc == 0 and again.recap()["changed"] == 0
-    platform.deploy(custom, playbook="playbooks/teardown.yml")
+    down = platform.deploy(custom, playbook="playbooks/teardown.yml")
+    assert down.rc == 0, down.stdout[-3000:]

@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
-from .conftest import ROOT, SERVICES, Run
+from .conftest import ROOT, SERVICES, Run, wait_until
 
 LAB = os.path.join(ROOT, "lab")
 sys.path.insert(0, LAB)
@@ -136,18 +136,12 @@ def test_engine_stopped_on_one_host(hosts, runs):
     # The model host's engine is stopped: its precheck fails (engine), what depends on its services is skipped with
     # the reason, the data host's services and n8n carry on; once the engine is back a re-run converges.
     on("model1", "pkill", "-TERM", "dockerd")
-    for dummy in range(60):
-        if not engine_answers("model1"):
-            break
-        time.sleep(0.5)
+    wait_until(lambda: not engine_answers("model1"), 30, "model1's engine stopped")
     try:
         run = site()
     finally:
         on("model1", "/usr/local/bin/start-dockerd")
-        for dummy in range(60):
-            if engine_answers("model1"):
-                break
-            time.sleep(0.5)
+        wait_until(lambda: engine_answers("model1"), 30, "model1's engine answering again")
     assert run.rc != 0
     pre = run.of(ev.PRECHECK_FAIL)
     assert pre and all(e["host"] == "model1" and e["category"] == "engine" for e in pre), pre
