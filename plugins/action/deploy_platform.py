@@ -56,6 +56,11 @@ class ActionModule(PlatformAction):
                 for dep in deps:
                     if dep not in here and dep not in down and dep not in remote:
                         remote[dep] = remote_dependency(catalog, dep, host, groups, hostvars)
+                    if dep == "postgres" and dep in remote and svc.get("database"):
+                        # ready for this consumer when it logs in to its own database with its own password
+                        mine = cat.app_databases([name], catalog, {name: cat.secrets_of(catalog, name, groups, hostvars)})
+                        remote[dep].setdefault("logins", []).extend(
+                            {"user": d["owner"], "password": d["password"], "database": d["name"]} for d in mine)
                 wiring = cat.wiring([name], catalog, host, groups, hostvars)
                 databases = None
                 if name == "postgres":

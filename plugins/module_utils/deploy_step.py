@@ -12,7 +12,7 @@ import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
-from . import app_databases
+from . import app_databases, pg_login
 from . import errors as err
 from .compose import ComposeError
 from .connectivity import in_netns
@@ -47,8 +47,20 @@ def _simple(p: dict, state: str, run) -> dict:
 
 
 def probe_remote(dep: dict) -> dict:
-    """A dependency on another host, probed at its published endpoint from here."""
+    """A dependency on another host, probed at its published endpoint from here.
+
+    PostgreSQL is ready for its consumers here when each can log in to its own database (`logins`).
+    """
     probe = dep.get("probe") or {}
+    if dep.get("logins"):
+        for item in dep["logins"]:
+            try:
+                pg_login.login(dep["host"], dep["port"], item["user"], item["password"], item["database"])
+            except (pg_login.LoginError, OSError) as exc:
+                return {"verdict": "waiting", "detail": f"{dep['host']}:{dep['port']} {item['database']} as "
+                                                        f"{item['user']}: {exc}"}
+        return {"verdict": "ready", "detail": f"{dep['host']}:{dep['port']}: " + ", ".join(
+            f"{i['user']} logged in to {i['database']}" for i in dep["logins"])}
     if probe.get("type") == "http":
         host = f"[{dep['host']}]" if ":" in dep["host"] else dep["host"]  # an IPv6 address in a URL
         ok, detail = http_probe(dict(probe, port=dep["port"], url=None), host)

@@ -49,7 +49,8 @@ options:
     type: dict
     default: {}
   remote:
-    description: Dependencies on other hosts, each C(name), C(host), C(port), C(probe).
+    description: Dependencies on other hosts, each C(name), C(host), C(port), C(probe), and for PostgreSQL
+      C(logins) (C(user), C(password), C(database)) - ready only when each consumer here logs in to its own database.
     type: list
     elements: dict
     default: []
@@ -158,7 +159,12 @@ _PROJECTS = dict(_LIST, options={
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "check": _PROJECTS, "up": _PROJECTS, "stop": _PROJECTS, "previous": _PROJECTS, "probe": _LIST, "remote": _LIST,
+            "check": _PROJECTS, "up": _PROJECTS, "stop": _PROJECTS, "previous": _PROJECTS, "probe": _LIST,
+            "remote": dict(_LIST, options={
+                "name": {"type": "str", "required": True}, "host": {"type": "str", "required": True},
+                "port": {"type": "int", "required": True}, "probe": {"type": "dict", "default": {}},
+                "backoff": {"type": "dict"}, "type": {"type": "str"},
+                "logins": {"type": "list", "elements": "dict", "no_log": True}}),
             "wiring": _LIST,
             "baseline": {"type": "dict", "default": {}},
             "databases": {"type": "dict", "no_log": True},

@@ -83,6 +83,9 @@ class Scheduler:
         event["message"] = "dependency on another host: " + event["message"]
         self.emit(event)
 
+    def _start_event(self, s: Service) -> None:
+        self._event(ev.DEPLOY_START, s.name, f"deploying project {s.project['project_name']}")
+
     def _fail(self, s: Service, category: str, cause: str, advice: str = "") -> None:
         s.state, s.category, s.detail = FAILED, category, cause
         if category in ev.SPECIFIC_FAILURE and category != "crash_loop":
@@ -122,20 +125,21 @@ class Scheduler:
         pg = next((s for s in self.services.values() if s.databases), None)
         if pg:
             request["databases"] = dict(pg.databases, when_ready=pg.name)
-        for s in self.services.values():
-            self._event(ev.DEPLOY_START, s.name, f"deploying project {s.project['project_name']}")
         started = self.clock()
         resp = self._call(request)
         now = self.clock()
         duration = round(now - started, 3)
         if resp.get("failed"):
             for s in self.services.values():
+                self._start_event(s)
                 self._fail(s, resp.get("category", "engine"), resp.get("msg", "the host did not answer"))
             return
         probes = resp.get("probe") or {}
         for name in self.order:
             s = self.services[name]
             r = (resp.get("check") or {}).get(name) or {"failed": True, "category": "unknown", "cause": "no answer"}
+            if not r.get("changed") or self.check_mode:
+                self._start_event(s)  # a changed service's deploy starts when it is brought up
             if r.get("failed"):
                 self._fail(s, r.get("category", "unknown"), r.get("cause") or r.get("msg", ""), r.get("advice", ""))
             elif r.get("changed"):
@@ -234,6 +238,7 @@ class Scheduler:
             request["up"] = [s.project for s in up]
             for s in up:
                 s.state = STARTING
+                self._start_event(s)
         due = self.tracker.due(now)
         if due:
             request["probe"] = due

@@ -80,5 +80,5 @@ def test_site_through_ansible_runner_shows_the_service_events(platform, reported
     lines = "\n".join(e.get("stdout", "") for e in events)
     assert re.search(r"\[INFO\] \[litellm\] healthy after", lines)
     waits = [e for e in events if e.get("event") == "runner_on_ok"
-             and (e.get("event_data", {}).get("task_action") or "").endswith("wait_healthy")]
+             and (e.get("event_data", {}).get("task_action") or "").endswith("deploy_platform")]
     assert waits and any(x["type"] == ev.HEALTH_SUCCESS for w in waits for x in w["event_data"]["res"].get("events", []))

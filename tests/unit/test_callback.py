@@ -48,8 +48,8 @@ def read(tmp_path):
 
 def test_live_event_then_same_event_in_the_result_is_written_once(cb, tmp_path):
     e = ev.make_event(ev.HEALTH_RETRY, "litellm", "not ready; attempt 1", attempt=1)
-    cb.v2_aiplatform_event(Result("aiplatform.stack.wait_healthy", {"aiplatform_event": e}))
-    cb.v2_runner_on_ok(Result("aiplatform.stack.wait_healthy", {"events": [e]}))
+    cb.v2_aiplatform_event(Result("aiplatform.stack.deploy_platform", {"aiplatform_event": e}))
+    cb.v2_runner_on_ok(Result("aiplatform.stack.deploy_platform", {"events": [e]}))
     lines, events = read(tmp_path)
     assert len(lines) == 1 and cb._display.lines == lines
     assert ev.LINE_RE.match(lines[0]) and "[WARN] [litellm]" in lines[0]

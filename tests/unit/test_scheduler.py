@@ -155,7 +155,7 @@ def test_nothing_starts_before_its_own_dependencies_are_healthy():
     summary, events, dummy = run(specs)
     assert summary["failed_services"] == []
     for name, deps in SEED.items():
-        started = first(events, "DEPLOY_SUCCESS", name)["t"]
+        started = first(events, "DEPLOY_START", name)["t"]
         for dep in deps:
             assert first(events, "HEALTH_SUCCESS", dep)["t"] <= started, (name, dep)
 
