@@ -75,8 +75,11 @@ class ActionModule(PlatformAction):
                 return dict(result, events=self.events)
             project = {"service": name, "project_src": f"{base_dir}/{name}", "project_name": svc["project"],
                        **split_private(files), "probe": svc.get("probe") or None, "target": svc.get("target")}
+            models = svc.get("models") or {}
             services.append(Service(name=name, project=project, deps=deps, wiring=wiring[0] if wiring else None,
-                                    databases=databases, wait={k: svc[k] for k in WAIT_KEYS if svc.get(k) is not None}))
+                                    databases=databases, wait={k: svc[k] for k in WAIT_KEYS if svc.get(k) is not None},
+                                    models={"port": models["port"], "names": list(models["names"])}
+                                    if models.get("names") else None))
 
         common = {"pull": args.get("pull", "missing"), "networks": [args.get("network", "aiplatform")],
                   "parallel": int(args.get("parallel", 8))}
@@ -98,5 +101,5 @@ class ActionModule(PlatformAction):
             result["diff"] = summary.pop("diff")
         summary.pop("diff", None)
         summary["models"] = [{"service": n, "container": catalog[n]["container"], **catalog[n]["models"]}
-                             for n in summary["healthy"] if (catalog[n].get("models") or {}).get("names")]
+                             for n in summary["models"]]
         return dict(result, **summary, events=self.events, warnings=scheduler.warnings)

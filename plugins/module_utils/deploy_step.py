@@ -8,14 +8,19 @@ controller decides what comes next.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.six.moves.urllib.error import URLError
+from ansible.module_utils.urls import open_url
 
 from . import app_databases, pg_login
 from . import errors as err
 from .compose import ComposeError
 from .connectivity import in_netns
+from .model_pull import missing
 from .probes import http_probe, probe_services, tcp_probe
 from .project import ProjectDeployer
 
@@ -67,6 +72,18 @@ def probe_remote(dep: dict) -> dict:
     else:
         ok, detail = tcp_probe(dep["host"], dep["port"])
     return {"verdict": "ready" if ok else "waiting", "detail": f"{dep['host']}:{dep['port']} {detail}"}
+
+
+def models_missing(probe: dict, spec: dict) -> list[str] | None:
+    """The models among spec's `names` that Ollama does not list; None when it cannot be asked."""
+    address = next((c.get("address") for c in probe.get("containers") or [] if c.get("address")), None)
+    if not address or not spec.get("names"):
+        return None if not address else []
+    try:
+        tags = json.loads(open_url(f"http://{address}:{spec['port']}/api/tags", timeout=5, use_proxy=False).read())
+    except (URLError, OSError, ValueError):
+        return None
+    return missing(list(spec["names"]), tags)
 
 
 def wiring(run, svc: dict) -> dict:
@@ -135,6 +152,13 @@ def run_step(request: dict, check_mode: bool = False, run=run_subprocess) -> dic
             out["databases"] = {"ok": True, "changes": changes}
         except app_databases.DatabaseError as exc:
             out["databases"] = {"ok": False, "category": exc.category, "cause": str(exc)}
+    # models of the services that answered: only what is missing is left for the (slow, progress-reporting) pull step
+    out["models"] = {}
+    for m in request.get("models") or []:
+        if ready(m["service"]):
+            have = models_missing(out["probe"][m["service"]], m)
+            if have is not None:
+                out["models"][m["service"]] = have
     # wiring only of what runs: a service given with if_ready is checked when its probe of this step said ready
     out["wiring"] = {w["name"]: wiring(run, w) for w in request.get("wiring") or []
                      if not w.get("if_ready") or ready(w["name"])}

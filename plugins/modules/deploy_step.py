@@ -64,6 +64,12 @@ options:
     type: list
     elements: dict
     default: []
+  models:
+    description: Models a service should have (C(service), C(port), C(names)); listed when its probe in this call
+      answered, so a re-run knows without a pull step that nothing is missing.
+    type: list
+    elements: dict
+    default: []
   pull:
     description: Image pull policy.
     type: str
@@ -132,6 +138,11 @@ databases:
   returned: when databases were asked for and could be made
   type: dict
   sample: {ok: true, changes: [created database n8n]}
+models:
+  description: Per service asked for, the models it lacks.
+  returned: always
+  type: dict
+  sample: {ollama: []}
 wiring:
   description: Per service, per dependency, C(ok), C(address), C(detail).
   returned: always
@@ -165,7 +176,7 @@ def main() -> None:
                 "port": {"type": "int", "required": True}, "probe": {"type": "dict", "default": {}},
                 "backoff": {"type": "dict"}, "type": {"type": "str"},
                 "logins": {"type": "list", "elements": "dict", "no_log": True}}),
-            "wiring": _LIST,
+            "wiring": _LIST, "models": _LIST,
             "baseline": {"type": "dict", "default": {}},
             "databases": {"type": "dict", "no_log": True},
             "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always"]},

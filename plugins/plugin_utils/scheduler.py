@@ -45,6 +45,8 @@ class Service:
     deps: list[str] = field(default_factory=list)
     wiring: dict | None = None  # {name, container, endpoints}
     databases: dict | None = None  # PostgreSQL only: {container, admin_user, databases}
+    models: dict | None = None  # {port, names}: models it should have (Ollama)
+    models_missing: list | None = None  # None: not known (the pull step will look)
     state: str = PENDING
     changed: bool = False
     rollback_available: bool = False
@@ -125,6 +127,7 @@ class Scheduler:
         pg = next((s for s in self.services.values() if s.databases), None)
         if pg:
             request["databases"] = dict(pg.databases, when_ready=pg.name)
+        request["models"] = [dict(s.models, service=s.name) for s in self.services.values() if s.models]
         started = self.clock()
         resp = self._call(request)
         now = self.clock()
@@ -155,6 +158,7 @@ class Scheduler:
                             changed=False, duration=duration, changed_files=[])
                 probe = probes.get(name)
                 if probe and probe.get("verdict") == "ready":
+                    s.models_missing = (resp.get("models") or {}).get(name)
                     self._event(ev.HEALTH_SUCCESS, name, f"healthy, unchanged: {probe['detail']}", attempt=1,
                                 duration=0.0, containers=brief_containers(probe.get("containers", [])))
                     self._healthy(s, resp, from_check=True)
@@ -370,9 +374,12 @@ class Scheduler:
     def summary(self) -> dict:
         out = {name: {"state": s.state, "changed": s.changed, "category": s.category, "detail": s.detail}
                for name, s in self.services.items()}
+        healthy = [n for n in self.order if self.services[n].state in (HEALTHY, ROLLED_BACK)]
         return {
             "services": out,
-            "healthy": [n for n in self.order if self.services[n].state in (HEALTHY, ROLLED_BACK)],
+            "healthy": healthy,
+            # models to pull: of the healthy services, those not known to have them all
+            "models": [n for n in healthy if self.services[n].models and self.services[n].models_missing != []],
             "failed_services": [n for n in self.order if self.services[n].state in BAD_STATES],
             "rolled_back": [n for n in self.order if self.services[n].state == ROLLED_BACK],
             "changed": self.changed_elsewhere or any(s.changed for s in self.services.values()),

@@ -95,6 +95,9 @@ class FakeHost:
             self.databases_made_at = self.clock()
             made = [] if self.specs["postgres"].get("running") else ["created database n8n"]
             out["databases"] = {"ok": True, "changes": made}
+        out["models"] = {m["service"]: self.specs[m["service"]].get("models_missing", [])
+                         for m in request.get("models") or []
+                         if out["probe"].get(m["service"], {}).get("verdict") == "ready"}
         for w in request.get("wiring") or []:
             if not w.get("if_ready") or out["probe"].get(w["name"], {}).get("verdict") == "ready":
                 bad = self.specs[w["name"]].get("unwired")
@@ -109,7 +112,8 @@ def service(name: str, deps: list[str], deadline: float = 60.0, wiring: bool = F
                    wait={"name": name, "project": f"aiplatform-{name}", "probe": {"type": "http"}, "backoff": backoff,
                          "type": "application"},
                    wiring={"name": name, "container": f"aiplatform-{name}", "endpoints": []} if wiring else None,
-                   databases={"container": "aiplatform-postgres", "databases": []} if name == "postgres" else None)
+                   databases={"container": "aiplatform-postgres", "databases": []} if name == "postgres" else None,
+                   models={"port": 11434, "names": ["llama3.2"]} if name == "ollama" else None)
 
 
 def run(specs: dict[str, dict], deps: dict | None = None, remote: dict | None = None, **kwargs):
@@ -318,3 +322,12 @@ def test_a_config_error_in_the_check_fails_before_anything_starts():
     assert first(events, "CONFIG_INVALID", "litellm")["category"] == "config"
     assert summary["services"]["dify"]["state"] == "skipped"
     assert not any(p["service"] == "litellm" for r in host.requests for p in r.get("up") or [])
+
+
+def test_models_are_left_to_the_pull_step_only_when_not_known_to_be_there():
+    summary, dummy, dummy2 = run({n: {"running": True} for n in SEED})
+    assert summary["models"] == []  # listed in the check: nothing to pull, no pull step
+    specs = {n: {"running": True} for n in SEED}
+    specs["ollama"]["models_missing"] = ["llama3.2"]
+    assert run(specs)[0]["models"] == ["ollama"]
+    assert run({n: {"ready_after": 1.0} for n in SEED})[0]["models"] == ["ollama"]  # started now: not known
