@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: plan_platform
-short_description: Validate the platform's service descriptions and order them into dependency waves
+short_description: Describe, validate and order the platform's services
 description:
   - Runs on the controller before anything on any host changes.
   - Checks every enabled service's description (type, pinned image references, probe type, host group, published
@@ -44,7 +44,7 @@ options:
     type: dict
     required: true
   one_at_a_time:
-    description: Make every wave a single service (upgrades recreate one service at a time behind its health gate).
+    description: Order the services one by one (upgrades recreate one service at a time behind its health gate).
     type: bool
     default: false
   strict_variables:
