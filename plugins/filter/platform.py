@@ -5,6 +5,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
+from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 from ansible_collections.aiplatform.stack.plugins.module_utils.waves import DependencyError
 from ansible_collections.aiplatform.stack.plugins.module_utils.waves import dependency_waves as _waves
 
@@ -81,6 +82,24 @@ def compose_specs(names, catalog, base_dir):
              "target": catalog[n].get("target")} for n in names]
 
 
+def yaml_quote(value, plain=False):
+    return inputs.yaml_quote(value, plain=bool(plain))
+
+
+def env_quote(value):
+    try:
+        return inputs.env_quote(value)
+    except inputs.InputError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def env_name(value):
+    try:
+        return inputs.env_name(value)
+    except inputs.InputError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -93,4 +112,7 @@ class FilterModule:
             "wiring": wiring,
             "compose_specs": compose_specs,
             "custom_services": custom_services,
+            "yaml_quote": yaml_quote,
+            "env_quote": env_quote,
+            "env_name": env_name,
         }
