@@ -8,8 +8,10 @@ module: postgres_app_db
 short_description: Ensure application databases and roles in the platform's PostgreSQL container
 description:
   - Creates one role and one database per application, idempotently, through C(psql) inside the running PostgreSQL
-    container (its local socket). SQL, passwords included, goes to psql's standard input, never into process
-    arguments.
+    container (its local socket). SQL goes to psql's standard input, never into process arguments.
+  - Passwords never reach the server: roles are created and altered with a SCRAM-SHA-256 verifier computed by the
+    module, so the server log (even with C(log_statement=all)) holds no password.
+  - A database named like O(admin_user), or wanted twice, fails before any statement runs.
   - A role's password is reset only when the stored SCRAM verifier does not match, so a re-run reports no change.
 version_added: 0.1.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
@@ -110,7 +112,7 @@ def main() -> None:
     if rc != 0:
         module.fail_json(msg="cannot read roles from %s: %s" % (p["container"], err.strip()), category="dependency")
     try:
-        sql, changes = plan(p["databases"], *parse_state(out))
+        sql, changes = plan(p["databases"], *parse_state(out), admin=p["admin_user"])
     except (KeyError, ValueError) as exc:
         module.fail_json(msg="databases: %s" % exc, category="config")
     if sql and not module.check_mode:
