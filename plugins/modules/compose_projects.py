@@ -118,6 +118,7 @@ events:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import runner
 from ansible_collections.aiplatform.stack.plugins.module_utils.probes import probe_services
 from ansible_collections.aiplatform.stack.plugins.module_utils.project import present_many
 
@@ -131,7 +132,7 @@ def probe_unchanged(module, projects: list[dict], outcome: list[dict]) -> None:
     if not specs:
         return
     try:
-        found = probe_services(module.run_command, specs)
+        found = probe_services(runner.run, specs)
     except RuntimeError:
         return  # the wait will probe them and say why
     for o in outcome:

@@ -69,6 +69,7 @@ changes:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import runner
 from ansible_collections.aiplatform.stack.plugins.module_utils.pg import EXTENSIONS_QUERY, STATE_QUERY, extension_plan, parse_state, plan
 
 
@@ -84,12 +85,12 @@ def ensure_extensions(module, databases: list[dict]) -> list[str]:
         if not item.get("extensions"):
             continue
         in_db = psql_in(module.params["container"], module.params["admin_user"], item["name"])
-        rc, out, err = module.run_command(in_db, data=EXTENSIONS_QUERY)
+        rc, out, err = runner.run(in_db, data=EXTENSIONS_QUERY)
         if rc != 0 and not module.check_mode:
             module.fail_json(msg="cannot list extensions of %s: %s" % (item["name"], err.strip()), category="dependency")
         sql, done = extension_plan(item["name"], list(item["extensions"]), set(out.split()) if rc == 0 else set())
         if sql and not module.check_mode:
-            rc, out, err = module.run_command(in_db, data="\n".join(sql) + "\n")
+            rc, out, err = runner.run(in_db, data="\n".join(sql) + "\n")
             if rc != 0:
                 module.fail_json(msg="extensions in %s: %s (the server must ship them, e.g. pgvector)"
                                  % (item["name"], err.strip()), category="dependency")
@@ -108,15 +109,16 @@ def main() -> None:
     )
     p = module.params
     psql = psql_in(p["container"], p["admin_user"], "postgres")
-    rc, out, err = module.run_command(psql, data=STATE_QUERY)
+    rc, out, err = runner.run(psql, data=STATE_QUERY)
     if rc != 0:
-        module.fail_json(msg="cannot read roles from %s: %s" % (p["container"], err.strip()), category="dependency")
+        module.fail_json(msg="cannot read roles from %s: %s" % (p["container"], err.strip()),
+                         category="command_timeout" if rc == runner.TIMEOUT_RC else "dependency")
     try:
         sql, changes = plan(p["databases"], *parse_state(out), admin=p["admin_user"])
     except (KeyError, ValueError) as exc:
         module.fail_json(msg="databases: %s" % exc, category="config")
     if sql and not module.check_mode:
-        rc, out, err = module.run_command(psql, data="\n".join(sql) + "\n")
+        rc, out, err = runner.run(psql, data="\n".join(sql) + "\n")
         for item in p["databases"]:  # psql quotes the failing statement: keep passwords out of the message
             err = err.replace(item["password"], "********")
         if rc != 0:
