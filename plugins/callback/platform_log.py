@@ -11,8 +11,11 @@ description:
     once on the console and once in the log file, and the same events with all their facts (host, run id, attempt,
     duration, category) as JSON lines beside it.
   - Health-wait retries arrive while the wait runs (live progress), not when the task ends.
-  - ERROR for failures and timeouts, WARN for retries, INFO otherwise. Secret values and credential-shaped text
-    (URL passwords, C(*PASSWORD*=...), C(*KEY*=...)) are masked in both outputs.
+  - ERROR for failures and timeouts, WARN for retries, INFO otherwise.
+  - Secrets are masked in both outputs before anything is written or shown, by value and by pattern. By value: the
+    secrets the run loaded (the C(aiplatform_secrets) and C(aiplatform_vault_secrets) facts the pipeline sets, read
+    in memory and never written), raw and URL-encoded, JSON- or env-file-escaped. By pattern: URL passwords,
+    C(NAME=value) where the name says secret, JSON C("password": "..."), C(Bearer ...), C(requirepass ...).
   - An interrupted run (SIGINT, SIGTERM) still gets its final RUN_END line with status C(interrupted).
 version_added: 0.1.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
@@ -89,6 +92,9 @@ from ansible_collections.aiplatform.stack.plugins.module_utils import events as 
 from ansible_collections.aiplatform.stack.plugins.module_utils import metrics as mx
 from ansible_collections.aiplatform.stack.plugins.module_utils import report, state_store
 
+# Facts (set by roles/aiplatform/tasks/secrets.yml) whose values are secrets: masked by value in every event.
+SECRET_FACTS = ("aiplatform_secrets", "aiplatform_vault_secrets")
+
 
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
@@ -109,6 +115,8 @@ class CallbackModule(CallbackBase):
         self._failed_services: set[str] = set()
         self._counts = {"events": 0, "errors": 0}
         self._run_events: list[dict] = []
+        self._variable_manager = None
+        self._learned: set[tuple] = set()
 
     # -- setup and teardown -------------------------------------------------------------------------------------
     def set_options(self, task_keys=None, var_options=None, direct=None) -> None:
@@ -180,11 +188,22 @@ class CallbackModule(CallbackBase):
             k: v["value"] for k, v in metrics.items()}))
 
     # -- the one place that writes ------------------------------------------------------------------------------
+    def _learn_secrets(self) -> None:
+        """Feed the redactor the secret facts of every host (the variable manager's memory; nothing is written)."""
+        cache = getattr(self._variable_manager, "_nonpersistent_fact_cache", None) or {}
+        for host, facts in list(cache.items()):
+            for name in SECRET_FACTS:
+                value = (facts or {}).get(name)
+                if value and (host, name, id(value)) not in self._learned:
+                    self._learned.add((host, name, id(value)))
+                    self._redactor.add(value)
+
     def record(self, event: dict) -> None:
         """Write one event: the line to console and log file, the JSON to the events file. Each event once."""
         if event.get("id") in self._seen:
             return
         self._open()
+        self._learn_secrets()
         self._seen.add(event.get("id") or uuid.uuid4().hex)
         event = self._redactor.data(dict(event, run_id=self._run_id))
         line = ev.format_line(event)
@@ -201,6 +220,9 @@ class CallbackModule(CallbackBase):
     # -- hooks ----------------------------------------------------------------------------------------------------
     def v2_playbook_on_start(self, playbook) -> None:
         self.record(ev.make_event(ev.RUN_START, "run", f"run {self._run_id} started: {os.path.basename(playbook._file_name)}"))
+
+    def v2_playbook_on_play_start(self, play) -> None:
+        self._variable_manager = play.get_variable_manager()
 
     def v2_aiplatform_event(self, result) -> None:
         event = self._parts(result)[0].get("aiplatform_event")

@@ -62,6 +62,22 @@ def env_quote(value: object) -> str:
     return '"' + escaped + '"'
 
 
+def env_file_values(text: str) -> list[str]:
+    """The values of an env file written with env_quote (for redaction: what compose might echo back)."""
+    values = []
+    for line in (text or "").splitlines():
+        dummy, sep, raw = line.partition("=")
+        if not sep or line.lstrip().startswith("#"):
+            continue
+        if len(raw) >= 2 and raw[0] == raw[-1] == "'":
+            values.append(raw[1:-1])
+        elif len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            values.append(re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m[1], m[1]), raw[1:-1]))
+        elif raw:
+            values.append(raw)
+    return values
+
+
 def env_name(name: object) -> str:
     """`name` when it is a POSIX environment variable name, else InputError (never rendered as is)."""
     if not isinstance(name, str) or not ENV_NAME.fullmatch(name):

@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from . import errors as err
-from . import runner
+from . import inputs, runner
 from .compose import COMPOSE_FILE, HASH_ENV, Compose, ComposeError, drift
 
 SECRET_MODE = 0o600
@@ -165,6 +165,9 @@ class ProjectDeployer:
                 networks: list[str] | None = None) -> dict:
         if not files:  # bring up the project as it is on disk
             files = existing_files(self.dir)
+        for f in files.values():  # private files hold secrets: compose must not echo them into a result
+            if int(str(f.get("mode", "0644")), 8) & 0o077 == 0 and isinstance(f.get("content"), str):
+                self.compose.redactor.add(inputs.env_file_values(f["content"]))
         plan = plan_files(self.dir, files)
         config_hash = files_hash(plan)
         self.compose.env[HASH_ENV] = config_hash
