@@ -83,7 +83,8 @@ def custom_services(specs: dict, templates_dir: str) -> dict:
             "templates": {"compose.yml": {"src": f"{templates_dir}/custom_compose.yml.j2", "mode": "0644"}},
             "custom": {"environment": spec.get("environment") or {}, "command": spec.get("command")},
             "inputs": {"env": {f"aiplatform_custom_services.{name}.environment": spec.get("environment") or {}},
-                       "names": {f"aiplatform_custom_services.{name}": name}},
+                       "names": {f"aiplatform_custom_services.{name}": name},
+                       "fields": {f"aiplatform_custom_services.{name}": sorted(spec, key=str)}},
         }
     return out
 

@@ -8,6 +8,7 @@ Two layers, because either alone is one mistake away from a rewritten compose fi
 """
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
@@ -25,6 +26,11 @@ _PLAIN_ENV = re.compile(r"[A-Za-z0-9_@%+=:,./~^-]*")
 _PLAIN_YAML = re.compile(r"[A-Za-z_][A-Za-z0-9_./@+-]*(?::[A-Za-z0-9_./@+-]+)*")
 _YAML_WORDS = frozenset("y n yes no on off true false null".split())
 _NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
+# The fields of a service described only as data (aiplatform_custom_services).
+CUSTOM_FIELDS = ("image", "type", "port", "published_port", "bind", "probe", "environment", "command", "host_group",
+                 "backoff", "depends_on")
 
 
 class InputError(ValueError):
@@ -113,6 +119,19 @@ def env_problems(where: str, mapping: object, fix: str, keys_only: bool = False)
     return problems
 
 
+def field_problems(where: str, value: object, known: tuple[str, ...]) -> list[str]:
+    """Unknown keys of a data-only description (a custom service), each with the closest known one."""
+    if not isinstance(value, dict):
+        return [f"{where}: must be a mapping of {', '.join(known)}"]
+    problems = []
+    for key in sorted(value, key=str):
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            problems.append(f"{where}.{key}: unknown field; " + (f"did you mean {close[0]}?" if close
+                                                                  else f"one of {', '.join(known)}"))
+    return problems
+
+
 def pg_name_problems(where: str, name: object) -> list[str]:
     if isinstance(name, str) and PG_NAME.fullmatch(name):
         return []
@@ -196,6 +215,8 @@ def service_input_problems(name: str, svc: dict) -> list[str]:
     for var, value in sorted((inputs.get("strings") or {}).items()):
         if not isinstance(value, (str, int, float)) or "\n" in str(value) or "\x00" in str(value):
             problems.append(f"{name}.{var}: {_shown(value)} must be one line of text")
+    for var, keys in sorted((inputs.get("fields") or {}).items()):
+        problems += field_problems(f"{name}.{var}", dict.fromkeys(keys), CUSTOM_FIELDS)
     for port in svc.get("ports") or []:
         if port.get("published") in (None, "", 0):
             continue

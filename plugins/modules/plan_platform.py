@@ -42,6 +42,12 @@ options:
     description: Make every wave a single service (upgrades recreate one service at a time behind its health gate).
     type: bool
     default: false
+  variables_only:
+    description:
+      - Only check the variables (names with an enabled service's prefix, and the fields inside each role's dict
+        options such as C(postgres_backoff.deadlin)), before the services are described; no waves are computed.
+    type: bool
+    default: false
   strict_variables:
     description:
       - Reject variables that start with an enabled service's prefix (C(litellm_)) but are not among that role's
