@@ -12,10 +12,11 @@ description:
     duration, category) as JSON lines beside it.
   - Health-wait retries arrive while the wait runs (live progress), not when the task ends.
   - ERROR for failures and timeouts, WARN for retries, INFO otherwise.
-  - Secrets are masked in both outputs before anything is written or shown, by value and by pattern. By value: the
+  - Secrets are masked in both outputs before anything is written or shown, by value and by pattern. By value, the
     secrets the run loaded (the C(aiplatform_secrets) and C(aiplatform_vault_secrets) facts the pipeline sets, read
-    in memory and never written), raw and URL-encoded, JSON- or env-file-escaped. By pattern: URL passwords,
-    C(NAME=value) where the name says secret, JSON C("password": "..."), C(Bearer ...), C(requirepass ...).
+    in memory and never written), raw and URL-encoded, JSON- or env-file-escaped. By pattern, URL passwords,
+    C(NAME=value) where the name says secret, JSON members such as C(password) with a string value, C(Bearer ...),
+    C(requirepass ...).
   - An interrupted run (SIGINT, SIGTERM) still gets its final RUN_END line with status C(interrupted).
 version_added: 0.1.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
@@ -25,7 +26,7 @@ options:
   log_dir:
     description:
       - Directory of the log file and the JSON events file; created when missing. It is made 0700 (when this user
-        owns it) and every file in it 0600: events name hosts, services and causes.
+        owns it) and every file in it 0600, because events name hosts, services and causes.
     type: path
     default: ~/.ansible/aiplatform
     env:

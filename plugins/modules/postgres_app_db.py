@@ -9,7 +9,7 @@ short_description: Ensure application databases and roles in the platform's Post
 description:
   - Creates one role and one database per application, idempotently, through C(psql) inside the running PostgreSQL
     container (its local socket). SQL goes to psql's standard input, never into process arguments.
-  - Passwords never reach the server: roles are created and altered with a SCRAM-SHA-256 verifier computed by the
+  - Passwords never reach the server; roles are created and altered with a SCRAM-SHA-256 verifier computed by the
     module, so the server log (even with C(log_statement=all)) holds no password.
   - A database named like O(admin_user), or wanted twice, fails before any statement runs.
   - A role's password is reset only when the stored SCRAM verifier does not match, so a re-run reports no change.
