@@ -127,8 +127,8 @@ def field_problems(where: str, value: object, known: tuple[str, ...]) -> list[st
     for key in sorted(value, key=str):
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-            problems.append(f"{where}.{key}: unknown field; " + (f"did you mean {close[0]}?" if close
-                                                                  else f"one of {', '.join(known)}"))
+            fix = f"did you mean {close[0]}?" if close else f"one of {', '.join(known)}"
+            problems.append(f"{where}.{key}: unknown field; {fix}")
     return problems
 
 

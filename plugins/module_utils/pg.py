@@ -58,8 +58,8 @@ def scram_verifier(password: str, salt: bytes | None = None, iterations: int = S
     """The SCRAM-SHA-256 verifier PostgreSQL would store for `password` (a random 16-byte salt by default)."""
     salt = os.urandom(16) if salt is None else salt
     stored, server = _scram_keys(password, salt, iterations)
-    b64 = lambda raw: base64.b64encode(raw).decode("ascii")  # noqa: E731
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored)}:{b64(server)}"
+    b64 = [base64.b64encode(raw).decode("ascii") for raw in (salt, stored, server)]
+    return f"SCRAM-SHA-256${iterations}:{b64[0]}${b64[1]}:{b64[2]}"
 
 
 def scram_matches(password: str, verifier: str | None) -> bool:

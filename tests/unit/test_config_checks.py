@@ -34,8 +34,8 @@ def test_typos_inside_dict_options_name_the_closest_field():
     assert problems == [
         "postgres.postgres_backoff.deadlin: unknown field of postgres_backoff; did you mean deadline?",
         "postgres.postgres_resources.memroy: unknown field of postgres_resources; did you mean memory?"]
-    dify = cc.option_problems("dify", role_options("dify"), {"dify_container_env": {"apii": {}},
-                                                                        "dify_images": {"nginx": "n:1"}})
+    dify = cc.option_problems("dify", role_options("dify"),
+                              {"dify_container_env": {"apii": {}}, "dify_images": {"nginx": "n:1"}})
     assert dify == ["dify.dify_container_env.apii: unknown field of dify_container_env; did you mean api?"]
 
 
