@@ -97,7 +97,7 @@ class Redactor:
         re.IGNORECASE,
     )
     _JSON_MEMBER = re.compile(r"(?P<key>\"" + _SECRET_NAME + r"\"\s*:\s*)(?P<val>\"(?:[^\"\\]|\\.)*\")", re.IGNORECASE)
-    _AUTH_SCHEME = re.compile(r"(?P<key>\b(?:Bearer|Basic|Token|Digest)\s+)(?P<val>[A-Za-z0-9._~+/=-]{4,})")
+    _AUTH_SCHEME = re.compile(r"(?P<key>\b(?:Bearer|Basic)\s+)(?P<val>[A-Za-z0-9._~+/=-]{4,})")
     _REDIS_AUTH = re.compile(r"(?P<key>\b(?:requirepass|masterauth|--requirepass|--masterauth|AUTH)\s+)"
                              r"(?P<val>\"[^\"]*\"|'[^']*'|\S+)")
     LONG = 6
