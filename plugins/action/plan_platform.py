@@ -7,6 +7,7 @@ import os
 
 import yaml
 from ansible.errors import AnsibleError
+from ansible.utils.display import Display
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.module_utils import config_checks
@@ -16,6 +17,16 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_ro
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 
 _ROLES = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
+display = Display()
+
+
+def role_options(service: str) -> dict:
+    """The options of a service role's main entry point (with their sub-options)."""
+    spec_file = os.path.join(_ROLES, service, "meta", "argument_specs.yml")
+    if not os.path.exists(spec_file):
+        return {}
+    with open(spec_file) as fh:
+        return ((yaml.safe_load(fh) or {}).get("argument_specs", {}).get("main") or {}).get("options") or {}
 
 
 def known_variables(service: str) -> set[str]:
@@ -37,6 +48,21 @@ class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("services", "custom_services", "only", "dependencies", "strict_variables",
                              "one_at_a_time"))
 
+    def nested_problems(self, services: list[str], task_vars: dict) -> list[str]:
+        """Typos inside dict options as the inventory sets them, with the closest field."""
+        problems = []
+        for name in services:
+            options = role_options(name)
+            values = {}
+            for var in options:
+                if var in task_vars and options[var].get("options"):
+                    try:
+                        values[var] = self._templar.template(task_vars[var])
+                    except AnsibleError as exc:  # a value that cannot be templated yet is the spec's to judge
+                        display.vvv(f"plan_platform: {var} not checked here: {exc}")
+            problems += config_checks.option_problems(name, options, values)
+        return problems
+
     def describe(self, names: list[str], task_vars: dict) -> tuple[dict, list[str]]:
         """Each service role's description (its `<name>_service` variable) over this host's variables."""
         merged = service_roles.variables(self._loader, names, task_vars)
@@ -57,7 +83,9 @@ class ActionModule(PlatformAction):
         listed = list(args.get("services") or [])
         enabled = listed + [name for name in custom if name not in listed]
         roles = [name for name in listed if name not in custom and service_roles.has_role(name)]
-        catalog, problems = self.describe(roles, task_vars)
+        problems = self.nested_problems(roles, task_vars) if args.get("strict_variables", True) else []
+        described, more = self.describe(roles, task_vars)
+        catalog, problems = described, problems + more
         catalog.update(cat.custom_services(custom, os.path.join(service_roles.ROLES, "aiplatform", "templates")))
         only = list(args.get("only") or []) or None
         if only:
@@ -86,7 +114,7 @@ class ActionModule(PlatformAction):
             head = problem.split(":", 1)[0].split(".", 1)[0]
             service = head if head in catalog or head in enabled else "plan"
             # Two services claiming one host port is a port conflict, found before anything runs.
-            kind = ev.PORT_CONFLICT if "also claimed by" in problem else ev.CONFIG_INVALID
+            kind = ev.PORT_CONFLICT if ".published: " in problem and "also claimed by" in problem else ev.CONFIG_INVALID
             event = ev.make_event(kind, service, problem, host=host, category="port" if kind == ev.PORT_CONFLICT else "config")
             if speaks:
                 self.emit(event)

@@ -11,8 +11,12 @@ description:
     once on the console and once in the log file, and the same events with all their facts (host, run id, attempt,
     duration, category) as JSON lines beside it.
   - Health-wait retries arrive while the wait runs (live progress), not when the task ends.
-  - ERROR for failures and timeouts, WARN for retries, INFO otherwise. Secret values and credential-shaped text
-    (URL passwords, C(*PASSWORD*=...), C(*KEY*=...)) are masked in both outputs.
+  - ERROR for failures and timeouts, WARN for retries, INFO otherwise.
+  - Secrets are masked in both outputs before anything is written or shown, by value and by pattern. By value, the
+    secrets the run loaded (the C(aiplatform_secrets) and C(aiplatform_vault_secrets) facts the pipeline sets, read
+    in memory and never written), raw and URL-encoded, JSON- or env-file-escaped. By pattern, URL passwords,
+    C(NAME=value) where the name says secret, JSON members such as C(password) with a string value, C(Bearer ...),
+    C(requirepass ...).
   - An interrupted run (SIGINT, SIGTERM) still gets its final RUN_END line with status C(interrupted).
 version_added: 0.1.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
@@ -20,7 +24,9 @@ requirements:
   - enable it in ansible.cfg (C(callbacks_enabled = aiplatform.stack.platform_log))
 options:
   log_dir:
-    description: Directory of the log file and the JSON events file; created when missing.
+    description:
+      - Directory of the log file and the JSON events file; created when missing. It is made 0700 (when this user
+        owns it) and every file in it 0600, because events name hosts, services and causes.
     type: path
     default: ~/.ansible/aiplatform
     env:
@@ -67,6 +73,30 @@ options:
     ini:
       - section: callback_platform_log
         key: report
+  keep_reports:
+    description:
+      - How many per-run HTML reports (C(report-<run id>.html)) to keep in O(log_dir); the oldest beyond it are
+        deleted at the end of a run. C(report.html) (the latest) is always kept.
+    type: int
+    default: 20
+    env:
+      - name: AIPLATFORM_KEEP_REPORTS
+    ini:
+      - section: callback_platform_log
+        key: keep_reports
+  max_events_mb:
+    description:
+      - Size (MiB) past which the events file and the log file are rotated at the start of a run
+        (C(events.jsonl.1) ... C(.3) are kept, likewise for the log). The metrics are running totals in
+        C(metrics.json), so rotation loses none of them and a run's cost
+        does not grow with the history. C(0) never rotates.
+    type: float
+    default: 20
+    env:
+      - name: AIPLATFORM_MAX_EVENTS_MB
+    ini:
+      - section: callback_platform_log
+        key: max_events_mb
   run_id:
     description: Identifier of this run in the JSON events; a random one when unset.
     type: str
@@ -80,14 +110,16 @@ options:
 import json
 import os
 import signal
-import tempfile
 import uuid
 
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils import metrics as mx
-from ansible_collections.aiplatform.stack.plugins.module_utils import report, state_store
+from ansible_collections.aiplatform.stack.plugins.module_utils import records, report, state_store
+
+# Facts (set by roles/aiplatform/tasks/secrets.yml) whose values are secrets: masked by value in every event.
+SECRET_FACTS = ("aiplatform_secrets", "aiplatform_vault_secrets")
 
 
 class CallbackModule(CallbackBase):
@@ -109,6 +141,8 @@ class CallbackModule(CallbackBase):
         self._failed_services: set[str] = set()
         self._counts = {"events": 0, "errors": 0}
         self._run_events: list[dict] = []
+        self._variable_manager = None
+        self._learned: set[tuple] = set()
 
     # -- setup and teardown -------------------------------------------------------------------------------------
     def set_options(self, task_keys=None, var_options=None, direct=None) -> None:
@@ -118,11 +152,14 @@ class CallbackModule(CallbackBase):
     def _open(self) -> None:
         if self._log is not None:
             return
-        log_dir = os.path.expanduser(self.get_option("log_dir"))
-        os.makedirs(log_dir, exist_ok=True)
+        log_dir = records.private_dir(os.path.expanduser(self.get_option("log_dir")))
         self._dir = log_dir
-        self._log = open(os.path.join(log_dir, self.get_option("log_file")), "a", encoding="utf-8", buffering=1)
-        self._events = open(os.path.join(log_dir, self.get_option("events_file")), "a", encoding="utf-8", buffering=1)
+        events_path = os.path.join(log_dir, self.get_option("events_file"))
+        limit = int(float(self.get_option("max_events_mb") or 0) * 1024 * 1024)
+        records.rotate(events_path, limit)
+        records.rotate(os.path.join(log_dir, self.get_option("log_file")), limit)
+        self._log = records.open_append(os.path.join(log_dir, self.get_option("log_file")))
+        self._events = records.open_append(events_path)
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous = signal.getsignal(sig)
             signal.signal(sig, self._interrupted_handler(previous))
@@ -140,51 +177,91 @@ class CallbackModule(CallbackBase):
         if self._ended or self._log is None:
             return
         self._ended = True
-        if self.get_option("report") and status != "interrupted":
-            try:
+        try:
+            if self.get_option("report") and status != "interrupted":
                 self._write_report()
-            except (OSError, ValueError) as exc:  # the record of the run matters more than its report
-                self._display.warning(f"aiplatform.stack.platform_log: report not written: {exc}")
-        self.record(ev.make_event(ev.RUN_END, "run", message, status=status))
+        except Exception as exc:  # the run's RUN_END matters more than its report, whatever broke it
+            self._display.warning(f"aiplatform.stack.platform_log: report not written: {exc}")
+        finally:
+            self.record(ev.make_event(ev.RUN_END, "run", message, status=status))
 
     def _write_atomic(self, name: str, text: str) -> str:
-        path = os.path.join(self._dir, name)
-        fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-        return path
+        return records.write_atomic(os.path.join(self._dir, name), text)
+
+    def _damaged(self, what: str) -> None:
+        """A damaged record is a warning on the console and a WARN line, never a failed run."""
+        self._display.warning(f"aiplatform.stack.platform_log: {what}")
+        self.record(ev.make_event(ev.RECORD_DAMAGED, "run", what))
+
+    def _totals(self, previous: dict) -> dict:
+        """Running metric totals: the previous run's, or (once, when there are none) counted from the history."""
+        totals = previous.get("totals")
+        if isinstance(totals, dict) and all(isinstance(totals.get(n), dict) for n in mx.COUNTED):
+            return totals
+        history, damaged = records.read_events(os.path.join(self._dir, self.get_option("events_file")),
+                                               skip_run=self._run_id)
+        if damaged:
+            self._damaged(f"{damaged} damaged line(s) of {self.get_option('events_file')} skipped")
+        return mx.counts(history, [])
+
+    def _new_log_lines(self, previous: dict) -> tuple[list[str], dict]:
+        """The log lines not counted yet (from where the last count stopped; all of a new or rotated file)."""
+        path = os.path.join(self._dir, self.get_option("log_file"))
+        self._log.flush()
+        st = os.stat(path)
+        pos = previous.get("log_position")
+        start = 0
+        if isinstance(pos, dict) and pos.get("inode") == st.st_ino and isinstance(pos.get("offset"), int) \
+                and 0 <= pos["offset"] <= st.st_size:
+            start = pos["offset"]
+        return records.read_lines(path, start, st.st_size), {"inode": st.st_ino, "offset": st.st_size}
 
     def _write_report(self) -> None:
-        """Metrics from every recorded event and this run's container facts; state store; HTML report."""
-        with open(os.path.join(self._dir, self.get_option("events_file")), encoding="utf-8") as fh:
-            history = [json.loads(line) for line in fh if line.strip()]
-        with open(os.path.join(self._dir, self.get_option("log_file")), encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
+        """Metrics as running totals plus this run's events; state store; HTML report. Cost: this run only."""
+        previous, problem = records.load_object(os.path.join(self._dir, "metrics.json"))
+        if problem:
+            self._damaged(problem)
+        lines, position = self._new_log_lines(previous)
+        run_events = [e for e in self._run_events if e["type"] != ev.METRICS]
+        totals = mx.add_counts(self._totals(previous), mx.counts(run_events, lines))
         latest = {}
         for e in self._run_events:
             for c in e.get("containers") or []:
-                latest[c["name"]] = c
-        metrics = mx.compute(history, lines, list(latest.values()) if latest else None)
-        self._write_atomic("metrics.json", json.dumps({"run_id": self._run_id, "metrics": metrics}, indent=2))
-        store_path = os.path.join(self._dir, "state.json")
-        store = {}
-        if os.path.exists(store_path):
-            with open(store_path, encoding="utf-8") as fh:
-                store = json.load(fh)
+                if isinstance(c, dict) and c.get("name"):
+                    latest[c["name"]] = c
+        metrics = mx.from_totals(totals, list(latest.values()) if latest else None)
+        store, problem = records.load_object(os.path.join(self._dir, "state.json"))
+        if problem:
+            self._damaged(problem)
         self._write_atomic("state.json", json.dumps(state_store.apply(store, self._run_events), indent=2))
         page = report.render(self._run_id, self._run_events, metrics)
         self._write_atomic(f"report-{self._run_id}.html", page)
         self._write_atomic("report.html", page)
+        records.prune(self._dir, "report-*.html", int(self.get_option("keep_reports")),
+                      protect=os.path.join(self._dir, f"report-{self._run_id}.html"))
+        # last: a run that breaks before this line leaves the totals as they were (never counted twice)
+        self._write_atomic("metrics.json", json.dumps({"run_id": self._run_id, "metrics": metrics, "totals": totals,
+                                                       "log_position": position}, indent=2))
         self.record(ev.make_event(ev.METRICS, "run", mx.summary_line(metrics), metrics={
             k: v["value"] for k, v in metrics.items()}))
 
     # -- the one place that writes ------------------------------------------------------------------------------
+    def _learn_secrets(self) -> None:
+        """Feed the redactor the secret facts of every host (the variable manager's memory; nothing is written)."""
+        cache = getattr(self._variable_manager, "_nonpersistent_fact_cache", None) or {}
+        for host, facts in list(cache.items()):
+            for name in SECRET_FACTS:
+                value = (facts or {}).get(name)
+                if value and (host, name, id(value)) not in self._learned:
+                    self._learned.add((host, name, id(value)))
+                    self._redactor.add(value)
+
     def record(self, event: dict) -> None:
         """Write one event: the line to console and log file, the JSON to the events file. Each event once."""
         if event.get("id") in self._seen:
             return
         self._open()
+        self._learn_secrets()
         self._seen.add(event.get("id") or uuid.uuid4().hex)
         event = self._redactor.data(dict(event, run_id=self._run_id))
         line = ev.format_line(event)
@@ -201,6 +278,9 @@ class CallbackModule(CallbackBase):
     # -- hooks ----------------------------------------------------------------------------------------------------
     def v2_playbook_on_start(self, playbook) -> None:
         self.record(ev.make_event(ev.RUN_START, "run", f"run {self._run_id} started: {os.path.basename(playbook._file_name)}"))
+
+    def v2_playbook_on_play_start(self, play) -> None:
+        self._variable_manager = play.get_variable_manager()
 
     def v2_aiplatform_event(self, result) -> None:
         event = self._parts(result)[0].get("aiplatform_event")

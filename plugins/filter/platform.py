@@ -5,6 +5,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
+from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 
 
 def placed_on(names, catalog, host, groups):
@@ -48,6 +49,24 @@ def published_ports(names, catalog):
     return out
 
 
+def yaml_quote(value, plain=False):
+    return inputs.yaml_quote(value, plain=bool(plain))
+
+
+def env_quote(value):
+    try:
+        return inputs.env_quote(value)
+    except inputs.InputError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def env_name(value):
+    try:
+        return inputs.env_name(value)
+    except inputs.InputError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -56,4 +75,7 @@ class FilterModule:
             "published_ports": published_ports,
             "wiring": wiring,
             "service_secret": service_secret,
+            "yaml_quote": yaml_quote,
+            "env_quote": env_quote,
+            "env_name": env_name,
         }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .pg import EXTENSIONS_QUERY, STATE_QUERY, extension_plan, parse_state, plan
+from .runner import TIMEOUT_RC
 
 
 class DatabaseError(RuntimeError):
@@ -23,9 +24,10 @@ def ensure(run, container: str, admin_user: str, databases: list[dict], check_mo
     psql = psql_in(container, admin_user, "postgres")
     rc, out, err = run(psql, STATE_QUERY)
     if rc != 0:
-        raise DatabaseError(f"cannot read roles from {container}: {err.strip()}", "dependency")
+        raise DatabaseError(f"cannot read roles from {container}: {err.strip()}",
+                            "command_timeout" if rc == TIMEOUT_RC else "dependency")
     try:
-        sql, changes = plan(databases, *parse_state(out))
+        sql, changes = plan(databases, *parse_state(out), admin=admin_user)
     except (KeyError, ValueError) as exc:
         raise DatabaseError(f"databases: {exc}", "config") from None
     if sql and not check_mode:

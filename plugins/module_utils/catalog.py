@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from . import inputs
 from .probes import PROBE_TYPES
 
 SERVICE_TYPES = ("infrastructure", "llm", "application", "workflow", "proxy")
@@ -15,7 +16,7 @@ SERVICE_TYPES = ("infrastructure", "llm", "application", "workflow", "proxy")
 _IMAGE_RE = re.compile(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?"  # registry host or first path part
     r"(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"  # more path parts
-    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"  # tag, digest
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?"  # tag, digest (full match: no trailing newline)
 )
 
 
@@ -98,6 +99,9 @@ def custom_services(specs: dict, templates_dir: str) -> dict:
             "backoff": spec.get("backoff") or {}, "secrets": {},
             "templates": {"compose.yml": {"src": f"{templates_dir}/custom_compose.yml.j2", "mode": "0644"}},
             "custom": {"environment": spec.get("environment") or {}, "command": spec.get("command")},
+            "inputs": {"env": {f"aiplatform_custom_services.{name}.environment": spec.get("environment") or {}},
+                       "names": {f"aiplatform_custom_services.{name}": name},
+                       "fields": {f"aiplatform_custom_services.{name}": sorted(spec, key=str)}},
         }
     return out
 
@@ -138,7 +142,7 @@ def wiring(names: list[str], catalog: dict, host: str, groups: dict, hostvars: d
 
 def validate(catalog: dict, enabled: list[str], groups: dict) -> list[str]:
     """Every problem of the enabled services' descriptions, each naming service, field and fix."""
-    problems = []
+    problems = inputs.database_problems(catalog, enabled)
     claims: dict[tuple, str] = {}
     for name in enabled:
         svc = catalog.get(name)
@@ -149,11 +153,12 @@ def validate(catalog: dict, enabled: list[str], groups: dict) -> list[str]:
         if svc.get("type") not in SERVICE_TYPES:
             problems.append(f"{name}.type: '{svc.get('type')}' is not one of {', '.join(SERVICE_TYPES)}")
         for field, image in sorted((svc.get("images") or {}).items()):
-            if not isinstance(image, str) or not _IMAGE_RE.match(image):
+            if not isinstance(image, str) or not _IMAGE_RE.fullmatch(image):
                 problems.append(f"{name}.images.{field}: '{image}' is not a valid image reference; "
                                 f"set {name}_image to name:tag")
             elif image.rsplit("/", 1)[-1].split("@")[0].endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]:
                 problems.append(f"{name}.images.{field}: '{image}' floats; pin a release tag in {name}_image")
+        problems += inputs.service_input_problems(name, svc)
         probe = svc.get("probe") or {}
         if probe.get("type") not in PROBE_TYPES:
             problems.append(f"{name}.probe.type: '{probe.get('type')}' is not one of {', '.join(PROBE_TYPES)}")

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 from . import errors as err
+from . import events as ev
 
 COMPOSE_FILE = "compose.yml"
 ONESHOT_LABEL = "aiplatform.stack.oneshot"
@@ -124,20 +125,29 @@ class Compose:
         self.project_dir = project_dir
         self.project_name = project_name
         self.docker = docker
+        # the values of the project's private (env) files: masked in whatever compose prints back
+        self.redactor = ev.Redactor()
 
     def argv(self, *args: str, project_dir: str | None = None) -> list[str]:
         return [self.docker, "compose", "--project-directory", project_dir or self.project_dir,
                 "-p", self.project_name, "--progress", "json", *args]
 
     def call(self, *args: str, project_dir: str | None = None) -> tuple[int, str, str]:
-        return self._run(self.argv(*args, project_dir=project_dir), env=self.env)
+        rc, out, errout = self._run(self.argv(*args, project_dir=project_dir), env=self.env)
+        if len(self.redactor):
+            out, errout = self.redactor.text(out or "", patterns=False), self.redactor.text(errout or "", patterns=False)
+        return rc, out, errout
+
+    def _failure(self, rc: int, out: str, errout: str) -> dict:
+        """failure() with the project's secrets masked also where compose quoted them inside its JSON lines."""
+        return self.redactor.data(failure(rc, out, errout)) if len(self.redactor) else failure(rc, out, errout)
 
     def validate(self, project_dir: str | None = None) -> dict | None:
         """None when `docker compose config` accepts the project, else a failure dict (category config)."""
         rc, out, errout = self.call("config", "--quiet", project_dir=project_dir)
         if rc == 0:
             return None
-        result = failure(rc, out, errout)
+        result = self._failure(rc, out, errout)
         if result["category"] == err.UNKNOWN:
             result["category"] = err.CONFIG
             result["advice"] = err.ADVICE[err.CONFIG]
@@ -147,17 +157,17 @@ class Compose:
         """(services defined in the compose file, containers of the project)."""
         rc, out, errout = self.call("config", "--services")
         if rc != 0:
-            raise ComposeError(failure(rc, out, errout))
+            raise ComposeError(self._failure(rc, out, errout))
         services = parse_services(out)
         rc, out, errout = self.call("ps", "--all", "--format", "json")
         if rc != 0:
-            raise ComposeError(failure(rc, out, errout))
+            raise ComposeError(self._failure(rc, out, errout))
         return services, parse_ps(out)
 
     def checked(self, *args: str) -> Progress:
         rc, out, errout = self.call(*args)
         if rc != 0:
-            raise ComposeError(failure(rc, out, errout))
+            raise ComposeError(self._failure(rc, out, errout))
         return parse_progress(errout)
 
 

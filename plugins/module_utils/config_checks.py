@@ -24,6 +24,24 @@ def unknown_variables(names: list[str], prefixes: dict[str, set[str]]) -> list[s
     return problems
 
 
+def option_problems(service: str, options: dict, values: dict, path: str = "") -> list[str]:
+    """Fields inside dict options (`postgres_backoff: {deadlin: 5}`) that the option's sub-options do not know."""
+    problems = []
+    for name, spec in sorted((options or {}).items()):
+        sub = (spec or {}).get("options")
+        value = values.get(name)
+        if not sub or not isinstance(value, dict):
+            continue
+        for key in sorted(value, key=str):
+            if key in sub:
+                continue
+            close = difflib.get_close_matches(str(key), sorted(sub), n=1, cutoff=0.6)
+            fix = f"did you mean {close[0]}?" if close else f"one of {', '.join(sorted(sub))}"
+            problems.append(f"{service}.{path}{name}.{key}: unknown field of {path}{name}; {fix}")
+        problems += option_problems(service, sub, value, f"{path}{name}.")
+    return problems
+
+
 def litellm_problems(models: object, provided_env: list[str]) -> list[str]:
     """LiteLLM's model list: well formed, no literal secrets, every os.environ/ reference provided."""
     if not isinstance(models, list):

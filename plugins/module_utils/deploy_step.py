@@ -9,27 +9,18 @@ controller decides what comes next.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.six.moves.urllib.error import URLError
 from ansible.module_utils.urls import open_url
 
-from . import app_databases, pg_login
+from . import app_databases, pg_login, runner
 from . import errors as err
 from .compose import ComposeError
 from .connectivity import in_netns
 from .model_pull import missing
 from .probes import http_probe, probe_services, tcp_probe
 from .project import ProjectDeployer
-
-
-def run_subprocess(argv: list[str], env: dict | None = None, data: str | None = None) -> tuple[int, str, str]:
-    """A thread-safe runner (AnsibleModule.run_command changes os.environ while it runs, so threads cannot share it)."""
-    full = dict(os.environ, COMPOSE_ANSI="never", **(env or {}))
-    proc = subprocess.run(argv, env=full, input=data, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def _present(p: dict, pull: str, networks: list[str], check_mode: bool, run) -> dict:
@@ -103,7 +94,7 @@ def wiring(run, svc: dict) -> dict:
     return {e["name"]: found for e, found in zip(endpoints, checks)}
 
 
-def run_step(request: dict, check_mode: bool = False, run=run_subprocess) -> dict:
+def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
     """Do what `request` asks (see the module docstring); returns a result per part and per service."""
     pull = request.get("pull", "missing")
     networks = list(request.get("networks") or [])

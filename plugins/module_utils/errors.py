@@ -15,9 +15,12 @@ DEPENDENCY = "dependency"
 TIMEOUT = "timeout"
 CRASH_LOOP = "crash_loop"
 DISK = "disk"
+# A docker or compose command that did not finish within its limit (module_utils/runner.py): a stuck engine, not a
+# slow service (that is TIMEOUT, a health wait that ran out).
+COMMAND_TIMEOUT = "command_timeout"
 UNKNOWN = "unknown"
 
-CATEGORIES = (IMAGE, PORT, CONFIG, ENGINE, DEPENDENCY, TIMEOUT, CRASH_LOOP, DISK, UNKNOWN)
+CATEGORIES = (IMAGE, PORT, CONFIG, ENGINE, DEPENDENCY, TIMEOUT, CRASH_LOOP, DISK, COMMAND_TIMEOUT, UNKNOWN)
 
 # What an operator should do first, per category.
 ADVICE = {
@@ -29,11 +32,14 @@ ADVICE = {
     TIMEOUT: "read the container log (docker logs); raise the service's health deadline if it is only slow",
     CRASH_LOOP: "read the last log lines; fix the cause (config, permissions, missing dependency) and re-run",
     DISK: "free disk space on the host (docker system df) and re-run",
+    COMMAND_TIMEOUT: "check that the Docker engine answers (docker info; journalctl -u docker) and re-run; raise "
+                     "AIPLATFORM_COMMAND_TIMEOUT (seconds, in the play's environment) if the host is only slow",
     UNKNOWN: "read the full compose output in the task result",
 }
 
 # (category, pattern) in order of precedence: the first match wins.
 _RULES: tuple[tuple[str, str], ...] = (
+    (COMMAND_TIMEOUT, r"did not finish within [0-9.]+ s and was stopped"),
     (ENGINE, r"cannot connect to the docker daemon|is the docker daemon running|permission denied while trying to connect to the docker"),
     (ENGINE, r"error during connect|docker\.sock: connect: (no such file|connection refused)"),
     (PORT, r"port is already allocated|address already in use|bind for [^ ]+ failed|ports are not available"),

@@ -37,10 +37,11 @@ MODEL_PULL_FAIL = "MODEL_PULL_FAIL"
 METRICS = "METRICS"
 RUN_START = "RUN_START"
 RUN_END = "RUN_END"
+RECORD_DAMAGED = "RECORD_DAMAGED"
 
 ERROR_TYPES = frozenset({DEPLOY_FAIL, HEALTH_TIMEOUT, RESTART_LOOP, PORT_CONFLICT, CONFIG_INVALID, RECOVERY_NEEDED,
                          PRECHECK_FAIL, CONNECTIVITY_FAIL, MODEL_PULL_FAIL, DEPENDENCY_FAIL})
-WARN_TYPES = frozenset({HEALTH_RETRY, RECOVERY_START, DEPLOY_SKIPPED, DEPENDENCY_WAIT})
+WARN_TYPES = frozenset({HEALTH_RETRY, RECOVERY_START, DEPLOY_SKIPPED, DEPENDENCY_WAIT, RECORD_DAMAGED})
 
 # a failure's category -> the event said before DEPLOY_FAIL
 SPECIFIC_FAILURE = {"config": CONFIG_INVALID, "port": PORT_CONFLICT, "crash_loop": RESTART_LOOP}
@@ -82,19 +83,49 @@ def to_json(event: dict) -> str:
 
 
 class Redactor:
-    """Replaces known secret values and credential-shaped substrings with a mask."""
+    """Masks secrets by value (the run's own secrets, in the forms they get printed in) and by pattern.
+
+    By value: every secret the run loaded, raw and as it appears URL-encoded, JSON-escaped, env-file-escaped or in a
+    Python repr. Secrets of 6 characters or more are masked wherever they occur; shorter ones only as a whole word
+    (masking every "abc" inside other words would ruin the log). The values live in memory only.
+    By pattern: URL credentials (up to the last @ of the authority), NAME=value assignments whose name says secret
+    (digits allowed: N8N_ENCRYPTION_KEY), JSON members such as "password": "...", Authorization schemes
+    (Bearer sk-...), and Redis' requirepass / masterauth.
+    """
 
     MASK = "********"
-    _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@", re.IGNORECASE)
+    _SECRET_NAME = r"[A-Za-z0-9_.-]*(?:PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|_KEY|APIKEY|SALT|CREDENTIAL|AUTH)[A-Za-z0-9_.-]*"  # noqa: S105 (a pattern)
+    _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^\s/]*)@(?=[^@/\s]*)",
+                                  re.IGNORECASE)
     _ASSIGNMENT = re.compile(
-        r"(?P<key>\b[A-Za-z_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|MASTER_KEY|SALT_KEY|API_KEY|ENCRYPTION_KEY)[A-Za-z_]*)"
-        r"(?P<sep>\s*[=:]\s*)(?P<val>\"[^\"]*\"|'[^']*'|[^\s,;}\"']+)",
+        r"(?P<key>(?<![A-Za-z0-9_])" + _SECRET_NAME + r")"
+        r"(?P<sep>\s*[=:]\s*)(?P<val>\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s,;}\"']+)",
         re.IGNORECASE,
     )
+    _JSON_MEMBER = re.compile(r"(?P<key>\"" + _SECRET_NAME + r"\"\s*:\s*)(?P<val>\"(?:[^\"\\]|\\.)*\")", re.IGNORECASE)
+    _AUTH_SCHEME = re.compile(r"(?P<key>\b(?:Bearer|Basic)\s+)(?P<val>[A-Za-z0-9._~+/=-]{4,})")
+    _REDIS_AUTH = re.compile(r"(?P<key>\b(?:requirepass|masterauth|--requirepass|--masterauth|AUTH)\s+)"
+                             r"(?P<val>\"[^\"]*\"|'[^']*'|\S+)")
+    LONG = 6
 
     def __init__(self, secrets: object = ()) -> None:
-        self._secrets: set[str] = set()
+        self._long: set[str] = set()
+        self._short: set[str] = set()
+        self._short_re: re.Pattern | None = None
         self.add(secrets)
+
+    def __len__(self) -> int:
+        return len(self._long) + len(self._short)
+
+    @staticmethod
+    def forms(secret: str) -> set[str]:
+        """The ways a secret gets printed: raw, URL-encoded, JSON- and env-file-escaped, inside a repr."""
+        from urllib.parse import quote, quote_plus
+
+        out = {secret, quote(secret, safe=""), quote_plus(secret, safe=""), json.dumps(secret)[1:-1],
+               json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1],
+               secret.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")}
+        return {form for form in out if form}
 
     def add(self, secrets: object) -> None:
         """Learn secret values from a string, a list or a dict (values only, recursively)."""
@@ -104,25 +135,42 @@ class Redactor:
         elif isinstance(secrets, (list, tuple, set, frozenset)):
             for value in secrets:
                 self.add(value)
-        elif isinstance(secrets, str) and len(secrets) >= 6:  # short strings would mask ordinary words
-            self._secrets.add(secrets)
+        elif isinstance(secrets, str) and secrets.strip() and secrets != self.MASK:
+            for form in self.forms(str(secrets)):
+                if len(form) >= self.LONG:
+                    self._long.add(form)
+                elif form not in self._short:
+                    self._short.add(form)
+                    self._short_re = None
 
-    def text(self, value: str) -> str:
+    def text(self, value: str, patterns: bool = True) -> str:
+        """`value` with every known secret masked and, with `patterns`, credential-shaped text too."""
         out = value
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            out = out.replace(secret, self.MASK)
+        for secret in sorted(self._long, key=len, reverse=True):
+            if secret in out:
+                out = out.replace(secret, self.MASK)
+        if self._short:
+            if self._short_re is None:
+                words = "|".join(re.escape(s) for s in sorted(self._short, key=len, reverse=True))
+                self._short_re = re.compile(r"(?<![A-Za-z0-9])(?:" + words + r")(?![A-Za-z0-9])")
+            out = self._short_re.sub(self.MASK, out)
+        if not patterns:
+            return out
         out = self._URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{self.MASK}@", out)
+        out = self._JSON_MEMBER.sub(lambda m: f'{m["key"]}"{self.MASK}"', out)
+        out = self._AUTH_SCHEME.sub(lambda m: f"{m['key']}{self.MASK}", out)
+        out = self._REDIS_AUTH.sub(lambda m: m.group(0) if m["val"] == self.MASK else f"{m['key']}{self.MASK}", out)
         return self._ASSIGNMENT.sub(
-            lambda m: m.group(0) if "os.environ/" in m["val"] or m["val"] == self.MASK else f"{m['key']}{m['sep']}{self.MASK}",
+            lambda m: m.group(0) if "os.environ/" in m["val"] or self.MASK in m["val"] else f"{m['key']}{m['sep']}{self.MASK}",
             out,
         )
 
     def data(self, value: object) -> object:
-        """Redact every string inside a JSON-like structure."""
+        """Redact every string inside a JSON-like structure (keys included)."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {k: self.data(v) for k, v in value.items()}
+            return {(self.text(k) if isinstance(k, str) else k): self.data(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.data(v) for v in value]
         return value

@@ -89,6 +89,37 @@ def log_consistency(lines: list[str]) -> dict:
     return {"value": _rate(good, len(lines)), "good": good, "total": len(lines)}
 
 
+COUNTED = ("deployment_success_rate", "health_check_success_rate", "error_recovery_rate", "log_consistency")
+
+
+def counts(events: list[dict], log_lines: list[str]) -> dict:
+    """{metric: {good, total}} of some events and log lines (one run's, or the history's once)."""
+    found = {"deployment_success_rate": deployment_success(events),
+             "health_check_success_rate": health_check_success(events),
+             "error_recovery_rate": error_recovery(events), "log_consistency": log_consistency(log_lines)}
+    return {name: {"good": item["good"], "total": item["total"]} for name, item in found.items()}
+
+
+def add_counts(totals: object, more: dict) -> dict:
+    """Running totals plus one run's counts; damaged totals count as none (the caller warns)."""
+    out = {}
+    for name in COUNTED:
+        old = totals.get(name) if isinstance(totals, dict) else None
+        good = old.get("good") if isinstance(old, dict) else 0
+        total = old.get("total") if isinstance(old, dict) else 0
+        if not (isinstance(good, int) and isinstance(total, int) and 0 <= good <= total):
+            good = total = 0
+        out[name] = {"good": good + more[name]["good"], "total": total + more[name]["total"]}
+    return out
+
+
+def from_totals(totals: dict, containers: list[dict] | None = None, now: datetime.datetime | None = None,
+                window_s: float = 86400) -> dict:
+    """The metrics from running totals (so a run's cost does not grow with the history) and this run's containers."""
+    out = {name: {"value": _rate(totals[name]["good"], totals[name]["total"]), **totals[name]} for name in COUNTED}
+    return _finish(out, containers, now, window_s)
+
+
 def compute(events: list[dict], log_lines: list[str], containers: list[dict] | None = None,
             now: datetime.datetime | None = None, window_s: float = 86400) -> dict:
     out = {
@@ -97,6 +128,10 @@ def compute(events: list[dict], log_lines: list[str], containers: list[dict] | N
         "error_recovery_rate": error_recovery(events),
         "log_consistency": log_consistency(log_lines),
     }
+    return _finish(out, containers, now, window_s)
+
+
+def _finish(out: dict, containers: list[dict] | None, now: datetime.datetime | None, window_s: float) -> dict:
     if containers is not None:
         out["container_uptime"] = container_uptime(containers, now, window_s)
     for name, item in out.items():

@@ -1,6 +1,6 @@
 """One compose project on a host: write its rendered files, validate, bring it to the wanted state.
 
-Used by the compose_project module; `run` is module.run_command-like, file access goes through plain os calls.
+Used by the compose_project module; `run` is runner.run-like (argv, env) -> (rc, out, err), file access goes through plain os calls.
 Order for state=present: stage the new files -> `docker compose config` on the staged copy -> (nothing changed on
 the host yet) -> pull missing images -> write files -> `up -d` only for drift. A failure before the write leaves the
 running project exactly as it was.
@@ -14,6 +14,7 @@ import tempfile
 import time
 
 from . import errors as err
+from . import inputs, runner
 from .compose import COMPOSE_FILE, HASH_ENV, Compose, ComposeError, drift
 
 SECRET_MODE = 0o600
@@ -164,6 +165,9 @@ class ProjectDeployer:
                 networks: list[str] | None = None) -> dict:
         if not files:  # bring up the project as it is on disk
             files = existing_files(self.dir)
+        for f in files.values():  # private files hold secrets: compose must not echo them into a result
+            if int(str(f.get("mode", "0644")), 8) & 0o077 == 0 and isinstance(f.get("content"), str):
+                self.compose.redactor.add(inputs.env_file_values(f["content"]))
         plan = plan_files(self.dir, files)
         config_hash = files_hash(plan)
         self.compose.env[HASH_ENV] = config_hash
@@ -292,12 +296,8 @@ class ProjectDeployer:
 
 
 def run_subprocess(argv: list[str], env: dict | None = None) -> tuple[int, str, str]:
-    """A thread-safe runner (AnsibleModule.run_command changes os.environ while it runs, so threads cannot share it)."""
-    import subprocess
-
-    full = dict(os.environ, COMPOSE_ANSI="never", **(env or {}))
-    proc = subprocess.run(argv, env=full, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+    """A thread-safe runner with a time limit per command (module_utils/runner.py)."""
+    return runner.run(argv, env=env)
 
 
 def present_many(projects: list[dict], pull: str, networks: list[str], check_mode: bool = False,

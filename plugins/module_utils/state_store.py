@@ -11,9 +11,19 @@ _STATE_OF = {
 HISTORY = 50
 
 
-def apply(store: dict, events: list[dict]) -> dict:
-    """Update `store` ({"services": {key: {state, since, host, history: [...]}}}) with events, in time order."""
-    services = store.setdefault("services", {})
+def apply(store: object, events: list[dict]) -> dict:
+    """Update `store` ({"services": {key: {state, since, host, history: [...]}}}) with events, in time order.
+
+    A damaged store (not an object, services not an object, an entry without its fields) is repaired, not fatal:
+    what cannot be read starts afresh.
+    """
+    if not isinstance(store, dict):
+        store = {}
+    if not isinstance(store.get("services"), dict):
+        store["services"] = {}
+    services = store["services"]
+    for key in [k for k, v in services.items() if not isinstance(v, dict) or not isinstance(v.get("history"), list)]:
+        del services[key]
     for e in sorted(events, key=lambda x: x["time"]):
         state = _STATE_OF.get(e["type"])
         if state is None or e["service"] in ("run", "host", "plan"):

@@ -187,7 +187,7 @@ advice:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aiplatform.stack.plugins.module_utils.compose import ComposeError
-from ansible_collections.aiplatform.stack.plugins.module_utils.project import ProjectDeployer
+from ansible_collections.aiplatform.stack.plugins.module_utils.project import ProjectDeployer, run_subprocess
 
 
 def main() -> None:
@@ -213,10 +213,8 @@ def main() -> None:
         module.fail_json(msg="docker CLI not found on the host", category="engine", cause="docker CLI not found",
                          advice="install a Docker engine with the Compose v2 plugin")
 
-    def run(argv, env=None):
-        return module.run_command(argv, environ_update=dict(env or {}, COMPOSE_ANSI="never"))
-
-    deployer = ProjectDeployer(run, p["project_src"], p["project_name"], check_mode=module.check_mode)
+    # every compose call bounded in time (module_utils/runner.py): a stuck engine fails as command_timeout
+    deployer = ProjectDeployer(run_subprocess, p["project_src"], p["project_name"], check_mode=module.check_mode)
     try:
         if p["state"] == "present":
             result = deployer.present(dict(p["files"], **p["secret_files"]), pull=p["pull"], recreate=p["recreate"], networks=p["networks"])

@@ -101,6 +101,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils import host_checks as hc
+from ansible_collections.aiplatform.stack.plugins.module_utils import runner
 
 
 def main() -> None:
@@ -125,13 +126,14 @@ def main() -> None:
         module.fail_json(msg="[%s] %s" % (category, message), category=category, advice=err.ADVICE[category],
                          events=events, conflicts=[], **extra)
 
-    rc, out, errout = module.run_command(["docker", "info", "--format", "{{json .}}"])
+    rc, out, errout = runner.run(["docker", "info", "--format", "{{json .}}"])
     if rc != 0:
-        fail(err.ENGINE, "Docker engine not reachable: %s" % (errout.strip().splitlines() or ["no answer"])[-1])
+        fail(err.COMMAND_TIMEOUT if rc == runner.TIMEOUT_RC else err.ENGINE,
+             "Docker engine not reachable: %s" % (errout.strip().splitlines() or ["no answer"])[-1])
     info = json.loads(out)
     if info.get("ServerErrors"):
         fail(err.ENGINE, "Docker engine not reachable: %s" % "; ".join(info["ServerErrors"]))
-    rc, compose_version, errout = module.run_command(["docker", "compose", "version", "--short"])
+    rc, compose_version, errout = runner.run(["docker", "compose", "version", "--short"])
     if rc != 0:
         fail(err.ENGINE, "the Docker Compose v2 plugin is missing: %s" % errout.strip())
     # An NVIDIA runtime registered with the engine is what a GPU profile (Ollama) needs.
@@ -147,7 +149,7 @@ def main() -> None:
     wanted = module.params["ports"]
     conflicts = []
     if wanted:
-        rc, out, errout = module.run_command(["docker", "ps", "--format", "{{.Names}}\t{{.Ports}}"])
+        rc, out, errout = runner.run(["docker", "ps", "--format", "{{.Names}}\t{{.Ports}}"])
         published = {}
         for line in out.splitlines():
             name, dummy, ports = line.partition("\t")

@@ -104,6 +104,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import runner
 from ansible_collections.aiplatform.stack.plugins.module_utils.model_pull import missing, read_progress
 from ansible_collections.aiplatform.stack.plugins.module_utils.probes import container_address
 
@@ -121,7 +122,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    rc, out, err = module.run_command(["docker", "inspect", p["container"]])
+    rc, out, err = runner.run(["docker", "inspect", p["container"]])
     address = container_address(json.loads(out)[0]) if rc == 0 and out.strip() else None
     if not address:
         module.fail_json(msg="%s: no running container with an address (%s)" % (p["container"], err.strip() or "not on a network"),

@@ -50,7 +50,8 @@ options:
   strict_variables:
     description:
       - Reject variables that start with an enabled service's prefix (C(litellm_)) but are not among that role's
-        variables, suggesting the closest name (a mistyped C(litellm_modles) is otherwise silently ignored).
+        variables, suggesting the closest name (a mistyped C(litellm_modles) is otherwise silently ignored), and
+        fields inside a role's dict options that it does not know (C(postgres_backoff.deadlin)).
     type: bool
     default: true
 extends_documentation_fragment:

@@ -8,8 +8,10 @@ module: postgres_app_db
 short_description: Ensure application databases and roles in the platform's PostgreSQL container
 description:
   - Creates one role and one database per application, idempotently, through C(psql) inside the running PostgreSQL
-    container (its local socket). SQL, passwords included, goes to psql's standard input, never into process
-    arguments.
+    container (its local socket). SQL goes to psql's standard input, never into process arguments.
+  - Passwords never reach the server; roles are created and altered with a SCRAM-SHA-256 verifier computed by the
+    module, so the server log (even with C(log_statement=all)) holds no password.
+  - A database named like O(admin_user), or wanted twice, fails before any statement runs.
   - A role's password is reset only when the stored SCRAM verifier does not match, so a re-run reports no change.
 version_added: 0.1.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
@@ -67,6 +69,7 @@ changes:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import runner
 from ansible_collections.aiplatform.stack.plugins.module_utils.app_databases import DatabaseError, ensure
 
 
@@ -81,7 +84,7 @@ def main() -> None:
     )
     p = module.params
     try:
-        changes = ensure(lambda argv, data: module.run_command(argv, data=data), p["container"], p["admin_user"],
+        changes = ensure(lambda argv, data: runner.run(argv, data=data), p["container"], p["admin_user"],
                          p["databases"], check_mode=module.check_mode)
     except DatabaseError as exc:
         module.fail_json(msg=str(exc), category=exc.category)

@@ -75,6 +75,7 @@ events:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils import runner
 from ansible_collections.aiplatform.stack.plugins.module_utils.connectivity import in_netns
 
 
@@ -89,7 +90,7 @@ def main() -> None:
     )
     checked, events = {}, []
     for svc in module.params["services"]:
-        rc, out, dummy = module.run_command(["docker", "inspect", "-f", "{{.State.Pid}}", svc["container"]])
+        rc, out, dummy = runner.run(["docker", "inspect", "-f", "{{.State.Pid}}", svc["container"]])
         pid = int(out.strip() or 0) if rc == 0 else 0
         endpoints = svc["endpoints"]
         if not pid:

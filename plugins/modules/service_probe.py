@@ -111,6 +111,7 @@ services:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import runner
 from ansible_collections.aiplatform.stack.plugins.module_utils.probes import probe_services
 
 
@@ -129,7 +130,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        results = probe_services(module.run_command, module.params["services"],
+        results = probe_services(runner.run, module.params["services"],
                                  baseline={k: int(v) for k, v in module.params["baseline"].items()},
                                  log_lines=module.params["log_lines"])
     except RuntimeError as exc:

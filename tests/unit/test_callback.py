@@ -33,7 +33,7 @@ class Result:
 def cb(tmp_path):
     c = CallbackModule(display=Display())
     c._plugin_options = {"log_dir": str(tmp_path), "log_file": "a.log", "events_file": "e.jsonl",
-                         "console": True, "run_id": "r1", "report": True}
+                         "console": True, "run_id": "r1", "report": True, "keep_reports": 3, "max_events_mb": 20}
     c._run_id = "r1"
     yield c
     for sig in (signal.SIGINT, signal.SIGTERM):
