@@ -26,8 +26,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
-from ansible_collections.aiplatform.stack.plugins.module_utils.backoff import Backoff, linear_delay  # noqa: E402
-from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import wait_for  # noqa: E402
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.backoff import Backoff, linear_delay  # noqa: E402
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.health_wait import wait_for  # noqa: E402
 
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 BASE_DIR = "/tmp/aiplatform-bench"  # noqa: S108 (the bench owns it; removed after each round)

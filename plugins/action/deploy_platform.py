@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleError
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private

@@ -9,12 +9,11 @@ import yaml
 from ansible.errors import AnsibleError
 from ansible.utils.display import Display
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
-from ansible_collections.aiplatform.stack.plugins.module_utils import config_checks
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
-from ansible_collections.aiplatform.stack.plugins.module_utils.waves import DependencyError, dependency_waves
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.waves import DependencyError, dependency_waves
 
 _ROLES = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
 display = Display()

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
-from ansible_collections.aiplatform.stack.plugins.module_utils import recovery as rc
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import recovery as rc
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
 

@@ -8,10 +8,10 @@ import time
 from ansible.errors import AnsibleError
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
-from ansible_collections.aiplatform.stack.plugins.module_utils import recovery as rc
-from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import wait_for
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import recovery as rc
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.health_wait import wait_for
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private
 

@@ -115,8 +115,8 @@ import uuid
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
-from ansible_collections.aiplatform.stack.plugins.module_utils import metrics as mx
-from ansible_collections.aiplatform.stack.plugins.module_utils import records, report, state_store
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import metrics as mx
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import records, report, state_store
 
 # Facts (set by roles/aiplatform/tasks/secrets.yml) whose values are secrets: masked by value in every event.
 SECRET_FACTS = ("aiplatform_secrets", "aiplatform_vault_secrets")

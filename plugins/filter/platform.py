@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 
 
 def placed_on(names, catalog, host, groups):

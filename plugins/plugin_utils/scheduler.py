@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
-from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import HealthTracker, brief_containers
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.health_wait import HealthTracker, brief_containers
 
 PENDING = "pending"  # waiting for its dependencies
 STARTING = "starting"  # in the step that brings it up

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from ansible_collections.aiplatform.stack.plugins.module_utils.backoff import Backoff, linear_delay
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.backoff import Backoff, linear_delay
 
 
 def test_ceiling_grows_exponentially_up_to_the_cap():
@@ -32,7 +32,7 @@ def test_linear_baseline():
 
 
 def test_type_defaults_overridden_field_by_field():
-    from ansible_collections.aiplatform.stack.plugins.module_utils.backoff import TYPE_DEFAULTS, for_service
+    from ansible_collections.aiplatform.stack.plugins.plugin_utils.backoff import TYPE_DEFAULTS, for_service
 
     b = for_service({"type": "proxy", "backoff": {"deadline": 30}})
     assert b.deadline == 30 and b.cap == TYPE_DEFAULTS["proxy"]["cap"] and b.initial == TYPE_DEFAULTS["proxy"]["initial"]

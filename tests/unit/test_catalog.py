@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import catalog
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog
 
 GROUPS = {"aiplatform": ["h1"], "data": ["db1"], "all": ["h1", "db1"]}
 

@@ -1,4 +1,4 @@
-from ansible_collections.aiplatform.stack.plugins.module_utils import config_checks as cc
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks as cc
 
 
 def test_mistyped_variable_gets_a_suggestion():
@@ -40,7 +40,7 @@ def test_typos_inside_dict_options_name_the_closest_field():
 
 
 def test_custom_service_fields_name_the_closest_one():
-    from ansible_collections.aiplatform.stack.plugins.module_utils import catalog
+    from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog
 
     cat = catalog.custom_services({"echo": {"image": "e:1", "port": 80, "enviroment": {"A": "1"}}}, "/t")
     problems = catalog.validate(cat, ["echo"], {"aiplatform": ["h"]})

@@ -2,7 +2,7 @@
 import random
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
-from ansible_collections.aiplatform.stack.plugins.module_utils.health_wait import wait_for
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.health_wait import wait_for
 
 
 class Clock:

@@ -7,7 +7,8 @@ import jinja2
 import pytest
 import yaml
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import catalog, inputs
+from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 GROUPS = {"aiplatform": ["h1"]}

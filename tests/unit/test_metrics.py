@@ -1,7 +1,7 @@
 import datetime
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
-from ansible_collections.aiplatform.stack.plugins.module_utils import metrics
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import metrics
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.UTC)
 
@@ -54,7 +54,7 @@ def test_nothing_recorded_is_not_a_number():
 
 
 def test_report_has_a_bar_per_service_and_escapes_text():
-    from ansible_collections.aiplatform.stack.plugins.module_utils import report
+    from ansible_collections.aiplatform.stack.plugins.plugin_utils import report
 
     evs = [dict(ev.make_event(t, s, m), time=at) for t, s, m, at in [
         (ev.DEPLOY_START, "redis", "deploying", 100.0), (ev.HEALTH_SUCCESS, "redis", "healthy", 101.0),

@@ -9,8 +9,8 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.callback.platform_log import CallbackModule
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
-from ansible_collections.aiplatform.stack.plugins.module_utils import metrics as mx
-from ansible_collections.aiplatform.stack.plugins.module_utils import records, state_store
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import metrics as mx
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import records, state_store
 
 
 class Display:
@@ -97,7 +97,7 @@ def test_a_damaged_state_file_is_tolerated_and_run_end_still_written(tmp_path, c
 
 def test_run_end_is_written_even_when_the_report_breaks(tmp_path, monkeypatch):
     (tmp_path / "state.json").write_text("[]")
-    monkeypatch.setattr("ansible_collections.aiplatform.stack.plugins.module_utils.report.render",
+    monkeypatch.setattr("ansible_collections.aiplatform.stack.plugins.plugin_utils.report.render",
                         lambda *a, **k: 1 / 0)
     c = one_run(tmp_path, "r1")
     assert events_of(tmp_path)[-1]["type"] == ev.RUN_END

@@ -1,6 +1,6 @@
 import datetime
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import recovery as rc
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import recovery as rc
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.UTC)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.aiplatform.stack.plugins.module_utils.waves import (
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.waves import (
     DependencyError,
     dependency_waves,
     find_cycle,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 import time
 
-from . import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
 _MARKS = {ev.HEALTH_RETRY: "retry", ev.DEPLOY_FAIL: "fail", ev.HEALTH_TIMEOUT: "fail", ev.RESTART_LOOP: "fail",
           ev.CONFIG_INVALID: "fail", ev.PORT_CONFLICT: "fail", ev.CONNECTIVITY_FAIL: "fail", ev.RECOVERY_NEEDED: "fail",

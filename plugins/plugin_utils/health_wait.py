@@ -10,8 +10,8 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from . import events as ev
-from .backoff import Backoff, for_service
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.backoff import Backoff, for_service
 
 
 @dataclass

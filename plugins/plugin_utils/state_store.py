@@ -1,7 +1,7 @@
 """Per-service state with history, kept from the events: running, failed, recovered, stopped (since when)."""
 from __future__ import annotations
 
-from . import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
 _STATE_OF = {
     ev.HEALTH_SUCCESS: "running", ev.RECOVERY_SUCCESS: "recovered",

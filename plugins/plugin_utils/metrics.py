@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime
 
-from . import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
 TARGETS = {"deployment_success_rate": 0.95, "health_check_success_rate": 0.90, "error_recovery_rate": 0.80,
            "container_uptime": 0.99, "log_consistency": 1.0}
@@ -54,14 +54,14 @@ def _parse(stamp: str | None) -> datetime.datetime | None:
         return None
     try:
         return datetime.datetime.strptime(stamp.rstrip("Z").split(".")[0], "%Y-%m-%dT%H:%M:%S").replace(
-            tzinfo=datetime.timezone.utc)
+            tzinfo=datetime.UTC)
     except ValueError:
         return None
 
 
 def container_uptime(containers: list[dict], now: datetime.datetime | None = None, window_s: float = 86400) -> dict:
     """Containers: {name, status, started_at, created, oneshot}. One-shot jobs are left out."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     start = now - datetime.timedelta(seconds=window_s)
     up_total = exist_total = 0.0
     per = {}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from . import inputs
-from .probes import PROBE_TYPES
+from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
+from ansible_collections.aiplatform.stack.plugins.module_utils.probes import PROBE_TYPES
 
 SERVICE_TYPES = ("infrastructure", "llm", "application", "workflow", "proxy")
 # An image reference: [registry/]name[:tag][@digest]; tag must not be latest (pinned releases only).

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 
-from . import errors as err
+from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
 
 HEALTHY = "healthy"
 CRASH_LOOP = "crash_loop"
@@ -36,7 +36,7 @@ def _age_seconds(started_at: str | None, now: datetime.datetime) -> float | None
         return None
     stamp = started_at.rstrip("Z").split(".")[0]
     try:
-        started = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+        started = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC)
     except ValueError:
         return None
     return (now - started).total_seconds()
@@ -48,7 +48,7 @@ def diagnose(entry: dict, now: datetime.datetime | None = None, window: float = 
     A restart loop is a container that is restarting, or has restarted at least `climb` times and was (re)started
     less than `window` seconds ago.
     """
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     containers = entry.get("containers") or []
     if not containers:
         return MISSING, "no container"
@@ -95,7 +95,7 @@ def advice(state: str, category: str | None, logs: list[str]) -> str:
 
 def status_row(name: str, host: str, entry: dict, state: str, url: str | None, now: datetime.datetime | None = None) -> dict:
     """One line of the status table."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     # one-shot init jobs are counted apart: a finished job is not a stopped service
     every = entry.get("containers") or []
     containers = [c for c in every if not c.get("oneshot")]
@@ -126,6 +126,6 @@ def format_table(rows: list[dict]) -> str:
     data = [[r["service"], r["host"], r["state"], _duration(r["uptime_s"]), str(r["restarts"]), r["containers"], r["url"],
              r["health"][:60]] for r in rows]
     widths = [max(len(c), *(len(d[i]) for d in data)) if data else len(c) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(d, widths)) for d in data]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(d, widths, strict=True)) for d in data]
     return "\n".join(line.rstrip() for line in lines)
