@@ -205,7 +205,8 @@ def probe_services(run, services: list[dict], baseline: dict[str, int] | None = 
                    log_lines: int = 20, docker: str = "docker") -> dict[str, dict]:
     """One round: for each service {name, project, probe, target}, its verdict and facts.
 
-    verdict: ready | waiting | crash_loop. Log lines are collected only for crash loops.
+    verdict: ready | waiting | crash_loop. Log lines are collected for crash loops, and for a waiting service that
+    asks for them (`with_logs`).
     """
     by_project = project_containers(run, sorted({s["project"] for s in services}), docker)
     results = {}
@@ -221,5 +222,8 @@ def probe_services(run, services: list[dict], baseline: dict[str, int] | None = 
         else:
             ok, detail = probe_targets(run, svc, containers, docker)
             entry.update(verdict="ready" if ok else "waiting", detail=detail)
+            if not ok and svc.get("with_logs") and containers:
+                # asked for now and then during a wait: a refused login often shows only in the log
+                entry["logs"] = log_tail(run, containers[0]["name"], log_lines, docker)
         results[svc["name"]] = entry
     return results

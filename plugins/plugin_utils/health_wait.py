@@ -11,7 +11,12 @@ import time
 from dataclasses import dataclass, field
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import permanent
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.backoff import Backoff, for_service
+
+# A refused login seen on this many consecutive probes spanning this long ends the wait (category config).
+REFUSED_PROBES = 3
+REFUSED_SECONDS = 10.0
 
 
 @dataclass
@@ -22,6 +27,8 @@ class Waiting:
     attempts: int = 0
     last: str = ""
     outcome: dict = field(default_factory=dict)
+    refused_since: float | None = None  # first of the consecutive probes that showed a refused login
+    refused_count: int = 0
 
 
 def brief_containers(containers: list[dict]) -> list[dict]:
@@ -59,7 +66,9 @@ class HealthTracker:
         return min((w.due for w in self.pending.values()), default=None)
 
     def due(self, now: float) -> list[dict]:
-        return [w.spec for w in self.pending.values() if w.due <= now]
+        """Specs of the services due now; every third attempt also asks for the log tail (refused logins)."""
+        return [dict(w.spec, with_logs=True) if w.attempts % 3 == 2 else w.spec
+                for w in self.pending.values() if w.due <= now]
 
     def record(self, results: dict[str, dict], now: float) -> dict[str, dict]:
         """Judge one probe round of the due services; returns the waits that ended {name: outcome}."""
@@ -97,6 +106,20 @@ class HealthTracker:
             self.emit(ev.make_event(ev.RESTART_LOOP, name, f"crash loop after {elapsed:.1f} s: {r['detail']}{last}",
                                     category="crash_loop", logs=logs, **facts))
             return dict(base, state="crash_loop", logs=logs)
+        refused = permanent.refused_login(name, [r["detail"], *(r.get("logs") or [])[-5:]])
+        if refused:
+            w.refused_since = now if w.refused_since is None else w.refused_since
+            w.refused_count += 1
+            if w.refused_count >= REFUSED_PROBES and now - w.refused_since >= REFUSED_SECONDS:
+                # permanent: waiting out the deadline would only delay the error
+                self.emit(ev.make_event(ev.CONFIG_INVALID, name,
+                                        f"{refused['link']} refuses {name}'s login ({refused['evidence']}); check "
+                                        f"{refused['credential']}; gave up after {elapsed:.0f} s instead of waiting "
+                                        f"{w.backoff.deadline:g} s", category="config", link=refused["link"], **facts))
+                return dict(base, state="config", detail=f"{refused['link']} refused the login: {refused['evidence']}",
+                            link=refused["link"])
+        else:
+            w.refused_since, w.refused_count = None, 0
         delay = w.backoff.delay(w.attempts, self.rng)
         left = w.backoff.deadline - elapsed
         if delay >= left:
@@ -120,7 +143,7 @@ def wait_for(services: list[dict], probe_round, emit, clock=time.monotonic, slee
 
     probe_round(list of specs, baseline) -> {name: {verdict, detail, containers, logs}}
     emit(event dict) delivers HEALTH_RETRY / HEALTH_SUCCESS / HEALTH_TIMEOUT / RESTART_LOOP events as they happen.
-    state is healthy, timeout or crash_loop.
+    state is healthy, timeout, crash_loop or config (a dependency kept refusing the login).
     """
     tracker = HealthTracker(emit, rng)
     tracker.baseline.update(baseline or {})

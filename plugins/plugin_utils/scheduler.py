@@ -355,7 +355,7 @@ class Scheduler:
             if outcome["state"] == "healthy":
                 self._healthy(s, resp or {})
                 continue
-            s.category = "crash_loop" if outcome["state"] == "crash_loop" else "timeout"
+            s.category = {"crash_loop": "crash_loop", "config": "config"}.get(outcome["state"], "timeout")
             s.detail = outcome["detail"]
             if s.state == WAITING and s.changed and s.rollback_available and self.rollback:
                 s.state = UNWINDING

@@ -111,3 +111,49 @@ def test_assess_container_states():
     assert assess([c(restart_count=5)], {"x": 5}) == ("ok", "running")
     assert assess([c(status="exited", running=False, exit_code=137, oom_killed=True)])[1] == "x exited with code 137 (out of memory)"
     assert assess([c(oneshot=True, status="exited", running=False)]) == ("ok", "running")
+
+
+WRONGPASS = 'HTTP 503: {"problems": ["redis: WRONGPASS invalid username-password pair or user is disabled."]}'
+
+
+def test_a_login_refused_on_every_probe_ends_the_wait_as_config_not_at_the_deadline():
+    svc = [{"name": "n8n", "backoff": {"initial": 0.5, "base": 0.5, "cap": 5, "deadline": 300}}]
+    out, events, rounds, clock = run(svc, lambda name, t: {"verdict": "waiting", "detail": WRONGPASS})
+    assert out["n8n"]["state"] == "config" and out["n8n"]["link"] == "redis"
+    assert clock.now < 30  # about 10 s of refusals, not the 300 s deadline
+    err = [e for e in events if e["type"] == ev.CONFIG_INVALID][0]
+    assert err["category"] == "config" and "redis.json" in err["message"] and "n8n" in err["message"]
+
+
+def test_a_refusal_that_shows_only_in_the_log_is_found_too():
+    svc = [{"name": "n8n", "backoff": {"initial": 0.5, "base": 0.5, "cap": 5, "deadline": 300}}]
+
+    def answer(name, t):
+        return {"verdict": "waiting", "detail": "HTTP 503",
+                "logs": ['Error: password authentication failed for user "n8n"']}
+
+    out, events, dummy, clock = run(svc, answer)
+    assert out["n8n"]["state"] == "config" and out["n8n"]["link"] == "postgres"
+    assert "db_password in <aiplatform_secrets_dir>/n8n.json" in [e for e in events if e["type"] == ev.CONFIG_INVALID][0]["message"]
+
+
+def test_a_passing_refusal_keeps_the_backoff():
+    svc = [{"name": "n8n", "backoff": {"initial": 0.5, "base": 0.5, "cap": 5, "deadline": 300}}]
+
+    def answer(name, t):  # refused for 4 s (a dependency restarting), then fine
+        return {"verdict": "ready", "detail": "HTTP 200"} if t > 4 else {"verdict": "waiting", "detail": WRONGPASS}
+
+    out, dummy, dummy2, dummy3 = run(svc, answer)
+    assert out["n8n"]["state"] == "healthy"
+
+
+def test_every_third_probe_asks_for_the_log_tail():
+    clock, asked = Clock(), []
+
+    def probe_round(specs, baseline):
+        asked.append(bool(specs[0].get("with_logs")))
+        return {s["name"]: {"verdict": "ready" if clock.now > 3 else "waiting", "detail": "x"} for s in specs}
+
+    wait_for([{"name": "a", "backoff": {"initial": 0, "base": 0.5, "cap": 0.5, "deadline": 60}}], probe_round,
+             lambda e: None, clock=clock, sleep=clock.sleep, rng=random.Random(1))
+    assert asked[:6] == [False, False, True, False, False, True]
