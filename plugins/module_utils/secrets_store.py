@@ -5,6 +5,8 @@ their stored data, so an existing value is always kept.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -33,11 +35,32 @@ def load(path: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
+@contextlib.contextmanager
+def locked(directory: str, check_mode: bool = False):
+    """Hold the secrets directory's lock: two runs at once read, generate and write one after the other."""
+    if check_mode and not os.path.isdir(directory):
+        yield
+        return
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def ensure(path: str, wanted: dict[str, dict], check_mode: bool = False) -> tuple[dict[str, str], list[str]]:
     """Values for every wanted name {name: {kind, length}}: existing ones kept, missing ones generated.
 
     Returns (values, names generated now). Writes the file (0600, directory 0700) only when something was added.
+    Read, generation and write happen under the directory's lock, so simultaneous first runs end with one set.
     """
+    with locked(os.path.dirname(path), check_mode):
+        return _ensure(path, wanted, check_mode)
+
+
+def _ensure(path: str, wanted: dict[str, dict], check_mode: bool) -> tuple[dict[str, str], list[str]]:
     values = load(path)
     added = []
     for name in sorted(wanted):

@@ -33,3 +33,27 @@ def test_check_mode_writes_nothing(tmp_path):
 
 def test_values_are_random():
     assert len({secrets_store.generate() for dummy in range(50)}) == 50
+
+
+def _first_run(path, barrier, queue):
+    barrier.wait()
+    values, dummy = secrets_store.ensure(path, {"encryption_key": {"kind": "token", "length": 48}})
+    queue.put(values["encryption_key"])
+
+
+def test_simultaneous_first_runs_end_with_one_set_of_secrets(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(20):
+        path = str(tmp_path / f"round{round_}" / "secrets" / "n8n.json")
+        barrier, queue = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_first_run, args=(path, barrier, queue)) for dummy in range(4)]
+        for p in procs:
+            p.start()
+        keys = {queue.get(timeout=20) for dummy in procs}
+        for p in procs:
+            p.join()
+        with open(path) as fh:
+            stored = json.load(fh)["encryption_key"]
+        assert keys == {stored}, f"round {round_}: {len(keys)} different keys handed out"
