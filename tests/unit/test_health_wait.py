@@ -121,7 +121,7 @@ def test_a_login_refused_on_every_probe_ends_the_wait_as_config_not_at_the_deadl
     out, events, rounds, clock = run(svc, lambda name, t: {"verdict": "waiting", "detail": WRONGPASS})
     assert out["n8n"]["state"] == "config" and out["n8n"]["link"] == "redis"
     assert clock.now < 30  # about 10 s of refusals, not the 300 s deadline
-    err = [e for e in events if e["type"] == ev.CONFIG_INVALID][0]
+    err = next(e for e in events if e["type"] == ev.CONFIG_INVALID)
     assert err["category"] == "config" and "redis.json" in err["message"] and "n8n" in err["message"]
 
 
@@ -134,7 +134,7 @@ def test_a_refusal_that_shows_only_in_the_log_is_found_too():
 
     out, events, dummy, clock = run(svc, answer)
     assert out["n8n"]["state"] == "config" and out["n8n"]["link"] == "postgres"
-    assert "db_password in <aiplatform_secrets_dir>/n8n.json" in [e for e in events if e["type"] == ev.CONFIG_INVALID][0]["message"]
+    assert "db_password in <aiplatform_secrets_dir>/n8n.json" in next(e for e in events if e["type"] == ev.CONFIG_INVALID)["message"]
 
 
 def test_a_passing_refusal_keeps_the_backoff():
