@@ -47,6 +47,7 @@ class Service:
     databases: dict | None = None  # PostgreSQL only: {container, admin_user, databases}
     models: dict | None = None  # {port, names}: models it should have (Ollama)
     models_missing: list | None = None  # None: not known (the pull step will look)
+    unchanged: bool = False  # runs as the files say but did not answer the check's probe
     state: str = PENDING
     changed: bool = False
     rollback_available: bool = False
@@ -141,8 +142,9 @@ class Scheduler:
         for name in self.order:
             s = self.services[name]
             r = (resp.get("check") or {}).get(name) or {"failed": True, "category": "unknown", "cause": "no answer"}
-            if not r.get("changed") or self.check_mode:
-                self._start_event(s)  # a changed service's deploy starts when it is brought up
+            ready = (probes.get(name) or {}).get("verdict") == "ready"
+            if r.get("failed") or self.check_mode or (not r.get("changed") and ready):
+                self._start_event(s)  # otherwise its deploy starts when its dependencies let it
             if r.get("failed"):
                 self._fail(s, r.get("category", "unknown"), r.get("cause") or r.get("msg", ""), r.get("advice", ""))
             elif r.get("changed"):
@@ -153,20 +155,17 @@ class Scheduler:
                     what = ", ".join(r.get("changed_files") or []) or "containers drifted: " + ", ".join(r.get("drift") or [])
                     self._event(ev.DEPLOY_SUCCESS, name, f"would change ({what}); check mode: nothing started",
                                 changed=True, duration=duration, changed_files=r.get("changed_files"))
-            else:
+            elif ready:
+                probe = probes[name]
                 self._event(ev.DEPLOY_SUCCESS, name, f"unchanged, nothing restarted ({duration:.1f} s)",
                             changed=False, duration=duration, changed_files=[])
-                probe = probes.get(name)
-                if probe and probe.get("verdict") == "ready":
-                    s.models_missing = (resp.get("models") or {}).get(name)
-                    self._event(ev.HEALTH_SUCCESS, name, f"healthy, unchanged: {probe['detail']}", attempt=1,
-                                duration=0.0, containers=brief_containers(probe.get("containers", [])))
-                    self._healthy(s, resp, from_check=True)
-                else:
-                    s.state = WAITING  # runs unchanged but does not answer yet: wait for it, nothing to start
-                    self.tracker.add(s.wait, started, immediate=True)
-                    if probe:
-                        self._ended(self.tracker.record({name: probe}, now))
+                s.models_missing = (resp.get("models") or {}).get(name)
+                self._event(ev.HEALTH_SUCCESS, name, f"healthy, unchanged: {probe['detail']}", attempt=1,
+                            duration=0.0, containers=brief_containers(probe.get("containers", [])))
+                self._healthy(s, resp, from_check=True)
+            else:
+                # runs unchanged but does not answer: once its dependencies are healthy it is waited for, not started
+                s.unchanged = True
         remote = resp.get("remote") or {}
         for name, spec in self.remote.items():
             if name in self.remote_state:
@@ -238,6 +237,12 @@ class Scheduler:
         now = self.clock()
         up = self._startable()
         request: dict = {}
+        for s in [s for s in up if s.unchanged]:
+            self._start_event(s)
+            self._event(ev.DEPLOY_SUCCESS, s.name, "unchanged, nothing restarted", changed=False, changed_files=[])
+            s.state = WAITING
+            self.tracker.add(s.wait, now, immediate=True)
+        up = [s for s in up if not s.unchanged]
         if up:
             request["up"] = [s.project for s in up]
             for s in up:

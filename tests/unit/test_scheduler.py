@@ -47,6 +47,8 @@ class FakeHost:
         if spec.get("dies_at") is not None and now >= spec["dies_at"]:
             return {"verdict": "crash_loop", "detail": f"{name} exited with code 1", "logs": ["boom"], "containers": []}
         if spec.get("running") and name not in self.started:
+            if now < spec.get("ready_at", 0.0):  # runs unchanged, answers only from then on
+                return {"verdict": "waiting", "detail": "HTTP 503: redis down", "containers": []}
             return {"verdict": "ready", "detail": "ok", "containers": []}
         if name not in self.started:
             return {"verdict": "waiting", "detail": "no container", "containers": []}
@@ -331,3 +333,13 @@ def test_models_are_left_to_the_pull_step_only_when_not_known_to_be_there():
     specs["ollama"]["models_missing"] = ["llama3.2"]
     assert run(specs)[0]["models"] == ["ollama"]
     assert run({n: {"ready_after": 1.0} for n in SEED})[0]["models"] == ["ollama"]  # started now: not known
+
+
+def test_an_unchanged_service_that_does_not_answer_waits_for_its_dependencies_then_is_waited_for_not_restarted():
+    specs = {n: {"running": True} for n in SEED}
+    specs["redis"] = {"ready_after": 1.0}  # stopped by hand: drifted, brought back
+    specs["litellm"] = {"running": True, "ready_at": 3.0}
+    summary, events, host = run(specs)
+    assert summary["failed_services"] == []
+    assert first(events, "HEALTH_SUCCESS", "redis")["t"] <= first(events, "DEPLOY_START", "litellm")["t"]
+    assert not any(p["service"] == "litellm" for r in host.requests for p in r.get("up") or [])
