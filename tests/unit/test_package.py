@@ -32,7 +32,7 @@ PLANTED = ["inventories/lab-multihost/.ssh/id_ed25519", "inventories/lab-multiho
 
 
 @pytest.fixture(scope="module")
-def tarball(tmp_path_factory):
+def built(tmp_path_factory):
     try:
         import distlib  # noqa: F401 (ansible-galaxy needs it for the manifest directives)
     except ImportError:
@@ -55,6 +55,11 @@ def tarball(tmp_path_factory):
     subprocess.run([galaxy, "collection", "build", "--output-path", str(out), str(tree)], check=True,
                    capture_output=True, text=True)
     (built,) = out.glob("aiplatform-stack-*.tar.gz")
+    return built
+
+
+@pytest.fixture(scope="module")
+def tarball(built):
     with tarfile.open(built) as tf:
         return sorted(m.name for m in tf.getmembers() if m.isfile())
 
@@ -98,3 +103,29 @@ def test_license_is_the_gpl3_text():
     text = open(os.path.join(ROOT, "LICENSE")).read()
     assert "GNU GENERAL PUBLIC LICENSE" in text and "Version 3, 29 June 2007" in text
     assert yaml.safe_load(open(os.path.join(ROOT, "galaxy.yml")))["license"] == ["GPL-3.0-or-later"]
+
+
+@pytest.fixture(scope="module")
+def fresh_clone(built, tmp_path_factory):
+    """A fresh clone (no .collections link, the repo's ansible.cfg) with the collection installed in ~/.ansible."""
+    base = tmp_path_factory.mktemp("fresh")
+    env = dict(os.environ, HOME=str(base / "home"))
+    for var in ("ANSIBLE_CONFIG", "ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS"):
+        env.pop(var, None)
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-galaxy"), "collection", "install", "-p",
+                    str(base / "home" / ".ansible" / "collections"), str(built)], env=env, cwd=base, check=True,
+                   capture_output=True, text=True)
+    clone = base / "clone"
+    shutil.copytree(os.path.join(ROOT, "inventories", "local"), clone / "inventories" / "local")
+    shutil.copy(os.path.join(ROOT, "ansible.cfg"), clone / "ansible.cfg")
+    return clone, env
+
+
+@pytest.mark.parametrize("playbook", ["site", "status", "recover", "upgrade", "teardown", "report"])
+def test_installed_collection_runs_its_playbooks_by_fqcn_from_a_fresh_clone(fresh_clone, playbook):
+    """The repo's ansible.cfg must not hide an installed collection; the playbooks run by their FQCN."""
+    clone, env = fresh_clone
+    run = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                          f"aiplatform.stack.{playbook}", "--syntax-check"], env=env, cwd=clone,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
