@@ -117,12 +117,16 @@ def write_files(project_dir: str, plan: list[dict]) -> None:
         os.replace(tmp, f["path"])
 
 
-def stage(plan: list[dict], project_dir: str) -> str:
-    """A copy of the project with the new files, beside the real one, for validation."""
-    parent = os.path.dirname(project_dir.rstrip("/")) or "."
-    # a fresh host may not have the base directory yet (nothing else created it: no secrets, no earlier project)
-    os.makedirs(parent, mode=0o755, exist_ok=True)
-    staged = tempfile.mkdtemp(prefix=".stage-", dir=parent)
+def stage(plan: list[dict], project_dir: str, check_mode: bool = False) -> str:
+    """A copy of the project with the new files, for validation: beside the real one, or in check mode in the
+    system's temporary directory (check mode creates nothing below the base directory, not even the base)."""
+    if check_mode:
+        staged = tempfile.mkdtemp(prefix="aiplatform-stage-")
+    else:
+        parent = os.path.dirname(project_dir.rstrip("/")) or "."
+        # a fresh host may not have the base directory yet (nothing else created it: no secrets, no earlier project)
+        os.makedirs(parent, mode=0o755, exist_ok=True)
+        staged = tempfile.mkdtemp(prefix=".stage-", dir=parent)
     if os.path.isdir(project_dir):
         for name in os.listdir(project_dir):
             src = os.path.join(project_dir, name)
@@ -172,7 +176,7 @@ class ProjectDeployer:
                   "config_hash": config_hash}
 
         if changed_files or not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
-            staged = stage(plan, self.dir)
+            staged = stage(plan, self.dir, check_mode=self.check_mode)
             try:
                 problem = self.compose.validate(project_dir=staged)
             finally:

@@ -95,7 +95,7 @@ def test_every_role_has_galaxy_metadata_a_readme_and_described_entry_points(role
 
 def test_role_readmes_are_generated_from_the_specs():
     rc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "role_readmes.py"), "--check"],
-                        capture_output=True, text=True)
+                        capture_output=True, text=True, check=False)
     assert rc.returncode == 0, rc.stdout
 
 
@@ -127,5 +127,5 @@ def test_installed_collection_runs_its_playbooks_by_fqcn_from_a_fresh_clone(fres
     clone, env = fresh_clone
     run = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
                           f"aiplatform.stack.{playbook}", "--syntax-check"], env=env, cwd=clone,
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -33,3 +33,14 @@ def test_check_mode_writes_nothing(tmp_path):
 
 def test_values_are_random():
     assert len({secrets_store.generate() for dummy in range(50)}) == 50
+
+
+def test_check_mode_creates_no_secrets_directory_and_fixes_no_mode(tmp_path):
+    path = tmp_path / "base" / "secrets" / "s.json"
+    secrets_store.ensure(str(path), {"a": {}}, check_mode=True)
+    assert not (tmp_path / "base").exists()
+    path.parent.mkdir(parents=True)
+    path.write_text('{"a": "x"}')
+    path.chmod(0o644)
+    secrets_store.ensure(str(path), {"a": {}}, check_mode=True)
+    assert path.stat().st_mode & 0o777 == 0o644
