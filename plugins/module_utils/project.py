@@ -14,10 +14,20 @@ import tempfile
 import time
 
 from . import errors as err
-from .compose import COMPOSE_FILE, HASH_ENV, Compose, ComposeError, drift
+from .compose import COMPOSE_FILE, HASH_ENV, HASH_LABEL, Compose, ComposeError, _labels, drift
 
 SECRET_MODE = 0o600
 PREVIOUS = ".previous"  # the files of the last version that was brought up, for a rollback
+# recreate (the values of community.docker.docker_compose_v2) -> flags of `docker compose up`
+UP_FLAGS = {"auto": [], "always": ["--force-recreate"], "never": ["--no-recreate"]}
+
+
+def stale(services: list[str], config_hash: str, containers: list[dict], recreate: str = "auto") -> list[str]:
+    """Services `up` must act on. With recreate=never a container of another configuration is kept as it is:
+    only missing or stopped containers count (so a re-run with changed files is not a change every time)."""
+    if recreate == "never":
+        containers = [dict(c, Labels=dict(_labels(c), **{HASH_LABEL: config_hash})) for c in containers]
+    return drift(services, config_hash, containers)
 
 
 def _sha(data: bytes) -> str:
@@ -186,17 +196,17 @@ class ProjectDeployer:
         try:
             if not changed_files and os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
                 services, containers = self.compose.state()
-                result["drift"] = drift(services, config_hash, containers)
+                result["drift"] = stale(services, config_hash, containers, recreate)
                 if not result["drift"] and recreate != "always":
                     return result  # the no-op path: two compose calls, nothing else
             if self.check_mode:
                 result["changed"] = True
                 return result
-            if pull != "never":
+            if pull in ("missing", "always"):
                 # Pull before touching containers: a missing image must not stop the running version.
                 self.compose.checked("pull", "--quiet", "--ignore-buildable", "--policy", pull)
                 result["actions"].append("pull")
-            else:
+            elif pull == "never":
                 staged = stage(plan, self.dir)
                 try:
                     problem = self._images_present(staged)
@@ -210,13 +220,13 @@ class ProjectDeployer:
             write_files(self.dir, plan)
             result["networks_created"] = self.ensure_networks(networks or [])
             services, containers = self.compose.state()
-            result["drift"] = drift(services, config_hash, containers)
+            result["drift"] = stale(services, config_hash, containers, recreate)
             # A changed file changes the hash label, so compose recreates the project's containers by itself.
             force = recreate == "always"
             if result["drift"] or force:
-                args = ["up", "--detach", "--remove-orphans"] + (["--force-recreate"] if force else [])
-                progress = self.compose.checked(*args)
-                result["actions"].append(" ".join(args[:1] + args[3:]) if force else "up")
+                extra = UP_FLAGS[recreate] + (["--pull", "policy"] if pull == "policy" else [])
+                progress = self.compose.checked("up", "--detach", "--remove-orphans", *extra)
+                result["actions"].append(" ".join(["up", *extra]))
                 result["started"] = progress.started
                 result["unparsed"] = progress.other
             result["changed"] = True

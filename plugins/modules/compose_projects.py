@@ -54,7 +54,7 @@ options:
   pull:
     description: Image pull policy, as in M(aiplatform.stack.compose_project).
     type: str
-    choices: [missing, never, always]
+    choices: [missing, never, always, policy]
     default: missing
   networks:
     description: External networks to create when missing.
@@ -153,7 +153,7 @@ def main() -> None:
                 "probe": {"type": "dict"},
                 "target": {"type": "str"},
             }},
-            "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always"]},
+            "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always", "policy"]},
             "networks": {"type": "list", "elements": "str", "default": []},
             "parallel": {"type": "int", "default": 4},
         },

@@ -22,7 +22,7 @@ def test_render_templates_names_the_template_that_failed(tmp_path):
     src = tmp_path / "bad.j2"
     src.write_text("{{ missing_variable }}")
     loader = DataLoader()
-    with pytest.raises(Exception, match="bad.j2 for x"):
+    with pytest.raises(Exception, match=r"bad\.j2 for x"):
         render.render_templates(Templar(loader=loader), loader, {"x": {"src": str(src)}}, {})
 
 
