@@ -129,3 +129,16 @@ def test_installed_collection_runs_its_playbooks_by_fqcn_from_a_fresh_clone(fres
                           f"aiplatform.stack.{playbook}", "--syntax-check"], env=env, cwd=clone,
                          capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_execution_environment_builds_this_version_on_a_python_3_11_base():
+    ee = yaml.safe_load(open(os.path.join(ROOT, "execution-environment.yml")))
+    version = yaml.safe_load(open(os.path.join(ROOT, "galaxy.yml")))["version"]
+    (collection,) = ee["dependencies"]["galaxy"]["collections"]
+    assert collection["source"].endswith(f"aiplatform-stack-{version}.tar.gz")
+    assert ee["additional_build_files"][0]["src"] == f"aiplatform-stack-{version}.tar.gz"
+    # the plugins import nothing beyond ansible-core
+    assert not ee["dependencies"].get("python")
+    base = ee["images"]["base_image"]["name"]
+    match = re.search(r"python:3\.(\d+)", base)
+    assert match and int(match.group(1)) >= 11, base
