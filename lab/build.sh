@@ -58,7 +58,7 @@ docker tag "${TAG[base]}" aiplatform-lab/base:current
 for img in "${want[@]}"; do
   case $img in
     base) ;;
-    postgres|redis|standin|litellm|node|nginx|host) build_image "$img" base ;;
+    postgres|redis|standin|litellm|node|nginx|host|ee-base) build_image "$img" base ;;
     n8n|flowise) build_image node base; build_image "$img" node ;;
     *) echo "unknown lab image: $img" >&2; exit 2 ;;
   esac

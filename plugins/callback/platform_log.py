@@ -131,7 +131,10 @@ class CallbackModule(CallbackBase):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # The live channel's custom method must be known to the dispatcher (see plugin_utils/live_events.py).
-        self._implemented_callback_methods = frozenset(self._implemented_callback_methods | {"v2_aiplatform_event"})
+        # Before 2.19 the dispatcher looks every method up by name and has no such set.
+        implemented = getattr(self, "_implemented_callback_methods", None)
+        if implemented is not None:
+            self._implemented_callback_methods = frozenset(implemented | {"v2_aiplatform_event"})
         self._seen: set[str] = set()
         self._log = None
         self._events = None

@@ -6,10 +6,46 @@ the process that holds a socket. A port held by the service's own running contai
 from __future__ import annotations
 
 import os
+import re
 import socket
 import struct
 
 TCP_LISTEN = "0A"
+# `docker compose --progress json` (the event stream project.py parses) arrived in Compose 2.29.
+MIN_COMPOSE = (2, 29, 0)
+DOCKER_HOST_SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://", "fd://")
+
+
+def compose_version(text: str) -> tuple[int, int, int] | None:
+    """(major, minor, patch) of `docker compose version --short` output ("2.40.3", "v2.29.1-desktop.1")."""
+    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text or "")
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) if m else None
+
+
+def compose_problem(text: str, minimum: tuple[int, int, int] = MIN_COMPOSE) -> str | None:
+    """None when the Compose plugin is new enough, else what is wrong and what to do."""
+    version = compose_version(text)
+    need = ".".join(map(str, minimum[:2]))
+    if version is None:
+        return f"cannot read the Docker Compose version from {text.strip()!r}; the platform needs Compose {need} or newer"
+    if version < minimum:
+        return (f"Docker Compose {'.'.join(map(str, version))} is too old: the platform needs {need} or newer (it reads "
+                f"compose's JSON progress stream, --progress json); install a newer Compose v2 plugin "
+                f"(docker-compose-plugin, or the static binary in /usr/local/lib/docker/cli-plugins)")
+    return None
+
+
+def docker_host_problem(docker_host: str | None) -> str | None:
+    """None for an empty or well-formed DOCKER_HOST value (unix://, tcp://, ssh://, npipe://, fd://)."""
+    if not docker_host or docker_host.startswith(DOCKER_HOST_SCHEMES):
+        return None
+    return f"docker_host {docker_host!r} must start with one of {', '.join(DOCKER_HOST_SCHEMES)}"
+
+
+def use_docker_host(docker_host: str | None, environ=None) -> None:
+    """Every docker call of this module (run_command and subprocesses inherit the environment) reaches that engine."""
+    if docker_host:
+        (os.environ if environ is None else environ)["DOCKER_HOST"] = docker_host
 
 
 def _hex_ip(text: str) -> str:

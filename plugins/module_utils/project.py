@@ -15,10 +15,20 @@ import time
 
 from . import errors as err
 from . import inputs, runner
-from .compose import COMPOSE_FILE, HASH_ENV, Compose, ComposeError, drift
+from .compose import COMPOSE_FILE, HASH_ENV, HASH_LABEL, Compose, ComposeError, _labels, drift
 
 SECRET_MODE = 0o600
 PREVIOUS = ".previous"  # the files of the last version that was brought up, for a rollback
+# recreate (the values of community.docker.docker_compose_v2) -> flags of `docker compose up`
+UP_FLAGS = {"auto": [], "always": ["--force-recreate"], "never": ["--no-recreate"]}
+
+
+def stale(services: list[str], config_hash: str, containers: list[dict], recreate: str = "auto") -> list[str]:
+    """Services `up` must act on. With recreate=never a container of another configuration is kept as it is:
+    only missing or stopped containers count (so a re-run with changed files is not a change every time)."""
+    if recreate == "never":
+        containers = [dict(c, Labels=dict(_labels(c), **{HASH_LABEL: config_hash})) for c in containers]
+    return drift(services, config_hash, containers)
 
 
 def _sha(data: bytes) -> str:
@@ -118,12 +128,16 @@ def write_files(project_dir: str, plan: list[dict]) -> None:
         os.replace(tmp, f["path"])
 
 
-def stage(plan: list[dict], project_dir: str) -> str:
-    """A copy of the project with the new files, beside the real one, for validation."""
-    parent = os.path.dirname(project_dir.rstrip("/")) or "."
-    # a fresh host may not have the base directory yet (nothing else created it: no secrets, no earlier project)
-    os.makedirs(parent, mode=0o755, exist_ok=True)
-    staged = tempfile.mkdtemp(prefix=".stage-", dir=parent)
+def stage(plan: list[dict], project_dir: str, check_mode: bool = False) -> str:
+    """A copy of the project with the new files, for validation: beside the real one, or in check mode in the
+    system's temporary directory (check mode creates nothing below the base directory, not even the base)."""
+    if check_mode:
+        staged = tempfile.mkdtemp(prefix="aiplatform-stage-")
+    else:
+        parent = os.path.dirname(project_dir.rstrip("/")) or "."
+        # a fresh host may not have the base directory yet (nothing else created it: no secrets, no earlier project)
+        os.makedirs(parent, mode=0o755, exist_ok=True)
+        staged = tempfile.mkdtemp(prefix=".stage-", dir=parent)
     if os.path.isdir(project_dir):
         for name in os.listdir(project_dir):
             src = os.path.join(project_dir, name)
@@ -176,7 +190,7 @@ class ProjectDeployer:
                   "config_hash": config_hash}
 
         if changed_files or not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
-            staged = stage(plan, self.dir)
+            staged = stage(plan, self.dir, check_mode=self.check_mode)
             try:
                 problem = self.compose.validate(project_dir=staged)
             finally:
@@ -186,17 +200,17 @@ class ProjectDeployer:
         try:
             if not changed_files and os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
                 services, containers = self.compose.state()
-                result["drift"] = drift(services, config_hash, containers)
+                result["drift"] = stale(services, config_hash, containers, recreate)
                 if not result["drift"] and recreate != "always":
                     return result  # the no-op path: two compose calls, nothing else
             if self.check_mode:
                 result["changed"] = True
                 return result
-            if pull != "never":
+            if pull in ("missing", "always"):
                 # Pull before touching containers: a missing image must not stop the running version.
                 self.compose.checked("pull", "--quiet", "--ignore-buildable", "--policy", pull)
                 result["actions"].append("pull")
-            else:
+            elif pull == "never":
                 staged = stage(plan, self.dir)
                 try:
                     problem = self._images_present(staged)
@@ -210,13 +224,13 @@ class ProjectDeployer:
             write_files(self.dir, plan)
             result["networks_created"] = self.ensure_networks(networks or [])
             services, containers = self.compose.state()
-            result["drift"] = drift(services, config_hash, containers)
+            result["drift"] = stale(services, config_hash, containers, recreate)
             # A changed file changes the hash label, so compose recreates the project's containers by itself.
             force = recreate == "always"
             if result["drift"] or force:
-                args = ["up", "--detach", "--remove-orphans"] + (["--force-recreate"] if force else [])
-                progress = self.compose.checked(*args)
-                result["actions"].append(" ".join(args[:1] + args[3:]) if force else "up")
+                extra = UP_FLAGS[recreate] + (["--pull", "policy"] if pull == "policy" else [])
+                progress = self.compose.checked("up", "--detach", "--remove-orphans", *extra)
+                result["actions"].append(" ".join(["up", *extra]))
                 result["started"] = progress.started
                 result["unparsed"] = progress.other
             result["changed"] = True

@@ -38,7 +38,7 @@ def load(path: str) -> dict[str, str]:
 @contextlib.contextmanager
 def locked(directory: str, check_mode: bool = False):
     """Hold the secrets directory's lock: two runs at once read, generate and write one after the other."""
-    if check_mode and not os.path.isdir(directory):
+    if check_mode:  # reads only, and check mode creates nothing (not even the lock file)
         yield
         return
     os.makedirs(directory, mode=0o700, exist_ok=True)

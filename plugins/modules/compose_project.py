@@ -58,21 +58,31 @@ options:
     default: present
   pull:
     description:
-      - C(missing) pulls images not present on the host before any container changes; C(never) only checks they
-        are present (air-gapped hosts, lab images); C(always) pulls every time.
+      - As in M(community.docker.docker_compose_v2). C(missing) pulls images not present on the host before any
+        container changes; C(never) only checks they are present (air-gapped hosts, lab images); C(always) pulls
+        every time; C(policy) pulls nothing beforehand and lets each service's C(pull_policy) decide during
+        C(up --pull policy).
     type: str
-    choices: [missing, never, always]
+    choices: [missing, never, always, policy]
     default: missing
   recreate:
     description:
-      - C(auto) recreates a container only when the project's files changed (a hash of every rendered file,
-        mounted config files included, is a label on each container, C(aiplatform.stack.config-hash)) or when it
-        is missing or stopped; C(always) recreates every container of the project.
+      - As in M(community.docker.docker_compose_v2). C(auto) recreates a container only when the project's files
+        changed (a hash of every rendered file, mounted config files included, is a label on each container,
+        C(aiplatform.stack.config-hash)) or when it is missing or stopped; C(always) recreates every container of
+        the project; C(never) only creates missing containers and starts stopped ones (C(up --no-recreate)), so
+        changed files take effect on the next recreate.
       - The compose file must carry the label C(aiplatform.stack.config-hash) with the value
         C(${AIPLATFORM_CONFIG_HASH:-}) on each service; the platform templates do.
     type: str
-    choices: [auto, always]
+    choices: [auto, always, never]
     default: auto
+  docker_host:
+    description:
+      - The Docker engine to reach, as C(DOCKER_HOST) (C(unix://), C(tcp://), C(ssh://)); passed to every docker
+        call of the module. The environment's or the local engine by default.
+    type: str
+    aliases: [docker_url]
   networks:
     description: External networks the project joins; created when missing (the platform's one network per host).
     type: list
@@ -187,6 +197,7 @@ advice:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aiplatform.stack.plugins.module_utils.compose import ComposeError
+from ansible_collections.aiplatform.stack.plugins.module_utils.host_checks import docker_host_problem, use_docker_host
 from ansible_collections.aiplatform.stack.plugins.module_utils.project import ProjectDeployer, run_subprocess
 
 
@@ -201,14 +212,19 @@ def main() -> None:
             "templates": {"type": "dict"},
             "state": {"type": "str", "default": "present",
                       "choices": ["present", "stopped", "restarted", "recreated", "previous", "absent"]},
-            "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always"]},
-            "recreate": {"type": "str", "default": "auto", "choices": ["auto", "always"]},
+            "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always", "policy"]},
+            "recreate": {"type": "str", "default": "auto", "choices": ["auto", "always", "never"]},
+            "docker_host": {"type": "str", "aliases": ["docker_url"]},
             "remove_volumes": {"type": "bool", "default": False},
             "networks": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
     p = module.params
+    problem = docker_host_problem(p["docker_host"])
+    if problem:
+        module.fail_json(msg=problem, category="config", cause=problem, advice="fix the docker_host option")
+    use_docker_host(p["docker_host"])
     if not module.get_bin_path("docker"):
         module.fail_json(msg="docker CLI not found on the host", category="engine", cause="docker CLI not found",
                          advice="install a Docker engine with the Compose v2 plugin")

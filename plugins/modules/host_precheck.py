@@ -7,7 +7,8 @@ DOCUMENTATION = r"""
 module: host_precheck
 short_description: Check a Docker host before anything on it changes
 description:
-  - Checks that the Docker engine answers and has the Compose v2 plugin, that the given paths have enough free
+  - Checks that the Docker engine answers and has the Compose v2 plugin in version 2.29 or newer (the platform reads
+    compose's JSON progress stream), that the given paths have enough free
     disk, and that every host port the platform wants to publish is free or held by the service's own running
     container.
   - A port held by a foreign process or another container is a PORT_CONFLICT event naming the port, the host, the
@@ -47,6 +48,14 @@ options:
     description: Free space needed on each checked file system, in GiB.
     type: float
     default: 2.0
+  docker_host:
+    description:
+      - The Docker engine to check, as C(DOCKER_HOST) (C(unix://), C(tcp://), C(ssh://)); the environment's or the
+        local engine by default.
+      - Port and disk checks read the host the module runs on; they describe a remote engine only when the module
+        runs on that engine's host.
+    type: str
+    aliases: [docker_url]
 extends_documentation_fragment:
   - aiplatform.stack.attributes
 attributes:
@@ -115,6 +124,7 @@ def main() -> None:
             }},
             "paths": {"type": "list", "elements": "path", "default": []},
             "min_disk_gb": {"type": "float", "default": 2.0},
+            "docker_host": {"type": "str", "aliases": ["docker_url"]},
         },
         supports_check_mode=True,
     )
@@ -126,6 +136,10 @@ def main() -> None:
         module.fail_json(msg="[%s] %s" % (category, message), category=category, advice=err.ADVICE[category],
                          events=events, conflicts=[], **extra)
 
+    problem = hc.docker_host_problem(module.params["docker_host"])
+    if problem:
+        fail(err.CONFIG, problem)
+    hc.use_docker_host(module.params["docker_host"])
     rc, out, errout = runner.run(["docker", "info", "--format", "{{json .}}"])
     if rc != 0:
         fail(err.COMMAND_TIMEOUT if rc == runner.TIMEOUT_RC else err.ENGINE,
@@ -136,6 +150,9 @@ def main() -> None:
     rc, compose_version, errout = runner.run(["docker", "compose", "version", "--short"])
     if rc != 0:
         fail(err.ENGINE, "the Docker Compose v2 plugin is missing: %s" % errout.strip())
+    problem = hc.compose_problem(compose_version)
+    if problem:
+        fail(err.ENGINE, problem, engine={"server": info.get("ServerVersion"), "compose": compose_version.strip()})
     # An NVIDIA runtime registered with the engine is what a GPU profile (Ollama) needs.
     engine = {"server": info.get("ServerVersion"), "compose": compose_version.strip(), "root": info.get("DockerRootDir"),
               "gpu": "nvidia" in (info.get("Runtimes") or {})}

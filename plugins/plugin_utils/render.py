@@ -4,10 +4,24 @@ from __future__ import annotations
 import os
 
 from ansible.errors import AnsibleError
-from ansible.template import trust_as_template
+from ansible.module_utils.common.text.converters import to_text
+
+try:  # ansible-core 2.19+: file contents are untrusted data until marked as a template
+    from ansible.template import trust_as_template
+except ImportError:  # before 2.19 every string is a template already
+    def trust_as_template(value: str) -> str:
+        return value
 
 # Shared compose macros (restart policy, log rotation, network) live in the pipeline role.
 PLATFORM_TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "aiplatform", "templates")
+
+
+def _read_text(loader, path: str) -> str:
+    """A template file's text (vault-encrypted files decrypted), on every supported ansible-core release."""
+    if hasattr(loader, "get_text_file_contents"):  # 2.19+
+        return loader.get_text_file_contents(path)
+    data, dummy = loader._get_file_contents(path)  # before 2.19: the loader's only reader that decrypts vault
+    return to_text(data, errors="surrogate_or_strict")
 
 
 def render_templates(templar, loader, templates: dict, task_vars: dict) -> dict:
@@ -17,7 +31,7 @@ def render_templates(templar, loader, templates: dict, task_vars: dict) -> dict:
     for rel, spec in sorted((templates or {}).items()):
         src = spec["src"]
         try:
-            data = trust_as_template(loader.get_text_file_contents(src))
+            data = trust_as_template(_read_text(loader, src))
             env = templar.copy_with_new_env(available_variables=task_vars,
                                             searchpath=[os.path.dirname(src), PLATFORM_TEMPLATES])
             files[rel] = {"content": env.template(data, escape_backslashes=False), "mode": spec.get("mode", "0644")}

@@ -62,3 +62,27 @@ def test_owners_finds_our_own_listening_socket():
 
 def test_disk_free_of_a_missing_path_uses_its_parent(tmp_path):
     assert hc.disk_free_gb(str(tmp_path / "not" / "yet")) > 0
+
+
+def test_compose_versions_are_read_from_every_known_form():
+    assert hc.compose_version("2.40.3\n") == (2, 40, 3)
+    assert hc.compose_version("v2.29.1-desktop.1") == (2, 29, 1)
+    assert hc.compose_version("2.30") == (2, 30, 0)
+    assert hc.compose_version("garbage") is None
+
+
+def test_compose_older_than_2_29_is_refused_with_what_to_do():
+    assert hc.compose_problem("2.29.0") is None and hc.compose_problem("v2.40.3") is None
+    msg = hc.compose_problem("2.20.2")
+    assert "2.20.2 is too old" in msg and "2.29 or newer" in msg and "--progress json" in msg
+    assert hc.compose_problem("1.29.2") and hc.compose_problem("")
+
+
+def test_docker_host_values_and_environment():
+    assert hc.docker_host_problem(None) is None and hc.docker_host_problem("ssh://deploy@10.0.0.5") is None
+    assert "must start with" in hc.docker_host_problem("10.0.0.5:2375")
+    env = {}
+    hc.use_docker_host("tcp://10.0.0.5:2376", env)
+    assert env == {"DOCKER_HOST": "tcp://10.0.0.5:2376"}
+    hc.use_docker_host(None, env)
+    assert env == {"DOCKER_HOST": "tcp://10.0.0.5:2376"}

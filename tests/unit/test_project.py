@@ -135,3 +135,58 @@ def test_staging_creates_a_missing_base_directory(tmp_path):
     project_dir = tmp_path / "fresh" / "base" / "svc"
     staged = project.stage(plan_files(str(project_dir), {"compose.yml": {"content": "name: x\n"}}), str(project_dir))
     assert (tmp_path / "fresh" / "base").is_dir() and open(os.path.join(staged, "compose.yml")).read() == "name: x\n"
+
+
+def test_check_mode_on_a_fresh_host_creates_no_base_directory_and_still_validates(tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    fake = FakeDocker()
+    base = tmp_path / "opt" / "aiplatform"
+    result = ProjectDeployer(fake, str(base / "svc"), "p", check_mode=True).present(FILES)
+    assert result["changed"] and not (tmp_path / "opt").exists()
+    validated = [argv for argv, dummy in fake.calls if "--quiet" in argv]
+    assert validated and validated[0][validated[0].index("--project-directory") + 1].startswith(str(scratch))
+    assert list(scratch.iterdir()) == []  # the staged copy is gone too
+
+
+def test_check_mode_wave_creates_no_directory_and_no_network(tmp_path):
+    from ansible_collections.aiplatform.stack.plugins.module_utils.project import present_many
+
+    fake = FakeDocker()
+    base = tmp_path / "base"
+    out = present_many([{"name": "a", "project_src": str(base / "a"), "project_name": "a", "files": FILES}],
+                       "missing", ["aiplatform"], check_mode=True, run=fake)
+    assert out[0]["changed"] and not base.exists()
+    assert "network" not in fake.verbs() and "up" not in fake.verbs() and "pull" not in fake.verbs()
+
+
+def test_recreate_values_of_docker_compose_v2_map_to_up_flags(tmp_path):
+    d = str(tmp_path / "p")
+    fake = FakeDocker()
+    ProjectDeployer(fake, d, "p").present(FILES)
+    fake.calls.clear()
+    result = ProjectDeployer(fake, d, "p").present(FILES, recreate="always")
+    assert result["actions"] == ["pull", "up --force-recreate"]
+    changed = dict(FILES, **{"compose.yml": {"content": "services:\n  a:\n    image: x:2\n", "mode": "0644"}})
+    fake.calls.clear()
+    keep = FakeDocker(running_hash="an-older-hash")
+    result = ProjectDeployer(keep, d, "p").present(changed, recreate="never")
+    assert result["drift"] == [] and not any("up" in argv for argv, dummy in keep.calls)
+
+
+def test_recreate_never_still_starts_a_missing_container(tmp_path):
+    fake = FakeDocker()
+    result = ProjectDeployer(fake, str(tmp_path / "p"), "p").present(FILES, recreate="never")
+    ups = [argv for argv, dummy in fake.calls if "up" in argv]
+    assert result["actions"][-1] == "up --no-recreate" and "--no-recreate" in ups[0]
+
+
+def test_pull_policy_leaves_pulling_to_up(tmp_path):
+    fake = FakeDocker()
+    result = ProjectDeployer(fake, str(tmp_path / "p"), "p").present(FILES, pull="policy")
+    assert "pull" not in fake.verbs() and result["actions"] == ["up --pull policy"]
+    up = next(argv for argv, dummy in fake.calls if "up" in argv)
+    assert up[up.index("--pull") + 1] == "policy"

@@ -57,3 +57,14 @@ def test_simultaneous_first_runs_end_with_one_set_of_secrets(tmp_path):
         with open(path) as fh:
             stored = json.load(fh)["encryption_key"]
         assert keys == {stored}, f"round {round_}: {len(keys)} different keys handed out"
+
+
+def test_check_mode_creates_no_secrets_directory_and_fixes_no_mode(tmp_path):
+    path = tmp_path / "base" / "secrets" / "s.json"
+    secrets_store.ensure(str(path), {"a": {}}, check_mode=True)
+    assert not (tmp_path / "base").exists()
+    path.parent.mkdir(parents=True)
+    path.write_text('{"a": "x"}')
+    path.chmod(0o644)
+    secrets_store.ensure(str(path), {"a": {}}, check_mode=True)
+    assert path.stat().st_mode & 0o777 == 0o644
