@@ -33,7 +33,7 @@ def remote_dependency(catalog: dict, name: str, host: str, groups: dict, hostvar
 
 class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("services", "catalog", "dependencies", "base_dir", "network", "pull", "parallel",
-                             "rollback", "serial"))
+                             "rollback", "serial", "lock_run"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -83,8 +83,11 @@ class ActionModule(PlatformAction):
 
         common = {"pull": args.get("pull", "missing"), "networks": [args.get("network", "aiplatform")],
                   "parallel": int(args.get("parallel", 8))}
+        lock = {"dir": base_dir, "run": args["lock_run"]} if args.get("lock_run") and not self._task.check_mode else None
 
         def step(request: dict) -> dict:
+            if lock and "check" in request:
+                request = dict(request, release_lock_if_settled=lock)
             res = self._execute_module("aiplatform.stack.deploy_step", module_args=dict(request, **common),
                                        task_vars=task_vars)
             res.pop("invocation", None)
@@ -102,4 +105,5 @@ class ActionModule(PlatformAction):
         summary.pop("diff", None)
         summary["models"] = [{"service": n, "container": catalog[n]["container"], **catalog[n]["models"]}
                              for n in summary["models"]]
-        return dict(result, **summary, events=self.events, warnings=scheduler.warnings)
+        return dict(result, **summary, events=self.events, warnings=scheduler.warnings,
+                    lock_released=scheduler.lock_released)

@@ -280,6 +280,8 @@ class CallbackModule(CallbackBase):
 
     # -- hooks ----------------------------------------------------------------------------------------------------
     def v2_playbook_on_start(self, playbook) -> None:
+        # the workers fork from this process: the run lock on each host names this run
+        os.environ.setdefault("AIPLATFORM_RUN_ID", self._run_id)
         self.record(ev.make_event(ev.RUN_START, "run", f"run {self._run_id} started: {os.path.basename(playbook._file_name)}"))
 
     def v2_playbook_on_play_start(self, play) -> None:

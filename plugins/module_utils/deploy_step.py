@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.six.moves.urllib.error import URLError
 from ansible.module_utils.urls import open_url
 
-from . import app_databases, pg_login, runner
+from . import app_databases, pg_login, run_lock, runner
 from . import errors as err
 from .compose import ComposeError
 from .connectivity import in_netns
@@ -153,4 +153,23 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
     # wiring only of what runs: a service given with if_ready is checked when its probe of this step said ready
     out["wiring"] = {w["name"]: wiring(run, w) for w in request.get("wiring") or []
                      if not w.get("if_ready") or ready(w["name"])}
+    lock = request.get("release_lock_if_settled")
+    if lock and not check_mode and settled(request, out):
+        out["lock_released"] = run_lock.release(lock["dir"], lock["run"])
     return out
+
+
+def settled(request: dict, out: dict) -> bool:
+    """Nothing left to do after this step: all unchanged and answering, databases, wiring, models and remote fine."""
+    checks = [out["check"].get(p["service"]) or {} for p in request.get("check") or []]
+    if any(c.get("failed") or c.get("changed") for c in checks):
+        return False
+    if any((out["probe"].get(p["service"]) or {}).get("verdict") != "ready" for p in request.get("check") or []):
+        return False
+    if request.get("databases") and not (out.get("databases") or {}).get("ok"):
+        return False
+    if any(not c.get("ok") for checks_ in out["wiring"].values() for c in checks_.values()):
+        return False
+    if any(out["models"].get(m["service"]) != [] for m in request.get("models") or []):
+        return False
+    return all(r.get("verdict") == "ready" for r in out["remote"].values())

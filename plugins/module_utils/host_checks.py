@@ -5,10 +5,15 @@ the process that holds a socket. A port held by the service's own running contai
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import struct
+
+from . import errors as err
+from . import events as ev
+from . import runner
 
 TCP_LISTEN = "0A"
 # `docker compose --progress json` (the event stream project.py parses) arrived in Compose 2.29.
@@ -140,3 +145,73 @@ def disk_free_gb(path: str) -> float:
         path = os.path.dirname(path)
     st = os.statvfs(path or "/")
     return st.f_bavail * st.f_frsize / 1024 ** 3
+
+
+class _PrecheckError(Exception):
+    def __init__(self, result: dict) -> None:
+        super().__init__(result["msg"])
+        self.result = result
+
+
+def precheck(params: dict, run) -> dict:
+    """Engine, Compose version, disk and published ports of this host, for `params` {ports, paths, min_disk_gb,
+    docker_host}; run is runner.run. Returns {engine, conflicts, events} or the same with failed, msg, category."""
+    host = socket.gethostname()
+    events: list[dict] = []
+
+    def fail(category, message, **extra):
+        events.append(ev.make_event(ev.PRECHECK_FAIL, "host", message, category=category, host=host))
+        raise _PrecheckError(dict(failed=True, msg=f"[{category}] {message}", category=category, advice=err.ADVICE[category],
+                           events=events, conflicts=[], **extra))
+
+    try:
+        problem = docker_host_problem(params.get("docker_host"))
+        if problem:
+            fail(err.CONFIG, problem)
+        use_docker_host(params.get("docker_host"))
+        rc, out, errout = run(["docker", "info", "--format", "{{json .}}"])
+        if rc != 0:
+            fail(err.COMMAND_TIMEOUT if rc == runner.TIMEOUT_RC else err.ENGINE,
+                 "Docker engine not reachable: %s" % (errout.strip().splitlines() or ["no answer"])[-1])
+        info = json.loads(out)
+        if info.get("ServerErrors"):
+            fail(err.ENGINE, "Docker engine not reachable: %s" % "; ".join(info["ServerErrors"]))
+        rc, compose_version, errout = run(["docker", "compose", "version", "--short"])
+        if rc != 0:
+            fail(err.ENGINE, "the Docker Compose v2 plugin is missing: %s" % errout.strip())
+        problem = compose_problem(compose_version)
+        if problem:
+            fail(err.ENGINE, problem, engine={"server": info.get("ServerVersion"), "compose": compose_version.strip()})
+        # An NVIDIA runtime registered with the engine is what a GPU profile (Ollama) needs.
+        engine = {"server": info.get("ServerVersion"), "compose": compose_version.strip(),
+                  "root": info.get("DockerRootDir"), "gpu": "nvidia" in (info.get("Runtimes") or {})}
+        for path in [engine["root"]] + list(params.get("paths") or []):
+            free = disk_free_gb(path)
+            if free < float(params.get("min_disk_gb", 2.0)):
+                fail(err.DISK, "only %.1f GiB free for %s (need %.1f)" % (free, path, float(params.get("min_disk_gb", 2.0))),
+                     engine=engine)
+    except _PrecheckError as exc:
+        return exc.result
+
+    wanted = list(params.get("ports") or [])
+    conflicts = []
+    if wanted:
+        rc, out, errout = run(["docker", "ps", "--format", "{{.Names}}\t{{.Ports}}"])
+        published = {}
+        for line in out.splitlines():
+            name, dummy, ports = line.partition("\t")
+            for item in ports.split(", "):
+                if "->" in item:
+                    port = item.split("->")[0].rsplit(":", 1)[-1]
+                    if port.isdigit():
+                        published[int(port)] = name
+        found = port_conflicts(wanted, listening(), published, host)
+        procs = owners({i for c in found for i in c["inodes"]}) if found else {}
+        for c in found:
+            message = describe_conflict(c, procs)
+            conflicts.append(dict(c, message=message))
+            events.append(ev.make_event(ev.PORT_CONFLICT, c["service"], message, category=err.PORT, host=host))
+    if conflicts:
+        return {"failed": True, "msg": "[port] " + "; ".join(c["message"] for c in conflicts), "category": err.PORT,
+                "advice": err.ADVICE[err.PORT], "conflicts": conflicts, "events": events, "engine": engine}
+    return {"engine": engine, "conflicts": [], "events": events}

@@ -82,3 +82,12 @@ def _ensure(path: str, wanted: dict[str, dict], check_mode: bool) -> tuple[dict[
         os.chmod(path, 0o600)
         added.append("(mode)")
     return values, added
+
+
+def ensure_all(directory: str, services: dict[str, dict], check_mode: bool = False) -> tuple[dict, list[str]]:
+    """ensure() for every service {service: {name: {kind, length}}}: ({service: values}, ["service.name" generated])."""
+    values, generated = {}, []
+    for service, wanted in sorted(services.items()):
+        values[service], added = ensure(os.path.join(directory, f"{service}.json"), wanted or {}, check_mode)
+        generated += [f"{service}.{name}" for name in added]
+    return values, generated

@@ -62,6 +62,10 @@ options:
     description: Start one service at a time, each behind its health gate (upgrades).
     type: bool
     default: false
+  lock_run:
+    description: The run that holds the host's run lock (M(aiplatform.stack.prepare_host)); when the first round trip
+      finds nothing to do, it gives the lock back in that same call (C(lock_released)).
+    type: str
 extends_documentation_fragment:
   - aiplatform.stack.attributes
   - aiplatform.stack.attributes.action
@@ -130,6 +134,11 @@ models:
   type: list
   elements: dict
   sample: [{service: ollama, container: aiplatform-ollama, port: 11434, names: ["llama3.2:1b"], timeout: 1800}]
+lock_released:
+  description: The run lock was given back by the no-op fast path.
+  returned: always
+  type: bool
+  sample: true
 steps:
   description: Module round trips the deploy took.
   returned: always

@@ -70,6 +70,10 @@ options:
     type: list
     elements: dict
     default: []
+  release_lock_if_settled:
+    description: C(dir) and C(run) of the host's run lock, given back when this call finds nothing left to do (every
+      project unchanged and answering, databases, wiring, models and remote dependencies fine).
+    type: dict
   pull:
     description: Image pull policy.
     type: str
@@ -138,6 +142,11 @@ databases:
   returned: when databases were asked for and could be made
   type: dict
   sample: {ok: true, changes: [created database n8n]}
+lock_released:
+  description: The run lock was given back (see O(release_lock_if_settled)).
+  returned: when asked to and nothing was left to do
+  type: bool
+  sample: true
 models:
   description: Per service asked for, the models it lacks.
   returned: always
@@ -178,6 +187,7 @@ def main() -> None:
                 "logins": {"type": "list", "elements": "dict", "no_log": True}}),
             "wiring": _LIST, "models": _LIST,
             "baseline": {"type": "dict", "default": {}},
+            "release_lock_if_settled": {"type": "dict"},
             "databases": {"type": "dict", "no_log": True},
             "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always"]},
             "networks": {"type": "list", "elements": "str", "default": []},

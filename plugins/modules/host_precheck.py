@@ -102,13 +102,8 @@ category:
   sample: port
 """
 
-import json
-import socket
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
-from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils import host_checks as hc
 from ansible_collections.aiplatform.stack.plugins.module_utils import runner
 
@@ -128,65 +123,10 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    host = socket.gethostname()
-    events = []
-
-    def fail(category, message, **extra):
-        events.append(ev.make_event(ev.PRECHECK_FAIL, "host", message, category=category, host=host))
-        module.fail_json(msg="[%s] %s" % (category, message), category=category, advice=err.ADVICE[category],
-                         events=events, conflicts=[], **extra)
-
-    problem = hc.docker_host_problem(module.params["docker_host"])
-    if problem:
-        fail(err.CONFIG, problem)
-    hc.use_docker_host(module.params["docker_host"])
-    rc, out, errout = runner.run(["docker", "info", "--format", "{{json .}}"])
-    if rc != 0:
-        fail(err.COMMAND_TIMEOUT if rc == runner.TIMEOUT_RC else err.ENGINE,
-             "Docker engine not reachable: %s" % (errout.strip().splitlines() or ["no answer"])[-1])
-    info = json.loads(out)
-    if info.get("ServerErrors"):
-        fail(err.ENGINE, "Docker engine not reachable: %s" % "; ".join(info["ServerErrors"]))
-    rc, compose_version, errout = runner.run(["docker", "compose", "version", "--short"])
-    if rc != 0:
-        fail(err.ENGINE, "the Docker Compose v2 plugin is missing: %s" % errout.strip())
-    problem = hc.compose_problem(compose_version)
-    if problem:
-        fail(err.ENGINE, problem, engine={"server": info.get("ServerVersion"), "compose": compose_version.strip()})
-    # An NVIDIA runtime registered with the engine is what a GPU profile (Ollama) needs.
-    engine = {"server": info.get("ServerVersion"), "compose": compose_version.strip(), "root": info.get("DockerRootDir"),
-              "gpu": "nvidia" in (info.get("Runtimes") or {})}
-
-    for path in [engine["root"]] + module.params["paths"]:
-        free = hc.disk_free_gb(path)
-        if free < module.params["min_disk_gb"]:
-            fail(err.DISK, "only %.1f GiB free for %s (need %.1f)" % (free, path, module.params["min_disk_gb"]),
-                 engine=engine)
-
-    wanted = module.params["ports"]
-    conflicts = []
-    if wanted:
-        rc, out, errout = runner.run(["docker", "ps", "--format", "{{.Names}}\t{{.Ports}}"])
-        published = {}
-        for line in out.splitlines():
-            name, dummy, ports = line.partition("\t")
-            for item in ports.split(", "):
-                if "->" in item:
-                    host_part = item.split("->")[0]
-                    port = host_part.rsplit(":", 1)[-1]
-                    if port.isdigit():
-                        published[int(port)] = name
-        found = hc.port_conflicts(wanted, hc.listening(), published, host)
-        procs = hc.owners({i for c in found for i in c["inodes"]}) if found else {}
-        for c in found:
-            message = hc.describe_conflict(c, procs)
-            conflicts.append(dict(c, message=message))
-            events.append(ev.make_event(ev.PORT_CONFLICT, c["service"], message, category=err.PORT, host=host))
-    if conflicts:
-        module.fail_json(msg="[port] " + "; ".join(c["message"] for c in conflicts), category=err.PORT,
-                         advice=err.ADVICE[err.PORT], conflicts=conflicts, events=events, engine=engine)
-    module.exit_json(changed=False, engine=engine, conflicts=[], events=events)
-
+    result = hc.precheck(module.params, runner.run)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(changed=False, **result)
 
 if __name__ == "__main__":
     main()

@@ -64,11 +64,9 @@ generated:
   sample: [litellm.master_key]
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiplatform.stack.plugins.module_utils.secrets_store import ensure
+from ansible_collections.aiplatform.stack.plugins.module_utils.secrets_store import ensure_all
 
 
 def main() -> None:
@@ -78,14 +76,10 @@ def main() -> None:
                        "services": {"type": "dict", "required": True, "no_log": False}},
         supports_check_mode=True,
     )
-    values, generated = {}, []
-    for service, wanted in sorted(module.params["services"].items()):
-        path = os.path.join(module.params["directory"], "%s.json" % service)
-        try:
-            values[service], added = ensure(path, wanted or {}, check_mode=module.check_mode)
-        except (OSError, ValueError) as exc:
-            module.fail_json(msg="secrets file %s: %s" % (path, exc), category="config")
-        generated += ["%s.%s" % (service, name) for name in added]
+    try:
+        values, generated = ensure_all(module.params["directory"], module.params["services"], module.check_mode)
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="secrets in %s: %s" % (module.params["directory"], exc), category="config")
     module.exit_json(changed=bool(generated), values=values, generated=generated)
 
 

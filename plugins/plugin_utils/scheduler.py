@@ -75,6 +75,7 @@ class Scheduler:
         self.steps = 0
         self.changed_elsewhere = False  # databases made, loops stopped, rollbacks
         self.warnings: list[str] = []
+        self.lock_released = False
 
     # -- events -------------------------------------------------------------------------------------------------
     def _event(self, event_type: str, service: str, message: str, **facts) -> None:
@@ -133,6 +134,7 @@ class Scheduler:
         resp = self._call(request)
         now = self.clock()
         duration = round(now - started, 3)
+        self.lock_released = bool(resp.get("lock_released"))
         if resp.get("failed"):
             for s in self.services.values():
                 self._start_event(s)

@@ -83,7 +83,7 @@ def test_missing_image_leaves_the_running_version_alone(base, matrix):
 def test_dependency_down_before_deploy_is_brought_back_first(base, matrix):
     docker("stop", "aiplatform-redis")
     run = standin(base)
-    assert run.rc == 0
+    assert run.rc == 0, run.stdout[-4000:]
     redis = run.of(ev.DEPLOY_SUCCESS, "redis")
     assert redis and "started" in redis[0]["message"]
     assert run.of(ev.HEALTH_SUCCESS, "redis")[0]["time"] <= run.of(ev.DEPLOY_START, "litellm")[0]["time"]
