@@ -1,24 +1,22 @@
 """One compose project on a host: write its rendered files, validate, bring it to the wanted state.
 
-Used by the compose_project module; `run` is runner.run-like (argv, env) -> (rc, out, err), file access goes through plain os calls.
+Used by the compose_project and deploy_step modules (files: project_files.py, networks and images:
+engine_checks.py); `run` is runner.run-like (argv, env) -> (rc, out, err).
 Order for state=present: stage the new files -> `docker compose config` on the staged copy -> (nothing changed on
 the host yet) -> pull missing images -> write files -> `up -d` only for drift. A failure before the write leaves the
 running project exactly as it was.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import tempfile
 import time
 
+from . import engine_checks, inputs, runner
 from . import errors as err
-from . import inputs, runner
 from .compose import COMPOSE_FILE, HASH_ENV, HASH_LABEL, Compose, ComposeError, _labels, drift
+from .project_files import PREVIOUS, diff_of, existing_files, files_hash, keep_previous, plan_files, stage, write_files
 
-SECRET_MODE = 0o600
-PREVIOUS = ".previous"  # the files of the last version that was brought up, for a rollback
 # recreate (the values of community.docker.docker_compose_v2) -> flags of `docker compose up`
 UP_FLAGS = {"auto": [], "always": ["--force-recreate"], "never": ["--no-recreate"]}
 
@@ -31,127 +29,6 @@ def stale(services: list[str], config_hash: str, containers: list[dict], recreat
     return drift(services, config_hash, containers)
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        return None
-
-
-def plan_files(project_dir: str, files: dict[str, dict]) -> list[dict]:
-    """Which files differ from what is on disk: [{path, mode, content, old, changed, secret}] sorted by path."""
-    plan = []
-    for rel in sorted(files):
-        if os.path.isabs(rel) or ".." in rel.split("/"):
-            raise ValueError(f"file name '{rel}' must be relative to the project directory")
-        spec = files[rel]
-        content = spec.get("content", "")
-        data = content.encode("utf-8")
-        mode = int(str(spec.get("mode", "0644")), 8)
-        path = os.path.join(project_dir, rel)
-        old = _read(path)
-        old_mode = (os.stat(path).st_mode & 0o777) if old is not None else None
-        plan.append({
-            "rel": rel, "path": path, "data": data, "mode": mode, "old": old,
-            "changed": old != data or old_mode != mode,
-            "secret": mode & 0o077 == 0,  # private files (env files with secrets) are never shown in a diff
-        })
-    return plan
-
-
-def existing_files(project_dir: str) -> dict[str, dict]:
-    """The project's top-level files as they are on disk, in the `files` form."""
-    out = {}
-    if os.path.isdir(project_dir):
-        for name in sorted(os.listdir(project_dir)):
-            path = os.path.join(project_dir, name)
-            if os.path.isfile(path) and not name.startswith("."):
-                with open(path, encoding="utf-8", errors="replace") as fh:
-                    out[name] = {"content": fh.read(), "mode": "%04o" % (os.stat(path).st_mode & 0o777)}
-    return out
-
-
-def keep_previous(project_dir: str) -> None:
-    """Copy the project's current files to .previous/ (0700), replacing an older copy."""
-    target = os.path.join(project_dir, PREVIOUS)
-    fresh = target + ".new"
-    shutil.rmtree(fresh, ignore_errors=True)
-    os.makedirs(fresh, mode=0o700)
-    for name in existing_files(project_dir):
-        shutil.copy2(os.path.join(project_dir, name), os.path.join(fresh, name))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(fresh, target)
-
-
-def files_hash(plan: list[dict]) -> str:
-    """One hash of every file of the project (names, modes and contents)."""
-    h = hashlib.sha256()
-    for f in sorted(plan, key=lambda f: f["rel"]):
-        h.update(f"{f['rel']}\0{f['mode']:o}\0".encode() + f["data"] + b"\0")
-    return h.hexdigest()[:32]
-
-
-def diff_of(plan: list[dict]) -> list[dict]:
-    """Ansible diff entries for changed files; private files show only that they changed."""
-    out = []
-    for f in plan:
-        if not f["changed"]:
-            continue
-        if f["secret"]:
-            before = "" if f["old"] is None else f"(private file, sha256 {_sha(f['old'])[:12]})\n"
-            after = f"(private file, sha256 {_sha(f['data'])[:12]}, mode {f['mode']:04o})\n"
-        else:
-            before = "" if f["old"] is None else f["old"].decode("utf-8", "replace")
-            after = f["data"].decode("utf-8", "replace")
-        out.append({"before_header": f["rel"], "after_header": f["rel"], "before": before, "after": after})
-    return out
-
-
-def write_files(project_dir: str, plan: list[dict]) -> None:
-    """Atomic per file: write a temp file with the final mode, then rename over the old one."""
-    os.makedirs(project_dir, mode=0o750, exist_ok=True)
-    for f in plan:
-        if not f["changed"]:
-            continue
-        os.makedirs(os.path.dirname(f["path"]), mode=0o750, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(f["path"]), prefix=".tmp-")
-        try:
-            os.fchmod(fd, f["mode"])
-            os.write(fd, f["data"])
-        finally:
-            os.close(fd)
-        os.replace(tmp, f["path"])
-
-
-def stage(plan: list[dict], project_dir: str, check_mode: bool = False) -> str:
-    """A copy of the project with the new files, for validation: beside the real one, or in check mode in the
-    system's temporary directory (check mode creates nothing below the base directory, not even the base)."""
-    if check_mode:
-        staged = tempfile.mkdtemp(prefix="aiplatform-stage-")
-    else:
-        parent = os.path.dirname(project_dir.rstrip("/")) or "."
-        # a fresh host may not have the base directory yet (nothing else created it: no secrets, no earlier project)
-        os.makedirs(parent, mode=0o755, exist_ok=True)
-        staged = tempfile.mkdtemp(prefix=".stage-", dir=parent)
-    if os.path.isdir(project_dir):
-        for name in os.listdir(project_dir):
-            src = os.path.join(project_dir, name)
-            if os.path.isfile(src):
-                shutil.copy2(src, os.path.join(staged, name))
-    for f in plan:
-        dest = os.path.join(staged, f["rel"])
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with open(dest, "wb") as fh:
-            fh.write(f["data"])
-        os.chmod(dest, f["mode"])
-    return staged
-
-
 class ProjectDeployer:
     """state -> method: present, stopped, restarted, absent."""
 
@@ -159,21 +36,6 @@ class ProjectDeployer:
         self.dir = project_dir
         self.compose = Compose(run, project_dir, project_name)
         self.check_mode = check_mode
-
-    def ensure_networks(self, networks: list[str]) -> list[str]:
-        """Create the shared external networks that are missing; returns the ones created."""
-        created = []
-        for name in networks:
-            rc, dummy, dummy2 = self.compose._run([self.compose.docker, "network", "inspect", name])
-            if rc == 0:
-                continue
-            argv = [self.compose.docker, "network", "create", "--label", "aiplatform.stack.network=true", name]
-            rc, dummy, errout = self.compose._run(argv)
-            if rc != 0 and "already exists" not in errout:
-                raise ComposeError({"category": err.classify(errout) if err.classify(errout) != err.UNKNOWN else err.ENGINE,
-                                    "cause": errout.strip(), "advice": err.ADVICE[err.ENGINE], "rc": rc})
-            created.append(name)
-        return created
 
     def present(self, files: dict[str, dict], pull: str = "missing", recreate: str = "auto",
                 networks: list[str] | None = None) -> dict:
@@ -213,7 +75,7 @@ class ProjectDeployer:
             elif pull == "never":
                 staged = stage(plan, self.dir)
                 try:
-                    problem = self._images_present(staged)
+                    problem = engine_checks.missing_images(self.compose, staged)
                 finally:
                     shutil.rmtree(staged, ignore_errors=True)
                 if problem:
@@ -222,7 +84,7 @@ class ProjectDeployer:
                 keep_previous(self.dir)
                 result["rollback_available"] = True
             write_files(self.dir, plan)
-            result["networks_created"] = self.ensure_networks(networks or [])
+            result["networks_created"] = engine_checks.ensure_networks(self.compose, networks or [])
             services, containers = self.compose.state()
             result["drift"] = stale(services, config_hash, containers, recreate)
             # A changed file changes the hash label, so compose recreates the project's containers by itself.
@@ -237,19 +99,6 @@ class ProjectDeployer:
         except ComposeError as exc:
             return dict(result, failed=True, **exc.info)
         return result
-
-    def _images_present(self, project_dir: str) -> dict | None:
-        rc, out, dummy = self.compose.call("config", "--images", project_dir=project_dir)
-        images = [line.strip() for line in out.splitlines() if line.strip()] if rc == 0 else []
-        missing = []
-        for image in images:
-            rc, dummy, dummy2 = self.compose._run([self.compose.docker, "image", "inspect", image])
-            if rc != 0:
-                missing.append(image)
-        if missing:
-            return {"category": err.IMAGE, "cause": f"image not present on this host: {', '.join(missing)}",
-                    "advice": err.ADVICE[err.IMAGE], "rc": 1}
-        return None
 
     def _simple(self, *args: str) -> dict:
         if not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
@@ -312,28 +161,3 @@ class ProjectDeployer:
 def run_subprocess(argv: list[str], env: dict | None = None) -> tuple[int, str, str]:
     """A thread-safe runner with a time limit per command (module_utils/runner.py)."""
     return runner.run(argv, env=env)
-
-
-def present_many(projects: list[dict], pull: str, networks: list[str], check_mode: bool = False,
-                 parallel: int = 4, run=run_subprocess) -> list[dict]:
-    """Bring several projects up together (one dependency wave): [{name, project_src, project_name, files}].
-
-    Results in input order, each with `name`; a failure of one never stops the others.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    if networks and not check_mode and projects:
-        ProjectDeployer(run, projects[0]["project_src"], projects[0]["project_name"]).ensure_networks(networks)
-
-    def one(p: dict) -> dict:
-        try:
-            deployer = ProjectDeployer(run, p["project_src"], p["project_name"], check_mode=check_mode)
-            return dict(deployer.present(p.get("files") or {}, pull=pull), name=p["name"])
-        except ComposeError as exc:
-            return dict(exc.info, failed=True, changed=False, name=p["name"])
-        except (OSError, ValueError) as exc:
-            return {"failed": True, "changed": False, "name": p["name"], "category": err.CONFIG, "cause": str(exc),
-                    "advice": err.ADVICE[err.CONFIG]}
-
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(projects) or 1))) as pool:
-        return list(pool.map(one, projects))

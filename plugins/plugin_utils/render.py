@@ -6,6 +6,8 @@ import os
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.aiplatform.stack.plugins.module_utils.project_files import is_private
+
 try:  # ansible-core 2.19+: file contents are untrusted data until marked as a template
     from ansible.template import trust_as_template
 except ImportError:  # before 2.19 every string is a template already
@@ -42,5 +44,5 @@ def render_templates(templar, loader, templates: dict, task_vars: dict) -> dict:
 
 def split_private(files: dict) -> dict:
     """Module arguments for rendered files: `files` (shown in diffs) and `secret_files` (private modes, no_log)."""
-    private = {rel: f for rel, f in files.items() if int(str(f.get("mode", "0644")), 8) & 0o077 == 0}
+    private = {rel: f for rel, f in files.items() if is_private(int(str(f.get("mode", "0644")), 8))}
     return {"files": {rel: f for rel, f in files.items() if rel not in private}, "secret_files": private}

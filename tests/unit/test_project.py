@@ -3,7 +3,18 @@ import json
 import os
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import compose
-from ansible_collections.aiplatform.stack.plugins.module_utils.project import ProjectDeployer, diff_of, plan_files
+from ansible_collections.aiplatform.stack.plugins.module_utils.deploy_step import run_step
+from ansible_collections.aiplatform.stack.plugins.module_utils.project import ProjectDeployer
+from ansible_collections.aiplatform.stack.plugins.module_utils.project_files import diff_of, plan_files
+
+
+def present_many(projects, pull, networks, check_mode=False, run=None):
+    """Several projects in one deploy step (as the scheduler sends them), results in input order with `name`."""
+    part = "check" if check_mode else "up"
+    request = {part: [dict(p, service=p["name"]) for p in projects], "pull": pull, "networks": networks}
+    out = run_step(request, check_mode=check_mode, run=run)[part]
+    return [dict(out[p["name"]], name=p["name"]) for p in projects]
+
 
 FILES = {"compose.yml": {"content": "services:\n  a:\n    image: x:1\n", "mode": "0644"},
          "a.env": {"content": "PASSWORD=topsecret-value\n", "mode": "0600"}}
@@ -117,7 +128,6 @@ def test_a_change_keeps_the_previous_version_and_previous_restores_it(tmp_path):
 
 
 def test_a_wave_of_projects_in_parallel_and_one_failure_stops_no_other(tmp_path):
-    from ansible_collections.aiplatform.stack.plugins.module_utils.project import present_many
 
     fake = FakeDocker()
     projects = [{"name": f"s{i}", "project_src": str(tmp_path / f"s{i}"), "project_name": f"s{i}", "files": FILES}
@@ -130,10 +140,10 @@ def test_a_wave_of_projects_in_parallel_and_one_failure_stops_no_other(tmp_path)
 
 
 def test_staging_creates_a_missing_base_directory(tmp_path):
-    from ansible_collections.aiplatform.stack.plugins.module_utils import project
+    from ansible_collections.aiplatform.stack.plugins.module_utils import project_files
 
     project_dir = tmp_path / "fresh" / "base" / "svc"
-    staged = project.stage(plan_files(str(project_dir), {"compose.yml": {"content": "name: x\n"}}), str(project_dir))
+    staged = project_files.stage(plan_files(str(project_dir), {"compose.yml": {"content": "name: x\n"}}), str(project_dir))
     assert (tmp_path / "fresh" / "base").is_dir() and open(os.path.join(staged, "compose.yml")).read() == "name: x\n"
 
 
@@ -153,7 +163,6 @@ def test_check_mode_on_a_fresh_host_creates_no_base_directory_and_still_validate
 
 
 def test_check_mode_wave_creates_no_directory_and_no_network(tmp_path):
-    from ansible_collections.aiplatform.stack.plugins.module_utils.project import present_many
 
     fake = FakeDocker()
     base = tmp_path / "base"

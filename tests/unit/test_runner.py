@@ -4,7 +4,16 @@ import time
 import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import errors, runner
-from ansible_collections.aiplatform.stack.plugins.module_utils.project import present_many
+from ansible_collections.aiplatform.stack.plugins.module_utils.deploy_step import run_step
+
+
+def present_many(projects, pull, networks, check_mode=False, run=None):
+    """Several projects in one deploy step (as the scheduler sends them), results in input order with `name`."""
+    part = "check" if check_mode else "up"
+    request = {part: [dict(p, service=p["name"]) for p in projects], "pull": pull, "networks": networks}
+    out = run_step(request, check_mode=check_mode, run=run)[part]
+    return [dict(out[p["name"]], name=p["name"]) for p in projects]
+
 
 
 @pytest.mark.parametrize("argv, verb, limit", [

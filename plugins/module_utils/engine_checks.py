@@ -1,0 +1,36 @@
+"""Engine-side checks of a compose project: the shared networks exist, its images are present."""
+from __future__ import annotations
+
+from . import errors as err
+from .compose import Compose, ComposeError
+
+
+def ensure_networks(compose: Compose, networks: list[str]) -> list[str]:
+    """Create the shared external networks that are missing; returns the ones created."""
+    created = []
+    for name in networks:
+        rc, dummy, dummy2 = compose._run([compose.docker, "network", "inspect", name])
+        if rc == 0:
+            continue
+        argv = [compose.docker, "network", "create", "--label", "aiplatform.stack.network=true", name]
+        rc, dummy, errout = compose._run(argv)
+        if rc != 0 and "already exists" not in errout:
+            raise ComposeError({"category": err.classify(errout) if err.classify(errout) != err.UNKNOWN else err.ENGINE,
+                                "cause": errout.strip(), "advice": err.ADVICE[err.ENGINE], "rc": rc})
+        created.append(name)
+    return created
+
+
+def missing_images(compose: Compose, project_dir: str) -> dict | None:
+    """A failure naming the project's images that are not on the host (air-gapped hosts, pull never)."""
+    rc, out, dummy = compose.call("config", "--images", project_dir=project_dir)
+    images = [line.strip() for line in out.splitlines() if line.strip()] if rc == 0 else []
+    missing = []
+    for image in images:
+        rc, dummy, dummy2 = compose._run([compose.docker, "image", "inspect", image])
+        if rc != 0:
+            missing.append(image)
+    if missing:
+        return {"category": err.IMAGE, "cause": f"image not present on this host: {', '.join(missing)}",
+                "advice": err.ADVICE[err.IMAGE], "rc": 1}
+    return None
