@@ -24,21 +24,129 @@ options:
     type: list
     elements: dict
     default: []
+    suboptions:
+      service:
+        description: Service name.
+        type: str
+        required: true
+      project_src:
+        description: Project directory on the host.
+        type: path
+        required: true
+      project_name:
+        description: Compose project name.
+        type: str
+        required: true
+      files:
+        description: Rendered files by path relative to the project directory (C(content), C(mode)).
+        type: dict
+        default: {}
+      secret_files:
+        description: Rendered files with a private mode (env files with secrets); never logged.
+        type: dict
+        default: {}
+      probe:
+        description: The service's readiness probe.
+        type: dict
+      target:
+        description: Compose service the probe is sent to.
+        type: str
   up:
     description: Projects to bring up (same shape as O(check)); images pulled first, containers touched only on drift.
     type: list
     elements: dict
     default: []
+    suboptions:
+      service:
+        description: Service name.
+        type: str
+        required: true
+      project_src:
+        description: Project directory on the host.
+        type: path
+        required: true
+      project_name:
+        description: Compose project name.
+        type: str
+        required: true
+      files:
+        description: Rendered files by path relative to the project directory (C(content), C(mode)).
+        type: dict
+        default: {}
+      secret_files:
+        description: Rendered files with a private mode (env files with secrets); never logged.
+        type: dict
+        default: {}
+      probe:
+        description: The service's readiness probe.
+        type: dict
+      target:
+        description: Compose service the probe is sent to.
+        type: str
   stop:
     description: Projects to stop (C(service), C(project_src), C(project_name)); volumes kept.
     type: list
     elements: dict
     default: []
+    suboptions:
+      service:
+        description: Service name.
+        type: str
+        required: true
+      project_src:
+        description: Project directory on the host.
+        type: path
+        required: true
+      project_name:
+        description: Compose project name.
+        type: str
+        required: true
+      files:
+        description: Rendered files by path relative to the project directory (C(content), C(mode)).
+        type: dict
+        default: {}
+      secret_files:
+        description: Rendered files with a private mode (env files with secrets); never logged.
+        type: dict
+        default: {}
+      probe:
+        description: The service's readiness probe.
+        type: dict
+      target:
+        description: Compose service the probe is sent to.
+        type: str
   previous:
     description: Projects to roll back to the files of their previous version.
     type: list
     elements: dict
     default: []
+    suboptions:
+      service:
+        description: Service name.
+        type: str
+        required: true
+      project_src:
+        description: Project directory on the host.
+        type: path
+        required: true
+      project_name:
+        description: Compose project name.
+        type: str
+        required: true
+      files:
+        description: Rendered files by path relative to the project directory (C(content), C(mode)).
+        type: dict
+        default: {}
+      secret_files:
+        description: Rendered files with a private mode (env files with secrets); never logged.
+        type: dict
+        default: {}
+      probe:
+        description: The service's readiness probe.
+        type: dict
+      target:
+        description: Compose service the probe is sent to.
+        type: str
   probe:
     description: Services to probe, each C(name), C(project), C(probe), C(target).
     type: list
@@ -49,15 +157,88 @@ options:
     type: dict
     default: {}
   remote:
-    description: Dependencies on other hosts, each C(name), C(host), C(port), C(probe), and for PostgreSQL
-      C(logins) (C(user), C(password), C(database)) - ready only when each consumer here logs in to its own database.
+    description: Dependencies on other hosts, probed from here at their published endpoint.
     type: list
     elements: dict
     default: []
+    suboptions:
+      name:
+        description: The dependency.
+        type: str
+        required: true
+      host:
+        description: Address of its host.
+        type: str
+        required: true
+      port:
+        description: Its published port.
+        type: int
+        required: true
+      probe:
+        description: An HTTP probe (C(type), C(path), C(status), C(json), C(body_contains)), or C(tcp).
+        type: dict
+        default: {}
+      backoff:
+        description: Its backoff (used by the scheduler).
+        type: dict
+      type:
+        description: Its service type (used by the scheduler).
+        type: str
+      logins:
+        description: PostgreSQL only - ready when each of these logs in to its own database.
+        type: list
+        elements: dict
+        suboptions:
+          user:
+            description: Role.
+            type: str
+            required: true
+          password:
+            description: Its password.
+            type: str
+            required: true
+          database:
+            description: Its database.
+            type: str
+            required: true
   databases:
-    description: Application databases - C(container), C(admin_user), C(databases), and C(when_ready) (a service
-      whose probe in this call must have answered first).
+    description: The application databases, made once PostgreSQL answers.
     type: dict
+    suboptions:
+      container:
+        description: PostgreSQL's container.
+        type: str
+        required: true
+      admin_user:
+        description: Its superuser.
+        type: str
+        default: postgres
+      when_ready:
+        description: A service whose probe in this call must have answered first.
+        type: str
+      databases:
+        description: As in M(aiplatform.stack.postgres_app_db).
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          name:
+            description: Database name.
+            type: str
+            required: true
+          owner:
+            description: Role that owns it.
+            type: str
+            required: true
+          password:
+            description: The owner's password.
+            type: str
+            required: true
+          extensions:
+            description: Extensions made inside it.
+            type: list
+            elements: str
+            default: []
   wiring:
     description: Links to check, each C(name), C(container), C(endpoints), and C(if_ready) (only when its probe in
       this call answered).
@@ -164,6 +345,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiplatform.stack.plugins.module_utils.deploy_step import run_step
 
 _LIST = {"type": "list", "elements": "dict", "default": []}
+_DATABASE = {"name": {"type": "str", "required": True}, "owner": {"type": "str", "required": True},
+             "password": {"type": "str", "required": True, "no_log": True},
+             "extensions": {"type": "list", "elements": "str", "default": []}}
 # secret_files carry the env files with secrets: declared no_log so no invocation or syslog line holds them
 _PROJECTS = dict(_LIST, options={
     "service": {"type": "str", "required": True},
@@ -184,11 +368,18 @@ def main() -> None:
                 "name": {"type": "str", "required": True}, "host": {"type": "str", "required": True},
                 "port": {"type": "int", "required": True}, "probe": {"type": "dict", "default": {}},
                 "backoff": {"type": "dict"}, "type": {"type": "str"},
-                "logins": {"type": "list", "elements": "dict", "no_log": True}}),
+                "logins": {"type": "list", "elements": "dict", "options": {
+                    "user": {"type": "str", "required": True}, "password": {"type": "str", "required": True, "no_log": True},
+                    "database": {"type": "str", "required": True}}}}),
             "wiring": _LIST, "models": _LIST,
             "baseline": {"type": "dict", "default": {}},
             "release_lock_if_settled": {"type": "dict"},
-            "databases": {"type": "dict", "no_log": True},
+            # only the passwords are secret: a no_log on the whole dict would mask every name in the output
+            "databases": {"type": "dict", "options": {
+                "container": {"type": "str", "required": True},
+                "admin_user": {"type": "str", "default": "postgres"},
+                "when_ready": {"type": "str"},
+                "databases": {"type": "list", "elements": "dict", "required": True, "options": _DATABASE}}},
             "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always"]},
             "networks": {"type": "list", "elements": "str", "default": []},
             "parallel": {"type": "int", "default": 8},

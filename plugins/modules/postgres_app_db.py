@@ -26,11 +26,27 @@ options:
     default: postgres
   databases:
     description:
-      - Databases to ensure, each with C(name), C(owner) (default the name), C(password) and optional
-        C(extensions) (created inside that database by the admin, for example C(vector) for pgvector).
+      - Databases to ensure.
     type: list
     elements: dict
     required: true
+    suboptions:
+      name:
+        description: Database name.
+        type: str
+        required: true
+      owner:
+        description: Role that owns it (default the name).
+        type: str
+      password:
+        description: The owner's password (reaches the server only as a SCRAM-SHA-256 verifier).
+        type: str
+        required: true
+      extensions:
+        description: Extensions created inside that database by the admin, for example C(vector) for pgvector.
+        type: list
+        elements: str
+        default: []
 extends_documentation_fragment:
   - aiplatform.stack.attributes
 attributes:
@@ -78,7 +94,11 @@ def main() -> None:
         argument_spec={
             "container": {"type": "str", "required": True},
             "admin_user": {"type": "str", "default": "postgres"},
-            "databases": {"type": "list", "elements": "dict", "required": True, "no_log": True},
+            # only the passwords are secret: a no_log on the whole list would mask every name in the output
+            "databases": {"type": "list", "elements": "dict", "required": True, "options": {
+                "name": {"type": "str", "required": True}, "owner": {"type": "str"},
+                "password": {"type": "str", "required": True, "no_log": True},
+                "extensions": {"type": "list", "elements": "str", "default": []}}},
         },
         supports_check_mode=True,
     )

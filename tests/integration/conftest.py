@@ -104,7 +104,8 @@ class Platform:
         values = []
         sdir = os.path.join(self.base_dir, "secrets")
         for name in os.listdir(sdir):
-            values += list(json.load(open(os.path.join(sdir, name))).values())
+            if name.endswith(".json"):  # not the directory's lock file
+                values += list(json.load(open(os.path.join(sdir, name))).values())
         return values
 
     def teardown(self, volumes=True):
