@@ -144,6 +144,8 @@ class Scheduler:
         for name in self.order:
             s = self.services[name]
             r = (resp.get("check") or {}).get(name) or {"failed": True, "category": "unknown", "cause": "no answer"}
+            if self._skip_if_blocked(s):
+                continue  # a dependency is already known failed (its host dropped out): not even when it answers
             ready = (probes.get(name) or {}).get("verdict") == "ready"
             if r.get("failed") or self.check_mode or (not r.get("changed") and ready):
                 self._start_event(s)  # otherwise its deploy starts when its dependencies let it
@@ -216,18 +218,25 @@ class Scheduler:
             s.state, s.category = FAILED, "dependency"
             s.detail = "cannot reach " + ", ".join(f"{d} at {c['address']}" for d, c in broken.items())
 
+    def _skip_if_blocked(self, s: Service) -> bool:
+        """Skip a service one of whose dependencies failed, with the reason; True when it was skipped."""
+        bad = next((d for d in s.deps if self.dep_state(d) in BAD_STATES), None)
+        if bad is None:
+            return False
+        s.state, s.category = SKIPPED, "dependency"
+        s.detail = f"not started: it depends on {bad}, which failed"
+        self._event(ev.DEPLOY_SKIPPED, s.name, s.detail, category="dependency", blocked_by=bad)
+        return True
+
     def _startable(self) -> list[Service]:
         ready = []
         for name in self.order:
             s = self.services[name]
             if s.state != PENDING:
                 continue
-            bad = next((d for d in s.deps if self.dep_state(d) in BAD_STATES), None)
-            if bad:
-                s.state, s.category = SKIPPED, "dependency"
-                s.detail = f"not started: it depends on {bad}, which failed"
-                self._event(ev.DEPLOY_SKIPPED, name, s.detail, category="dependency", blocked_by=bad)
-            elif all(self.dep_state(d) in OK_STATES for d in s.deps):
+            if self._skip_if_blocked(s):
+                continue
+            if all(self.dep_state(d) in OK_STATES for d in s.deps):
                 ready.append(s)
         if self.serial:
             busy = any(s.state in (STARTING, WAITING, UNWINDING, ROLLING_BACK) for s in self.services.values())

@@ -343,3 +343,10 @@ def test_an_unchanged_service_that_does_not_answer_waits_for_its_dependencies_th
     assert summary["failed_services"] == []
     assert first(events, "HEALTH_SUCCESS", "redis")["t"] <= first(events, "DEPLOY_START", "litellm")["t"]
     assert not any(p["service"] == "litellm" for r in host.requests for p in r.get("up") or [])
+
+
+def test_a_running_service_whose_dependency_dropped_out_is_skipped_with_the_reason():
+    summary, events, host = run({"n8n": {"running": True}}, deps={"n8n": ["postgres"]}, down={"postgres"})
+    assert summary["services"]["n8n"]["state"] == "skipped"
+    assert first(events, "DEPLOY_SKIPPED", "n8n")["blocked_by"] == "postgres"
+    assert not [e for e in events if e["type"] == "DEPLOY_START"]
