@@ -26,8 +26,11 @@ def remote_dependency(catalog: dict, name: str, host: str, groups: dict, hostvar
     where = cat.endpoint(catalog, name, port["name"], host, groups, hostvars)
     probe = svc.get("probe") or {}
     same_port = probe.get("type") == "http" and int(probe.get("port") or 0) == int(port["container"])
-    return {"host": where["host"], "port": where["port"],
-            "probe": {k: probe[k] for k in HTTP_KEYS if k in probe} if same_port else {"type": "tcp"},
+    if same_port:
+        remote_probe = {k: probe[k] for k in HTTP_KEYS if k in probe}
+    else:  # the protocol's own readiness where we speak it (a listening port is not a ready server)
+        remote_probe = {"type": name if name in ("postgres", "redis") else "tcp"}
+    return {"host": where["host"], "port": where["port"], "probe": remote_probe,
             "backoff": svc.get("backoff") or {}, "type": svc.get("type")}
 
 

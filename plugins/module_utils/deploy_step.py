@@ -9,6 +9,7 @@ controller decides what comes next.
 from __future__ import annotations
 
 import json
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.six.moves.urllib.error import URLError
@@ -57,7 +58,12 @@ def probe_remote(dep: dict) -> dict:
                                                         f"{item['user']}: {exc}"}
         return {"verdict": "ready", "detail": f"{dep['host']}:{dep['port']}: " + ", ".join(
             f"{i['user']} logged in to {i['database']}" for i in dep["logins"])}
-    if probe.get("type") == "http":
+    if probe.get("type") in ("postgres", "redis"):
+        try:
+            ok, detail = (pg_login.ping if probe["type"] == "postgres" else redis_ping)(dep["host"], dep["port"])
+        except (OSError, pg_login.LoginError) as exc:
+            ok, detail = False, str(exc)
+    elif probe.get("type") == "http":
         host = f"[{dep['host']}]" if ":" in dep["host"] else dep["host"]  # an IPv6 address in a URL
         ok, detail = http_probe(dict(probe, port=dep["port"], url=None), host)
     else:
@@ -75,6 +81,15 @@ def models_missing(probe: dict, spec: dict) -> list[str] | None:
     except (URLError, OSError, ValueError):
         return None
     return missing(list(spec["names"]), tags)
+
+
+def redis_ping(host: str, port: int, timeout: float = 3.0) -> tuple[bool, str]:
+    """Is Redis serving? PONG, or a demand for a password, means yes; LOADING (reading its data back) means no."""
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(b"PING\r\n")
+        line = sock.recv(256).split(b"\r\n", 1)[0].decode("utf-8", "replace")
+    return line == "+PONG" or line.startswith("-NOAUTH"), line or "no answer"
 
 
 def wiring(run, svc: dict) -> dict:

@@ -62,6 +62,20 @@ def scram_client_final(password: str, client_first_bare: str, server_first: str)
     return f"{without_proof},p={base64.b64encode(proof).decode()}", expected
 
 
+def ping(host: str, port: int, timeout: float = 3.0) -> tuple[bool, str]:
+    """As pg_isready: is the server accepting connections? (A refused login still means yes; starting up means no.)"""
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        startup = struct.pack("!I", PROTOCOL_3) + b"user\0aiplatform_probe\0database\0postgres\0\0"
+        sock.sendall(struct.pack("!I", len(startup) + 4) + startup)
+        kind, payload = _next(sock)
+    if kind == b"R":
+        return True, "accepting connections"
+    text = _error_text(payload) if kind == b"E" else f"unexpected message {kind!r}"
+    # 57P03: the database system is starting up (or shutting down); every other answer comes from a working server
+    return "SQLSTATE 57P03" not in text, text
+
+
 def login(host: str, port: int, user: str, password: str, database: str, timeout: float = 3.0) -> str:
     """Log in and wait until the server is ready for queries; returns a short detail, raises LoginError or OSError."""
     with socket.create_connection((host, int(port)), timeout=timeout) as sock:

@@ -105,3 +105,36 @@ def test_nobody_listening_is_an_os_error():
     sock.close()
     with pytest.raises(OSError):
         login("127.0.0.1", port, "n8n", "pw", "n8n", timeout=1)
+
+
+def answer_once(reply: bytes) -> int:
+    """A server that reads one request and sends `reply`."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def run():
+        conn, dummy = listener.accept()
+        with conn:
+            conn.recv(1024)
+            conn.sendall(reply)
+
+    threading.Thread(target=run, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def test_ping_is_ready_when_the_server_asks_for_a_password_or_refuses_the_probe_role():
+    from ansible_collections.aiplatform.stack.plugins.module_utils.pg_login import ping
+
+    assert ping("127.0.0.1", answer_once(msg(b"R", struct.pack("!I", 10) + b"SCRAM-SHA-256\0\0")))[0]
+    assert ping("127.0.0.1", answer_once(error('role "aiplatform_probe" does not exist', "28000")))[0]
+    ok, detail = ping("127.0.0.1", answer_once(error("the database system is starting up", "57P03")))
+    assert not ok and "starting up" in detail
+
+
+def test_redis_ping_waits_while_redis_loads_its_data():
+    from ansible_collections.aiplatform.stack.plugins.module_utils.deploy_step import redis_ping
+
+    assert redis_ping("127.0.0.1", answer_once(b"+PONG\r\n"))[0]
+    assert redis_ping("127.0.0.1", answer_once(b"-NOAUTH Authentication required.\r\n"))[0]
+    assert not redis_ping("127.0.0.1", answer_once(b"-LOADING Redis is loading the dataset in memory\r\n"))[0]
