@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleError
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
@@ -55,6 +54,11 @@ class ActionModule(PlatformAction):
         for name in here:
             svc = catalog[name]
             deps = [d for d in deps_map.get(name) or [] if d in deploying]
+            base = {"name": name, "deps": deps, "wait": {k: svc[k] for k in WAIT_KEYS if svc.get(k) is not None},
+                    "project": {"service": name, "project_src": f"{base_dir}/{name}", "project_name": svc["project"]}}
+            if any(d in down for d in deps):
+                services.append(Service(**base))  # skipped by the scheduler: nothing to render it with
+                continue
             try:
                 for dep in deps:
                     if dep not in here and dep not in down and dep not in remote:
@@ -67,20 +71,19 @@ class ActionModule(PlatformAction):
                 wiring = cat.wiring([name], catalog, host, groups, hostvars)
                 databases = None
                 if name == "postgres":
-                    consumers = {n: cat.secrets_of(catalog, n, groups, hostvars) for n in deploying}
+                    alive = [n for n in deploying if n not in down]  # a host that dropped out loaded no secrets
+                    consumers = {n: cat.secrets_of(catalog, n, groups, hostvars) for n in alive}
                     databases = {"container": svc["container"], "admin_user": render_vars.get("postgres_admin_user", "postgres"),
-                                 "databases": cat.app_databases(deploying, catalog, consumers)}
+                                 "databases": cat.app_databases(alive, catalog, consumers)}
                 files = render_templates(self._templar, self._loader, svc.get("templates"),
                                          dict(render_vars, aiplatform_render_service=name))
             except (AnsibleError, cat.ConfigError) as exc:
-                self.emit(ev.make_event(ev.CONFIG_INVALID, name, f"not deployed: {exc}", category="config"))
-                result.update(failed=True, msg=f"{name}: {exc}", category="config")
-                return dict(result, events=self.events)
-            project = {"service": name, "project_src": f"{base_dir}/{name}", "project_name": svc["project"],
-                       **split_private(files), "probe": svc.get("probe") or None, "target": svc.get("target")}
+                # this service fails (its dependents are skipped), the others carry on
+                services.append(Service(**base, failure=("config", f"not deployed: {exc}")))
+                continue
+            base["project"].update(split_private(files), probe=svc.get("probe") or None, target=svc.get("target"))
             models = svc.get("models") or {}
-            services.append(Service(name=name, project=project, deps=deps, wiring=wiring[0] if wiring else None,
-                                    databases=databases, wait={k: svc[k] for k in WAIT_KEYS if svc.get(k) is not None},
+            services.append(Service(**base, wiring=wiring[0] if wiring else None, databases=databases,
                                     models={"port": models["port"], "names": list(models["names"])}
                                     if models.get("names") else None))
 

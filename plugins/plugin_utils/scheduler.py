@@ -48,6 +48,7 @@ class Service:
     models: dict | None = None  # {port, names}: models it should have (Ollama)
     models_missing: list | None = None  # None: not known (the pull step will look)
     unchanged: bool = False  # runs as the files say but did not answer the check's probe
+    failure: tuple | None = None  # (category, cause) known before the deploy (its files could not be rendered)
     state: str = PENDING
     changed: bool = False
     rollback_available: bool = False
@@ -108,6 +109,12 @@ class Scheduler:
     # -- the run ------------------------------------------------------------------------------------------------
     def run(self) -> dict:
         try:
+            for s in self.services.values():
+                if s.failure:
+                    self._start_event(s)
+                    self._fail(s, *s.failure)
+                else:
+                    self._skip_if_blocked(s)
             self._check()
             while any(s.state in ACTIVE_STATES for s in self.services.values()):
                 if not self._advance():
@@ -123,26 +130,29 @@ class Scheduler:
 
     def _check(self) -> None:
         """The first step: every service compared with what runs, the unchanged ones probed (the fast path)."""
-        request = {"check": [s.project for s in self.services.values()],
+        todo = [s for s in self.services.values() if s.state == PENDING]
+        if not todo:
+            return
+        request = {"check": [s.project for s in todo],
                    "remote": [dict(spec, name=n) for n, spec in self.remote.items() if n not in self.remote_state],
-                   "wiring": [dict(s.wiring, if_ready=True) for s in self.services.values() if s.wiring]}
-        pg = next((s for s in self.services.values() if s.databases), None)
+                   "wiring": [dict(s.wiring, if_ready=True) for s in todo if s.wiring]}
+        pg = next((s for s in todo if s.databases), None)
         if pg:
             request["databases"] = dict(pg.databases, when_ready=pg.name)
-        request["models"] = [dict(s.models, service=s.name) for s in self.services.values() if s.models]
+        request["models"] = [dict(s.models, service=s.name) for s in todo if s.models]
         started = self.clock()
         resp = self._call(request)
         now = self.clock()
         duration = round(now - started, 3)
         self.lock_released = bool(resp.get("lock_released"))
         if resp.get("failed"):
-            for s in self.services.values():
+            for s in todo:
                 self._start_event(s)
                 self._fail(s, resp.get("category", "engine"), resp.get("msg", "the host did not answer"))
             return
         probes = resp.get("probe") or {}
-        for name in self.order:
-            s = self.services[name]
+        for s in todo:
+            name = s.name
             r = (resp.get("check") or {}).get(name) or {"failed": True, "category": "unknown", "cause": "no answer"}
             if self._skip_if_blocked(s):
                 continue  # a dependency is already known failed (its host dropped out): not even when it answers

@@ -118,7 +118,7 @@ def service(name: str, deps: list[str], deadline: float = 60.0, wiring: bool = F
                    models={"port": 11434, "names": ["llama3.2"]} if name == "ollama" else None)
 
 
-def run(specs: dict[str, dict], deps: dict | None = None, remote: dict | None = None, **kwargs):
+def run(specs: dict[str, dict], deps: dict | None = None, remote: dict | None = None, failures=None, **kwargs):
     deps = deps or SEED
     clock = Clock()
     host = FakeHost(clock, specs, kwargs.pop("interrupt_at_step", None))
@@ -130,6 +130,8 @@ def run(specs: dict[str, dict], deps: dict | None = None, remote: dict | None = 
 
     local = [service(n, [d for d in deps.get(n, [])], specs[n].get("deadline", 60.0), specs[n].get("wired", False))
              for n in deps if n in specs and not specs[n].get("elsewhere")]
+    for s in local:
+        s.failure = (failures or {}).get(s.name)
     sched = Scheduler(local, host.step, emit, remote=remote, clock=clock, sleep=clock.sleep, rng=random.Random(1),
                       **kwargs)
     return sched.run(), events, host
@@ -301,7 +303,7 @@ def test_a_dependency_on_a_host_that_dropped_out_is_failed_at_once():
     deps = {"n8n": ["postgres"]}
     summary, dummy, host = run({"n8n": {}}, deps=deps, down={"postgres"})
     assert summary["services"]["n8n"]["state"] == "skipped"
-    assert len(host.requests) == 1
+    assert host.requests == []  # nothing left to ask the host
 
 
 def test_an_interrupted_run_records_what_was_in_flight_and_stops():
@@ -350,3 +352,12 @@ def test_a_running_service_whose_dependency_dropped_out_is_skipped_with_the_reas
     assert summary["services"]["n8n"]["state"] == "skipped"
     assert first(events, "DEPLOY_SKIPPED", "n8n")["blocked_by"] == "postgres"
     assert not [e for e in events if e["type"] == "DEPLOY_START"]
+
+
+def test_a_service_that_could_not_be_rendered_fails_alone_and_its_dependents_are_skipped():
+    summary, events, host = run({n: {"ready_after": 1.0} for n in SEED},
+                                failures={"litellm": ("config", "not deployed: no secret 'master_key' loaded")})
+    assert first(events, "CONFIG_INVALID", "litellm")["category"] == "config"
+    assert {"dify", "flowise", "anythingllm", "openwebui"} == {e["service"] for e in events if e["type"] == "DEPLOY_SKIPPED"}
+    assert {"postgres", "redis", "ollama", "n8n"} == set(summary["healthy"])
+    assert not any(p["service"] == "litellm" for r in host.requests for p in r.get("check") or [])
