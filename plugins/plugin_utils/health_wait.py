@@ -44,8 +44,9 @@ class HealthTracker:
     can join at any time: a scheduler adds a service the moment it starts and probes whatever is due.
     """
 
-    def __init__(self, emit, rng: random.Random | None = None) -> None:
+    def __init__(self, emit, rng: random.Random | None = None, ask_logs: bool = True) -> None:
         self.emit = emit
+        self.ask_logs = ask_logs  # endpoints on other hosts have no log to ask for
         self.rng = rng
         self.pending: dict[str, Waiting] = {}
         self.started: dict[str, float] = {}
@@ -67,7 +68,7 @@ class HealthTracker:
 
     def due(self, now: float) -> list[dict]:
         """Specs of the services due now; every third attempt also asks for the log tail (refused logins)."""
-        return [dict(w.spec, with_logs=True) if w.attempts % 3 == 2 else w.spec
+        return [dict(w.spec, with_logs=True) if self.ask_logs and w.attempts % 3 == 2 else w.spec
                 for w in self.pending.values() if w.due <= now]
 
     def record(self, results: dict[str, dict], now: float) -> dict[str, dict]:

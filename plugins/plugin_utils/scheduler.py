@@ -70,7 +70,8 @@ class Scheduler:
         self.rollback, self.serial, self.check_mode = rollback, serial, check_mode
         self.clock, self.sleep = clock, sleep
         self.tracker = HealthTracker(emit, rng)
-        self.remote_tracker = HealthTracker(self._emit_remote, rng)
+        self.remote_tracker = HealthTracker(self._emit_remote, rng, ask_logs=False)
+        self.wiring_after_deps: list[Service] = []  # healthy, but their links are checked once their dependencies are
         self.queued: dict[str, list] = {"stop": [], "previous": [], "wiring": []}
         self.queued_databases: dict | None = None
         self.steps = 0
@@ -116,7 +117,7 @@ class Scheduler:
                 else:
                     self._skip_if_blocked(s)
             self._check()
-            while any(s.state in ACTIVE_STATES for s in self.services.values()):
+            while any(s.state in ACTIVE_STATES for s in self.services.values()) or self.wiring_after_deps:
                 if not self._advance():
                     break
         except (KeyboardInterrupt, SystemExit):
@@ -150,6 +151,16 @@ class Scheduler:
                 self._start_event(s)
                 self._fail(s, resp.get("category", "engine"), resp.get("msg", "the host did not answer"))
             return
+        remote = resp.get("remote") or {}
+        for name, spec in self.remote.items():
+            if name in self.remote_state:
+                continue
+            if (remote.get(name) or {}).get("verdict") == "ready":
+                self.remote_state[name] = HEALTHY
+            else:
+                self.remote_tracker.add(dict(spec, name=name), started, immediate=True)
+                if name in remote:
+                    self._remote_ended(self.remote_tracker.record({name: remote[name]}, now))
         probes = resp.get("probe") or {}
         for s in todo:
             name = s.name
@@ -180,17 +191,6 @@ class Scheduler:
             else:
                 # runs unchanged but does not answer: once its dependencies are healthy it is waited for, not started
                 s.unchanged = True
-        remote = resp.get("remote") or {}
-        for name, spec in self.remote.items():
-            if name in self.remote_state:
-                continue
-            if (remote.get(name) or {}).get("verdict") == "ready":
-                self.remote_state[name] = HEALTHY
-            else:
-                self.remote_tracker.add(dict(spec, name=name), started, immediate=True)
-                if name in remote:
-                    self._remote_ended(self.remote_tracker.record({name: remote[name]}, now))
-
     def _healthy(self, s: Service, resp: dict, from_check: bool = False) -> None:
         """A service answered its probe; PostgreSQL also needs the application databases before it counts."""
         if s.state == ROLLING_BACK:
@@ -200,10 +200,14 @@ class Scheduler:
             self.queued_databases = dict(s.databases)
         elif s.state not in BAD_STATES:
             s.state = HEALTHY
-        if s.wiring and not (from_check and s.name in (resp.get("wiring") or {})):
-            self.queued["wiring"].append(s.wiring)
-        elif s.wiring:
+        if not s.wiring:
+            return
+        if not all(self.dep_state(d) in OK_STATES for d in s.deps):
+            self.wiring_after_deps.append(s)  # a link to a dependency that is not back yet says nothing yet
+        elif from_check and s.name in (resp.get("wiring") or {}):
             self._wired(s, resp["wiring"][s.name])
+        else:
+            self.queued["wiring"].append(s.wiring)
 
     def _databases_done(self, s: Service, resp: dict) -> bool:
         got = resp.get("databases")
@@ -280,6 +284,12 @@ class Scheduler:
         remote_due = self.remote_tracker.due(now)
         if remote_due:
             request["remote"] = remote_due
+        for s in list(self.wiring_after_deps):
+            if any(self.dep_state(d) in BAD_STATES for d in s.deps):
+                self.wiring_after_deps.remove(s)  # that dependency failed: its own event says so
+            elif all(self.dep_state(d) in OK_STATES for d in s.deps):
+                self.wiring_after_deps.remove(s)
+                self.queued["wiring"].append(s.wiring)
         for part in ("stop", "previous", "wiring"):
             if self.queued[part]:
                 request[part], self.queued[part] = self.queued[part], []

@@ -137,3 +137,18 @@ def test_exit_after_becoming_healthy_ends_in_a_call_for_manual_action(base, matr
     assert docker("inspect", "-f", "{{.State.Status}}", "aiplatform-litellm").stdout.strip() == "exited"
     assert psql("SELECT v FROM m").stdout.strip() == ROW
     matrix.record("exit_after_healthy", category="crash_loop", recoverable=True, recovered=False, passed=True)
+
+
+def test_a_wrong_password_fails_fast_as_config_not_at_the_deadline(base, matrix):
+    # LiteLLM given a Redis password Redis does not know: WRONGPASS from the first probe on
+    run = standin(base, litellm_extra_secrets={"REDIS_PASSWORD": "not-the-password"},
+                  backoff={"initial": 0.5, "base": 0.5, "cap": 2, "deadline": 300})
+    assert run.rc != 0
+    deployed = run.of(ev.DEPLOY_SUCCESS, "litellm")[0]["time"]
+    refused = run.of(ev.CONFIG_INVALID, "litellm")
+    assert refused and refused[0]["category"] == "config", run.stdout[-3000:]
+    assert "redis" in refused[0]["message"] and "redis.json" in refused[0]["message"]
+    took = refused[0]["time"] - deployed
+    assert took < 30, took  # the wait ended on the refusal, nowhere near its 300 s deadline
+    assert not run.of(ev.HEALTH_TIMEOUT, "litellm")
+    matrix.record("wrong_password", category="config", detect_s=round(took, 2), passed=True)

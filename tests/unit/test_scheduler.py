@@ -361,3 +361,17 @@ def test_a_service_that_could_not_be_rendered_fails_alone_and_its_dependents_are
     assert {"dify", "flowise", "anythingllm", "openwebui"} == {e["service"] for e in events if e["type"] == "DEPLOY_SKIPPED"}
     assert {"postgres", "redis", "ollama", "n8n"} == set(summary["healthy"])
     assert not any(p["service"] == "litellm" for r in host.requests for p in r.get("check") or [])
+
+
+def test_the_links_of_a_running_service_are_checked_once_its_dependency_on_another_host_is_back():
+    deps = {"dify": ["litellm"]}
+    specs = {"dify": {"running": True, "wired": True}, "litellm": {"elsewhere": True, "remote_ready_at": 5.0}}
+    remote = {"litellm": {"host": "10.0.0.6", "port": 4000, "probe": {"type": "http", "path": "/health/readiness"},
+                          "backoff": {"initial": 0, "base": 0.5, "factor": 2, "cap": 1, "deadline": 60}}}
+    summary, events, host = run(specs, deps=deps, remote=remote)
+    assert summary["healthy"] == ["dify"]
+    checked = [i for i, r in enumerate(host.requests) if any(w["name"] == "dify" and not w.get("if_ready")
+                                                              for w in r.get("wiring") or [])]
+    assert checked and host.requests[checked[0]].get("wiring")
+    assert first(events, "DEPENDENCY_READY", "litellm")["t"] >= 5.0
+    assert not [r for r in host.requests[:1] if r["wiring"] and not r["wiring"][0].get("if_ready")]
