@@ -114,6 +114,7 @@ import uuid
 
 from ansible.plugins.callback import CallbackBase
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import errors
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import metrics as mx
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import records, report, state_store
@@ -146,6 +147,10 @@ class CallbackModule(CallbackBase):
         self._run_events: list[dict] = []
         self._variable_manager = None
         self._learned: set[tuple] = set()
+        self._step = ""  # the task running now, named by RUN_END and by the event of a failure
+        self._failed_step = ""
+        self._hosts_with_error: set[str] = set()  # hosts that recorded an ERROR event during this task
+        self._hosts_erred: set[str] = set()  # ... during this run
 
     # -- setup and teardown -------------------------------------------------------------------------------------
     def set_options(self, task_keys=None, var_options=None, direct=None) -> None:
@@ -169,7 +174,10 @@ class CallbackModule(CallbackBase):
 
     def _interrupted_handler(self, previous):
         def handler(signum, frame):
-            self._end("interrupted", f"run interrupted by {signal.Signals(signum).name}")
+            if self._log is not None and not self._ended:
+                self.record(ev.make_event(ev.STEP_FAIL, "run", f"interrupted by {signal.Signals(signum).name} during "
+                                          f"step '{self._step}'", category="interrupted", step=self._step))
+            self._end("interrupted", f"run interrupted by {signal.Signals(signum).name} during step '{self._step}'")
             if callable(previous):
                 previous(signum, frame)
             else:
@@ -276,6 +284,8 @@ class CallbackModule(CallbackBase):
         self._counts["events"] += 1
         if event["level"] == "ERROR":
             self._counts["errors"] += 1
+            self._hosts_with_error.add(event.get("host") or "")
+            self._hosts_erred.add(event.get("host") or "")
             self._failed_services.add(event["service"])
 
     # -- hooks ----------------------------------------------------------------------------------------------------
@@ -283,6 +293,32 @@ class CallbackModule(CallbackBase):
         # the workers fork from this process: the run lock on each host names this run
         os.environ.setdefault("AIPLATFORM_RUN_ID", self._run_id)
         self.record(ev.make_event(ev.RUN_START, "run", f"run {self._run_id} started: {os.path.basename(playbook._file_name)}"))
+
+    def v2_playbook_on_task_start(self, task, is_conditional) -> None:
+        self._step = task.get_name()
+        self._hosts_with_error = set()
+
+    def v2_playbook_on_handler_task_start(self, task) -> None:
+        self.v2_playbook_on_task_start(task, False)
+
+    def _task_failed(self, result, category: str | None = None) -> None:
+        """Whatever failed - a module, the engine, a host - is an ERROR event with its category and cause."""
+        data, task = self._parts(result)
+        host = getattr(result, "_host", None) or getattr(result, "host", None)
+        name = host.get_name() if hasattr(host, "get_name") else str(host or "")
+        step = getattr(task, "get_name", lambda: self._step)() or self._step
+        self._failed_step = self._failed_step or step
+        if name in self._hosts_with_error:
+            return  # the step said what failed already
+        if getattr(task, "action", "") in ("ansible.builtin.fail", "fail") and name in self._hosts_erred:
+            return  # the pipeline's closing verdict on failures whose events are already written
+        cause = " ".join(str(data.get("msg") or data.get("reason") or "no message").split())
+        category = category or data.get("category") or errors.classify(cause)
+        self.record(ev.make_event(ev.STEP_FAIL, "host", f"step '{step}' failed on {name}: [{category}] {cause}",
+                                  host=name, category=category, step=step))
+
+    def v2_runner_on_unreachable(self, result) -> None:
+        self._task_failed(result, category="unreachable")
 
     def v2_playbook_on_play_start(self, play) -> None:
         self._variable_manager = play.get_variable_manager()
@@ -319,14 +355,21 @@ class CallbackModule(CallbackBase):
 
     def v2_runner_on_failed(self, result, ignore_errors=False) -> None:
         self._from_result(result)
+        if not ignore_errors:
+            self._task_failed(result)
 
     def v2_runner_item_on_ok(self, result) -> None:
         self._from_result(result)
 
     def v2_runner_item_on_failed(self, result) -> None:
         self._from_result(result)
+        data = self._parts(result)[0]
+        if not data.get("_ansible_ignore_errors"):
+            self._task_failed(result)
 
     def v2_playbook_on_stats(self, stats) -> None:
         failed = sum(len(getattr(stats, k, {})) for k in ("failures", "dark"))
         status = "failed" if failed else "ok"
-        self._end(status, f"run {self._run_id} {status}: {self._counts['events']} events, {self._counts['errors']} errors")
+        where = f" at step '{self._failed_step}'" if failed and self._failed_step else ""
+        self._end(status, f"run {self._run_id} {status}{where}: {self._counts['events']} events, "
+                          f"{self._counts['errors']} errors")

@@ -111,3 +111,53 @@ def test_interrupt_leaves_a_final_status(cb, tmp_path):
         handler(signal.SIGTERM, None)
     dummy, events = read(tmp_path)
     assert events[-1]["type"] == ev.RUN_END and events[-1]["status"] == "interrupted"
+
+
+class Host:
+    def __init__(self, name):
+        self.name = name
+
+    def get_name(self):
+        return self.name
+
+
+class NamedTask(Task):
+    def __init__(self, action, name):
+        super().__init__(action)
+        self.name = name
+
+    def get_name(self):
+        return self.name
+
+
+class HostResult:
+    def __init__(self, action, name, host, data):
+        self.task = NamedTask(action, name)
+        self.result = data
+        self._host = Host(host)
+
+
+def test_a_step_that_fails_without_an_event_of_its_own_is_an_error_event_and_run_end_names_it(cb, tmp_path):
+    task = NamedTask("aiplatform.stack.prepare_host", "Take the host's run lock")
+    cb.v2_playbook_on_task_start(task, False)
+    cb.v2_runner_on_failed(HostResult("aiplatform.stack.prepare_host", task.name, "model1",
+                                      {"msg": "Cannot connect to the Docker daemon at unix:///var/run/docker.sock"}))
+    cb.v2_runner_on_unreachable(HostResult("ansible.builtin.ping", task.name, "app1", {"msg": "ssh: connect refused"}))
+    cb.v2_playbook_on_stats(type("Stats", (), {"failures": {"model1": 1}, "dark": {"app1": 1}})())
+    lines, events = read(tmp_path)
+    fails = [e for e in events if e["type"] == ev.STEP_FAIL]
+    assert [(e["host"], e["category"]) for e in fails] == [("model1", "engine"), ("app1", "unreachable")]
+    assert all(e["level"] == "ERROR" and e["step"] == task.name for e in fails)
+    assert events[-1]["type"] == ev.RUN_END and "at step 'Take the host's run lock'" in events[-1]["message"]
+
+
+def test_a_step_whose_events_said_why_gets_no_second_error(cb, tmp_path):
+    task = NamedTask("aiplatform.stack.deploy_platform", "Deploy")
+    cb.v2_playbook_on_task_start(task, False)
+    e = dict(ev.make_event(ev.HEALTH_TIMEOUT, "n8n", "not healthy within 300 s", category="timeout"), host="app1")
+    cb.v2_runner_on_failed(HostResult("aiplatform.stack.deploy_platform", "Deploy", "app1", {"events": [e], "msg": "x"}))
+    verdict = NamedTask("ansible.builtin.fail", "Fail the host")
+    cb.v2_playbook_on_task_start(verdict, False)
+    cb.v2_runner_on_failed(HostResult("ansible.builtin.fail", "Fail the host", "app1", {"msg": "not healthy: n8n"}))
+    lines, events = read(tmp_path)
+    assert not [x for x in events if x["type"] == ev.STEP_FAIL]
