@@ -136,6 +136,12 @@ class CallbackModule(CallbackBase):
         implemented = getattr(self, "_implemented_callback_methods", None)
         if implemented is not None:
             self._implemented_callback_methods = frozenset(implemented | {"v2_aiplatform_event"})
+
+    def _init_callback_methods(self) -> None:
+        # 2.19's task queue manager recomputes the set after construction, from the standard methods only: without
+        # this the live channel's events were dropped and reached the log only with the task's result
+        super()._init_callback_methods()
+        self._implemented_callback_methods = frozenset(self._implemented_callback_methods | {"v2_aiplatform_event"})
         self._seen: set[str] = set()
         self._log = None
         self._events = None

@@ -98,7 +98,7 @@ def test_real_n8n_and_flowise_migrated_into_their_own_databases(runs):
 
 def test_encryption_keys_come_from_the_inventory_and_never_fight_it(whole, runs):
     secrets = {name[:-5]: json.load(open(os.path.join(whole.base_dir, "secrets", name)))
-               for name in os.listdir(os.path.join(whole.base_dir, "secrets"))}
+               for name in os.listdir(os.path.join(whole.base_dir, "secrets")) if name.endswith(".json")}
     # n8n writes its key file from N8N_ENCRYPTION_KEY on first start: the two agree
     config = json.loads(docker("exec", "aiplatform-n8n", "cat", "/home/node/.n8n/config").stdout)
     assert config["encryptionKey"] == secrets["n8n"]["encryption_key"]
