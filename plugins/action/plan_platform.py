@@ -63,14 +63,28 @@ class ActionModule(PlatformAction):
         return problems
 
     def describe(self, names: list[str], task_vars: dict) -> tuple[dict, list[str]]:
-        """Each service role's description (its `<name>_service` variable) over this host's variables."""
+        """Each service role's description (its `<name>_service` variable), built from the variables of the first
+        host that runs it: placement is decided by this host's variables (every host must agree on it), ports,
+        bind addresses and the rest by the host the service runs on - set them where that host gets its variables."""
         merged = service_roles.variables(self._loader, names, task_vars)
         templar = self._templar.copy_with_new_env(available_variables=merged)
+        here, groups = task_vars.get("inventory_hostname"), task_vars.get("groups") or {}
+        hostvars = task_vars.get("hostvars")
         catalog, problems = {}, []
         for name in names:
             problems += service_roles.option_problems(self._loader, templar, name, merged)
             try:
-                catalog[name] = templar.template(merged[f"{name}_service"])
+                described = templar.template(merged[f"{name}_service"])
+                runner = next(iter(groups.get(described.get("host_group") or "aiplatform") or []), here)
+                theirs = hostvars.raw_get(runner) if runner != here and hasattr(hostvars, "raw_get") else None
+                if isinstance(theirs, dict):
+                    there = service_roles.variables(self._loader, names, dict(task_vars, **theirs))
+                    other = self._templar.copy_with_new_env(available_variables=there).template(there[f"{name}_service"])
+                    if other.get("host_group") != described.get("host_group"):
+                        problems.append(f"{name}.host_group: '{described.get('host_group')}' on {here} but "
+                                        f"'{other.get('host_group')}' on {runner}; set {name}_host_group for all hosts")
+                    described = other
+                catalog[name] = described
             except (AnsibleError, KeyError) as exc:
                 problems.append(f"{name}: its description cannot be built: {exc}")
         return catalog, problems

@@ -20,8 +20,6 @@ DISK = "disk"
 COMMAND_TIMEOUT = "command_timeout"
 UNKNOWN = "unknown"
 
-CATEGORIES = (IMAGE, PORT, CONFIG, ENGINE, DEPENDENCY, TIMEOUT, CRASH_LOOP, DISK, COMMAND_TIMEOUT, UNKNOWN)
-
 # What an operator should do first, per category.
 ADVICE = {
     IMAGE: "check the image name and tag variable, or load the image on this host (docker load) when no registry is reachable",
