@@ -35,13 +35,12 @@ def holder_gone(holder: dict) -> bool:
 
 class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("lock_dir", "lock_ttl", "lock_wait", "ports", "paths", "min_disk_gb", "docker_host",
-                             "secrets_dir", "secrets", "vault_secrets"))
+                             "secrets_dir", "secrets"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
         wait = float(args.pop("lock_wait", 600))
-        vault = dict(args.get("vault_secrets") or {})
         me = run_identity()
         module_args = dict(args, run=me["run"], holder={k: me[k] for k in ("controller", "pid")})
         deadline, delay = time.monotonic() + wait, 1.0
@@ -72,7 +71,7 @@ class ActionModule(PlatformAction):
             self.emit(event)  # live: the result itself is censored once it holds secrets
         if res.get("failed"):
             return dict(result, **res, events=self.events)
-        values = res.pop("values", {})
-        return dict(result, **res, events=self.events, lock={"run": me["run"]}, _ansible_no_log=True,
-                    ansible_facts={"aiplatform_secrets": values, "aiplatform_vault_secrets": vault,
-                                   "aiplatform_run_lock": me["run"]})
+        # Handed to a set_fact (no_log) by the pipeline, not returned as facts: facts of other actions may land in a
+        # persistent fact cache (AWX keeps one), set_fact's stay in memory.
+        return dict(result, **res, events=self.events, lock_run=me["run"], _ansible_no_log=True,
+                    secret_values=res.pop("values", {}))

@@ -137,11 +137,6 @@ class CallbackModule(CallbackBase):
         if implemented is not None:
             self._implemented_callback_methods = frozenset(implemented | {"v2_aiplatform_event"})
 
-    def _init_callback_methods(self) -> None:
-        # 2.19's task queue manager recomputes the set after construction, from the standard methods only: without
-        # this the live channel's events were dropped and reached the log only with the task's result
-        super()._init_callback_methods()
-        self._implemented_callback_methods = frozenset(self._implemented_callback_methods | {"v2_aiplatform_event"})
         self._seen: set[str] = set()
         self._log = None
         self._events = None
@@ -157,6 +152,12 @@ class CallbackModule(CallbackBase):
         self._failed_step = ""
         self._hosts_with_error: set[str] = set()  # hosts that recorded an ERROR event during this task
         self._hosts_erred: set[str] = set()  # ... during this run
+
+    def _init_callback_methods(self) -> None:
+        # 2.19's task queue manager recomputes the set after construction, from the standard methods only: without
+        # this the live channel's events were dropped and reached the log only with the task's result
+        super()._init_callback_methods()
+        self._implemented_callback_methods = frozenset(self._implemented_callback_methods | {"v2_aiplatform_event"})
 
     # -- setup and teardown -------------------------------------------------------------------------------------
     def set_options(self, task_keys=None, var_options=None, direct=None) -> None:

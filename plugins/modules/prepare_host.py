@@ -12,8 +12,8 @@ description:
   - Then the checks of M(aiplatform.stack.host_precheck) (engine, Compose version, disk, published ports); a failure
     gives the lock back.
   - Then the secrets of M(aiplatform.stack.service_secrets), read and written under the secrets directory's lock.
-  - Its action plugin sets the facts C(aiplatform_secrets) and C(aiplatform_vault_secrets) and censors its result
-    once secrets are in it.
+  - Its action plugin censors its result once secrets are in it (C(secret_values)); the pipeline keeps them with
+    C(ansible.builtin.set_fact), in memory only.
 version_added: 0.2.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
@@ -61,10 +61,6 @@ options:
     description: Per service, its secret names with C(kind) and C(length) (never values).
     type: dict
     default: {}
-  vault_secrets:
-    description: Secrets from the inventory's vault; only handed back as a fact for the callback's masking.
-    type: dict
-    default: {}
 extends_documentation_fragment:
   - aiplatform.stack.attributes
   - aiplatform.stack.attributes.action
@@ -108,8 +104,8 @@ conflicts:
   type: list
   elements: dict
   sample: []
-values:
-  description: The secrets per service (the action turns them into the C(aiplatform_secrets) fact).
+secret_values:
+  description: The secrets per service (the result is censored; the pipeline keeps them with set_fact).
   returned: success
   type: dict
   sample: {}
@@ -148,7 +144,6 @@ def main() -> None:
             "docker_host": {"type": "str"},
             "secrets_dir": {"type": "path", "required": True},
             "secrets": {"type": "dict", "default": {}, "no_log": False},  # names and kinds, never values
-            "vault_secrets": {"type": "dict", "default": {}, "no_log": True},
         },
         supports_check_mode=True,
     )
@@ -170,7 +165,7 @@ def main() -> None:
         if not module.check_mode:
             run_lock.release(p["lock_dir"], p["run"])
         module.fail_json(msg="secrets in %s: %s" % (p["secrets_dir"], exc), category="config", conflicts=[], events=[])
-    module.exit_json(changed=bool(generated), values=values, generated=generated, **checked)
+    module.exit_json(changed=bool(generated), values=values, generated=generated, **checked)  # the action renames it
 
 
 if __name__ == "__main__":
