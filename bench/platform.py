@@ -87,7 +87,8 @@ def healthcheck(probe: dict) -> dict | None:
             test = f"{test} | grep -q {shlex.quote(probe['expect_output'])}"
     else:
         return None  # docker: the image's own HEALTHCHECK
-    return {"test": ["CMD", "bash", "-c", test], "interval": "1s", "timeout": "3s", "retries": 600,
+    # compose interpolates $ in the file: the container's shell must see them
+    return {"test": ["CMD", "bash", "-c", test.replace("$", "$$")], "interval": "1s", "timeout": "3s", "retries": 600,
             "start_period": "0s"}
 
 
@@ -106,14 +107,16 @@ def app_db_job(cat: dict, postgres_image: str) -> dict:
     """One psql run that makes every application's role and database, as the platform does."""
     with open(os.path.join(BASE_DIR, "secrets", "postgres.json")) as fh:
         admin = json.load(fh)
-    sql = []
+    sql, roles = [], set()
     for name, svc in cat.items():
         dbs = svc.get("database") or []
         for db in dbs if isinstance(dbs, list) else [dbs]:
             with open(os.path.join(BASE_DIR, "secrets", f"{name}.json")) as fh:
                 password = json.load(fh)[db.get("password_secret", "db_password")]
             owner = db.get("owner", db["name"])
-            sql.append(f"CREATE ROLE \"{owner}\" LOGIN PASSWORD '{password}';")
+            if owner not in roles:  # one role may own several databases (Dify's two)
+                roles.add(owner)
+                sql.append(f"CREATE ROLE \"{owner}\" LOGIN PASSWORD '{password}';")
             sql.append(f"CREATE DATABASE \"{db['name']}\" OWNER \"{owner}\";")
             for ext in db.get("extensions") or []:
                 sql.append(f"\\c {db['name']}\nCREATE EXTENSION IF NOT EXISTS {ext};")
