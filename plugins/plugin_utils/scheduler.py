@@ -168,8 +168,8 @@ class Scheduler:
             if self._skip_if_blocked(s):
                 continue  # a dependency is already known failed (its host dropped out): not even when it answers
             ready = (probes.get(name) or {}).get("verdict") == "ready"
-            if r.get("failed") or self.check_mode or (not r.get("changed") and ready):
-                self._start_event(s)  # otherwise its deploy starts when its dependencies let it
+            if r.get("failed") or (not r.get("changed") and ready):
+                self._start_event(s)  # otherwise its deploy starts when its dependencies let it (never in check mode)
             if r.get("failed"):
                 self._fail(s, r.get("category", "unknown"), r.get("cause") or r.get("msg", ""), r.get("advice", ""))
             elif r.get("changed"):

@@ -20,7 +20,12 @@ def has_role(service: str) -> bool:
 def _load(loader, path: str) -> dict:
     if not os.path.isfile(path):
         return {}
-    return dict(loader.load_from_file(path, trusted_as_template=True) or {})
+    try:
+        # 2.19: only trusted text is templated; a role's own files are
+        data = loader.load_from_file(path, trusted_as_template=True)
+    except TypeError:  # before 2.19 every loaded string is a template
+        data = loader.load_from_file(path)
+    return dict(data or {})
 
 
 def variables(loader, services: list[str], task_vars: dict) -> dict:
