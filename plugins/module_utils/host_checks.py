@@ -161,8 +161,8 @@ def precheck(params: dict, run) -> dict:
 
     def fail(category, message, **extra):
         events.append(ev.make_event(ev.PRECHECK_FAIL, "host", message, category=category, host=host))
-        raise _PrecheckError(dict(failed=True, msg=f"[{category}] {message}", category=category, advice=err.ADVICE[category],
-                           events=events, conflicts=[], **extra))
+        raise _PrecheckError(dict(failed=True, msg=f"[{category}] {message}", category=category,
+                                  advice=err.ADVICE[category], events=events, conflicts=[], **extra))
 
     try:
         problem = docker_host_problem(params.get("docker_host"))

@@ -128,5 +128,6 @@ def main() -> None:
         module.fail_json(**result)
     module.exit_json(changed=False, **result)
 
+
 if __name__ == "__main__":
     main()

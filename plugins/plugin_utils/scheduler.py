@@ -191,6 +191,7 @@ class Scheduler:
             else:
                 # runs unchanged but does not answer: once its dependencies are healthy it is waited for, not started
                 s.unchanged = True
+
     def _healthy(self, s: Service, resp: dict, from_check: bool = False) -> None:
         """A service answered its probe; PostgreSQL also needs the application databases before it counts."""
         if s.state == ROLLING_BACK:

@@ -15,7 +15,6 @@ def present_many(projects, pull, networks, check_mode=False, run=None):
     return [dict(out[p["name"]], name=p["name"]) for p in projects]
 
 
-
 @pytest.mark.parametrize("argv, verb, limit", [
     (["docker", "compose", "--project-directory", "/p", "-p", "aiplatform-n8n", "--progress", "json", "up", "-d"],
      "up", 900),

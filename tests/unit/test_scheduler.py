@@ -128,7 +128,7 @@ def run(specs: dict[str, dict], deps: dict | None = None, remote: dict | None = 
         event["t"] = clock()
         events.append(event)
 
-    local = [service(n, [d for d in deps.get(n, [])], specs[n].get("deadline", 60.0), specs[n].get("wired", False))
+    local = [service(n, list(deps.get(n, [])), specs[n].get("deadline", 60.0), specs[n].get("wired", False))
              for n in deps if n in specs and not specs[n].get("elsewhere")]
     for s in local:
         s.failure = (failures or {}).get(s.name)
@@ -370,8 +370,8 @@ def test_the_links_of_a_running_service_are_checked_once_its_dependency_on_anoth
                           "backoff": {"initial": 0, "base": 0.5, "factor": 2, "cap": 1, "deadline": 60}}}
     summary, events, host = run(specs, deps=deps, remote=remote)
     assert summary["healthy"] == ["dify"]
-    checked = [i for i, r in enumerate(host.requests) if any(w["name"] == "dify" and not w.get("if_ready")
-                                                              for w in r.get("wiring") or [])]
+    checked = [i for i, r in enumerate(host.requests)
+               if any(w["name"] == "dify" and not w.get("if_ready") for w in r.get("wiring") or [])]
     assert checked and host.requests[checked[0]].get("wiring")
     assert first(events, "DEPENDENCY_READY", "litellm")["t"] >= 5.0
     assert not [r for r in host.requests[:1] if r["wiring"] and not r["wiring"][0].get("if_ready")]
