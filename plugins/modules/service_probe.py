@@ -11,7 +11,8 @@ description:
     exit code, restart count, health, start time).
   - A container that exited, is restarting, or restarted since O(baseline) is reported as a crash loop with the
     last lines of its log, so that a wait can end at once instead of at its deadline.
-  - Used by the M(aiplatform.stack.wait_healthy) action in a backoff loop, and by the status playbook.
+  - Used by the status and recover actions (M(aiplatform.stack.platform_status),
+    M(aiplatform.stack.recover_services)); the deploy probes through M(aiplatform.stack.deploy_step).
 version_added: 0.1.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
