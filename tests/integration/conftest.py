@@ -132,11 +132,13 @@ class Matrix:
             return
         out = os.path.join(ROOT, "tests", "output")
         os.makedirs(out, exist_ok=True)
-        detections = sorted(c["detect_s"] for c in self.cases.values() if c.get("detect_s") is not None)
+        detections = sorted(c["detect_s"] for c in self.cases.values()
+                            if c.get("detect_s") is not None and c.get("category") == "crash_loop")
         recoverable = [c for c in self.cases.values() if c.get("recoverable")]
         summary = {
             "cases": len(self.cases),
             "median_crash_detect_s": detections[len(detections) // 2] if detections else None,
+            "refused_login_detect_s": (self.cases.get("wrong_password") or {}).get("detect_s"),
             "recovery_rate": (sum(1 for c in recoverable if c.get("recovered")) / len(recoverable)) if recoverable else None,
         }
         with open(os.path.join(out, "fault_matrix.json"), "w") as fh:
