@@ -7,7 +7,7 @@ from ansible.errors import AnsibleError
 
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction, module_failure
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import Scheduler, Service
 
@@ -97,6 +97,8 @@ class ActionModule(PlatformAction):
             res = self._execute_module("aiplatform.stack.deploy_step", module_args=dict(request, **common),
                                        task_vars=task_vars)
             res.pop("invocation", None)
+            if res.get("failed") and not res.get("category"):
+                res.update(module_failure(res))
             return res
 
         scheduler = Scheduler(services, step, self.emit, remote=remote, down=down,

@@ -3,13 +3,17 @@
 A request may ask, in this order: `check` projects (validate, compare hashes, probe the unchanged ones), `stop` or
 roll back (`previous`) projects, bring projects `up` (in parallel threads), `probe` services, probe `remote`
 endpoints of dependencies on other hosts, make the application `databases` (once PostgreSQL answers), and check the
-`wiring` of services from inside their network namespaces. Nothing here waits or retries: the scheduler on the
-controller decides what comes next.
+`wiring` of services from inside their network namespaces. The scheduler on the controller decides what comes next;
+the one wait here is `poll`: a step that only probes may keep probing on the host (a probe costs milliseconds
+here, a round trip from the controller a few hundred) until one of its services or dependencies changes, so a
+service is seen ready within a second of answering.
 """
 from __future__ import annotations
 
 import json
+import random
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.six.moves.urllib.error import URLError
@@ -20,7 +24,7 @@ from . import errors as err
 from .compose import ComposeError
 from .connectivity import in_netns
 from .model_pull import missing
-from .probes import http_probe, probe_services, tcp_probe
+from .probes import http_probe, log_tail, probe_services, tcp_probe
 from .project import ProjectDeployer
 
 
@@ -143,9 +147,11 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
         try:
             out["probe"] = probe_services(run, wanted, request.get("baseline") or {}, int(request.get("log_lines", 20)))
         except RuntimeError as exc:
-            out["probe"] = {s["name"]: {"verdict": "waiting", "detail": f"engine: {exc}"} for s in wanted}
+            out["probe"] = engine_down(wanted, exc)
     remote = request.get("remote") or []
     out["remote"] = {d["name"]: r for d, r in zip(remote, pool_map(probe_remote, remote))}
+    if request.get("poll") and (wanted or remote):
+        out["polls"] = poll(run, request, out, pool_map)
 
     def ready(name: str) -> bool:
         return (out["probe"].get(name) or {}).get("verdict") == "ready"
@@ -172,6 +178,54 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
     if lock and not check_mode and settled(request, out):
         out["lock_released"] = run_lock.release(lock["dir"], lock["run"])
     return out
+
+
+def poll(run, request: dict, out: dict, pool_map, clock=time.monotonic, sleep=time.sleep, rng=random) -> int:
+    """Probe again while every answer in `out` is "waiting", for at most `poll.seconds`; returns the rounds made.
+
+    The pause between rounds grows from `base` to `cap` (exponential, full jitter, never under 0.1 s). Restart
+    counts keep the baseline of the first round, so a container that restarts meanwhile is a crash loop.
+    """
+    spec = request["poll"]
+    end = clock() + float(spec.get("seconds", 5))
+    base, cap = float(spec.get("base", 0.25)), float(spec.get("cap", 1.0))
+    wanted = [dict(s, with_logs=False) for s in request.get("probe") or []]
+    remote = request.get("remote") or []
+    baseline = dict(request.get("baseline") or {})
+    rounds = 0
+    while _all_waiting(out):
+        delay = max(0.1, rng.uniform(0.0, min(cap, base * 2 ** rounds)))
+        if clock() + delay > end:
+            break
+        sleep(delay)
+        rounds += 1
+        for r in out["probe"].values():
+            for c in r.get("containers") or []:
+                baseline.setdefault(c["name"], c["restart_count"])
+        if wanted:
+            try:
+                out["probe"] = probe_services(run, wanted, baseline, int(request.get("log_lines", 20)))
+            except RuntimeError as exc:
+                out["probe"] = engine_down(wanted, exc)
+        if remote:
+            out["remote"] = {d["name"]: r for d, r in zip(remote, pool_map(probe_remote, remote))}
+    if rounds and _all_waiting(out):
+        # the log tail asked for (refused logins show there), once, from the last round
+        for s in request.get("probe") or []:
+            r = out["probe"].get(s["name"]) or {}
+            if s.get("with_logs") and r.get("containers") and not r.get("logs"):
+                r["logs"] = log_tail(run, r["containers"][0]["name"], int(request.get("log_lines", 20)))
+    return rounds
+
+
+def engine_down(wanted: list[dict], exc: Exception) -> dict:
+    """Every asked-for service "waiting" because the engine did not answer (the scheduler gives it a grace)."""
+    return {s["name"]: {"verdict": "waiting", "detail": f"the Docker engine does not answer: {exc}",
+                        "engine_down": True} for s in wanted}
+
+
+def _all_waiting(out: dict) -> bool:
+    return all(r.get("verdict") == "waiting" for part in ("probe", "remote") for r in out[part].values())
 
 
 def settled(request: dict, out: dict) -> bool:

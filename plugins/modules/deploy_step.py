@@ -156,6 +156,25 @@ options:
     description: Restart count of each container when its wait began (a later increase is a crash loop).
     type: dict
     default: {}
+  poll:
+    description:
+      - Keep probing O(probe) and O(remote) on the host while every answer is "waiting", until one changes or
+        O(poll.seconds) have passed. The pause between rounds grows from O(poll.base) to O(poll.cap) (exponential,
+        full jitter, at least 0.1 s). Restart counts keep the baseline of the first round.
+    type: dict
+    suboptions:
+      seconds:
+        description: Longest time to keep probing.
+        type: float
+        default: 5.0
+      base:
+        description: First pause between rounds.
+        type: float
+        default: 0.25
+      cap:
+        description: Longest pause between rounds.
+        type: float
+        default: 1.0
   remote:
     description: Dependencies on other hosts, probed from here at their published endpoint.
     type: list
@@ -328,6 +347,11 @@ lock_released:
   returned: when asked to and nothing was left to do
   type: bool
   sample: true
+polls:
+  description: Probe rounds made after the first one (O(poll)).
+  returned: when O(poll) was given and something was probed
+  type: int
+  sample: 4
 models:
   description: Per service asked for, the models it lacks.
   returned: always
@@ -373,6 +397,9 @@ def main() -> None:
                     "database": {"type": "str", "required": True}}}}),
             "wiring": _LIST, "models": _LIST,
             "baseline": {"type": "dict", "default": {}},
+            "poll": {"type": "dict", "options": {"seconds": {"type": "float", "default": 5.0},
+                                                 "base": {"type": "float", "default": 0.25},
+                                                 "cap": {"type": "float", "default": 1.0}}},
             "release_lock_if_settled": {"type": "dict"},
             # only the passwords are secret: a no_log on the whole dict would mask every name in the output
             "databases": {"type": "dict", "options": {

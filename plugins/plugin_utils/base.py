@@ -3,7 +3,21 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+
+# exit codes of a module process ended by a signal (the shell reports 128 + the signal's number)
+KILLED = {-9: "SIGKILL", -15: "SIGTERM", 137: "SIGKILL", 143: "SIGTERM"}
+
+
+def module_failure(res: dict) -> dict:
+    """A category and a cause for a module call that failed without saying why (killed, crashed, no JSON)."""
+    rc = res.get("rc")
+    if rc in KILLED:
+        return {"category": "interrupted",
+                "msg": f"the module's process was killed ({KILLED[rc]}) before it answered; re-run to converge"}
+    detail = (res.get("module_stderr") or res.get("msg") or "no output").strip().splitlines()
+    return {"category": err.UNKNOWN, "msg": f"the module failed (rc {rc}): {detail[-1] if detail else 'no output'}"}
 
 
 class PlatformAction(ActionBase):

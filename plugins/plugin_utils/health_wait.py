@@ -17,6 +17,8 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.backoff import Ba
 # A refused login seen on this many consecutive probes spanning this long ends the wait (category config).
 REFUSED_PROBES = 3
 REFUSED_SECONDS = 10.0
+# An engine that has not answered for this long ends the wait (category engine): a restart of dockerd is shorter.
+ENGINE_SECONDS = 10.0
 
 
 @dataclass
@@ -28,6 +30,7 @@ class Waiting:
     last: str = ""
     outcome: dict = field(default_factory=dict)
     refused_since: float | None = None  # first of the consecutive probes that showed a refused login
+    engine_since: float | None = None  # first of the consecutive probes the engine did not answer
     refused_count: int = 0
 
 
@@ -66,13 +69,20 @@ class HealthTracker:
     def next_due(self) -> float | None:
         return min((w.due for w in self.pending.values()), default=None)
 
-    def due(self, now: float) -> list[dict]:
-        """Specs of the services due now; every third attempt also asks for the log tail (refused logins)."""
+    def due(self, now: float | None) -> list[dict]:
+        """Specs of the services due now (all of them for None); every third attempt also asks for the log tail."""
         return [dict(w.spec, with_logs=True) if self.ask_logs and w.attempts % 3 == 2 else w.spec
-                for w in self.pending.values() if w.due <= now]
+                for w in self.pending.values() if now is None or w.due <= now]
 
-    def record(self, results: dict[str, dict], now: float) -> dict[str, dict]:
-        """Judge one probe round of the due services; returns the waits that ended {name: outcome}."""
+    def time_left(self, now: float) -> float:
+        """Seconds until the nearest deadline of a pending wait (infinity when none is pending)."""
+        return min((w.backoff.deadline - (now - self.started[n]) for n, w in self.pending.items()), default=float("inf"))
+
+    def record(self, results: dict[str, dict], now: float, polled: bool = False) -> dict[str, dict]:
+        """Judge one probe round of the due services; returns the waits that ended {name: outcome}.
+
+        polled: the host kept probing until something changed; the next round is due at once (its own pauses grow).
+        """
         done: dict[str, dict] = {}
         for name, r in results.items():
             w = self.pending.get(name)
@@ -83,13 +93,13 @@ class HealthTracker:
                 for c in r.get("containers", []):
                     self.baseline.setdefault(c["name"], c["restart_count"])
                 self._containers[name] = [c["name"] for c in r.get("containers", [])]
-            outcome = self._judge(w, r, now)
+            outcome = self._judge(w, r, now, polled)
             if outcome is not None:
                 done[name] = outcome
                 del self.pending[name]
         return done
 
-    def _judge(self, w: Waiting, r: dict, now: float) -> dict | None:
+    def _judge(self, w: Waiting, r: dict, now: float, polled: bool = False) -> dict | None:
         name = w.spec["name"]
         w.attempts += 1
         elapsed = now - self.started[name]
@@ -107,6 +117,12 @@ class HealthTracker:
             self.emit(ev.make_event(ev.RESTART_LOOP, name, f"crash loop after {elapsed:.1f} s: {r['detail']}{last}",
                                     category="crash_loop", logs=logs, **facts))
             return dict(base, state="crash_loop", logs=logs)
+        if r.get("engine_down"):
+            w.engine_since = now if w.engine_since is None else w.engine_since
+            if now - w.engine_since >= ENGINE_SECONDS:
+                return dict(base, state="engine", detail=f"{r['detail']} (for {now - w.engine_since:.0f} s)")
+        else:
+            w.engine_since = None
         refused = permanent.refused_login(name, [r["detail"], *(r.get("logs") or [])[-5:]])
         if refused:
             w.refused_since = now if w.refused_since is None else w.refused_since
@@ -121,8 +137,19 @@ class HealthTracker:
                             link=refused["link"])
         else:
             w.refused_since, w.refused_count = None, 0
-        delay = w.backoff.delay(w.attempts, self.rng)
         left = w.backoff.deadline - elapsed
+        if polled:
+            if left <= max(w.backoff.floor, 0.25):
+                self.emit(ev.make_event(ev.HEALTH_TIMEOUT, name,
+                                        f"not healthy within {w.backoff.deadline:g} s ({w.attempts} attempts): {r['detail']}",
+                                        category="timeout", **facts))
+                return dict(base, state="timeout")
+            w.due = now
+            self.emit(ev.make_event(ev.HEALTH_RETRY, name,
+                                    f"not ready: {r['detail']}; attempt {w.attempts}, probing on, {left:.0f} s left",
+                                    next_delay=0.0, **facts))
+            return None
+        delay = w.backoff.delay(w.attempts, self.rng)
         if delay >= left:
             if left > w.backoff.floor:
                 delay = left  # one last attempt right at the deadline
@@ -144,7 +171,8 @@ def wait_for(services: list[dict], probe_round, emit, clock=time.monotonic, slee
 
     probe_round(list of specs, baseline) -> {name: {verdict, detail, containers, logs}}
     emit(event dict) delivers HEALTH_RETRY / HEALTH_SUCCESS / HEALTH_TIMEOUT / RESTART_LOOP events as they happen.
-    state is healthy, timeout, crash_loop or config (a dependency kept refusing the login).
+    state is healthy, timeout, crash_loop, config (a dependency kept refusing the login) or engine (the Docker
+    engine stopped answering; the caller reports it).
     """
     tracker = HealthTracker(emit, rng)
     tracker.baseline.update(baseline or {})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.health_wait import HealthTracker, brief_containers
 
@@ -31,6 +32,8 @@ SKIPPED = "skipped"
 OK_STATES = frozenset({HEALTHY, ROLLED_BACK, WOULD_CHANGE})
 BAD_STATES = frozenset({FAILED, SKIPPED})
 ACTIVE_STATES = frozenset({PENDING, STARTING, WAITING, PROVISIONING, UNWINDING, ROLLING_BACK})
+# A step with nothing to start or undo probes on the host for at most this long: an event at least this often.
+POLL_SECONDS = 3.0
 REMOTE_EVENT = {ev.HEALTH_RETRY: ev.DEPENDENCY_WAIT, ev.HEALTH_SUCCESS: ev.DEPENDENCY_READY,
                 ev.HEALTH_TIMEOUT: ev.DEPENDENCY_FAIL, ev.RESTART_LOOP: ev.DEPENDENCY_FAIL}
 
@@ -274,17 +277,6 @@ class Scheduler:
             for s in up:
                 s.state = STARTING
                 self._start_event(s)
-        due = self.tracker.due(now)
-        if due:
-            request["probe"] = due
-            request["baseline"] = dict(self.tracker.baseline)
-            pg = next((s for s in self.services.values() if s.databases and s.state == WAITING), None)
-            if pg and any(d["name"] == pg.name for d in due):
-                # made in the same step as soon as PostgreSQL answers: its consumers need not wait another round
-                request["databases"] = dict(pg.databases, when_ready=pg.name)
-        remote_due = self.remote_tracker.due(now)
-        if remote_due:
-            request["remote"] = remote_due
         for s in list(self.wiring_after_deps):
             if any(self.dep_state(d) in BAD_STATES for d in s.deps):
                 self.wiring_after_deps.remove(s)  # that dependency failed: its own event says so
@@ -296,6 +288,19 @@ class Scheduler:
                 request[part], self.queued[part] = self.queued[part], []
         if self.queued_databases:
             request["databases"], self.queued_databases = self.queued_databases, None
+        if not request and (self.tracker.pending or self.remote_tracker.pending):
+            request = self._poll_request(now)
+        due = [] if "poll" in request else self.tracker.due(now)
+        if due:
+            request["probe"] = due
+            request["baseline"] = dict(self.tracker.baseline)
+            pg = next((s for s in self.services.values() if s.databases and s.state == WAITING), None)
+            if pg and any(d["name"] == pg.name for d in due):
+                # made in the same step as soon as PostgreSQL answers: its consumers need not wait another round
+                request["databases"] = dict(pg.databases, when_ready=pg.name)
+        remote_due = [] if "poll" in request else self.remote_tracker.due(now)
+        if remote_due:
+            request["remote"] = remote_due
         if not request:
             if not any(s.state in ACTIVE_STATES and s.state != PENDING for s in self.services.values()) \
                     and not self.remote_tracker.pending:
@@ -312,6 +317,20 @@ class Scheduler:
         resp = self._call(request)
         self._settle(request, resp, started)
         return True
+
+    def _poll_request(self, now: float) -> dict:
+        """Nothing to start or undo: every wait is probed on the host until one of them changes (`poll`)."""
+        request: dict = {"poll": {"seconds": max(0.1, min(POLL_SECONDS, self.tracker.time_left(now),
+                                                          self.remote_tracker.time_left(now)))}}
+        if self.tracker.pending:
+            request["probe"] = self.tracker.due(None)
+            request["baseline"] = dict(self.tracker.baseline)
+            pg = next((s for s in self.services.values() if s.databases and s.state == WAITING), None)
+            if pg and pg.name in self.tracker.pending:
+                request["databases"] = dict(pg.databases, when_ready=pg.name)
+        if self.remote_tracker.pending:
+            request["remote"] = self.remote_tracker.due(None)
+        return request
 
     def _call(self, request: dict) -> dict:
         self.steps += 1
@@ -374,13 +393,14 @@ class Scheduler:
             if pg.state == PROVISIONING and self._databases_done(pg, resp) and pg.state == PROVISIONING:
                 pg.state = HEALTHY
         probes = resp.get("probe") or {}
+        polled = "poll" in request
         asked = {s["name"] for s in request.get("probe") or []}
         self._ended(self.tracker.record({n: probes.get(n) or {"verdict": "waiting", "detail": "no answer"}
-                                         for n in asked}, now), resp)
+                                         for n in asked}, now, polled), resp)
         remote = resp.get("remote") or {}
         asked = {s["name"] for s in request.get("remote") or []}
         self._remote_ended(self.remote_tracker.record({n: remote.get(n) or {"verdict": "waiting", "detail": "no answer"}
-                                                       for n in asked}, now))
+                                                       for n in asked}, now, polled))
         wired = resp.get("wiring") or {}
         for w in request.get("wiring") or []:
             if w["name"] in wired:
@@ -391,6 +411,9 @@ class Scheduler:
             s = self.services[name]
             if outcome["state"] == "healthy":
                 self._healthy(s, resp or {})
+                continue
+            if outcome["state"] == "engine":  # nothing to roll back or stop with: the engine is gone
+                self._fail(s, err.ENGINE, f"while waiting for {name}: {outcome['detail']}", err.ADVICE[err.ENGINE])
                 continue
             s.category = {"crash_loop": "crash_loop", "config": "config"}.get(outcome["state"], "timeout")
             s.detail = outcome["detail"]

@@ -1,11 +1,12 @@
 """The deploy scheduler against a fake host and a fake clock: order, failure propagation, rollback, interruption."""
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import Scheduler, Service
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import POLL_SECONDS, Scheduler, Service
 
 SEED = {
     "postgres": ["redis"], "redis": [], "ollama": [], "litellm": ["postgres", "redis"],
@@ -14,6 +15,7 @@ SEED = {
     "openwebui": ["postgres", "redis", "litellm"],
 }
 STEP_COST = 0.2  # one module round trip
+POLL_EVERY = 0.25  # the fake host's pause between probe rounds of a poll
 
 
 class Clock:
@@ -41,9 +43,13 @@ class FakeHost:
         self.requests: list[dict] = []
         self.interrupt_at_step = interrupt_at_step
         self.databases_made_at: float | None = None
+        self.polls: list[float] = []  # the poll window of each step that polled
 
     def verdict(self, name: str) -> dict:
         spec, now = self.specs[name], self.clock()
+        if spec.get("engine_down_at") is not None and now >= spec["engine_down_at"]:
+            return {"verdict": "waiting", "detail": "the Docker engine does not answer: Cannot connect",
+                    "engine_down": True, "containers": []}
         if spec.get("dies_at") is not None and now >= spec["dies_at"]:
             return {"verdict": "crash_loop", "detail": f"{name} exited with code 1", "logs": ["boom"], "containers": []}
         if spec.get("running") and name not in self.started:
@@ -87,11 +93,14 @@ class FakeHost:
             self.started[p["service"]] = self.clock()
             out["up"][p["service"]] = {"changed": True, "actions": ["up"],
                                        "rollback_available": bool(spec.get("previous_ready_after"))}
-        for s in request.get("probe") or []:
-            out["probe"][s["name"]] = self.verdict(s["name"])
-        for d in request.get("remote") or []:
-            ready = self.clock() >= self.specs[d["name"]].get("remote_ready_at", 0.0)
-            out["remote"][d["name"]] = {"verdict": "ready" if ready else "waiting", "detail": "tcp"}
+        self.answer(request, out)
+        if request.get("poll"):  # as the host does: probe on, every POLL_EVERY s, until an answer is not "waiting"
+            self.polls.append(request["poll"]["seconds"])
+            end = self.clock() + request["poll"]["seconds"]
+            while self.clock() + POLL_EVERY <= end + 1e-9 and all(
+                    r["verdict"] == "waiting" for part in ("probe", "remote") for r in out[part].values()):
+                self.clock.t += POLL_EVERY
+                self.answer(request, out)
         dbs = request.get("databases")
         if dbs and (not dbs.get("when_ready") or out["probe"].get(dbs["when_ready"], {}).get("verdict") == "ready"):
             self.databases_made_at = self.clock()
@@ -105,6 +114,13 @@ class FakeHost:
                 bad = self.specs[w["name"]].get("unwired")
                 out["wiring"][w["name"]] = {"postgres": {"ok": not bad, "address": "postgres:5432", "detail": "x"}}
         return out
+
+    def answer(self, request: dict, out: dict) -> None:
+        for s in request.get("probe") or []:
+            out["probe"][s["name"]] = self.verdict(s["name"])
+        for d in request.get("remote") or []:
+            ready = self.clock() >= self.specs[d["name"]].get("remote_ready_at", 0.0)
+            out["remote"][d["name"]] = {"verdict": "ready" if ready else "waiting", "detail": "tcp"}
 
 
 def service(name: str, deps: list[str], deadline: float = 60.0, wiring: bool = False) -> Service:
@@ -375,3 +391,35 @@ def test_the_links_of_a_running_service_are_checked_once_its_dependency_on_anoth
     assert checked and host.requests[checked[0]].get("wiring")
     assert first(events, "DEPENDENCY_READY", "litellm")["t"] >= 5.0
     assert not [r for r in host.requests[:1] if r["wiring"] and not r["wiring"][0].get("if_ready")]
+
+
+def test_a_service_is_seen_ready_within_a_poll_round_and_a_round_trip_of_answering():
+    specs = {n: {"ready_after": 7.3} for n in ("redis", "postgres")}
+    summary, events, host = run(specs, deps={"redis": [], "postgres": ["redis"]})
+    assert summary["healthy"] == ["redis", "postgres"]
+    for name in ("redis", "postgres"):
+        answered = first(events, "DEPLOY_SUCCESS", name)["t"] + 7.3
+        assert answered <= first(events, "HEALTH_SUCCESS", name)["t"] <= answered + POLL_EVERY + 2 * STEP_COST + 1e-9
+    # waits are probed on the host; no step polls longer than the window, and no sleeping round trips in between
+    assert host.polls and max(host.polls) <= POLL_SECONDS
+    assert len(host.requests) <= 1 + 2 * (1 + math.ceil(7.3 / POLL_SECONDS))  # check, then per service: up, polls
+
+
+def test_a_poll_ends_by_the_deadline_of_the_wait():
+    specs = {"redis": {"ready_after": None, "deadline": 7.0}}
+    summary, events, host = run(specs, deps={"redis": []})
+    timeout = first(events, "HEALTH_TIMEOUT", "redis")
+    assert summary["failed_services"] == ["redis"] and timeout["category"] == "timeout"
+    assert 7.0 - 0.25 <= timeout["duration"] <= 7.0 + POLL_EVERY + STEP_COST + 1e-9
+
+
+
+def test_an_engine_that_stops_answering_during_a_wait_fails_the_service_with_category_engine():
+    specs = {"redis": {"ready_after": 1.0}, "postgres": {"ready_after": 50.0, "deadline": 300.0, "engine_down_at": 5.0},
+             "litellm": {"ready_after": 1.0}}
+    summary, events, dummy = run(specs, deps={"redis": [], "postgres": ["redis"], "litellm": ["postgres"]})
+    fail = first(events, "DEPLOY_FAIL", "postgres")
+    assert fail["category"] == "engine" and "does not answer" in fail["message"]
+    assert 5.0 + 10.0 <= fail["t"] <= 5.0 + 10.0 + 3.0 + 2 * STEP_COST  # its grace, not the 300 s deadline
+    assert summary["services"]["litellm"]["state"] == "skipped"
+    assert not [e for e in events if e["type"] in ("DEPLOY_SUCCESS", "RESTART_LOOP") and e.get("rollback")]
