@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
-from .conftest import ROOT, docker, engine_ready, wait_until
+from .conftest import ROOT, engine_ready, wait_until
 
 # when the engine is stopped: the log line that marks the moment
 POINTS = {
