@@ -15,6 +15,7 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import ren
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import Scheduler, Service
 
 WAIT_KEYS = ("name", "project", "probe", "target", "backoff", "type")
+HTTP_KEYS = ("type", "path", "status", "json", "body_contains")
 
 
 def compose_specs(files: dict) -> dict | None:
@@ -24,7 +25,6 @@ def compose_specs(files: dict) -> dict | None:
         return drift.service_specs(yaml.safe_load(content)) if content else None
     except yaml.YAMLError:
         return None  # not valid YAML: the host's validation (docker compose config) says why
-HTTP_KEYS = ("type", "path", "status", "json", "body_contains")
 
 
 def remote_dependency(catalog: dict, name: str, host: str, groups: dict, hostvars: dict) -> dict:

@@ -30,6 +30,8 @@ _ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")  # a volume the engine made for an im
 
 # -- the expected side -----------------------------------------------------------------------------------------
 def _unescape(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as compose passes a YAML boolean
     return str(value).replace("$$", "$")  # the templates write a literal $ as $$ (compose interpolation)
 
 
@@ -106,7 +108,8 @@ def service_specs(compose_doc: dict) -> dict:
         for p in svc.get("ports") or []:
             text = _port_text(p.get("host_ip", ""), p.get("published"), p.get("target"), p.get("protocol", "tcp")) \
                 if isinstance(p, dict) else _short_port(p)
-            if text and not text.split("->")[0].endswith(":") and "None" not in text.split("->")[0]:
+            published = text.split("->", maxsplit=1)[0] if text else ""
+            if published and not published.endswith(":") and "None" not in published:  # a random port: not compared
                 ports.append(text)
         labels = svc.get("labels") or {}
         oneshot = (labels.get(ONESHOT_LABEL) if isinstance(labels, dict) else f"{ONESHOT_LABEL}=true" in labels) in ("true", True)

@@ -104,7 +104,7 @@ def find_orphans(containers: list[dict], volumes: list[dict], networks: list[dic
         if service in wanted:
             continue
         e = entry(service, project)
-        e["containers"].append({"name": str(c.get("Names", "")).split(",")[0], "state": c.get("State", ""),
+        e["containers"].append({"name": str(c.get("Names", "")).split(",", maxsplit=1)[0], "state": c.get("State", ""),
                                 "status": c.get("Status", ""), "image": c.get("Image", "")})
         e["ports"] = sorted(set(e["ports"]) | set(_split(c.get("Ports"))))
         e["networks"] = sorted(set(e["networks"]) | set(_split(c.get("Networks"))))

@@ -30,6 +30,7 @@ services:
       LITELLM_MODE: PRODUCTION
       STORE_MODEL_IN_DB: "False"
       PRICE: "5$$"
+      DEBUG: true
     volumes:
       - ./config.yaml:/app/config.yaml:ro
     restart: "unless-stopped"
@@ -80,12 +81,12 @@ def test_specs_from_the_rendered_compose_file():
 
 def test_binds_environment_and_ipv6_ports():
     s = drift.service_specs(yaml.safe_load(LITELLM))["services"]["litellm"]
-    assert s["environment"] == {"LITELLM_MODE": "PRODUCTION", "STORE_MODEL_IN_DB": "False", "PRICE": "5$"}
+    assert s["environment"] == {"LITELLM_MODE": "PRODUCTION", "STORE_MODEL_IN_DB": "False", "PRICE": "5$", "DEBUG": "true"}
     assert s["ports"] == ["127.0.0.1:4000->4000/tcp", "[::1]:4001->4000/tcp"]
     w = drift.expected(drift.service_specs(yaml.safe_load(LITELLM)), {"litellm.env": {"content": "KEY='x'\n"}},
                        "/opt/aiplatform/litellm", None)["litellm"]
     assert w["mounts"] == {"bind /opt/aiplatform/litellm/config.yaml:/app/config.yaml"}
-    assert set(w["env"]) == {"KEY", "LITELLM_MODE", "STORE_MODEL_IN_DB", "PRICE"}
+    assert set(w["env"]) == {"KEY", "LITELLM_MODE", "STORE_MODEL_IN_DB", "PRICE", "DEBUG"}
 
 
 def test_a_container_as_deployed_has_no_drift():
