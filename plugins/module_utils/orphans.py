@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 from . import errors as err
 from . import events as ev
@@ -127,10 +128,14 @@ def find_orphans(containers: list[dict], volumes: list[dict], networks: list[dic
 
 
 def scan(run, base_dir: str, enabled: list[str], docker: str = "docker") -> dict:
-    """find_orphans() over this host's engine (three calls) and `base_dir`; raises ScanError when the engine fails."""
+    """find_orphans() over this host's engine (three calls, at once) and `base_dir`; raises ScanError when the engine
+    fails."""
+    commands = scan_commands(docker)
+    with ThreadPoolExecutor(max_workers=len(commands)) as pool:  # runner.run is thread-safe
+        answers = dict(zip(commands, pool.map(run, commands.values())))
     listed = {}
-    for what, argv in scan_commands(docker).items():
-        rc, out, errout = run(argv)
+    for what, argv in commands.items():
+        rc, out, errout = answers[what]
         if rc != 0:
             raise ScanError(f"{' '.join(argv[:3])}: {(errout or '').strip() or f'exit code {rc}'}")
         try:
