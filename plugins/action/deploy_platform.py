@@ -3,8 +3,11 @@
 """Deploy the services placed on this host as a dependency graph (see plugin_utils/scheduler.py)."""
 from __future__ import annotations
 
+import yaml
 from ansible.errors import AnsibleError
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import drift
+from ansible_collections.aiplatform.stack.plugins.module_utils.compose import COMPOSE_FILE
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction, module_failure
@@ -13,6 +16,15 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import 
 
 WAIT_KEYS = ("name", "project", "probe", "target", "backoff", "type")
 HTTP_KEYS = ("type", "path", "status", "json", "body_contains")
+
+
+def compose_specs(files: dict) -> dict | None:
+    """What the host judges drift by (drift.service_specs), parsed here: hosts need no YAML library."""
+    content = (files.get(COMPOSE_FILE) or {}).get("content")
+    try:
+        return drift.service_specs(yaml.safe_load(content)) if content else None
+    except yaml.YAMLError:
+        return None  # not valid YAML: the host's validation (docker compose config) says why
 
 
 def remote_dependency(catalog: dict, name: str, host: str, groups: dict, hostvars: dict) -> dict:
@@ -81,7 +93,8 @@ class ActionModule(PlatformAction):
                 # this service fails (its dependents are skipped), the others carry on
                 services.append(Service(**base, failure=("config", f"not deployed: {exc}")))
                 continue
-            base["project"].update(split_private(files), probe=svc.get("probe") or None, target=svc.get("target"))
+            base["project"].update(split_private(files), probe=svc.get("probe") or None, target=svc.get("target"),
+                                   model=compose_specs(files))
             models = svc.get("models") or {}
             services.append(Service(**base, wiring=wiring[0] if wiring else None, databases=databases,
                                     models={"port": models["port"], "names": list(models["names"])}

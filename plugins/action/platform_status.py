@@ -3,6 +3,7 @@
 """Status of the services on a host: one probe round, a table, restart loops found and stopped."""
 from __future__ import annotations
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import drift
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import recovery as rc
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
@@ -20,7 +21,7 @@ def service_url(svc: dict, host: str, hostvars: dict) -> str | None:
 
 
 class ActionModule(PlatformAction):
-    _VALID_ARGS = frozenset(("services", "projects_dir", "stop_loops", "window", "climb"))
+    _VALID_ARGS = frozenset(("services", "projects_dir", "stop_loops", "window", "climb", "orphans"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -32,7 +33,7 @@ class ActionModule(PlatformAction):
         def emit(event_type, name, message, **facts):
             self.emit(ev.make_event(event_type, name, message, **facts))
 
-        found = probe_round(self, task_vars, services) if services else {}
+        found = probe_round(self, task_vars, services, drift_dir=args.get("projects_dir")) if services else {}
         for svc in services:
             entry = found.get(svc["name"], {})
             state, why = rc.diagnose(entry, window=float(args.get("window", 120)), climb=int(args.get("climb", 3)))
@@ -47,11 +48,31 @@ class ActionModule(PlatformAction):
                 emit(ev.RESTART_LOOP, svc["name"], f"{why}" + ("; stopped to end the loop, volumes kept" if stopped else ""),
                      category="crash_loop", logs=entry.get("logs", []))
                 state = "stopped (crash loop)" if stopped else state
+            details = []
+            if entry.get("drift") and state in (rc.HEALTHY, rc.UNHEALTHY):
+                # changed behind the platform's back: what differs, by container (site.yml puts it back)
+                details = [f"{d['container']}: {drift.describe(d)}" for d in entry["drift"]]
+                state, why = rc.DRIFT, "; ".join(details) + (f" ({why})" if state == rc.UNHEALTHY else "")
             # not healthy is worth a warning in the log, not just a line of the table
             emit(ev.SERVICE_STATUS, svc["name"], f"{state}: {why}", state=state,
-                 level="INFO" if state == rc.HEALTHY else "WARN",
+                 level="INFO" if state == rc.HEALTHY else "WARN", drift=entry.get("drift"),
                  containers=[{k: c.get(k) for k in ("name", "status", "started_at", "created", "restart_count", "oneshot")}
                              for c in entry.get("containers", [])])
-            rows.append(rc.status_row(svc["name"], host, entry, state, service_url(svc, host, task_vars.get("hostvars", {}))))
+            row = rc.status_row(svc["name"], host, entry, state, service_url(svc, host, task_vars.get("hostvars", {})))
+            rows.append(dict(row, details=details, drift=entry.get("drift") or []))
+        if args.get("orphans") and args.get("projects_dir"):
+            rows += self._orphan_rows(task_vars, [s["name"] for s in services], args["projects_dir"], host)
         # stopping a looping container is a change on the host
         return dict(result, changed=stopped_any, rows=rows, table=rc.format_table(rows), events=self.events)
+
+    def _orphan_rows(self, task_vars: dict, enabled: list[str], base_dir: str, host: str) -> list[dict]:
+        """A row per orphaned service (ORPHANED, with what it holds) and its ORPHANED warning."""
+        res = self._execute_module("aiplatform.stack.platform_orphans", task_vars=task_vars,
+                                   module_args={"base_dir": base_dir, "enabled": enabled})
+        if res.get("failed"):
+            self.emit(ev.make_event(ev.SERVICE_STATUS, "host", f"orphans not looked for: {res.get('msg')}",
+                                    level="WARN", state="unknown"))
+            return []
+        for event in res.get("events") or []:
+            self.emit(event)
+        return [rc.orphan_row(o, host) for o in (res.get("orphans") or {}).get("services") or []]

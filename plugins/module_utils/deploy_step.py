@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.six.moves.urllib.error import URLError
 from ansible.module_utils.urls import open_url
 
-from . import app_databases, pg_login, run_lock, runner
+from . import app_databases, drift, pg_login, run_lock, runner
 from . import errors as err
 from .compose import ComposeError
 from .connectivity import in_netns
@@ -31,7 +31,7 @@ from .project import ProjectDeployer
 def _present(p: dict, pull: str, networks: list[str], check_mode: bool, run) -> dict:
     try:
         deployer = ProjectDeployer(run, p["project_src"], p["project_name"], check_mode=check_mode)
-        return deployer.present(p.get("files") or {}, pull=pull, networks=networks)
+        return deployer.present(p.get("files") or {}, pull=pull, networks=networks, recreate_services=p.get("recreate_services"))
     except ComposeError as exc:
         return dict(exc.info, failed=True, changed=False)
     except (OSError, ValueError) as exc:
@@ -143,11 +143,14 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
                for p in checks if p.get("probe") and not out["check"][p["service"]].get("failed")
                and not out["check"][p["service"]]["changed"]]
     out["probe"] = {}
+    inspected: dict = {}  # the probe's inspect documents, reused by the drift check (they stay on the host)
     if wanted:
         try:
-            out["probe"] = probe_services(run, wanted, request.get("baseline") or {}, int(request.get("log_lines", 20)))
+            out["probe"] = probe_services(run, wanted, request.get("baseline") or {}, int(request.get("log_lines", 20)),
+                                          raw=inspected)
         except RuntimeError as exc:
             out["probe"] = engine_down(wanted, exc)
+    _judge_drift(run, checks, out, inspected, check_mode)
     remote = request.get("remote") or []
     out["remote"] = {d["name"]: r for d, r in zip(remote, pool_map(probe_remote, remote))}
     if request.get("poll") and (wanted or remote):
@@ -174,6 +177,9 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
     # wiring only of what runs: a service given with if_ready is checked when its probe of this step said ready
     out["wiring"] = {w["name"]: wiring(run, w) for w in request.get("wiring") or []
                      if not w.get("if_ready") or ready(w["name"])}
+    for p in [] if check_mode else request.get("up") or []:
+        if not out["up"][p["service"]].get("failed"):  # the specs of what now runs, for status.yml
+            drift.remember(p["project_src"], out["up"][p["service"]].get("config_hash"), p.get("model"))
     lock = request.get("release_lock_if_settled")
     if lock and not check_mode and settled(request, out):
         out["lock_released"] = run_lock.release(lock["dir"], lock["run"])
@@ -226,6 +232,25 @@ def engine_down(wanted: list[dict], exc: Exception) -> dict:
 
 def _all_waiting(out: dict) -> bool:
     return all(r.get("verdict") == "waiting" for part in ("probe", "remote") for r in out[part].values())
+
+
+def _judge_drift(run, checks: list[dict], out: dict, inspected: dict, check_mode: bool) -> None:
+    """Unchanged projects whose containers drifted count as changed (the up step recreates them); their probe
+    answer is dropped, so nothing later in this step takes them for settled."""
+    try:
+        drifted = drift.check_step(run, checks, out["check"], inspected)
+    except (OSError, ValueError, KeyError) as exc:  # a check that cannot judge must not fail the deploy
+        out.setdefault("warnings", []).append(f"drift check skipped: {exc}")
+        drifted = {}
+    for p in checks:
+        r = out["check"][p["service"]]
+        if p["service"] in drifted:
+            diffs = drifted[p["service"]]
+            r.update(drift.result_for(p["service"], diffs),
+                     diff=list(r.get("diff") or []) + [drift.diff_entry(p["service"], diffs)])
+            out["probe"].pop(p["service"], None)
+        elif not check_mode and not r.get("failed") and not r.get("changed"):
+            drift.remember(p["project_src"], r.get("config_hash"), p.get("model"))  # known good: for status.yml
 
 
 def settled(request: dict, out: dict) -> bool:

@@ -41,10 +41,15 @@ RECORD_DAMAGED = "RECORD_DAMAGED"
 RUN_LOCK_WAIT = "RUN_LOCK_WAIT"
 # a step of the run failed (module error, engine gone, host unreachable, interruption) without an event of its own
 STEP_FAIL = "STEP_FAIL"
+# on the host but not enabled there by the inventory: containers, volumes, project directories left behind
+ORPHANED = "ORPHANED"
+# a running container differs from what the pipeline deployed (changed behind the platform's back)
+DRIFT = "DRIFT"
 
 ERROR_TYPES = frozenset({DEPLOY_FAIL, HEALTH_TIMEOUT, RESTART_LOOP, PORT_CONFLICT, CONFIG_INVALID, RECOVERY_NEEDED,
                          PRECHECK_FAIL, CONNECTIVITY_FAIL, MODEL_PULL_FAIL, DEPENDENCY_FAIL, STEP_FAIL})
-WARN_TYPES = frozenset({HEALTH_RETRY, RECOVERY_START, DEPLOY_SKIPPED, DEPENDENCY_WAIT, RECORD_DAMAGED, RUN_LOCK_WAIT})
+WARN_TYPES = frozenset({HEALTH_RETRY, RECOVERY_START, DEPLOY_SKIPPED, DEPENDENCY_WAIT, RECORD_DAMAGED, RUN_LOCK_WAIT,
+                        ORPHANED, DRIFT})
 
 # a failure's category -> the event said before DEPLOY_FAIL
 SPECIFIC_FAILURE = {"config": CONFIG_INVALID, "port": PORT_CONFLICT, "crash_loop": RESTART_LOOP}

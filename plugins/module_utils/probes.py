@@ -132,8 +132,12 @@ def _docker_json(run, argv: list[str]) -> list:
     return json.loads(out)
 
 
-def project_containers(run, projects: list[str], docker: str = "docker") -> dict[str, list[dict]]:
-    """Container facts of the given compose projects, keyed by project (two docker calls in all)."""
+def project_containers(run, projects: list[str], docker: str = "docker",
+                       raw: dict | None = None) -> dict[str, list[dict]]:
+    """Container facts of the given compose projects, keyed by project (two docker calls in all).
+
+    `raw`, when given, receives the full inspect documents by project (for the drift check, which reuses this
+    inspect; they hold environment values, so they never go into a result)."""
     rc, out, errout = run([docker, "ps", "--all", "--no-trunc", "--filter", "label=com.docker.compose.project",
                            "--format", '{{.ID}} {{.Label "com.docker.compose.project"}}'])
     if rc != 0:
@@ -145,6 +149,8 @@ def project_containers(run, projects: list[str], docker: str = "docker") -> dict
         for inspect in _docker_json(run, [docker, "inspect", *ids]):
             facts = container_facts(inspect)
             found.setdefault(facts["project"], []).append(facts)
+            if raw is not None:
+                raw.setdefault(facts["project"], []).append(inspect)
     for items in found.values():
         items.sort(key=lambda c: c["name"])
     return found
@@ -202,13 +208,13 @@ def probe_targets(run, svc: dict, containers: list[dict], docker: str = "docker"
 
 
 def probe_services(run, services: list[dict], baseline: dict[str, int] | None = None,
-                   log_lines: int = 20, docker: str = "docker") -> dict[str, dict]:
+                   log_lines: int = 20, docker: str = "docker", raw: dict | None = None) -> dict[str, dict]:
     """One round: for each service {name, project, probe, target}, its verdict and facts.
 
     verdict: ready | waiting | crash_loop. Log lines are collected for crash loops, and for a waiting service that
-    asks for them (`with_logs`).
+    asks for them (`with_logs`). `raw`: see project_containers().
     """
-    by_project = project_containers(run, sorted({s["project"] for s in services}), docker)
+    by_project = project_containers(run, sorted({s["project"] for s in services}), docker, raw)
     results = {}
     for svc in services:
         containers = by_project.get(svc["project"], [])

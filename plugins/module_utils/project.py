@@ -38,7 +38,9 @@ class ProjectDeployer:
         self.check_mode = check_mode
 
     def present(self, files: dict[str, dict], pull: str = "missing", recreate: str = "auto",
-                networks: list[str] | None = None) -> dict:
+                networks: list[str] | None = None, recreate_services: list[str] | None = None) -> dict:
+        """`recreate_services`: compose services to recreate although their hash label is current (drift: their containers
+        were changed behind the platform's back, see drift.py)."""
         if not files:  # bring up the project as it is on disk
             files = existing_files(self.dir)
         for f in files.values():  # private files hold secrets: compose must not echo them into a result
@@ -63,7 +65,7 @@ class ProjectDeployer:
             if not changed_files and os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
                 services, containers = self.compose.state()
                 result["drift"] = stale(services, config_hash, containers, recreate)
-                if not result["drift"] and recreate != "always":
+                if not result["drift"] and recreate != "always" and not recreate_services:
                     return result  # the no-op path: two compose calls, nothing else
             if self.check_mode:
                 result["changed"] = True
@@ -95,6 +97,12 @@ class ProjectDeployer:
                 result["actions"].append(" ".join(["up", *extra]))
                 result["started"] = progress.started
                 result["unparsed"] = progress.other
+            forced = sorted(set(recreate_services or []) - set(result["drift"])) if not UP_FLAGS[recreate] else []
+            if forced:
+                progress = self.compose.checked("up", "--detach", "--force-recreate", "--no-deps", *forced)
+                result["actions"].append(" ".join(["up --force-recreate", *forced]))
+                result["started"] = sorted(set(result.get("started") or []) | set(progress.started))
+                result["unparsed"] = list(result.get("unparsed") or []) + progress.other
             result["changed"] = True
         except ComposeError as exc:
             return dict(result, failed=True, **exc.info)

@@ -18,8 +18,12 @@ description:
     previous version; the wiring of each healthy service is checked from inside its network namespace; PostgreSQL
     counts as healthy once the application databases are made. Dependents of a failure are skipped with the
     reason; independent services carry on.
+  - The first round trip also compares each unchanged service's running containers with the rendered compose file
+    (image, config hash, environment keys, mounts, published ports, networks, restart policy). A container changed
+    behind the platform's back is drift - a DRIFT warning naming each difference - and counts as a change - its
+    compose services are recreated (C(up --force-recreate)) and the DEPLOY_SUCCESS message says what was put back.
   - Every step is an event delivered to the callbacks as it happens (DEPLOY_*, HEALTH_*, RESTART_LOOP,
-    CONNECTIVITY_FAIL, DEPENDENCY_*).
+    CONNECTIVITY_FAIL, DEPENDENCY_*, DRIFT).
   - Each round trip is one M(aiplatform.stack.deploy_step) call; templates are rendered on the controller.
 version_added: 0.2.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
@@ -78,7 +82,8 @@ attributes:
     details: Compares and probes only; reports what would change, starts nothing.
   diff_mode:
     support: full
-    details: Changed rendered files of every service; private files (env files) show only a hash.
+    details: Changed rendered files of every service (private files, env files, show only a hash), and the drift of
+      its containers - each difference as found (before) and as deployed (after), environment by key only.
   idempotent:
     support: full
     details: A second run finds every hash unchanged and every service answering, in one round trip.

@@ -15,12 +15,17 @@ description:
     hosts, make the application C(databases) once PostgreSQL answers, and check the C(wiring) of services from
     inside their network namespaces.
   - Nothing waits or retries here.
+  - Environment values are compared by digest on the host; no value and no digest is ever returned.
 version_added: 0.2.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
   check:
-    description: Projects to compare with what runs, each C(service), C(project_src), C(project_name), C(files),
-      C(secret_files), C(probe), C(target). Changes nothing on the host.
+    description:
+      - Projects to compare with what runs, each C(service), C(project_src), C(project_name), C(files),
+        C(secret_files), C(probe), C(target), C(model). Changes nothing on the host but the kept model.
+      - A project whose files are unchanged and whose containers run is also checked for drift - its probed
+        containers (image, config hash, environment keys, mounts, ports, networks, restart policy) against
+        C(model), with one C(docker image inspect) for the step; a drifted project counts as changed.
     type: list
     elements: dict
     default: []
@@ -51,6 +56,16 @@ options:
       target:
         description: Compose service the probe is sent to.
         type: str
+      model:
+        description:
+          - What drift is judged by - the rendered compose file parsed on the controller (image, environment, env
+            files, mounts, ports, networks, restart policy per compose service). Without it, only the config hash is
+            compared. Kept beside the project (C(.aiplatform-models.json), 0600) for M(aiplatform.stack.platform_status).
+        type: dict
+      recreate_services:
+        description: Compose services to recreate although their hash label is current (their containers drifted).
+        type: list
+        elements: str
   up:
     description: Projects to bring up (same shape as O(check)); images pulled first, containers touched only on drift.
     type: list
@@ -83,6 +98,16 @@ options:
       target:
         description: Compose service the probe is sent to.
         type: str
+      model:
+        description:
+          - What drift is judged by - the rendered compose file parsed on the controller (image, environment, env
+            files, mounts, ports, networks, restart policy per compose service). Without it, only the config hash is
+            compared. Kept beside the project (C(.aiplatform-models.json), 0600) for M(aiplatform.stack.platform_status).
+        type: dict
+      recreate_services:
+        description: Compose services to recreate although their hash label is current (their containers drifted).
+        type: list
+        elements: str
   stop:
     description: Projects to stop (C(service), C(project_src), C(project_name)); volumes kept.
     type: list
@@ -115,6 +140,16 @@ options:
       target:
         description: Compose service the probe is sent to.
         type: str
+      model:
+        description:
+          - What drift is judged by - the rendered compose file parsed on the controller (image, environment, env
+            files, mounts, ports, networks, restart policy per compose service). Without it, only the config hash is
+            compared. Kept beside the project (C(.aiplatform-models.json), 0600) for M(aiplatform.stack.platform_status).
+        type: dict
+      recreate_services:
+        description: Compose services to recreate although their hash label is current (their containers drifted).
+        type: list
+        elements: str
   previous:
     description: Projects to roll back to the files of their previous version.
     type: list
@@ -147,6 +182,16 @@ options:
       target:
         description: Compose service the probe is sent to.
         type: str
+      model:
+        description:
+          - What drift is judged by - the rendered compose file parsed on the controller (image, environment, env
+            files, mounts, ports, networks, restart policy per compose service). Without it, only the config hash is
+            compared. Kept beside the project (C(.aiplatform-models.json), 0600) for M(aiplatform.stack.platform_status).
+        type: dict
+      recreate_services:
+        description: Compose services to recreate although their hash label is current (their containers drifted).
+        type: list
+        elements: str
   probe:
     description: Services to probe, each C(name), C(project), C(probe), C(target).
     type: list
@@ -299,7 +344,9 @@ attributes:
     support: full
     details: Only C(check), C(probe), C(remote) and C(wiring) run; databases are read, not changed.
   diff_mode:
-    support: none
+    support: partial
+    details: Each C(check) result carries a C(diff) (rendered files, drift of the containers); the module itself
+      returns none.
   idempotent:
     support: full
     details: Unchanged projects with running containers of the current configuration are not touched.
@@ -318,10 +365,15 @@ EXAMPLES = r"""
 
 RETURN = r"""
 check:
-  description: Per service, what M(aiplatform.stack.compose_project) returns in check mode.
+  description:
+    - Per service, what M(aiplatform.stack.compose_project) returns in check mode.
+    - A drifted service also has C(container_drift) (C(service), C(container), C(field), C(expected), C(found) per
+      difference; environment entries name the key only), C(reason), C(recreate_services), and a C(diff) entry.
   returned: always
   type: dict
-  sample: {redis: {changed: false, changed_files: [], drift: []}}
+  sample: {redis: {changed: true, changed_files: [], drift: [], reason: "drift: port 0.0.0.0:6380->6380/tcp added",
+                   recreate_services: [redis], container_drift: [{service: redis, container: aiplatform-redis,
+                   field: port, expected: (none), found: "0.0.0.0:6380->6380/tcp"}]}}
 up:
   description: Per service, what M(aiplatform.stack.compose_project) returns for state C(present).
   returned: when not in check mode
@@ -381,6 +433,8 @@ _PROJECTS = dict(_LIST, options={
     "secret_files": {"type": "dict", "default": {}, "no_log": True},
     "probe": {"type": "dict"},
     "target": {"type": "str"},
+    "model": {"type": "dict"},
+    "recreate_services": {"type": "list", "elements": "str"},
 })
 
 

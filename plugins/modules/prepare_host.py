@@ -12,6 +12,9 @@ description:
   - Then the checks of M(aiplatform.stack.host_precheck) (engine, Compose version, disk, published ports); a failure
     gives the lock back.
   - Then the secrets of M(aiplatform.stack.service_secrets), read and written under the secrets directory's lock.
+  - Then, with O(enabled), the orphan scan - containers, volumes and project directories the platform holds on this
+    host for services the inventory does not enable here (three engine listings) - each an ORPHANED warning. Nothing
+    is removed (see M(aiplatform.stack.platform_orphans)).
   - Its action plugin censors its result once secrets are in it (C(secret_values)); the pipeline keeps them with
     C(ansible.builtin.set_fact), in memory only.
 version_added: 0.2.0
@@ -61,6 +64,13 @@ options:
     description: Per service, its secret names with C(kind) and C(length) (never values).
     type: dict
     default: {}
+  enabled:
+    description:
+      - Every service the inventory enables on this host (not only those deployed by this run). When given, what
+        the platform holds here for any other service is reported in RV(orphans) and as ORPHANED events.
+      - Project directories are looked for below O(lock_dir) (the base directory).
+    type: list
+    elements: str
 extends_documentation_fragment:
   - aiplatform.stack.attributes
   - aiplatform.stack.attributes.action
@@ -85,6 +95,7 @@ EXAMPLES = r"""
     secrets_dir: /opt/aiplatform/secrets
     secrets: {redis: {password: {kind: token, length: 32}}}
     ports: [{service: litellm, port: 4000, bind: 127.0.0.1, container: aiplatform-litellm}]
+    enabled: [redis, litellm]
 """
 
 RETURN = r"""
@@ -115,8 +126,26 @@ generated:
   type: list
   elements: str
   sample: [redis.password]
+orphans:
+  description: What the platform holds on this host for services the inventory does not enable here.
+  returned: when O(enabled) was given and the checks passed
+  type: dict
+  contains:
+    services:
+      description: One entry per orphaned service.
+      type: list
+      elements: dict
+      sample: [{service: redis, project: aiplatform-redis, project_dir: /opt/aiplatform/redis,
+                containers: [{name: aiplatform-redis, state: running, status: Up 2 hours, image: "redis:7.4.7-alpine"}],
+                ports: ["127.0.0.1:6379->6379/tcp"], volumes: [aiplatform_redis_data], networks: [aiplatform]}]
+    networks:
+      description: Platform networks left over (only when no service is enabled on this host).
+      type: list
+      elements: str
+      sample: []
+  sample: {services: [], networks: []}
 events:
-  description: PRECHECK_FAIL and PORT_CONFLICT events.
+  description: PRECHECK_FAIL, PORT_CONFLICT and ORPHANED events.
   returned: always
   type: list
   elements: dict
@@ -127,7 +156,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import host_checks, run_lock, runner, secrets_store
+from ansible_collections.aiplatform.stack.plugins.module_utils import host_checks, orphans, run_lock, runner, secrets_store
 
 
 def main() -> None:
@@ -144,6 +173,7 @@ def main() -> None:
             "docker_host": {"type": "str"},
             "secrets_dir": {"type": "path", "required": True},
             "secrets": {"type": "dict", "default": {}, "no_log": False},  # names and kinds, never values
+            "enabled": {"type": "list", "elements": "str"},
         },
         supports_check_mode=True,
     )
@@ -165,6 +195,13 @@ def main() -> None:
         if not module.check_mode:
             run_lock.release(p["lock_dir"], p["run"])
         module.fail_json(msg="secrets in %s: %s" % (p["secrets_dir"], exc), category="config", conflicts=[], events=[])
+    if p["enabled"] is not None:
+        # in this round trip, so the warning costs the deploy three engine listings and no extra module call
+        try:
+            checked["orphans"] = orphans.scan(runner.run, p["lock_dir"], p["enabled"])
+            checked["events"] = list(checked.get("events") or []) + orphans.orphan_events(checked["orphans"])
+        except orphans.ScanError as exc:
+            module.warn("orphan scan skipped: %s" % exc)
     module.exit_json(changed=bool(generated), values=values, generated=generated, **checked)  # the action renames it
 
 

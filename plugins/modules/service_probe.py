@@ -48,6 +48,13 @@ options:
     description: Log lines returned for a crash-looping container.
     type: int
     default: 20
+  drift_dir:
+    description:
+      - The platform's base directory. When given, each service's containers are also compared with the project its
+        last deploy left in C(<drift_dir>/<name>) (its files and the compose model kept for their hash) - image,
+        config hash, environment keys, mounts, published ports, networks, restart policy - and the differences are
+        returned in RV(services.drift). One C(docker image inspect) more for the round.
+    type: path
 extends_documentation_fragment:
   - aiplatform.stack.attributes
 attributes:
@@ -108,11 +115,19 @@ services:
       type: list
       elements: str
       sample: ["Error: config file not found"]
+    drift:
+      description:
+        - With O(drift_dir), each difference of a container from what was deployed - C(service) (compose service),
+          C(container), C(field) (image, config hash, env, mount, port, network, restart, service), C(expected),
+          C(found) (C((none)) when absent). Environment entries name the key only, never a value.
+      type: list
+      elements: dict
+      sample: [{service: redis, container: aiplatform-redis, field: restart, expected: unless-stopped, found: always}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import runner
+from ansible_collections.aiplatform.stack.plugins.module_utils import drift, runner
 from ansible_collections.aiplatform.stack.plugins.module_utils.probes import probe_services
 
 
@@ -127,15 +142,25 @@ def main() -> None:
             }},
             "baseline": {"type": "dict", "default": {}},
             "log_lines": {"type": "int", "default": 20},
+            "drift_dir": {"type": "path"},
         },
         supports_check_mode=True,
     )
+    inspected = {}  # the round's inspect documents (environment values included): judged here, never returned
     try:
         results = probe_services(runner.run, module.params["services"],
                                  baseline={k: int(v) for k, v in module.params["baseline"].items()},
-                                 log_lines=module.params["log_lines"])
+                                 log_lines=module.params["log_lines"], raw=inspected)
     except RuntimeError as exc:
         module.fail_json(msg="docker engine: %s" % exc, category="engine", cause=str(exc))
+    if module.params["drift_dir"]:
+        try:
+            drifted = drift.on_disk(runner.run, module.params["services"], module.params["drift_dir"], inspected)
+        except (OSError, ValueError, KeyError) as exc:
+            module.warn("drift not checked: %s" % exc)
+            drifted = {}
+        for name, diffs in drifted.items():
+            results[name]["drift"] = diffs
     module.exit_json(changed=False, services=results)
 
 

@@ -14,6 +14,9 @@ CRASH_LOOP = "crash_loop"
 UNHEALTHY = "unhealthy"
 MISSING = "missing"
 STOPPED = "stopped"
+# status only, in capitals: conditions for the operator, not recovered by recover.yml
+DRIFT = "DRIFT"  # runs, but its containers differ from what was deployed (site.yml puts them back)
+ORPHANED = "ORPHANED"  # on the host, but not enabled there by the inventory (teardown.yml removes it on request)
 
 RESTART = "restart"
 RECREATE = "recreate"
@@ -113,6 +116,20 @@ def status_row(name: str, host: str, entry: dict, state: str, url: str | None, n
     }
 
 
+def orphan_row(orphan: dict, host: str) -> dict:
+    """The status row of an orphaned service: what it still holds, one detail line each."""
+    containers = orphan.get("containers") or []
+    running = [c for c in containers if c.get("state") == "running"]
+    details = [f"container {c['name']}: {c.get('status') or c.get('state')} ({c.get('image')})" for c in containers]
+    details += [f"port {p}" for p in orphan.get("ports") or []]
+    details += [f"volume {v}" for v in orphan.get("volumes") or []]
+    details += [f"directory {orphan['project_dir']}"] if orphan.get("project_dir") else []
+    return {"service": orphan["service"], "host": host, "state": ORPHANED,
+            "health": "not enabled on this host by the inventory", "uptime_s": 0, "restarts": 0,
+            "containers": f"{len(running)}/{len(containers)}", "url": "", "details": details,
+            "ports": list(orphan.get("ports") or []), "volumes": list(orphan.get("volumes") or [])}
+
+
 def _duration(seconds: int) -> str:
     if seconds >= 86400:
         return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
@@ -127,5 +144,8 @@ def format_table(rows: list[dict]) -> str:
              r["health"][:60]] for r in rows]
     widths = [max(len(c), *(len(d[i]) for d in data)) if data else len(c) for i, c in enumerate(cols)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(d, widths, strict=True)) for d in data]
+    for r, d in zip(rows, data, strict=True):
+        lines.append("  ".join(v.ljust(w) for v, w in zip(d, widths, strict=True)))
+        # what a DRIFT or ORPHANED row is about: one line each, under the service's own line
+        lines += [" " * (widths[0] + 2) + "- " + str(x) for x in r.get("details") or []]
     return "\n".join(line.rstrip() for line in lines)

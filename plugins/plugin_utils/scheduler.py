@@ -58,6 +58,7 @@ class Service:
     category: str = ""
     detail: str = ""
     diff: list = field(default_factory=list)
+    drift: str = ""  # what the check found changed behind the platform's back (drift.summary), put back by the up
 
 
 class Scheduler:
@@ -178,9 +179,12 @@ class Scheduler:
             elif r.get("changed"):
                 s.diff = [dict(d, before_header=f"{name}/{d.get('before_header', '')}",
                                after_header=f"{name}/{d.get('after_header', '')}") for d in r.get("diff") or []]
+                if r.get("container_drift"):
+                    self._drifted(s, r)
                 if self.check_mode:
                     s.state, s.changed = WOULD_CHANGE, True
-                    what = ", ".join(r.get("changed_files") or []) or "containers drifted: " + ", ".join(r.get("drift") or [])
+                    what = ", ".join(r.get("changed_files") or []) or r.get("reason") or \
+                        "containers drifted: " + ", ".join(r.get("drift") or [])
                     self._event(ev.DEPLOY_SUCCESS, name, f"would change ({what}); check mode: nothing started",
                                 changed=True, duration=duration, changed_files=r.get("changed_files"))
             elif ready:
@@ -194,6 +198,15 @@ class Scheduler:
             else:
                 # runs unchanged but does not answer: once its dependencies are healthy it is waited for, not started
                 s.unchanged = True
+
+    def _drifted(self, s: Service, r: dict) -> None:
+        """Containers changed behind the platform's back: said now, recreated by the up step (their hash label still
+        matches, so compose alone would not)."""
+        s.drift = r.get("reason", "drift")
+        s.project = dict(s.project, recreate_services=r.get("recreate_services") or [])
+        then = "check mode: nothing changed" if self.check_mode else "they will be recreated"
+        self._event(ev.DRIFT, s.name, f"containers differ from the deployed configuration: {s.drift}; {then}",
+                    drift=r.get("container_drift"))
 
     def _healthy(self, s: Service, resp: dict, from_check: bool = False) -> None:
         """A service answered its probe; PostgreSQL also needs the application databases before it counts."""
@@ -384,6 +397,7 @@ class Scheduler:
             s.changed = bool(r.get("changed"))
             s.rollback_available = bool(r.get("rollback_available"))
             what = "started " + ", ".join(r.get("actions") or []) if s.changed else "unchanged, nothing restarted"
+            what += f"; put back {s.drift}" if s.drift and s.changed else ""
             self._event(ev.DEPLOY_SUCCESS, s.name, f"{what} ({duration:.1f} s)", changed=s.changed,
                         duration=duration, changed_files=r.get("changed_files"))
             s.state = WAITING

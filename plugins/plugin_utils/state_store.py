@@ -6,7 +6,7 @@ from ansible_collections.aiplatform.stack.plugins.module_utils import events as 
 _STATE_OF = {
     ev.HEALTH_SUCCESS: "running", ev.RECOVERY_SUCCESS: "recovered",
     ev.DEPLOY_FAIL: "failed", ev.HEALTH_TIMEOUT: "failed", ev.RESTART_LOOP: "failed", ev.RECOVERY_NEEDED: "failed",
-    ev.CONNECTIVITY_FAIL: "failed", ev.DEPLOY_SKIPPED: "failed", ev.SERVICE_REMOVED: "stopped",
+    ev.CONNECTIVITY_FAIL: "failed", ev.DEPLOY_SKIPPED: "failed", ev.SERVICE_REMOVED: "stopped", ev.ORPHANED: "orphaned",
 }
 HISTORY = 50
 
