@@ -32,7 +32,7 @@ def inspect(name):
 
 def table_lines(run):
     """The status table as printed by the debug task (one JSON string per line)."""
-    return [line.strip().strip('",') for line in run.stdout.splitlines() if line.strip().startswith('"')]
+    return [line.strip().strip('",').strip() for line in run.stdout.splitlines() if line.strip().startswith('"')]
 
 
 def test_a_service_taken_out_of_the_inventory_is_orphaned_warned_about_and_removed_on_request(platform):
