@@ -150,6 +150,7 @@ class CallbackModule(CallbackBase):
         self._learned: set[tuple] = set()
         self._step = ""  # the task running now, named by RUN_END and by the event of a failure
         self._failed_step = ""
+        self._error_step = ""  # the task during which the first ERROR event came: where the run went wrong
         self._hosts_with_error: set[str] = set()  # hosts that recorded an ERROR event during this task
         self._hosts_erred: set[str] = set()  # ... during this run
 
@@ -291,6 +292,7 @@ class CallbackModule(CallbackBase):
         self._counts["events"] += 1
         if event["level"] == "ERROR":
             self._counts["errors"] += 1
+            self._error_step = self._error_step or self._step
             self._hosts_with_error.add(event.get("host") or "")
             self._hosts_erred.add(event.get("host") or "")
             self._failed_services.add(event["service"])
@@ -377,6 +379,8 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_stats(self, stats) -> None:
         failed = sum(len(getattr(stats, k, {})) for k in ("failures", "dark"))
         status = "failed" if failed else "ok"
-        where = f" at step '{self._failed_step}'" if failed and self._failed_step else ""
+        # the step of the first error (the deploy), not the verdict task that fails the host because of it
+        step = self._error_step or self._failed_step
+        where = f" at step '{step}'" if failed and step else ""
         self._end(status, f"run {self._run_id} {status}{where}: {self._counts['events']} events, "
                           f"{self._counts['errors']} errors")

@@ -27,7 +27,9 @@ def missing_images(compose: Compose, project_dir: str) -> dict | None:
     images = [line.strip() for line in out.splitlines() if line.strip()] if rc == 0 else []
     missing = []
     for image in images:
-        rc, dummy, dummy2 = compose._run([compose.docker, "image", "inspect", image])
+        rc, dummy, errout = compose._run([compose.docker, "image", "inspect", image])
+        if rc != 0 and err.classify(errout) == err.ENGINE:  # not a missing image: no engine to ask
+            return {"category": err.ENGINE, "cause": errout.strip(), "advice": err.ADVICE[err.ENGINE], "rc": rc}
         if rc != 0:
             missing.append(image)
     if missing:

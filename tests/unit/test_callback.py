@@ -159,8 +159,11 @@ def test_a_step_whose_events_said_why_gets_no_second_error(cb, tmp_path):
     verdict = NamedTask("ansible.builtin.fail", "Fail the host")
     cb.v2_playbook_on_task_start(verdict, False)
     cb.v2_runner_on_failed(HostResult("ansible.builtin.fail", "Fail the host", "app1", {"msg": "not healthy: n8n"}))
+    cb.v2_playbook_on_stats(type("Stats", (), {"failures": {"app1": 1}, "dark": {}})())
     lines, events = read(tmp_path)
     assert not [x for x in events if x["type"] == ev.STEP_FAIL]
+    # RUN_END names where it went wrong (the deploy), not the verdict task that failed the host because of it
+    assert events[-1]["type"] == ev.RUN_END and "at step 'Deploy'" in events[-1]["message"]
 
 
 def test_the_live_channel_survives_the_dispatchers_method_scan(cb):
