@@ -23,7 +23,7 @@ NETWORK = "aiplatform-lab-hosts"
 # name -> inventory group (data: postgres + redis; model: ollama + litellm; app: the applications)
 HOSTS = {"data1": "aiplatform_data", "model1": "aiplatform_models", "app1": "aiplatform_apps"}
 # The lab images each host needs (a host loads only those: loading is the slow part of bringing the lab up).
-IMAGES = {"data1": ["postgres", "redis", "standin"], "model1": ["litellm", "standin"], "app1": ["standin", "nginx"]}
+IMAGES = {"data1": ["postgres", "redis", "standin"], "model1": ["litellm", "standin"], "app1": ["standin", "nginx", "squid"]}
 
 
 def sh(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:

@@ -59,8 +59,7 @@ def inventory_files(lab: bool):
     for inventory in sorted(glob.glob(os.path.join(ROOT, "inventories", "*"))):
         if os.path.basename(inventory).startswith("lab") != lab:
             continue
-        for path in sorted(glob.glob(os.path.join(inventory, "**", "*.y*ml"), recursive=True)):
-            yield path
+        yield from sorted(glob.glob(os.path.join(inventory, "**", "*.y*ml"), recursive=True))
 
 
 @pytest.mark.parametrize("path", list(inventory_files(lab=False)), ids=lambda p: os.path.relpath(p, ROOT))
