@@ -53,8 +53,11 @@ def test_call_in_netns_returns_the_childs_result_and_raises_its_error():
 
     import pytest
 
+    def fail():
+        raise ValueError("boom")
+
     assert cn.call_in_netns(os.getpid(), lambda: {"pid_differs": os.getpid()}) != {"pid_differs": os.getpid()}
     with pytest.raises(OSError, match="boom"):
-        cn.call_in_netns(os.getpid(), lambda: (_ for _ in ()).throw(ValueError("boom")))
+        cn.call_in_netns(os.getpid(), fail)
     with pytest.raises(OSError):
         cn.call_in_netns(2 ** 22 + 12345, lambda: 1)  # no such process: its namespace cannot be opened

@@ -14,6 +14,8 @@ APPS = ("dify", "litellm", "n8n", "openwebui")
 RULES = "~* &* +@all -@admin -@dangerous +info"
 SECRETS = {"password": "defaultPW1", "admin_password": "adminPW2", **{f"user_{a}": f"{a}PW3" for a in APPS}}
 REDIS = {"host": "aiplatform-redis", "port": 6379}
+DIFY_SECRETS = ("secret_key", "db_password", "plugin_db_password", "sandbox_key", "plugin_daemon_key", "plugin_inner_key",
+                "weaviate_key")
 
 
 def dify_vars(**extra):
@@ -25,9 +27,7 @@ def dify_vars(**extra):
         "dify_images": {k: f"img/{k}:1" for k in ("api", "web", "sandbox", "plugin_daemon", "ssrf_proxy", "nginx")},
         "dify_extra_env": {}, "dify_container_env": {}, "dify_resources": {}, "dify_ssrf_proxy_ports": [80, 443],
         "dify_redis_user": "dify", "dify_redis_password": SECRETS["user_dify"],
-        "aiplatform_secrets": {"dify": {k: f"dify-{k}" for k in ("secret_key", "db_password", "plugin_db_password",
-                                                                  "sandbox_key", "plugin_daemon_key",
-                                                                  "plugin_inner_key", "weaviate_key")}},
+        "aiplatform_secrets": {"dify": {k: f"dify-{k}" for k in DIFY_SECRETS}},
     }, **extra)
 
 
@@ -46,8 +46,8 @@ def test_the_sandbox_is_on_the_internal_network_only(dify_compose):
 
 def test_the_proxy_goes_out_through_a_network_no_other_container_joins(dify_compose):
     services = dify_compose["services"]
-    assert services["ssrf_proxy"]["networks"] == {"ssrf_proxy_network": {"aliases": ["dify-ssrf-proxy"]},
-                                                  "ssrf_proxy_egress": {}}
+    expected = {"ssrf_proxy_network": {"aliases": ["dify-ssrf-proxy"]}, "ssrf_proxy_egress": {}}
+    assert services["ssrf_proxy"]["networks"] == expected
     assert "aiplatform" not in services["ssrf_proxy"]["networks"]
     assert not dify_compose["networks"]["ssrf_proxy_egress"].get("internal")
     assert [n for n, s in services.items() if "ssrf_proxy_egress" in s["networks"]] == ["ssrf_proxy"]
@@ -67,9 +67,8 @@ def test_api_and_workers_reach_sandbox_and_proxy_and_the_plugin_daemon_stays_as_
 
 
 def test_other_services_keep_the_platform_network_with_their_alias():
-    text = render("redis", "compose.yml.j2", redis_service={"project": "aiplatform-redis",
-                                                           "container": "aiplatform-redis", "ports": []},
-                  redis_image="redis:7", redis_resources={})
+    service = {"project": "aiplatform-redis", "container": "aiplatform-redis", "ports": []}
+    text = render("redis", "compose.yml.j2", redis_service=service, redis_image="redis:7", redis_resources={})
     assert yaml.safe_load(text)["services"]["redis"]["networks"] == {"aiplatform": {"aliases": ["redis"]}}
 
 
