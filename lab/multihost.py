@@ -5,6 +5,8 @@
   python3 lab/multihost.py down   remove them with their engines' volumes and the network
 
 Ansible reaches them over SSH with a key generated for the lab (inventories/lab-multihost/.ssh, never committed).
+Their host keys are new on every `up`: the lab inventory alone turns host key checking off
+(inventories/lab-multihost/group_vars/all.yml); ansible.cfg keeps Ansible's default, checking on.
 Traffic stays on this machine: the hosts' addresses are on the lab network, published ports bind to those.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ NETWORK = "aiplatform-lab-hosts"
 # name -> inventory group (data: postgres + redis; model: ollama + litellm; app: the applications)
 HOSTS = {"data1": "aiplatform_data", "model1": "aiplatform_models", "app1": "aiplatform_apps"}
 # The lab images each host needs (a host loads only those: loading is the slow part of bringing the lab up).
-IMAGES = {"data1": ["postgres", "redis", "standin"], "model1": ["litellm", "standin"], "app1": ["standin", "nginx"]}
+IMAGES = {"data1": ["postgres", "redis", "standin"], "model1": ["litellm", "standin"], "app1": ["standin", "nginx", "squid"]}
 
 
 def sh(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -85,7 +87,6 @@ def write_inventory(addresses: dict[str, str], key: str) -> None:
     for name, group in HOSTS.items():
         lines += [f"        {group}:", "          hosts:", f"            {name}:", f"              ansible_host: {addresses[name]}"]
     lines += ["  vars:", "    ansible_user: root", f"    ansible_ssh_private_key_file: {key}",
-              "    ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
               "    ansible_python_interpreter: /usr/bin/python3", ""]
     with open(os.path.join(INVENTORY, "hosts.yml"), "w") as fh:
         fh.write("\n".join(lines))

@@ -2,9 +2,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
+from ansible_collections.aiplatform.stack.plugins.module_utils import inputs, redis_acl
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 
 
@@ -67,6 +69,19 @@ def env_name(value):
         raise AnsibleFilterError(str(exc)) from None
 
 
+def redis_acl_file(users, secrets):
+    try:
+        return redis_acl.acl_file(dict(users), dict(secrets))
+    except redis_acl.AclError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def redis_url(endpoint, user, password, db=0):
+    """redis://user:password@host:port/db with user and password percent-encoded (no character left as is)."""
+    return "redis://%s:%s@%s:%s/%d" % (quote(str(user), safe=""), quote(str(password), safe=""), endpoint["host"],
+                                       int(endpoint["port"]), int(db))
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -78,4 +93,6 @@ class FilterModule:
             "yaml_quote": yaml_quote,
             "env_quote": env_quote,
             "env_name": env_name,
+            "redis_acl_file": redis_acl_file,
+            "redis_url": redis_url,
         }

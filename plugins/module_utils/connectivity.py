@@ -85,6 +85,14 @@ def in_netns(pid: int, endpoints: list[tuple[str, int]]) -> list[dict]:
 
     The child joins the namespace with setns(2) (needs root); the parent stays where it was.
     """
+    return call_in_netns(pid, lambda: [check(h, p) for h, p in endpoints])
+
+
+def call_in_netns(pid: int, func):
+    """func() run in a child that joined the network namespace of process `pid`; its result must be JSON data.
+
+    An exception in the child (or a failed setns) is raised here as OSError with its message.
+    """
     import ctypes
     import json
     import os
@@ -98,7 +106,7 @@ def in_netns(pid: int, endpoints: list[tuple[str, int]]) -> list[dict]:
             fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
             if libc.setns(fd, CLONE_NEWNET) != 0:
                 raise OSError(ctypes.get_errno(), "setns failed")
-            payload = [check(h, p) for h, p in endpoints]
+            payload = {"result": func()}
         except Exception as exc:  # reported to the parent
             payload = {"error": str(exc)}
         os.write(write_end, json.dumps(payload).encode())
@@ -112,7 +120,7 @@ def in_netns(pid: int, endpoints: list[tuple[str, int]]) -> list[dict]:
         chunks.append(chunk)
     os.close(read_end)
     os.waitpid(child, 0)
-    result = json.loads(b"".join(chunks) or b'{"error": "no answer from the namespace"}')
-    if isinstance(result, dict):
-        raise OSError(result["error"])
-    return result
+    answer = json.loads(b"".join(chunks) or b'{"error": "no answer from the namespace"}')
+    if "error" in answer:
+        raise OSError(answer["error"])
+    return answer["result"]

@@ -13,6 +13,8 @@ import ipaddress
 import json
 import re
 
+from . import redis_acl
+
 # POSIX environment variable names (what a shell and compose's env-file parser agree on).
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # PostgreSQL database and role names we create: lower-case so that quoting never changes their meaning.
@@ -149,6 +151,18 @@ def address_problems(where: str, address: object) -> list[str]:
     return []
 
 
+def port_list_problems(where: str, ports: object) -> list[str]:
+    """A list of port numbers (1-65535; digits only when given as text): it is written into a proxy's config."""
+    if not isinstance(ports, list) or not ports:
+        return [f"{where}: {_shown(ports)} must be a non-empty list of port numbers such as [80, 443]"]
+    problems = []
+    for port in ports:
+        digits = str(port) if isinstance(port, (int, str)) and not isinstance(port, bool) else ""
+        if not re.fullmatch(r"[0-9]{1,5}", digits) or not 0 < int(digits) < 65536:
+            problems.append(f"{where}: {_shown(port)} is not a port number 1-65535")
+    return problems
+
+
 def database_problems(catalog: dict, enabled: list[str]) -> list[str]:
     """Databases of the enabled services: valid names, none named like the admin role, none claimed twice.
 
@@ -215,6 +229,10 @@ def service_input_problems(name: str, svc: dict) -> list[str]:
     for var, value in sorted((inputs.get("strings") or {}).items()):
         if not isinstance(value, (str, int, float)) or "\n" in str(value) or "\x00" in str(value):
             problems.append(f"{name}.{var}: {_shown(value)} must be one line of text")
+    for var, value in sorted((inputs.get("acl_users") or {}).items()):
+        problems += redis_acl.user_problems(f"{name}.{var}", value)
+    for var, value in sorted((inputs.get("ports") or {}).items()):
+        problems += port_list_problems(f"{name}.{var}", value)
     for var, keys in sorted((inputs.get("fields") or {}).items()):
         problems += field_problems(f"{name}.{var}", dict.fromkeys(keys), CUSTOM_FIELDS)
     for port in svc.get("ports") or []:

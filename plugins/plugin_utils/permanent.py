@@ -9,7 +9,8 @@ import re
 
 PATTERNS = (
     (re.compile(r"WRONGPASS|NOAUTH|invalid username-password pair", re.I), "redis",
-     "the Redis password (password in <aiplatform_secrets_dir>/redis.json, given to {service})"),
+     "Redis user {service}'s password (user_{service} in <aiplatform_secrets_dir>/redis.json, given to {service}; "
+     "its rules in redis_acl_users)"),
     (re.compile(r'password authentication failed for user "?([\w.-]+)', re.I), "postgres",
      "the database password of role {role} (db_password in <aiplatform_secrets_dir>/{service}.json)"),
     (re.compile(r"\b401\b[^\n]*(?:litellm|/v1|api key|unauthori[sz]ed)|invalid api key|AuthenticationError|"

@@ -1,7 +1,7 @@
 """The whole platform on one host: all nine services (Dify's eight containers and its init job), in order, wired.
 
-Real PostgreSQL (with pgvector), Redis, LiteLLM, n8n, Flowise and nginx; stand-ins for Ollama, Dify's api, workers,
-web, sandbox, plugin daemon and SSRF proxy, AnythingLLM and Open WebUI (lab/images/standin), each ready only while
+Real PostgreSQL (with pgvector), Redis, LiteLLM, n8n, Flowise, nginx and squid; stand-ins for Ollama, Dify's api, workers,
+web, sandbox and plugin daemon, AnythingLLM and Open WebUI (lab/images/standin), each ready only while
 what it is wired to answers with the credentials the roles gave it.
 """
 import json

@@ -46,3 +46,18 @@ def test_in_netns_of_our_own_process_works_as_root():
         assert found[0]["ok"]
     finally:
         listener.close()
+
+
+def test_call_in_netns_returns_the_childs_result_and_raises_its_error():
+    import os
+
+    import pytest
+
+    def fail():
+        raise ValueError("boom")
+
+    assert cn.call_in_netns(os.getpid(), lambda: {"pid_differs": os.getpid()}) != {"pid_differs": os.getpid()}
+    with pytest.raises(OSError, match="boom"):
+        cn.call_in_netns(os.getpid(), fail)
+    with pytest.raises(OSError):
+        cn.call_in_netns(2 ** 22 + 12345, lambda: 1)  # no such process: its namespace cannot be opened

@@ -11,8 +11,8 @@ Environment (all optional):
   STANDIN_READY_BODY     JSON body for a ready answer (default {"status":"ok"}); "{db}" is replaced by the db state
   STANDIN_PG_URL         postgresql://user:pass@host:port/db   checked on every readiness probe
   STANDIN_PG_URL_ENV     name of the variable holding that URL, as the real service reads it (e.g. DATABASE_URL)
-  STANDIN_REDIS_URL      redis://:pass@host:port/0             checked on every readiness probe
-  STANDIN_REDIS_ENV_PREFIX  read <prefix>HOST, <prefix>PORT, <prefix>PASSWORD instead (e.g. REDIS_)
+  STANDIN_REDIS_URL      redis://[user]:pass@host:port/0       checked on every readiness probe (AUTH user pass)
+  STANDIN_REDIS_ENV_PREFIX  read <prefix>HOST, <prefix>PORT, <prefix>USERNAME, <prefix>PASSWORD instead (e.g. REDIS_)
   STANDIN_PG_VARS        read the connection from discrete variables, e.g.
                          "host=DB_HOST,port=DB_PORT,user=DB_USERNAME,password=DB_PASSWORD,dbname=DB_DATABASE"
   STANDIN_REDIS_URL_ENV  name of the variable holding a redis:// URL (e.g. REDIS_URL, CELERY_BROKER_URL)
@@ -70,6 +70,7 @@ def check_redis(url: str) -> str | None:
     try:
         u = urlparse(url)
         client = redis.Redis(host=u.hostname, port=u.port or 6379, password=unquote(u.password) if u.password else None,
+                             username=unquote(u.username) if u.username else None,
                              socket_timeout=2, socket_connect_timeout=2)
         return None if client.ping() else "redis: no PONG"
     except Exception as exc:
@@ -107,8 +108,10 @@ def pg_url() -> str:
 def redis_url() -> str:
     prefix = os.environ.get("STANDIN_REDIS_ENV_PREFIX")
     if prefix and os.environ.get(prefix + "HOST"):
-        password = os.environ.get(prefix + "PASSWORD", "")
-        return f"redis://:{password}@{os.environ[prefix + 'HOST']}:{os.environ.get(prefix + 'PORT', '6379')}/0"
+        from urllib.parse import quote
+
+        user, password = quote(os.environ.get(prefix + "USERNAME", ""), safe=""), quote(os.environ.get(prefix + "PASSWORD", ""), safe="")
+        return f"redis://{user}:{password}@{os.environ[prefix + 'HOST']}:{os.environ.get(prefix + 'PORT', '6379')}/0"
     return os.environ.get(os.environ.get("STANDIN_REDIS_URL_ENV", ""), "") or os.environ.get("STANDIN_REDIS_URL", "")
 
 
