@@ -116,6 +116,11 @@ class Redactor:
                              r"(?P<val>\"[^\"]*\"|'[^']*'|\S+)")
     LONG = 6
 
+    @classmethod
+    def secret_name(cls, name: str) -> bool:
+        """Does this variable name say it holds a secret (N8N_ENCRYPTION_KEY, REDIS_PASSWORD, ...)?"""
+        return re.fullmatch(cls._SECRET_NAME, name, re.IGNORECASE) is not None
+
     def __init__(self, secrets: object = ()) -> None:
         self._long: set[str] = set()
         self._short: set[str] = set()

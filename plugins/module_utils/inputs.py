@@ -70,12 +70,26 @@ def env_quote(value: object) -> str:
     return '"' + escaped + '"'
 
 
-def env_file_values(text: str) -> list[str]:
-    """The values of an env file written with env_quote (for redaction: what compose might echo back)."""
+_URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^:/@\s]*:([^\s/@]+)@", re.IGNORECASE)
+
+
+def url_passwords(values: list[str]) -> list[str]:
+    """The passwords inside URLs among `values` (redis://user:pass@host), as written and decoded."""
+    from urllib.parse import unquote
+
+    found = [m for v in values for m in _URL_PASSWORD.findall(v)]
+    return sorted(set(found) | {unquote(m) for m in found})
+
+
+def env_file_values(text: str, key_filter=None) -> list[str]:
+    """The values of an env file written with env_quote (for redaction: what compose might echo back).
+
+    key_filter(name) -> bool keeps only the values of the names it accepts.
+    """
     values = []
     for line in (text or "").splitlines():
-        dummy, sep, raw = line.partition("=")
-        if not sep or line.lstrip().startswith("#"):
+        key, sep, raw = line.partition("=")
+        if not sep or line.lstrip().startswith("#") or (key_filter and not key_filter(key.strip())):
             continue
         if len(raw) >= 2 and raw[0] == raw[-1] == "'":
             values.append(raw[1:-1])

@@ -14,6 +14,7 @@ import time
 
 from . import engine_checks, inputs, runner
 from . import errors as err
+from . import events as ev
 from .compose import COMPOSE_FILE, HASH_ENV, HASH_LABEL, Compose, ComposeError, _labels, drift
 from .project_files import PREVIOUS, diff_of, existing_files, files_hash, keep_previous, plan_files, stage, write_files
 
@@ -45,7 +46,10 @@ class ProjectDeployer:
             files = existing_files(self.dir)
         for f in files.values():  # private files hold secrets: compose must not echo them into a result
             if int(str(f.get("mode", "0644")), 8) & 0o077 == 0 and isinstance(f.get("content"), str):
-                self.compose.redactor.add(inputs.env_file_values(f["content"]))
+                # the values whose names say secret: an env file also holds names (users, hosts) that
+                # compose prints as service and container names, which must stay readable and parseable
+                self.compose.redactor.add(inputs.env_file_values(f["content"], ev.Redactor.secret_name)
+                                          + inputs.url_passwords(inputs.env_file_values(f["content"])))
         plan = plan_files(self.dir, files)
         config_hash = files_hash(plan)
         self.compose.env[HASH_ENV] = config_hash

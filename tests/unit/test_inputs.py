@@ -298,3 +298,12 @@ def test_rendered_compose_keeps_a_hostile_key_one_key():
     service = yaml.safe_load(text)["services"]["n8n"]
     assert not {"privileged", "cap_add", "pid"} & set(service)
     assert service["environment"][INJECTION] == "x"
+
+
+def test_only_secret_values_of_an_env_file_are_masked_in_what_compose_prints():
+    from ansible_collections.aiplatform.stack.plugins.module_utils.events import Redactor
+    text = ("REDIS_USERNAME=litellm\nREDIS_HOST=redis\nREDIS_PASSWORD='s3cr3t-value'\n"
+            "REDIS_URL='redis://openwebui:p%40ss-word-1@redis:6379/0'\n")
+    kept = inputs.env_file_values(text, Redactor.secret_name) + inputs.url_passwords(inputs.env_file_values(text))
+    assert "s3cr3t-value" in kept and "p@ss-word-1" in kept and "p%40ss-word-1" in kept
+    assert "litellm" not in kept and "redis" not in kept
