@@ -1,4 +1,6 @@
 """A failed service stops only what depends on it: dependents are skipped with the reason, the rest carry on."""
+import subprocess
+
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
 from .conftest import docker
@@ -68,18 +70,34 @@ def test_too_little_disk_is_its_own_category(platform):
     assert fail and fail[0]["category"] == "disk" and "GiB free" in fail[0]["message"]
 
 
-def test_broken_wiring_names_the_address_that_cannot_be_reached(platform):
+def test_a_container_taken_off_its_network_is_drift_put_back(platform):
     run = platform.deploy()
     assert run.rc == 0, run.stdout[-3000:]
     docker("network", "disconnect", "aiplatform", "aiplatform-redis")
+    run = platform.deploy()
+    assert run.rc == 0, run.stdout[-3000:]
+    drift = run.of(ev.DRIFT, "redis")
+    assert drift and "network aiplatform" in drift[0]["message"], [e["message"] for e in run.events]
+    assert not run.of(ev.CONNECTIVITY_FAIL)  # back on its network: its consumers reach it again
+
+
+def test_broken_wiring_names_the_address_that_cannot_be_reached(platform):
+    run = platform.deploy()
+    assert run.rc == 0, run.stdout[-3000:]
+    # Redis refuses connections from its network (not on loopback: its own probe still answers). The container is
+    # as deployed, so this is no drift: only the wiring check can see it.
+    pid = docker("inspect", "-f", "{{.State.Pid}}", "aiplatform-redis").stdout.strip()
+    rule = ["INPUT", "-i", "eth0", "-p", "tcp", "--dport", "6379", "-j", "REJECT", "--reject-with", "tcp-reset"]
+    subprocess.run(["nsenter", "-t", pid, "-n", "iptables", "-I", *rule], check=True)
     try:
         run = platform.deploy()
     finally:
-        docker("network", "connect", "--alias", "redis", "aiplatform", "aiplatform-redis", check=False)
+        subprocess.run(["nsenter", "-t", pid, "-n", "iptables", "-D", *rule], check=False)
     assert run.rc != 0
     fail = run.of(ev.CONNECTIVITY_FAIL, "litellm")
     assert fail and fail[0]["level"] == "ERROR"
-    assert "cannot reach redis at aiplatform-redis:6379: name aiplatform-redis not resolved" in fail[0]["message"]
+    assert "cannot reach redis at " in fail[0]["message"]
+    assert "aiplatform-redis -> " in fail[0]["message"] and "Connection refused" in fail[0]["message"]
     assert not run.of(ev.CONNECTIVITY_FAIL, "postgres")
 
 

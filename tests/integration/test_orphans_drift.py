@@ -84,7 +84,8 @@ def recreate_by_hand(name, image, extra_env, extra_port, restart):
     for item in config["Env"] + [extra_env]:
         argv += ["-e", item]
     for m in doc["Mounts"]:
-        argv += ["-v", f"{m['Name']}:{m['Destination']}"]
+        argv += ["-v", f"{m['Name'] if m['Type'] == 'volume' else m['Source']}:{m['Destination']}"
+                 + ("" if m.get("RW", True) else ":ro")]
     for target, bindings in doc["HostConfig"]["PortBindings"].items():
         for b in bindings:
             argv += ["-p", f"{b['HostIp']}:{b['HostPort']}:{target}"]
