@@ -144,6 +144,8 @@ def baseline_file(cat: dict, deps: dict) -> str:
         checks = {p["target"]: healthcheck(p) for p in parts}
         for key, value in (doc.get("volumes") or {}).items():
             merged["volumes"][key] = value
+        for key, value in (doc.get("networks") or {}).items():
+            merged["networks"].setdefault(key, value)  # a project's own networks (Dify's sandbox network)
         for cname, c in doc["services"].items():
             full = f"{name}-{cname}" if len(doc["services"]) > 1 else name
             absolute(project_dir, c)

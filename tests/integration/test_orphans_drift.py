@@ -11,12 +11,13 @@ that stays enabled). About 5 playbook runs per test, each bounded by Platform.de
   shows it and changes nothing, site.yml puts it back, and a second run reports changed=0.
 """
 import json
+import os
 
 import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
-from .conftest import docker
+from .conftest import ROOT, docker
 
 PORT = 16379  # redis published, so that an orphan holds a port
 BASE = {"redis_published_port": PORT, "ollama_models": [], "aiplatform_dependencies": {"redis": [], "ollama": []}}
@@ -35,6 +36,15 @@ def table_lines(run):
     return [line.strip().strip('",').strip() for line in run.stdout.splitlines() if line.strip().startswith('"')]
 
 
+def keep_table(name, run):
+    """The status table as printed (indents kept), in tests/output for the record (the notes quote it)."""
+    out = os.path.join(ROOT, "tests", "output")
+    os.makedirs(out, exist_ok=True)
+    lines = [line.strip().strip('",') for line in run.stdout.splitlines() if line.strip().startswith('"')]
+    with open(os.path.join(out, f"status-{name}.txt"), "w") as fh:
+        fh.write("\n".join(line for line in lines if not line.startswith("msg")) + "\n")
+
+
 def test_a_service_taken_out_of_the_inventory_is_orphaned_warned_about_and_removed_on_request(platform):
     first = platform.deploy(BOTH)
     assert first.rc == 0, first.stdout[-3000:]
@@ -43,6 +53,7 @@ def test_a_service_taken_out_of_the_inventory_is_orphaned_warned_about_and_remov
     status = platform.deploy(OLLAMA_ONLY, playbook="playbooks/status.yml")
     assert status.rc == 0, status.stdout[-3000:]
     lines = table_lines(status)
+    keep_table("orphan", status)
     row = next(line for line in lines if line.startswith("redis "))
     assert " ORPHANED " in row
     assert f"- port 127.0.0.1:{PORT}->6379/tcp" in lines and "- volume aiplatform_redis_data" in lines
@@ -110,6 +121,7 @@ def test_drift_is_shown_then_put_back(platform, drifted):
     status = platform.deploy(REDIS_ONLY, playbook="playbooks/status.yml")
     assert status.rc == 0, status.stdout[-3000:]
     lines = table_lines(status)
+    keep_table("drift", status)
     assert " DRIFT " in next(line for line in lines if line.startswith("redis "))
     for want in ("- aiplatform-redis: image aiplatform-lab/redis:drift (want aiplatform-lab/redis:current)",
                  "- aiplatform-redis: env DEBUG added",
