@@ -413,7 +413,6 @@ def test_a_poll_ends_by_the_deadline_of_the_wait():
     assert 7.0 - 0.25 <= timeout["duration"] <= 7.0 + POLL_EVERY + STEP_COST + 1e-9
 
 
-
 def test_an_engine_that_stops_answering_during_a_wait_fails_the_service_with_category_engine():
     specs = {"redis": {"ready_after": 1.0}, "postgres": {"ready_after": 50.0, "deadline": 300.0, "engine_down_at": 5.0},
              "litellm": {"ready_after": 1.0}}
