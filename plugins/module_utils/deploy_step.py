@@ -139,9 +139,10 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
 
     # probes: the services asked for, and the unchanged ones of the check (ready ones need no wait)
     wanted = list(request.get("probe") or [])
+    # (and those changed without a changed file: their containers are inspected for the drift check)
     wanted += [{"name": p["service"], "project": p["project_name"], "probe": p["probe"], "target": p.get("target")}
                for p in checks if p.get("probe") and not out["check"][p["service"]].get("failed")
-               and not out["check"][p["service"]]["changed"]]
+               and (not out["check"][p["service"]]["changed"] or drift.relabelled(out["check"][p["service"]]))]
     out["probe"] = {}
     inspected: dict = {}  # the probe's inspect documents, reused by the drift check (they stay on the host)
     if wanted:

@@ -326,6 +326,11 @@ def judge(run, items: list[tuple[str, dict, list[dict]]], docker: str = "docker"
     return out
 
 
+def relabelled(check: dict) -> bool:
+    """A check that found no changed file yet a change: containers missing, stopped, or labelled by another hash."""
+    return bool(check.get("changed")) and "changed_files" in check and not check["changed_files"]
+
+
 def check_step(run, projects: list[dict], results: dict[str, dict], inspected: dict[str, list[dict]],
                docker: str = "docker") -> dict[str, list[dict]]:
     """The drift of the projects a deploy step's check found unchanged (hash label current, containers running),
@@ -334,7 +339,8 @@ def check_step(run, projects: list[dict], results: dict[str, dict], inspected: d
     items = []
     for p in projects:
         r = results.get(p["service"]) or {}
-        if p.get("model") and not r.get("failed") and not r.get("changed") and inspected.get(p["project_name"]):
+        if p.get("model") and not r.get("failed") and (not r.get("changed") or relabelled(r)) \
+                and inspected.get(p["project_name"]):
             want = expected(p["model"], p.get("files") or {}, p["project_src"], r.get("config_hash"))
             items.append((p["service"], want, inspected[p["project_name"]]))
     return judge(run, items, docker)

@@ -22,6 +22,13 @@ from .project_files import PREVIOUS, diff_of, existing_files, files_hash, keep_p
 UP_FLAGS = {"auto": [], "always": ["--force-recreate"], "never": ["--no-recreate"]}
 
 
+def mislabelled(config_hash: str, containers: list[dict]) -> list[str]:
+    """Services with a running container whose hash label is not the files' own (a label set by hand): compose's own
+    hash label still matches, so `up` alone would leave it; only a forced recreate puts it right."""
+    return sorted({c.get("Service", "") for c in containers
+                   if c.get("State") == "running" and _labels(c).get(HASH_LABEL) != config_hash})
+
+
 def stale(services: list[str], config_hash: str, containers: list[dict], recreate: str = "auto") -> list[str]:
     """Services `up` must act on. With recreate=never a container of another configuration is kept as it is:
     only missing or stopped containers count (so a re-run with changed files is not a change every time)."""
@@ -101,7 +108,12 @@ class ProjectDeployer:
                 result["actions"].append(" ".join(["up", *extra]))
                 result["started"] = progress.started
                 result["unparsed"] = progress.other
-            forced = sorted(set(recreate_services or []) - set(result["drift"])) if not UP_FLAGS[recreate] else []
+            forced = set(recreate_services or []) - set(result["drift"])
+            if not changed_files and mislabelled(config_hash, containers) and not UP_FLAGS[recreate]:
+                # compose recreates a container made from older files by itself; one copied by hand, labels and
+                # all, it leaves as it is: asked again after its `up`, and recreated by force
+                forced |= set(mislabelled(config_hash, self.compose.state()[1]))
+            forced = sorted(forced) if not UP_FLAGS[recreate] else []
             if forced:
                 progress = self.compose.checked("up", "--detach", "--force-recreate", "--no-deps", *forced)
                 result["actions"].append(" ".join(["up --force-recreate", *forced]))

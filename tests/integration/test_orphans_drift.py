@@ -84,6 +84,9 @@ def test_a_service_taken_out_of_the_inventory_is_orphaned_warned_about_and_remov
     assert removed.of(ev.SERVICE_REMOVED, "redis")
 
 
+EXTRA = "aiplatform_drift_extra"  # a volume and a network the container gets by hand
+
+
 def recreate_by_hand(name, image, extra_env, extra_port, restart):
     """Replace a container with one made by `docker run`: same compose labels (so compose and the hash label see
     nothing), with the given changes."""
@@ -91,7 +94,9 @@ def recreate_by_hand(name, image, extra_env, extra_port, restart):
     config = doc["Config"]
     argv = ["run", "-d", "--name", name, "--network", "aiplatform", "--network-alias", "redis", "--restart", restart]
     for key, value in config["Labels"].items():
-        argv += ["--label", f"{key}={value}"]
+        # our hash label forged; compose's own left as it is, so compose alone would see nothing to do
+        argv += ["--label", f"{key}={'handmade' if key == 'aiplatform.stack.config-hash' else value}"]
+    argv += ["-v", f"{EXTRA}:/extra"]
     for item in config["Env"] + [extra_env]:
         argv += ["-e", item]
     for m in doc["Mounts"]:
@@ -105,6 +110,8 @@ def recreate_by_hand(name, image, extra_env, extra_port, restart):
     argv += ["--entrypoint", entrypoint[0], image, *entrypoint[1:]]
     docker("rm", "-f", name)
     docker(*argv)
+    docker("network", "create", EXTRA, check=False)  # left by an earlier run that failed midway
+    docker("network", "connect", EXTRA, name)
 
 
 @pytest.fixture()
@@ -115,6 +122,8 @@ def drifted(platform):
     recreate_by_hand("aiplatform-redis", "aiplatform-lab/redis:drift", "DEBUG=1", "127.0.0.1:16380:6379", "always")
     yield
     docker("rmi", "aiplatform-lab/redis:drift", check=False)
+    docker("network", "rm", EXTRA, check=False)
+    docker("volume", "rm", EXTRA, check=False)
 
 
 def test_drift_is_shown_then_put_back(platform, drifted):
@@ -126,8 +135,11 @@ def test_drift_is_shown_then_put_back(platform, drifted):
     for want in ("- aiplatform-redis: image aiplatform-lab/redis:drift (want aiplatform-lab/redis:current)",
                  "- aiplatform-redis: env DEBUG added",
                  "- aiplatform-redis: port 127.0.0.1:16380->6379/tcp added",
-                 "- aiplatform-redis: restart always (want unless-stopped)"):
+                 "- aiplatform-redis: restart always (want unless-stopped)",
+                 f"- aiplatform-redis: mount volume {EXTRA}:/extra added",
+                 f"- aiplatform-redis: network {EXTRA} added"):
         assert want in lines, (want, lines)
+    assert any(line.startswith("- aiplatform-redis: config hash handmade (want ") for line in lines), lines
     assert status.of(ev.SERVICE_STATUS, "redis")[0]["state"] == "DRIFT"
     secret = json.load(open(f"{platform.base_dir}/secrets/redis.json"))["password"]
     assert secret not in status.stdout + "\n".join(status.log_lines)
@@ -149,6 +161,9 @@ def test_drift_is_shown_then_put_back(platform, drifted):
     assert now["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     assert list(now["HostConfig"]["PortBindings"]) == ["6379/tcp"]
     assert not [e for e in now["Config"]["Env"] if e.startswith("DEBUG=")]
+    assert list(now["NetworkSettings"]["Networks"]) == ["aiplatform"]
+    assert not [m for m in now["Mounts"] if m["Destination"] == "/extra"]
+    assert now["Config"]["Labels"]["aiplatform.stack.config-hash"] != "handmade"
     assert fix.of(ev.HEALTH_SUCCESS, "redis")
 
     again = platform.deploy(REDIS_ONLY)

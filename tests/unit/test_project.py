@@ -199,3 +199,23 @@ def test_pull_policy_leaves_pulling_to_up(tmp_path):
     assert "pull" not in fake.verbs() and result["actions"] == ["up --pull policy"]
     up = next(argv for argv, dummy in fake.calls if "up" in argv)
     assert up[up.index("--pull") + 1] == "policy"
+
+
+def test_a_hash_label_set_by_hand_is_put_right_by_a_forced_recreate(tmp_path):
+    # compose's own hash label matches (the container was copied with all its labels), so plain `up` leaves it
+    class ComposeSeesNoChange(FakeDocker):
+        def __call__(self, argv, env=None):
+            if "up" in argv and "--force-recreate" not in argv:
+                self.calls.append((argv, dict(env or {})))
+                return 0, "", ""
+            return super().__call__(argv, env)
+
+    fake = ComposeSeesNoChange()
+    d = str(tmp_path / "p")
+    ProjectDeployer(FakeDocker(), d, "p").present(FILES)
+    fake.running_hash = "handmade"
+    result = ProjectDeployer(fake, d, "p").present(FILES)
+    assert result["changed"] and "up --force-recreate a" in result["actions"]
+    assert fake.running_hash == result["config_hash"]
+    fake.calls.clear()
+    assert ProjectDeployer(fake, d, "p").present(FILES)["changed"] is False  # converged: the next run is a no-op
