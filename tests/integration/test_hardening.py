@@ -71,7 +71,9 @@ def test_each_real_container_runs_with_only_what_it_needs_and_is_healthy(deploye
     assert caps(hc.get("CapDrop")) == ["ALL"], hc.get("CapDrop")
     assert caps(hc.get("CapAdd")) == caps(want["cap_add"]), hc.get("CapAdd")
     assert hc.get("ReadonlyRootfs") is want["read_only"]
-    assert sorted(hc.get("Tmpfs") or {}) == sorted(want["tmpfs"])
+    # compose writes the short tmpfs syntax as HostConfig.Tmpfs; a tmpfs mount would be in Mounts
+    tmpfs = list(hc.get("Tmpfs") or {}) + [m["Target"] for m in hc.get("Mounts") or [] if m.get("Type") == "tmpfs"]
+    assert sorted(tmpfs) == sorted(want["tmpfs"])
     assert hc.get("PidsLimit") == want["pids_limit"]
     assert "no-new-privileges:true" in (hc.get("SecurityOpt") or [])
     # healthy with it: the deploy's own verdict, and the container has not restarted since
