@@ -10,6 +10,7 @@ from ansible.errors import AnsibleError
 from ansible.utils.display import Display
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
@@ -109,6 +110,9 @@ class ActionModule(PlatformAction):
         depends.update({name: list((spec or {}).get("depends_on") or []) for name, spec in custom.items()})
         deps = {name: list(needs or []) for name, needs in depends.items() if name in enabled}
         problems += cat.validate(catalog, enabled, groups)
+        overrides = task_vars.get("aiplatform_hardening_overrides")
+        problems += inputs.hardening_override_problems(self._templar.template(overrides) if overrides else {}, catalog,
+                                                       enabled)
         for name in enabled:
             problems += config_checks.service_problems(name, catalog.get(name) or {})
         if args.get("strict_variables", True):

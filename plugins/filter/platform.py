@@ -69,6 +69,13 @@ def env_name(value):
         raise AnsibleFilterError(str(exc)) from None
 
 
+def hardening(value, service, overrides=None, per_container=False):
+    try:
+        return inputs.effective_hardening(str(service), value, overrides, per_container=bool(per_container))
+    except inputs.InputError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
 def redis_acl_file(users, secrets):
     try:
         return redis_acl.acl_file(dict(users), dict(secrets))
@@ -93,6 +100,7 @@ class FilterModule:
             "yaml_quote": yaml_quote,
             "env_quote": env_quote,
             "env_name": env_name,
+            "hardening": hardening,
             "redis_acl_file": redis_acl_file,
             "redis_url": redis_url,
         }

@@ -30,6 +30,16 @@ _YAML_WORDS = frozenset("y n yes no on off true false null".split())
 _NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 
 
+# Linux capability names as compose and Docker take them (capabilities(7), without the CAP_ prefix), up to kernel 6.x.
+CAPABILITIES = frozenset("""
+    AUDIT_CONTROL AUDIT_READ AUDIT_WRITE BLOCK_SUSPEND BPF CHECKPOINT_RESTORE CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER
+    FSETID IPC_LOCK IPC_OWNER KILL LEASE LINUX_IMMUTABLE MAC_ADMIN MAC_OVERRIDE MKNOD NET_ADMIN NET_BIND_SERVICE
+    NET_BROADCAST NET_RAW PERFMON SETFCAP SETGID SETPCAP SETUID SYS_ADMIN SYS_BOOT SYS_CHROOT SYS_MODULE SYS_NICE
+    SYS_PACCT SYS_PTRACE SYS_RAWIO SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG SYSLOG WAKE_ALARM""".split())
+# The fields of one container's hardening (<service>_hardening, aiplatform_hardening_overrides.<container>).
+HARDENING_FIELDS = ("enabled", "cap_add", "read_only", "tmpfs", "pids_limit")
+_TMPFS_PATH = re.compile(r"/[A-Za-z0-9_./@+-]*")
+
 # The fields of a service described only as data (aiplatform_custom_services).
 CUSTOM_FIELDS = ("image", "type", "port", "published_port", "bind", "probe", "environment", "command", "host_group",
                  "backoff", "depends_on")
@@ -177,6 +187,88 @@ def port_list_problems(where: str, ports: object) -> list[str]:
     return problems
 
 
+def hardening_problems(where: str, value: object, fix: str) -> list[str]:
+    """Problems of one container's hardening (`where` names service and container, `fix` the variables to change).
+
+    cap_add: Linux capability names (no ALL: that undoes the drop; turn the container's hardening off instead);
+    tmpfs: absolute paths, one mount each (no options, no spaces, no ..); pids_limit: a positive integer.
+    """
+    if not isinstance(value, dict):
+        return [f"{where}: must be a mapping of {', '.join(HARDENING_FIELDS)}; {fix}"]
+    problems = field_problems(where, value, HARDENING_FIELDS)
+    problems = [f"{p}; {fix}" for p in problems]
+    enabled = value.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.append(f"{where}.enabled: {_shown(enabled)} must be true or false; {fix}")
+    read_only = value.get("read_only", False)
+    if not isinstance(read_only, bool):
+        problems.append(f"{where}.read_only: {_shown(read_only)} must be true or false; {fix}")
+    caps = value.get("cap_add", [])
+    if not isinstance(caps, list):
+        problems.append(f"{where}.cap_add: {_shown(caps)} must be a list of capability names such as [CHOWN]; {fix}")
+        caps = []
+    for cap in caps:
+        name = cap.upper() if isinstance(cap, str) else cap
+        if name == "ALL":
+            problems.append(f"{where}.cap_add: ALL gives every capability back; list the ones the image needs, or "
+                            f"set enabled: false for this container; {fix}")
+        elif not isinstance(name, str) or name not in CAPABILITIES:
+            bare = name[4:] if isinstance(name, str) and name.startswith("CAP_") else name
+            close = difflib.get_close_matches(str(bare), sorted(CAPABILITIES), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else "see capabilities(7), names without CAP_"
+            problems.append(f"{where}.cap_add: {_shown(cap)} is not a Linux capability ({hint}); {fix}")
+    mounts = value.get("tmpfs", [])
+    if not isinstance(mounts, list):
+        problems.append(f"{where}.tmpfs: {_shown(mounts)} must be a list of absolute paths such as [/var/cache/app]; {fix}")
+        mounts = []
+    for path in mounts:
+        if not isinstance(path, str) or not _TMPFS_PATH.fullmatch(path) or "/../" in path + "/" or path == "/":
+            problems.append(f"{where}.tmpfs: {_shown(path)} is not an absolute path inside the container (such as "
+                            f"/var/cache/app; no options, spaces or ..); {fix}")
+    limit = value.get("pids_limit")
+    if "pids_limit" in value and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        problems.append(f"{where}.pids_limit: {_shown(limit)} must be a positive integer (processes and threads); "
+                        f"{fix}")
+    return problems
+
+
+def effective_hardening(service: str, value: object, overrides: object, per_container: bool = False) -> dict:
+    """{container key: hardening} of a service: its role's `<service>_hardening` with the inventory's
+    `aiplatform_hardening_overrides.<key>` over it, field by field.
+
+    The key is the service's name for a one-container service, `<service>-<container>` (as in the container's name
+    aiplatform-<key>) for each container of a per-container mapping (Dify).
+    """
+    if not isinstance(value, dict):
+        raise InputError(f"{service}_hardening must be a mapping, got {type(value).__name__}")
+    if overrides in (None, ""):
+        overrides = {}
+    if not isinstance(overrides, dict):
+        raise InputError(f"aiplatform_hardening_overrides must be a mapping, got {type(overrides).__name__}")
+    own = {f"{service}-{c.replace('_', '-')}": h for c, h in value.items()} if per_container else {service: value}
+    out = {}
+    for key, base in own.items():
+        extra = overrides.get(key) or {}
+        out[key] = dict(base, **extra) if isinstance(base, dict) and isinstance(extra, dict) else base
+    return out
+
+
+def hardening_override_problems(overrides: object, catalog: dict, enabled: list[str]) -> list[str]:
+    """aiplatform_hardening_overrides names containers of the enabled services only (a typo would loosen nothing)."""
+    if overrides in (None, "", {}):
+        return []
+    if not isinstance(overrides, dict):
+        return ["plan.aiplatform_hardening_overrides: must be a mapping of container -> hardening fields"]
+    known = sorted(k for name in enabled for k in ((catalog.get(name) or {}).get("hardening") or {}))
+    problems = []
+    for key in sorted(overrides, key=str):
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"one of {', '.join(known)}"
+            problems.append(f"plan.aiplatform_hardening_overrides.{key}: not a container of an enabled service; {hint}")
+    return problems
+
+
 def database_problems(catalog: dict, enabled: list[str]) -> list[str]:
     """Databases of the enabled services: valid names, none named like the admin role, none claimed twice.
 
@@ -249,6 +341,10 @@ def service_input_problems(name: str, svc: dict) -> list[str]:
         problems += port_list_problems(f"{name}.{var}", value)
     for var, keys in sorted((inputs.get("fields") or {}).items()):
         problems += field_problems(f"{name}.{var}", dict.fromkeys(keys), CUSTOM_FIELDS)
+    for key, value in sorted((svc.get("hardening") or {}).items()):
+        var = f"{name}_hardening" + (f".{key[len(name) + 1:].replace('-', '_')}" if key != name else "")
+        problems += hardening_problems(f"{name}.hardening.{key}", value,
+                                       f"fix {var} or aiplatform_hardening_overrides.{key} in the inventory")
     for port in svc.get("ports") or []:
         if port.get("published") in (None, "", 0):
             continue

@@ -42,6 +42,11 @@ HOSTILE_KEYS = [
 ]
 
 
+def to_bool(value):
+    """Ansible's `bool` filter."""
+    return value if isinstance(value, bool) else str(value).strip().lower() in ("yes", "on", "1", "true", "y")
+
+
 def ansible_like_env():
     """Jinja with the collection's filters under their FQCN (Jinja accepts dotted filter names)."""
     # compose and env files, not HTML: no autoescape (as in Ansible's own templating)
@@ -49,7 +54,7 @@ def ansible_like_env():
         [os.path.join(ROOT, "roles", r, "templates") for r in ("aiplatform", "n8n", "litellm")]),
         keep_trailing_newline=True)
     e.filters.update({"aiplatform.stack.yaml_quote": inputs.yaml_quote, "aiplatform.stack.env_quote": inputs.env_quote,
-                      "aiplatform.stack.env_name": inputs.env_name, "to_json": json.dumps,
+                      "aiplatform.stack.env_name": inputs.env_name, "to_json": json.dumps, "bool": to_bool,
                       "to_nice_yaml": lambda v, indent=2: yaml.safe_dump(v, indent=indent)})
     return e
 
@@ -246,7 +251,8 @@ N8N_VARS = {
     "aiplatform_restart_policy": "unless-stopped", "aiplatform_log_max_size": "10m", "aiplatform_log_max_file": 3,
     "aiplatform_network": "aiplatform", "aiplatform_bind_address": "127.0.0.1",
     "n8n_service": {"project": "aiplatform-n8n", "container": "aiplatform-n8n",
-                    "ports": [{"name": "http", "container": 5678, "published": 5678, "bind": "127.0.0.1"}]},
+                    "ports": [{"name": "http", "container": 5678, "published": 5678, "bind": "127.0.0.1"}],
+                    "hardening": {"n8n": {"cap_add": [], "read_only": True, "tmpfs": ["/tmp"], "pids_limit": 64}}},
     "n8n_image": "n8nio/n8n:1.0", "n8n_postgres": {"host": "aiplatform-postgres", "port": 5432},
     "n8n_database_name": "n8n", "n8n_webhook_url": "", "n8n_bind_address": "127.0.0.1", "n8n_published_port": 5678,
     "n8n_timezone": "UTC", "n8n_queue_mode": False, "n8n_resources": {"memory": '1g"\nprivileged: true'},
