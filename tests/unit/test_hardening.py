@@ -49,8 +49,9 @@ def role_vars(role, **extra):
 def rendered(role, **extra):
     if role == "dify":
         images = {k: f"img/{k}:1" for k in ("api", "web", "sandbox", "plugin_daemon", "ssrf_proxy", "nginx", "weaviate")}
-        return yaml.safe_load(render("dify", "compose.yml.j2",
-                                     **dify_vars(dify_vector_store="weaviate", dify_images=images, **extra)))
+        variables = dify_vars()
+        variables.update({"dify_vector_store": "weaviate", "dify_images": images}, **extra)
+        return yaml.safe_load(render("dify", "compose.yml.j2", **variables))
     return yaml.safe_load(render(role, "compose.yml.j2", **role_vars(role, **extra)))
 
 
