@@ -112,7 +112,7 @@ class ActionModule(PlatformAction):
         problems += cat.validate(catalog, enabled, groups)
         overrides = task_vars.get("aiplatform_hardening_overrides")
         problems += inputs.hardening_override_problems(self._templar.template(overrides) if overrides else {}, catalog,
-                                                       enabled)
+                                                       enabled, service_roles.names())
         for name in enabled:
             problems += config_checks.service_problems(name, catalog.get(name) or {})
         if args.get("strict_variables", True):

@@ -253,16 +253,22 @@ def effective_hardening(service: str, value: object, overrides: object, per_cont
     return out
 
 
-def hardening_override_problems(overrides: object, catalog: dict, enabled: list[str]) -> list[str]:
-    """aiplatform_hardening_overrides names containers of the enabled services only (a typo would loosen nothing)."""
+def hardening_override_problems(overrides: object, catalog: dict, enabled: list[str],
+                                others: list[str] = ()) -> list[str]:
+    """aiplatform_hardening_overrides names containers of the enabled services (a typo would loosen nothing).
+
+    `others`: services the inventory does not enable in this run; an override for one of them (`<service>` or
+    `<service>-<container>`) waits for the run that enables it, where it is checked (one inventory, many runs).
+    """
     if overrides in (None, "", {}):
         return []
     if not isinstance(overrides, dict):
         return ["plan.aiplatform_hardening_overrides: must be a mapping of container -> hardening fields"]
     known = sorted(k for name in enabled for k in ((catalog.get(name) or {}).get("hardening") or {}))
+    later = [o for o in others if o not in enabled]
     problems = []
     for key in sorted(overrides, key=str):
-        if key not in known:
+        if key not in known and not any(str(key) == o or str(key).startswith(f"{o}-") for o in later):
             close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}?" if close else f"one of {', '.join(known)}"
             problems.append(f"plan.aiplatform_hardening_overrides.{key}: not a container of an enabled service; {hint}")

@@ -13,6 +13,11 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 ROLES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "roles"))
 
 
+def names() -> list[str]:
+    """Every service the collection has a role for."""
+    return sorted(n for n in os.listdir(ROLES) if n != "aiplatform" and has_role(n))
+
+
 def has_role(service: str) -> bool:
     return os.path.isfile(os.path.join(ROLES, service, "defaults", "main.yml"))
 

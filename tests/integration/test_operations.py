@@ -94,11 +94,15 @@ def test_interrupted_run_leaves_a_final_status_and_a_rerun_converges(platform, d
     docker("rm", "-f", "aiplatform-litellm")
     proc = subprocess.Popen(["ansible-playbook", "playbooks/site.yml", "-i", "inventories/lab", "-e",
                              f"aiplatform_base_dir={platform.base_dir}"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     log = os.path.join(log_dir, "aiplatform.log")
     assert wait_for(lambda: os.path.exists(log) and "[litellm] deploying" in open(log).read(), 120)
     proc.send_signal(sig)
     proc.wait(60)
+    try:  # a worker Ansible forked outlives a SIGKILL of the main process, asleep for good: not left behind
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     last = json.loads(open(os.path.join(log_dir, "events.jsonl")).read().splitlines()[-1])
     if sig != signal.SIGKILL:  # nothing can write after SIGKILL; the re-run below must converge all the same
         assert last["type"] == ev.RUN_END and last["status"] == "interrupted"

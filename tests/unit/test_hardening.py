@@ -225,3 +225,12 @@ def test_overrides_merge_field_by_field():
     assert inputs.effective_hardening("x", own, None) == {"x": own}
     with pytest.raises(inputs.InputError):
         inputs.effective_hardening("x", own, ["x"])
+
+
+def test_an_override_for_a_service_not_enabled_in_this_run_waits_for_the_run_that_enables_it():
+    # one inventory, many runs: the lab's override of Dify's nginx must not fail a run of the core services
+    catalog = {"postgres": {"hardening": {"postgres": {}}}}
+    others = ["dify", "n8n", "postgres"]
+    assert inputs.hardening_override_problems({"dify-nginx": {}, "n8n": {}}, catalog, ["postgres"], others) == []
+    assert inputs.hardening_override_problems({"postgress": {}}, catalog, ["postgres"], others) == [
+        "plan.aiplatform_hardening_overrides.postgress: not a container of an enabled service; did you mean postgres?"]
