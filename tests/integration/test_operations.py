@@ -99,10 +99,16 @@ def test_interrupted_run_leaves_a_final_status_and_a_rerun_converges(platform, d
     assert wait_for(lambda: os.path.exists(log) and "[litellm] deploying" in open(log).read(), 120)
     proc.send_signal(sig)
     proc.wait(60)
-    try:  # a worker Ansible forked outlives a SIGKILL of the main process, asleep for good: not left behind
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    # A worker Ansible forked outlives a SIGKILL of the main process, asleep for good in a write to it; it runs in a
+    # session of its own, so it is found by this run's log directory in its environment, and not left behind.
+    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                mine = f"AIPLATFORM_LOG_DIR={log_dir}".encode() in fh.read().split(b"\0")
+            if mine and pid != os.getpid():
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass  # gone meanwhile, or not ours to read
     last = json.loads(open(os.path.join(log_dir, "events.jsonl")).read().splitlines()[-1])
     if sig != signal.SIGKILL:  # nothing can write after SIGKILL; the re-run below must converge all the same
         assert last["type"] == ev.RUN_END and last["status"] == "interrupted"
