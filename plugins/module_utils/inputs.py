@@ -187,6 +187,15 @@ def port_list_problems(where: str, ports: object) -> list[str]:
     return problems
 
 
+def _listed(problems: list[str], where: str, value: dict, name: str, expected: str, fix: str) -> list:
+    """The list in value[name] (empty when absent); a problem, and an empty list, when it is not a list."""
+    items = value.get(name, [])
+    if isinstance(items, list):
+        return items
+    problems.append(f"{where}.{name}: {_shown(items)} must be a list of {expected}; {fix}")
+    return []
+
+
 def hardening_problems(where: str, value: object, fix: str) -> list[str]:
     """Problems of one container's hardening (`where` names service and container, `fix` the variables to change).
 
@@ -203,11 +212,7 @@ def hardening_problems(where: str, value: object, fix: str) -> list[str]:
     read_only = value.get("read_only", False)
     if not isinstance(read_only, bool):
         problems.append(f"{where}.read_only: {_shown(read_only)} must be true or false; {fix}")
-    caps = value.get("cap_add", [])
-    if not isinstance(caps, list):
-        problems.append(f"{where}.cap_add: {_shown(caps)} must be a list of capability names such as [CHOWN]; {fix}")
-        caps = []
-    for cap in caps:
+    for cap in _listed(problems, where, value, "cap_add", "capability names such as [CHOWN]", fix):
         name = cap.upper() if isinstance(cap, str) else cap
         if name == "ALL":
             problems.append(f"{where}.cap_add: ALL gives every capability back; list the ones the image needs, or "
@@ -217,11 +222,7 @@ def hardening_problems(where: str, value: object, fix: str) -> list[str]:
             close = difflib.get_close_matches(str(bare), sorted(CAPABILITIES), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}?" if close else "see capabilities(7), names without CAP_"
             problems.append(f"{where}.cap_add: {_shown(cap)} is not a Linux capability ({hint}); {fix}")
-    mounts = value.get("tmpfs", [])
-    if not isinstance(mounts, list):
-        problems.append(f"{where}.tmpfs: {_shown(mounts)} must be a list of absolute paths such as [/var/cache/app]; {fix}")
-        mounts = []
-    for path in mounts:
+    for path in _listed(problems, where, value, "tmpfs", "absolute paths such as [/var/cache/app]", fix):
         if not isinstance(path, str) or not _TMPFS_PATH.fullmatch(path) or "/../" in path + "/" or path == "/":
             problems.append(f"{where}.tmpfs: {_shown(path)} is not an absolute path inside the container (such as "
                             f"/var/cache/app; no options, spaces or ..); {fix}")

@@ -127,22 +127,11 @@ generated:
   elements: str
   sample: [redis.password]
 orphans:
-  description: What the platform holds on this host for services the inventory does not enable here.
+  description:
+    - What the platform holds on this host for services the inventory does not enable here, in the form
+      M(aiplatform.stack.platform_orphans) returns as RV(aiplatform.stack.platform_orphans#module:orphans).
   returned: when O(enabled) was given and the checks passed
   type: dict
-  contains:
-    services:
-      description: One entry per orphaned service.
-      type: list
-      elements: dict
-      sample: [{service: redis, project: aiplatform-redis, project_dir: /opt/aiplatform/redis,
-                containers: [{name: aiplatform-redis, state: running, status: Up 2 hours, image: "redis:7.4.7-alpine"}],
-                ports: ["127.0.0.1:6379->6379/tcp"], volumes: [aiplatform_redis_data], networks: [aiplatform]}]
-    networks:
-      description: Platform networks left over (only when no service is enabled on this host).
-      type: list
-      elements: str
-      sample: []
   sample: {services: [], networks: []}
 events:
   description: PRECHECK_FAIL, PORT_CONFLICT and ORPHANED events.
