@@ -3,6 +3,8 @@
 LiteLLM's role is deployed with the lab stand-in image here, the stand-in's fault knobs set through the role's
 litellm_extra_env; PostgreSQL and Redis are real.
 """
+import itertools
+
 import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
@@ -61,7 +63,7 @@ def test_never_healthy_times_out_within_its_deadline(platform, wired):
     # Live progress: a retry line at least every poll window (POLL_SECONDS) until the timeout, whatever a step costs.
     marks = [deployed] + [e["time"] for e in run.of(ev.HEALTH_RETRY, "litellm")] + [timeout[0]["time"]]
     assert len(marks) >= 4, marks
-    assert max(b - a for a, b in zip(marks, marks[1:])) <= POLL_SECONDS + 2, marks
+    assert max(b - a for a, b in itertools.pairwise(marks)) <= POLL_SECONDS + 2, marks
     assert all(e["level"] == "WARN" for e in run.of(ev.HEALTH_RETRY))
 
 
