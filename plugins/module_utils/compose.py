@@ -142,16 +142,24 @@ class Compose:
         """failure() with the project's secrets masked also where compose quoted them inside its JSON lines."""
         return self.redactor.data(failure(rc, out, errout)) if len(self.redactor) else failure(rc, out, errout)
 
-    def validate(self, project_dir: str | None = None) -> dict | None:
-        """None when `docker compose config` accepts the project, else a failure dict (category config)."""
-        rc, out, errout = self.call("config", "--quiet", project_dir=project_dir)
+    def validate(self, project_dir: str | None = None) -> tuple[dict | None, list[str], list[str]]:
+        """(failure or None, services, images) of the project, from one `docker compose config` call.
+
+        A failure is a dict of category config (what compose said, secrets masked)."""
+        rc, out, errout = self.call("config", "--format", "json", project_dir=project_dir)
         if rc == 0:
-            return None
-        result = self._failure(rc, out, errout)
+            try:
+                services = json.loads(out).get("services") or {}
+            except ValueError:
+                services = None
+            if isinstance(services, dict):
+                return None, sorted(services), sorted({str(s.get("image")) for s in services.values() if s.get("image")})
+            out, errout = "", "docker compose config printed no project"
+        result = self._failure(rc or 1, out, errout)
         if result["category"] == err.UNKNOWN:
             result["category"] = err.CONFIG
             result["advice"] = err.ADVICE[err.CONFIG]
-        return result
+        return result, [], []
 
     def state(self) -> tuple[list[str], list[dict]]:
         """(services defined in the compose file, containers of the project)."""

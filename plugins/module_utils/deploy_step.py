@@ -31,7 +31,8 @@ from .project import ProjectDeployer
 def _present(p: dict, pull: str, networks: list[str], check_mode: bool, run) -> dict:
     try:
         deployer = ProjectDeployer(run, p["project_src"], p["project_name"], check_mode=check_mode)
-        return deployer.present(p.get("files") or {}, pull=pull, networks=networks, recreate_services=p.get("recreate_services"))
+        return deployer.present(p.get("files") or {}, pull=pull, networks=networks,
+                                recreate_services=p.get("recreate_services"), validated=p.get("validated"))
     except ComposeError as exc:
         return dict(exc.info, failed=True, changed=False)
     except (OSError, ValueError) as exc:

@@ -6,10 +6,12 @@ from .compose import Compose, ComposeError
 
 
 def ensure_networks(compose: Compose, networks: list[str]) -> list[str]:
-    """Create the shared external networks that are missing; returns the ones created."""
+    """Create the shared external networks that are missing; returns the ones created (one call when none is)."""
+    if not networks or compose._run([compose.docker, "network", "inspect", "--format", "{{.Name}}", *networks])[0] == 0:
+        return []
     created = []
     for name in networks:
-        rc, dummy, dummy2 = compose._run([compose.docker, "network", "inspect", name])
+        rc, dummy, dummy2 = compose._run([compose.docker, "network", "inspect", "--format", "{{.Name}}", name])
         if rc == 0:
             continue
         argv = [compose.docker, "network", "create", "--label", "aiplatform.stack.network=true", name]
@@ -21,13 +23,17 @@ def ensure_networks(compose: Compose, networks: list[str]) -> list[str]:
     return created
 
 
-def missing_images(compose: Compose, project_dir: str) -> dict | None:
-    """A failure naming the project's images that are not on the host (air-gapped hosts, pull never)."""
-    rc, out, dummy = compose.call("config", "--images", project_dir=project_dir)
-    images = [line.strip() for line in out.splitlines() if line.strip()] if rc == 0 else []
+def missing_images(compose: Compose, images: list[str]) -> dict | None:
+    """A failure naming the project's images that are not on the host (air-gapped hosts, pull never); one
+    `docker image inspect` when all are there."""
+    if not images:
+        return None
+    rc, dummy, errout = compose._run([compose.docker, "image", "inspect", "--format", "{{.Id}}", *images])
+    if rc == 0:
+        return None
     missing = []
     for image in images:
-        rc, dummy, errout = compose._run([compose.docker, "image", "inspect", image])
+        rc, dummy, errout = compose._run([compose.docker, "image", "inspect", "--format", "{{.Id}}", image])
         if rc != 0 and err.classify(errout) == err.ENGINE:  # not a missing image: no engine to ask
             return {"category": err.ENGINE, "cause": errout.strip(), "advice": err.ADVICE[err.ENGINE], "rc": rc}
         if rc != 0:

@@ -46,9 +46,11 @@ class ProjectDeployer:
         self.check_mode = check_mode
 
     def present(self, files: dict[str, dict], pull: str = "missing", recreate: str = "auto",
-                networks: list[str] | None = None, recreate_services: list[str] | None = None) -> dict:
+                networks: list[str] | None = None, recreate_services: list[str] | None = None,
+                validated: dict | None = None) -> dict:
         """`recreate_services`: compose services to recreate although their hash label is current (drift: their containers
-        were changed behind the platform's back, see drift.py)."""
+        were changed behind the platform's back, see drift.py). `validated`: what a check of the same files found
+        earlier in the run ({hash, services, images}, returned by the check as `validated`): not asked again."""
         if not files:  # bring up the project as it is on disk
             files = existing_files(self.dir)
         for f in files.values():  # private files hold secrets: compose must not echo them into a result
@@ -64,14 +66,23 @@ class ProjectDeployer:
         result = {"changed": False, "changed_files": changed_files, "diff": diff_of(plan), "actions": [],
                   "config_hash": config_hash}
 
+        services = images = None  # the project's services and images, when its files were validated
         if changed_files or not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
-            staged = stage(plan, self.dir, check_mode=self.check_mode)
-            try:
-                problem = self.compose.validate(project_dir=staged)
-            finally:
-                shutil.rmtree(staged, ignore_errors=True)
-            if problem:
-                return dict(result, failed=True, **problem)
+            if (validated or {}).get("hash") == config_hash:
+                services, images = validated["services"], validated["images"]
+            else:
+                staged = stage(plan, self.dir, check_mode=self.check_mode)
+                try:
+                    problem, services, images = self.compose.validate(project_dir=staged)
+                finally:
+                    shutil.rmtree(staged, ignore_errors=True)
+                if problem:
+                    return dict(result, failed=True, **problem)
+                # an image missing on a host that never pulls fails the check, before anything changes
+                problem = engine_checks.missing_images(self.compose, images) if pull == "never" else None
+                if problem:
+                    return dict(result, failed=True, **problem)
+            result["validated"] = {"hash": config_hash, "services": services, "images": images}
         try:
             if not changed_files and os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
                 services, containers = self.compose.state()
@@ -81,25 +92,22 @@ class ProjectDeployer:
             if self.check_mode:
                 result["changed"] = True
                 return result
-            if pull in ("missing", "always"):
+            if pull in ("missing", "always") and (pull == "always" or images is None or
+                                                  engine_checks.missing_images(self.compose, images)):
                 # Pull before touching containers: a missing image must not stop the running version.
                 self.compose.checked("pull", "--quiet", "--ignore-buildable", "--policy", pull)
                 result["actions"].append("pull")
-            elif pull == "never":
-                staged = stage(plan, self.dir)
-                try:
-                    problem = engine_checks.missing_images(self.compose, staged)
-                finally:
-                    shutil.rmtree(staged, ignore_errors=True)
-                if problem:
-                    return dict(result, failed=True, **problem)
             if changed_files and os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
                 keep_previous(self.dir)
                 result["rollback_available"] = True
             write_files(self.dir, plan)
             result["networks_created"] = engine_checks.ensure_networks(self.compose, networks or [])
-            services, containers = self.compose.state()
-            result["drift"] = stale(services, config_hash, containers, recreate)
+            containers = []
+            if changed_files and recreate != "never":
+                result["drift"] = services  # new files, a new hash label: every service is recreated
+            else:
+                services, containers = self.compose.state()
+                result["drift"] = stale(services, config_hash, containers, recreate)
             # A changed file changes the hash label, so compose recreates the project's containers by itself.
             force = recreate == "always"
             if result["drift"] or force:

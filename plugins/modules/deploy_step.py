@@ -29,7 +29,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
+    suboptions: &project
       service:
         description: Service name.
         type: str
@@ -66,132 +66,29 @@ options:
         description: Compose services to recreate although their hash label is current (their containers drifted).
         type: list
         elements: str
+      validated:
+        description:
+          - What the check step of this run found valid in the same files (its result's C(validated)), so O(up)
+            neither validates them nor looks for their images again.
+        type: dict
   up:
     description: Projects to bring up (same shape as O(check)); images pulled first, containers touched only on drift.
     type: list
     elements: dict
     default: []
-    suboptions:
-      service:
-        description: Service name.
-        type: str
-        required: true
-      project_src:
-        description: Project directory on the host.
-        type: path
-        required: true
-      project_name:
-        description: Compose project name.
-        type: str
-        required: true
-      files:
-        description: Rendered files by path relative to the project directory (C(content), C(mode)).
-        type: dict
-        default: {}
-      secret_files:
-        description: Rendered files with a private mode (env files with secrets); never logged.
-        type: dict
-        default: {}
-      probe:
-        description: The service's readiness probe.
-        type: dict
-      target:
-        description: Compose service the probe is sent to.
-        type: str
-      model:
-        description:
-          - What drift is judged by - the rendered compose file parsed on the controller (image, environment, env
-            files, mounts, ports, networks, restart policy per compose service). Without it, only the config hash is
-            compared. Kept beside the project (C(.aiplatform-models.json), 0600) for M(aiplatform.stack.platform_status).
-        type: dict
-      recreate_services:
-        description: Compose services to recreate although their hash label is current (their containers drifted).
-        type: list
-        elements: str
+    suboptions: *project
   stop:
     description: Projects to stop (C(service), C(project_src), C(project_name)); volumes kept.
     type: list
     elements: dict
     default: []
-    suboptions:
-      service:
-        description: Service name.
-        type: str
-        required: true
-      project_src:
-        description: Project directory on the host.
-        type: path
-        required: true
-      project_name:
-        description: Compose project name.
-        type: str
-        required: true
-      files:
-        description: Rendered files by path relative to the project directory (C(content), C(mode)).
-        type: dict
-        default: {}
-      secret_files:
-        description: Rendered files with a private mode (env files with secrets); never logged.
-        type: dict
-        default: {}
-      probe:
-        description: The service's readiness probe.
-        type: dict
-      target:
-        description: Compose service the probe is sent to.
-        type: str
-      model:
-        description:
-          - What drift is judged by - the rendered compose file parsed on the controller (image, environment, env
-            files, mounts, ports, networks, restart policy per compose service). Without it, only the config hash is
-            compared. Kept beside the project (C(.aiplatform-models.json), 0600) for M(aiplatform.stack.platform_status).
-        type: dict
-      recreate_services:
-        description: Compose services to recreate although their hash label is current (their containers drifted).
-        type: list
-        elements: str
+    suboptions: *project
   previous:
     description: Projects to roll back to the files of their previous version.
     type: list
     elements: dict
     default: []
-    suboptions:
-      service:
-        description: Service name.
-        type: str
-        required: true
-      project_src:
-        description: Project directory on the host.
-        type: path
-        required: true
-      project_name:
-        description: Compose project name.
-        type: str
-        required: true
-      files:
-        description: Rendered files by path relative to the project directory (C(content), C(mode)).
-        type: dict
-        default: {}
-      secret_files:
-        description: Rendered files with a private mode (env files with secrets); never logged.
-        type: dict
-        default: {}
-      probe:
-        description: The service's readiness probe.
-        type: dict
-      target:
-        description: Compose service the probe is sent to.
-        type: str
-      model:
-        description:
-          - What drift is judged by - the rendered compose file parsed on the controller (image, environment, env
-            files, mounts, ports, networks, restart policy per compose service). Without it, only the config hash is
-            compared. Kept beside the project (C(.aiplatform-models.json), 0600) for M(aiplatform.stack.platform_status).
-        type: dict
-      recreate_services:
-        description: Compose services to recreate although their hash label is current (their containers drifted).
-        type: list
-        elements: str
+    suboptions: *project
   probe:
     description: Services to probe, each C(name), C(project), C(probe), C(target).
     type: list
@@ -435,6 +332,7 @@ _PROJECTS = dict(_LIST, options={
     "target": {"type": "str"},
     "model": {"type": "dict"},
     "recreate_services": {"type": "list", "elements": "str"},
+    "validated": {"type": "dict"},
 })
 
 

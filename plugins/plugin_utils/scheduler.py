@@ -177,6 +177,8 @@ class Scheduler:
             if r.get("failed"):
                 self._fail(s, r.get("category", "unknown"), r.get("cause") or r.get("msg", ""), r.get("advice", ""))
             elif r.get("changed"):
+                if r.get("validated"):  # its up need not validate the same files again
+                    s.project = dict(s.project, validated=r["validated"])
                 s.diff = [dict(d, before_header=f"{name}/{d.get('before_header', '')}",
                                after_header=f"{name}/{d.get('after_header', '')}") for d in r.get("diff") or []]
                 if r.get("container_drift"):

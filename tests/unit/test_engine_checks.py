@@ -1,27 +1,45 @@
-"""Engine-side checks: a missing image is named; an engine that does not answer is not taken for a missing image."""
+"""Engine-side checks: a missing image is named; an engine that does not answer is not taken for a missing image;
+all present is one call; networks that exist are one call too."""
 from ansible_collections.aiplatform.stack.plugins.module_utils.compose import Compose
-from ansible_collections.aiplatform.stack.plugins.module_utils.engine_checks import missing_images
+from ansible_collections.aiplatform.stack.plugins.module_utils.engine_checks import ensure_networks, missing_images
 
 DOWN = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+IMAGES = ["aiplatform-lab/postgres:current", "aiplatform-lab/redis:current"]
 
 
-def compose_with(image_answer):
+def engine(answer, calls=None):
+    """A docker CLI that answers every call with answer(argv)."""
     def run(argv, data=None, env=None):
-        if argv[1] == "compose":
-            return 0, "aiplatform-lab/postgres:current\n", ""
-        return image_answer
+        if calls is not None:
+            calls.append(argv)
+        return answer(argv)
     return Compose(run, "/opt/aiplatform/postgres", "aiplatform-postgres")
 
 
 def test_an_image_the_engine_does_not_have_is_named():
-    problem = missing_images(compose_with((1, "", "Error: No such image: aiplatform-lab/postgres:current")), "/x")
-    assert problem["category"] == "image" and "aiplatform-lab/postgres:current" in problem["cause"]
+    gone = "aiplatform-lab/postgres:current"
+    problem = missing_images(engine(lambda argv: (1, "", f"Error: No such image: {gone}") if gone in argv
+                                    else (0, "sha256:1", "")), IMAGES)
+    assert problem["category"] == "image" and problem["cause"] == f"image not present on this host: {gone}"
 
 
 def test_an_engine_that_does_not_answer_is_an_engine_failure_not_a_missing_image():
-    problem = missing_images(compose_with((1, "", DOWN)), "/x")
+    problem = missing_images(engine(lambda argv: (1, "", DOWN)), IMAGES)
     assert problem["category"] == "engine" and "docker daemon" in problem["cause"]
 
 
-def test_present_images_are_no_problem():
-    assert missing_images(compose_with((0, "[{}]", "")), "/x") is None
+def test_present_images_are_no_problem_and_one_call():
+    calls = []
+    assert missing_images(engine(lambda argv: (0, "sha256:1\nsha256:2\n", ""), calls), IMAGES) is None
+    assert len(calls) == 1 and all(i in calls[0] for i in IMAGES)
+
+
+def test_existing_networks_are_one_call_and_a_missing_one_is_created():
+    calls = []
+    assert ensure_networks(engine(lambda argv: (0, "aiplatform\n", ""), calls), ["aiplatform", "other"]) == []
+    assert len(calls) == 1
+    calls.clear()
+    made = ensure_networks(engine(lambda argv: (1, "", "Error: No such network: other") if "inspect" in argv and
+                                  "other" in argv else (0, "", ""), calls), ["aiplatform", "other"])
+    assert made == ["other"] and ["docker", "network", "create", "--label", "aiplatform.stack.network=true",
+                                  "other"] in calls

@@ -31,8 +31,9 @@ class FakeDocker:
     def __call__(self, argv, env=None):
         self.calls.append((argv, dict(env or {})))
         args = [a for a in argv if a not in ("docker", "compose")]
-        if "config" in args and "--quiet" in args:
-            return (0, "", "") if self.valid else (1, "", '{"error":true,"message":"yaml: line 2: bad"}')
+        if "config" in args and "--format" in args:
+            return (0, '{"services": {"a": {"image": "x:1"}}}', "") if self.valid else \
+                (1, "", '{"error":true,"message":"yaml: line 2: bad"}')
         if "config" in args and "--services" in args:
             return 0, "a\n", ""
         if "ps" in args:
@@ -157,7 +158,7 @@ def test_check_mode_on_a_fresh_host_creates_no_base_directory_and_still_validate
     base = tmp_path / "opt" / "aiplatform"
     result = ProjectDeployer(fake, str(base / "svc"), "p", check_mode=True).present(FILES)
     assert result["changed"] and not (tmp_path / "opt").exists()
-    validated = [argv for argv, dummy in fake.calls if "--quiet" in argv]
+    validated = [argv for argv, dummy in fake.calls if "config" in argv and "--format" in argv]
     assert validated and validated[0][validated[0].index("--project-directory") + 1].startswith(str(scratch))
     assert list(scratch.iterdir()) == []  # the staged copy is gone too
 
@@ -219,3 +220,41 @@ def test_a_hash_label_set_by_hand_is_put_right_by_a_forced_recreate(tmp_path):
     assert fake.running_hash == result["config_hash"]
     fake.calls.clear()
     assert ProjectDeployer(fake, d, "p").present(FILES)["changed"] is False  # converged: the next run is a no-op
+
+
+def test_an_up_after_its_check_asks_compose_only_to_start(tmp_path):
+    # the check step validated the same files: the up neither validates, nor looks for images, nor lists containers
+    fake = FakeDocker()
+    d = str(tmp_path / "p")
+    checked = ProjectDeployer(fake, d, "p", check_mode=True).present(FILES, pull="missing")
+    assert checked["validated"] == {"hash": checked["config_hash"], "services": ["a"], "images": ["x:1"]}
+    fake.calls.clear()
+    result = ProjectDeployer(fake, d, "p").present(FILES, pull="missing", networks=["aiplatform"],
+                                                   validated=checked["validated"])
+    assert result["changed"] and result["drift"] == ["a"]
+    assert fake.verbs() == ["image", "network", "up"]  # images there (no pull), network there, up
+
+
+def test_other_files_than_the_check_saw_are_validated_again(tmp_path):
+    fake = FakeDocker()
+    d = str(tmp_path / "p")
+    checked = ProjectDeployer(fake, d, "p", check_mode=True).present(FILES)
+    other = dict(FILES, **{"compose.yml": {"content": "services:\n  a:\n    image: x:2\n", "mode": "0644"}})
+    fake.calls.clear()
+    ProjectDeployer(fake, d, "p").present(other, pull="never", validated=checked["validated"])
+    assert fake.verbs()[0] == "config"
+
+
+def test_a_missing_image_fails_the_check_before_anything_changes(tmp_path):
+    class NoImage(FakeDocker):
+        def __call__(self, argv, env=None):
+            if "image" in argv and "inspect" in argv:
+                self.calls.append((argv, {}))
+                return 1, "", "Error: No such image: x:1"
+            return super().__call__(argv, env)
+
+    fake = NoImage()
+    d = str(tmp_path / "p")
+    result = ProjectDeployer(fake, d, "p", check_mode=True).present(FILES, pull="never")
+    assert result["failed"] and result["category"] == "image" and "x:1" in result["cause"]
+    assert not os.path.exists(d) and "up" not in fake.verbs()

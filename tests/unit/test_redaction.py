@@ -129,7 +129,7 @@ class EchoingCompose:
         self.secret = secret
 
     def __call__(self, argv, env=None):
-        if "config" in argv and "--quiet" in argv:
+        if "config" in argv and "--format" in argv:
             return 1, "", json.dumps({"error": True, "message": "failed to read env: unexpected " + json.dumps(self.secret)})  # Go %q quoting
         return 0, "", ""
 

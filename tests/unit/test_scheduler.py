@@ -77,6 +77,8 @@ class FakeHost:
                 out["check"][p["service"]] = {"failed": True, "category": "config", "cause": spec["check_fails"]}
             else:
                 out["check"][p["service"]] = {"changed": not spec.get("running"), "changed_files": []}
+                if not spec.get("running"):
+                    out["check"][p["service"]]["validated"] = {"hash": "h-" + p["service"], "services": [], "images": []}
                 if spec.get("running"):
                     out["probe"][p["service"]] = self.verdict(p["service"])
         for p in request.get("previous") or []:
@@ -188,6 +190,13 @@ def test_the_databases_are_made_in_the_step_where_postgres_answers_before_any_co
     summary, events, host = run({n: {"ready_after": 1.0} for n in SEED})
     assert host.databases_made_at == pytest.approx(first(events, "HEALTH_SUCCESS", "postgres")["t"])
     assert first(events, "DEPLOY_SUCCESS", "litellm")["t"] > host.databases_made_at
+
+
+def test_each_up_carries_what_the_check_validated_so_the_host_does_not_validate_again():
+    summary, dummy, host = run({n: {"ready_after": 1.0} for n in SEED})
+    ups = [p for r in host.requests for p in r.get("up") or []]
+    assert summary["failed_services"] == [] and sorted(p["service"] for p in ups) == sorted(SEED)
+    assert all(p.get("validated", {}).get("hash") == "h-" + p["service"] for p in ups)
 
 
 def test_a_failure_skips_its_dependents_with_the_reason_and_independent_services_carry_on():
