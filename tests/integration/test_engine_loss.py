@@ -119,12 +119,16 @@ def test_a_killed_module_is_an_error_event_naming_the_step(platform, tmp_path):
                                  check=False).stdout.split()
             return [int(p) for p in out if int(p) != os.getpid()]
 
-        pids = wait_until(deploy_module, 30, "a deploy_step module running", interval=0.02)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass  # that step had just finished
+        def kill_a_step():
+            # a step that had just finished (or its not yet reaped process) is no kill: again until one lands
+            for pid in deploy_module():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            return log_has(log_dir, "[ERROR]") or proc.poll() is not None
+
+        wait_until(kill_a_step, 30, "a deploy_step module killed", interval=0.05)
         out, dummy = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:
