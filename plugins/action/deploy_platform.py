@@ -46,7 +46,7 @@ def remote_dependency(catalog: dict, name: str, host: str, groups: dict, hostvar
 
 
 class ActionModule(PlatformAction):
-    _VALID_ARGS = frozenset(("services", "catalog", "dependencies", "base_dir", "network", "pull", "parallel",
+    _VALID_ARGS = frozenset(("services", "catalog", "dependencies", "base_dir", "pull", "parallel",
                              "rollback", "serial", "lock_run"))
 
     def run(self, tmp=None, task_vars=None):
@@ -100,7 +100,8 @@ class ActionModule(PlatformAction):
                                     models={"port": models["port"], "names": list(models["names"])}
                                     if models.get("names") else None))
 
-        common = {"pull": args.get("pull", "missing"), "networks": [args.get("network", "aiplatform")],
+        # each project's own link networks come with its compose model (external_networks)
+        common = {"pull": args.get("pull", "missing"), "networks": [],
                   "parallel": int(args.get("parallel", 8))}
         lock = {"dir": base_dir, "run": args["lock_run"]} if args.get("lock_run") and not self._task.check_mode else None
 

@@ -46,7 +46,7 @@ def known_variables(service: str) -> set[str]:
 
 class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("services", "custom_services", "only", "dependencies", "strict_variables",
-                             "one_at_a_time"))
+                             "one_at_a_time", "extra_links"))
 
     def nested_problems(self, services: list[str], task_vars: dict) -> list[str]:
         """Typos inside dict options as the inventory sets them, with the closest field."""
@@ -101,6 +101,7 @@ class ActionModule(PlatformAction):
         described, more = self.describe(roles, task_vars)
         catalog, problems = described, problems + more
         catalog.update(cat.custom_services(custom, os.path.join(service_roles.ROLES, "aiplatform", "templates")))
+        problems += cat.add_links(catalog, args.get("extra_links") or {})
         only = list(args.get("only") or []) or None
         if only:
             only = [name for name in only if name in enabled] or None

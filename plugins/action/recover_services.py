@@ -13,11 +13,11 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_ro
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.health_wait import wait_for
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import link_networks_of, render_templates, split_private
 
 
 class ActionModule(PlatformAction):
-    _VALID_ARGS = frozenset(("services", "projects_dir", "network", "pull", "stable_seconds"))
+    _VALID_ARGS = frozenset(("services", "projects_dir", "pull", "stable_seconds"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -41,7 +41,7 @@ class ActionModule(PlatformAction):
             except AnsibleError as exc:
                 return {"failed": True, "category": "config", "msg": str(exc)}
             return compose(svc, state="present", **split_private(files), pull=args.get("pull", "missing"),
-                           networks=[args.get("network", "aiplatform")])
+                           networks=link_networks_of(files))
 
         def probe(specs, baseline):
             return probe_round(self, task_vars, specs, baseline)

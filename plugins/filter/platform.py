@@ -38,6 +38,20 @@ def wiring(names, catalog, host, groups, hostvars):
         raise AnsibleFilterError(str(exc)) from None
 
 
+def link_networks(catalog, host, groups, prefix):
+    try:
+        return cat.link_networks(dict(catalog), host, dict(groups), prefix)
+    except cat.ConfigError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def link_network_names(catalog, host, groups, prefix):
+    try:
+        return cat.link_network_names(dict(catalog), host, dict(groups), prefix)
+    except cat.ConfigError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
 def published_ports(names, catalog):
     """[{service, port, bind, container}] of the published ports of the services among `names`."""
     out = []
@@ -96,6 +110,8 @@ class FilterModule:
             "service_endpoint": service_endpoint,
             "published_ports": published_ports,
             "wiring": wiring,
+            "link_networks": link_networks,
+            "link_network_names": link_network_names,
             "service_secret": service_secret,
             "yaml_quote": yaml_quote,
             "env_quote": env_quote,

@@ -29,6 +29,8 @@ from .project import ProjectDeployer
 
 
 def _present(p: dict, pull: str, networks: list[str], check_mode: bool, run) -> dict:
+    # the link networks its compose file joins (parsed on the controller), made when missing before `up`
+    networks = sorted(set(networks) | set((p.get("model") or {}).get("external_networks") or []))
     try:
         deployer = ProjectDeployer(run, p["project_src"], p["project_name"], check_mode=check_mode)
         return deployer.present(p.get("files") or {}, pull=pull, networks=networks,

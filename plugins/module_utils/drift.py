@@ -81,6 +81,8 @@ def _mounts(volumes: list, top: dict, project: str) -> list[dict]:
 
 
 def _networks(svc: dict, top: dict, project: str) -> list[str]:
+    if svc.get("network_mode"):  # none (the one-shot jobs): the engine lists the mode as the container's network
+        return [str(svc["network_mode"])]
     names = svc.get("networks") or ["default"]
     keys = list(names) if isinstance(names, (dict, list)) else ["default"]
     out = []
@@ -92,7 +94,7 @@ def _networks(svc: dict, top: dict, project: str) -> list[str]:
 
 def service_specs(compose_doc: dict) -> dict:
     """What drift is judged by, from a parsed compose file: {project, services: {name: {container, image,
-    environment, env_file, mounts, ports, networks, restart, oneshot}}}. Plain data (crosses to the host as JSON)."""
+    environment, env_file, mounts, ports, networks, restart, oneshot}}, external_networks}. Plain data (crosses to the host as JSON)."""
     doc = compose_doc if isinstance(compose_doc, dict) else {}
     project = str(doc.get("name") or "")
     volumes, networks = doc.get("volumes") or {}, doc.get("networks") or {}
@@ -125,7 +127,10 @@ def service_specs(compose_doc: dict) -> dict:
             "restart": str(svc.get("restart") or "no"),
             "oneshot": bool(oneshot),
         }
-    return {"project": project, "services": services}
+    # the networks the project joins but does not own (the link networks): made before `up`
+    external = sorted(str(spec.get("name") or key) for key, spec in networks.items()
+                      if isinstance(spec, dict) and spec.get("external"))
+    return {"project": project, "services": services, "external_networks": external}
 
 
 def env_file_pairs(text: str) -> dict[str, str]:

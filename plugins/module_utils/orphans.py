@@ -81,11 +81,13 @@ def project_dirs(base_dir: str) -> dict[str, str]:
 
 
 def find_orphans(containers: list[dict], volumes: list[dict], networks: list[dict], dirs: dict[str, str],
-                 enabled: list[str]) -> dict:
+                 enabled: list[str], wanted_networks: list[str] | None = None) -> dict:
     """Compare what the engine and the base directory hold with the services `enabled` on this host.
 
-    Returns {services: [{service, project, containers: [{name, state, status, image}], ports, volumes, networks,
-    project_dir}], networks: [platform networks nothing enabled here needs]} (services sorted by name).
+    `wanted_networks`: the link networks the enabled services need here (catalog.link_network_names); every other
+    network with the platform's label is spare (a link no longer declared, or the one shared network of releases
+    before 0.3). Returns {services: [{service, project, containers: [{name, state, status, image}], ports, volumes,
+    networks, project_dir}], networks: [platform networks nothing enabled here needs]} (services sorted by name).
     """
     wanted = set(enabled)
     found: dict[str, dict] = {}
@@ -122,12 +124,13 @@ def find_orphans(containers: list[dict], volumes: list[dict], networks: list[dic
     for e in found.values():
         e["containers"].sort(key=lambda c: c["name"])
         e["volumes"].sort()
-    # The shared network serves every service on the host: it is left over only when none is enabled here.
-    spare = [] if wanted else sorted(n.get("Name", "") for n in networks if labels_of(n).get(NETWORK_LABEL) == "true")
+    keep = set(wanted_networks or [])
+    spare = sorted(n.get("Name", "") for n in networks
+                   if labels_of(n).get(NETWORK_LABEL) == "true" and n.get("Name", "") not in keep)
     return {"services": [found[k] for k in sorted(found)], "networks": spare}
 
 
-def scan(run, base_dir: str, enabled: list[str], docker: str = "docker") -> dict:
+def scan(run, base_dir: str, enabled: list[str], docker: str = "docker", wanted_networks: list[str] | None = None) -> dict:
     """find_orphans() over this host's engine (three calls, at once) and `base_dir`; raises ScanError when the engine
     fails."""
     commands = scan_commands(docker)
@@ -142,7 +145,8 @@ def scan(run, base_dir: str, enabled: list[str], docker: str = "docker") -> dict
             listed[what] = parse_lines(out)
         except ValueError as exc:
             raise ScanError(f"{' '.join(argv[:3])}: output is not JSON lines: {exc}") from None
-    return find_orphans(listed["containers"], listed["volumes"], listed["networks"], project_dirs(base_dir), enabled)
+    return find_orphans(listed["containers"], listed["volumes"], listed["networks"], project_dirs(base_dir), enabled,
+                        wanted_networks)
 
 
 def holdings(orphan: dict) -> str:
@@ -164,24 +168,28 @@ def orphan_events(found: dict, host: str = "") -> list[dict]:
     out = [ev.make_event(ev.ORPHANED, o["service"], f"not enabled on this host by the inventory, still holds: "
                          f"{holdings(o)}; {REMOVE_HINT}", host=host or None, orphan=o) for o in found["services"]]
     if found.get("networks"):
-        out.append(ev.make_event(ev.ORPHANED, "host", "no service is enabled on this host, platform networks left: "
-                                 + ", ".join(found["networks"]), host=host or None, networks=found["networks"]))
+        out.append(ev.make_event(ev.ORPHANED, "host", "platform networks no service enabled on this host needs: "
+                                 + ", ".join(found["networks"]) + "; remove with playbooks/teardown.yml "
+                                 "-e aiplatform_remove_orphans=true -e aiplatform_orphans_only=true",
+                                 host=host or None, networks=found["networks"]))
     return out
 
 
 def remove(run, found: dict, remove_volumes: bool = False, check_mode: bool = False, docker: str = "docker") -> dict:
     """Remove the orphans' containers (one call); with `remove_volumes` also their volumes and project directories.
 
-    Networks are never removed here (the shared network may still be wanted by a later deploy). Returns {changed,
-    removed: {containers, volumes, project_dirs}} or the same with failed, category, cause.
+    Then the spare platform networks (found["networks"]): one still in use (a container of another project joined
+    it) is kept and named in `kept_networks`. Returns {changed, removed: {containers, volumes, project_dirs,
+    networks}, kept_networks} or the same with failed, category, cause.
     """
     orphans = found.get("services") or []
     names = [c["name"] for o in orphans for c in o["containers"]]
     volumes = [v for o in orphans for v in o["volumes"]] if remove_volumes else []
     dirs = [o["project_dir"] for o in orphans if o["project_dir"]] if remove_volumes else []
-    removed = {"containers": names, "volumes": volumes, "project_dirs": dirs}
-    if check_mode or not (names or volumes or dirs):
-        return {"changed": bool(names or volumes or dirs), "removed": removed}
+    spare = list(found.get("networks") or [])
+    removed = {"containers": names, "volumes": volumes, "project_dirs": dirs, "networks": spare}
+    if check_mode or not (names or volumes or dirs or spare):
+        return {"changed": bool(names or volumes or dirs or spare), "removed": removed, "kept_networks": []}
     for argv in ([docker, "rm", "--force", *names] if names else None,
                  [docker, "volume", "rm", *volumes] if volumes else None):
         if argv is None:
@@ -189,9 +197,23 @@ def remove(run, found: dict, remove_volumes: bool = False, check_mode: bool = Fa
         rc, dummy, errout = run(argv)
         if rc != 0:
             category = err.classify(errout)
-            return {"changed": True, "failed": True, "removed": removed,
+            return {"changed": True, "failed": True, "removed": dict(removed, networks=[]), "kept_networks": spare,
                     "category": err.ENGINE if category == err.UNKNOWN else category,
                     "cause": f"{' '.join(argv[:3])}: {(errout or '').strip()}"}
     for path in dirs:
         shutil.rmtree(path, ignore_errors=True)
-    return {"changed": True, "removed": removed}
+    gone, kept = remove_networks(run, spare, docker)
+    removed["networks"] = gone
+    return {"changed": bool(names or volumes or dirs or gone), "removed": removed, "kept_networks": kept}
+
+
+def remove_networks(run, names: list[str], docker: str = "docker") -> tuple[list[str], list[str]]:
+    """`docker network rm` each of `names`; (removed, kept: still in use or refused)."""
+    gone, kept = [], []
+    for name in names:
+        rc, dummy, errout = run([docker, "network", "rm", name])
+        if rc == 0 or "not found" in (errout or ""):
+            gone.append(name)
+        else:
+            kept.append(name)
+    return gone, kept

@@ -45,10 +45,6 @@ options:
     description: One project directory per service below it.
     type: path
     required: true
-  network:
-    description: The platform network, created when missing.
-    type: str
-    default: aiplatform
   pull:
     description: Image pull policy.
     type: str

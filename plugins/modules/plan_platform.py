@@ -43,6 +43,12 @@ options:
     description: Dependency map, service name to the names it needs healthy first.
     type: dict
     required: true
+  extra_links:
+    description:
+      - Links the inventory adds to services' own C(connects_to), consumer name to a list of C({service, port})
+        (a port name of that service). Each link gets a network of its own on a host that runs both ends.
+    type: dict
+    default: {}
   one_at_a_time:
     description: Order the services one by one (upgrades recreate one service at a time behind its health gate).
     type: bool

@@ -13,7 +13,9 @@ description:
   - Only the platform's own compose projects count (C(aiplatform-<service>), containers labelled
     C(aiplatform.stack.service)); other compose projects on the host are never looked at or touched.
   - With O(state=absent) the orphans' containers are removed in one C(docker rm --force) call; their volumes and
-    project directories only with O(remove_volumes=true). Networks are never removed.
+    project directories only with O(remove_volumes=true); then the platform networks O(networks) does not list
+    (spare link networks, the shared network of releases before 0.3) are removed, a network still in use kept.
+  - With O(networks_only=true) only the spare networks are removed, no container.
 version_added: 0.3.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
@@ -26,6 +28,16 @@ options:
     type: list
     elements: str
     required: true
+  networks:
+    description: The link networks the enabled services need on this host (the C(link_network_names) filter); every
+      other network with the platform's label is spare.
+    type: list
+    elements: str
+    default: []
+  networks_only:
+    description: With O(state=absent), remove only the spare networks (no container, volume or directory).
+    type: bool
+    default: false
   state:
     description: C(present) reports the orphans (ORPHANED events), C(absent) removes their containers.
     type: str
@@ -82,7 +94,7 @@ orphans:
                 containers: [{name: aiplatform-redis, state: running, status: Up 2 hours, image: "redis:7.4.7-alpine"}],
                 ports: ["127.0.0.1:6379->6379/tcp"], volumes: [aiplatform_redis_data], networks: [aiplatform]}]
     networks:
-      description: Platform networks left over (only when no service is enabled on this host).
+      description: Platform networks nothing enabled on this host needs (not in O(networks)).
       type: list
       elements: str
       sample: []
@@ -107,7 +119,18 @@ removed:
       type: list
       elements: str
       sample: []
-  sample: {containers: [aiplatform-redis], volumes: [], project_dirs: []}
+    networks:
+      description: Spare platform networks removed.
+      type: list
+      elements: str
+      sample: [aiplatform]
+  sample: {containers: [aiplatform-redis], volumes: [], project_dirs: [], networks: [aiplatform]}
+kept_networks:
+  description: Spare networks left because they are still in use (a container of another project joined them).
+  returned: when O(state=absent)
+  type: list
+  elements: str
+  sample: []
 events:
   description: ORPHANED events (O(state=present)) or SERVICE_REMOVED events (O(state=absent), not in check mode).
   returned: always
@@ -129,16 +152,20 @@ def main() -> None:
             "enabled": {"type": "list", "elements": "str", "required": True},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
             "remove_volumes": {"type": "bool", "default": False},
+            "networks": {"type": "list", "elements": "str", "default": []},
+            "networks_only": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
     p = module.params
     try:
-        found = orphans.scan(runner.run, p["base_dir"], p["enabled"])
+        found = orphans.scan(runner.run, p["base_dir"], p["enabled"], wanted_networks=p["networks"])
     except orphans.ScanError as exc:
         module.fail_json(msg="docker engine: %s" % exc, category="engine", cause=str(exc))
     if p["state"] == "present":
         module.exit_json(changed=False, orphans=found, events=orphans.orphan_events(found))
+    if p["networks_only"]:
+        found = {"services": [], "networks": found["networks"]}
     result = orphans.remove(runner.run, found, p["remove_volumes"], module.check_mode)
     gone = result["removed"]
     events = []
@@ -148,6 +175,11 @@ def main() -> None:
             kept = "" if p["remove_volumes"] or not o["volumes"] else "; volumes kept: " + ", ".join(o["volumes"])
             events.append(ev.make_event(ev.SERVICE_REMOVED, o["service"], "orphan removed: %s%s" % (", ".join(what), kept),
                                         changed=True))
+    if gone.get("networks") and not module.check_mode:
+        events.append(ev.make_event(ev.SERVICE_REMOVED, "host", "spare platform networks removed: %s"
+                                    % ", ".join(gone["networks"]), changed=True))
+    for name in result.get("kept_networks") or []:
+        module.warn("network %s is not needed by the platform here but still in use; left in place" % name)
     if result.get("failed"):
         module.fail_json(msg="[%s] %s" % (result["category"], result["cause"]), orphans=found, events=events, **result)
     module.exit_json(orphans=found, events=events, **result)

@@ -71,6 +71,12 @@ options:
       - Project directories are looked for below O(lock_dir) (the base directory).
     type: list
     elements: str
+  networks:
+    description: The link networks the enabled services need on this host; every other network with the platform's
+      label is reported as spare in RV(orphans).
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - aiplatform.stack.attributes
   - aiplatform.stack.attributes.action
@@ -163,6 +169,7 @@ def main() -> None:
             "secrets_dir": {"type": "path", "required": True},
             "secrets": {"type": "dict", "default": {}, "no_log": False},  # names and kinds, never values
             "enabled": {"type": "list", "elements": "str"},
+            "networks": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -187,7 +194,7 @@ def main() -> None:
     if p["enabled"] is not None:
         # in this round trip, so the warning costs the deploy three engine listings and no extra module call
         try:
-            checked["orphans"] = orphans.scan(runner.run, p["lock_dir"], p["enabled"])
+            checked["orphans"] = orphans.scan(runner.run, p["lock_dir"], p["enabled"], wanted_networks=p["networks"])
             checked["events"] = list(checked.get("events") or []) + orphans.orphan_events(checked["orphans"])
         except orphans.ScanError as exc:
             module.warn("orphan scan skipped: %s" % exc)

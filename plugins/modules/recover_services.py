@@ -30,10 +30,6 @@ options:
     description: Directory holding one compose project per service.
     type: path
     required: true
-  network:
-    description: The platform network, for reconfigure.
-    type: str
-    default: aiplatform
   stable_seconds:
     description:
       - After a recovery action the service must stay healthy this long (no exit, no restart) to count as

@@ -83,7 +83,7 @@ def custom_services(specs: dict, templates_dir: str) -> dict:
     """Descriptions of services defined only as data in the inventory (aiplatform_custom_services).
 
     spec: {image, type (application), port (container), published_port, bind, probe, environment, host_group,
-    backoff, depends_on}. They share one generic compose template.
+    backoff, depends_on, connects_to ([{service, port}]: what it may reach)}. They share one generic compose template.
     """
     out = {}
     for name, spec in sorted((specs or {}).items()):
@@ -99,6 +99,8 @@ def custom_services(specs: dict, templates_dir: str) -> dict:
             "backoff": spec.get("backoff") or {}, "secrets": {},
             "templates": {"compose.yml": {"src": f"{templates_dir}/custom_compose.yml.j2", "mode": "0644"}},
             "custom": {"environment": spec.get("environment") or {}, "command": spec.get("command")},
+            # its declared links: a network to each provider on its host, and the wiring check
+            "connects_to": list(spec.get("connects_to") or []),
             "inputs": {"env": {f"aiplatform_custom_services.{name}.environment": spec.get("environment") or {}},
                        "names": {f"aiplatform_custom_services.{name}": name},
                        "fields": {f"aiplatform_custom_services.{name}": sorted(spec, key=str)}},
@@ -129,7 +131,10 @@ def wiring(names: list[str], catalog: dict, host: str, groups: dict, hostvars: d
     out = []
     for name in names:
         svc = catalog.get(name) or {}
-        links = [link for link in svc.get("connects_to") or [] if link.get("service") in catalog]
+        # `checked: false`: a link the service is healthy without (LiteLLM -> Ollama): its network is made, it is
+        # not a reason to fail the service's deploy
+        links = [link for link in svc.get("connects_to") or []
+                 if link.get("service") in catalog and link.get("checked", True)]
         if not links:
             continue
         endpoints = []
@@ -142,7 +147,7 @@ def wiring(names: list[str], catalog: dict, host: str, groups: dict, hostvars: d
 
 def validate(catalog: dict, enabled: list[str], groups: dict) -> list[str]:
     """Every problem of the enabled services' descriptions, each naming service, field and fix."""
-    problems = inputs.database_problems(catalog, enabled)
+    problems = inputs.database_problems(catalog, enabled) + link_problems(catalog, enabled)
     claims: dict[tuple, str] = {}
     for name in enabled:
         svc = catalog.get(name)
@@ -186,4 +191,93 @@ def validate(catalog: dict, enabled: list[str], groups: dict) -> list[str]:
                     problems.append(f"{name}.ports.{port['name']}.published: port {published} on {host} is also "
                                     f"claimed by {other}; give one of them another port")
                 claims[key] = f"{name}.{port['name']}"
+    return problems
+
+
+def link_network(prefix: str, provider: str, consumer: str) -> str:
+    """The network of one declared link on a host. Service names never hold a dot, so the name says both ends."""
+    return f"{prefix}-{provider}.{consumer}"
+
+
+def local_links(catalog: dict, host: str, groups: dict) -> list[tuple[str, dict]]:
+    """(consumer, link) for every declared link whose two ends both run on `host` (sorted, no duplicates).
+
+    A link to a service that is not enabled, or that runs on another host (reached at its published port on that
+    host's address), needs no network here."""
+    out, seen = [], set()
+    for consumer in sorted(catalog):
+        if host not in hosts_of(catalog[consumer], groups):
+            continue
+        for link in catalog[consumer].get("connects_to") or []:
+            provider = link.get("service")
+            if provider == consumer or provider not in catalog or (consumer, provider) in seen:
+                continue
+            if host in hosts_of(catalog[provider], groups):
+                seen.add((consumer, provider))
+                out.append((consumer, link))
+    return out
+
+
+def link_networks(catalog: dict, host: str, groups: dict, prefix: str) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """{service: {container: {network: aliases}}}: the link networks each container of the services on `host` joins.
+
+    One network per link (consumer -> provider), so two consumers of one provider share none and cannot reach each
+    other. The provider's container (the one serving the linked port) joins it with the service name as alias (its
+    container name resolves too, which is what consumers are configured with); the consumer's containers - its
+    description's `link_containers`, default its main container - join it without one.
+    """
+    out: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for consumer, link in local_links(catalog, host, groups):
+        provider = catalog[link["service"]]
+        port = next((p for p in provider.get("ports") or [] if p.get("name") == link.get("port")), None)
+        if port is None:
+            raise ConfigError(f"{consumer}.connects_to: {link['service']} has no port named '{link.get('port')}'")
+        net = link_network(prefix, link["service"], consumer)
+        served_by = port.get("container_name") or provider["container"]
+        out.setdefault(link["service"], {}).setdefault(served_by, {})[net] = [link["service"]]
+        svc = catalog[consumer]
+        for container in svc.get("link_containers") or [svc["container"]]:
+            out.setdefault(consumer, {}).setdefault(container, {})[net] = []
+    return out
+
+
+def link_network_names(catalog: dict, host: str, groups: dict, prefix: str) -> list[str]:
+    """The link networks `host` needs for the services the catalog places on it (sorted)."""
+    return sorted({link_network(prefix, link["service"], consumer) for consumer, link in local_links(catalog, host, groups)})
+
+
+def link_problems(catalog: dict, enabled: list[str]) -> list[str]:
+    """Declared links that cannot be made: each must name a service and one of its ports."""
+    problems = []
+    for name in enabled:
+        for i, link in enumerate((catalog.get(name) or {}).get("connects_to") or []):
+            if not isinstance(link, dict) or not link.get("service") or not link.get("port"):
+                problems.append(f"{name}.connects_to[{i}]: must be {{service: <name>, port: <port name>}}")
+                continue
+            provider = catalog.get(link["service"])
+            if provider is None:
+                continue  # a service that is not enabled: nothing to connect to (the consumer's own choice)
+            names = [p.get("name") for p in provider.get("ports") or []]
+            if link["port"] not in names:
+                problems.append(f"{name}.connects_to[{i}]: {link['service']} has no port named '{link['port']}' "
+                                f"(it has: {', '.join(map(str, names)) or 'none'})")
+    return problems
+
+
+def add_links(catalog: dict, extra: dict) -> list[str]:
+    """Add the inventory's extra links (aiplatform_extra_links: {consumer: [{service, port}]}) to the consumers'
+    `connects_to`, in place; returns the problems (an unknown consumer, a link that is not a mapping)."""
+    problems = []
+    if not isinstance(extra, dict):
+        return ["plan.aiplatform_extra_links: must be a mapping of service -> [{service, port}]"]
+    for consumer, links in sorted(extra.items(), key=lambda kv: str(kv[0])):
+        if consumer not in catalog:
+            problems.append(f"plan.aiplatform_extra_links.{consumer}: not an enabled service; enable it or remove "
+                            f"the entry")
+            continue
+        if not isinstance(links, list) or not all(isinstance(link, dict) for link in links):
+            problems.append(f"plan.aiplatform_extra_links.{consumer}: must be a list of {{service, port}}")
+            continue
+        own = list(catalog[consumer].get("connects_to") or [])
+        catalog[consumer]["connects_to"] = own + [dict(link) for link in links if dict(link) not in own]
     return problems

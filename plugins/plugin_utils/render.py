@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+import yaml
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 
@@ -46,3 +47,14 @@ def split_private(files: dict) -> dict:
     """Module arguments for rendered files: `files` (shown in diffs) and `secret_files` (private modes, no_log)."""
     private = {rel: f for rel, f in files.items() if is_private(int(str(f.get("mode", "0644")), 8))}
     return {"files": {rel: f for rel, f in files.items() if rel not in private}, "secret_files": private}
+
+
+def link_networks_of(files: dict) -> list[str]:
+    """The external networks (the link networks) a rendered compose file joins: made before its `up`."""
+    try:
+        doc = yaml.safe_load((files.get("compose.yml") or {}).get("content") or "") or {}
+    except yaml.YAMLError:
+        return []  # not valid YAML: the host's validation (docker compose config) says why
+    networks = doc.get("networks") if isinstance(doc, dict) else None
+    return sorted(str(spec.get("name") or key) for key, spec in (networks or {}).items()
+                  if isinstance(spec, dict) and spec.get("external"))

@@ -52,6 +52,11 @@ def networks_of(container):
     return json.loads(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", container).stdout)
 
 
+def postgres_address():
+    """PostgreSQL's address on one of its networks (each is a link network now)."""
+    return next(n["IPAddress"] for n in networks_of("aiplatform-postgres").values() if n.get("IPAddress"))
+
+
 def env_file(path):
     values = {}
     for line in open(path).read().splitlines():
@@ -129,9 +134,9 @@ def test_the_sandbox_reaches_no_data_service_and_no_model(deployed):
     assert gateway, "the internal network has no gateway address (the host's side of it)"
     endpoints = []
     for name, port in FORBIDDEN.items():
-        address = networks_of(f"aiplatform-{name}")["aiplatform"]["IPAddress"]
-        # by service name, container name, address on the platform network, and the host's published port
-        endpoints += [(name, port), (f"aiplatform-{name}", port), (address, port), (gateway, port)]
+        addresses = [n["IPAddress"] for n in networks_of(f"aiplatform-{name}").values() if n.get("IPAddress")]
+        # by service name, container name, its address on each of its networks, and the host's published port
+        endpoints += [(name, port), (f"aiplatform-{name}", port), *((a, port) for a in addresses), (gateway, port)]
     found = cn.in_netns(pid_of(sandbox), [("127.0.0.1", 8194), *endpoints])
     assert found[0]["ok"], f"not inside the sandbox's namespace: {found[0]}"  # its own port answers there
     reached = [f"{host}:{port} ({r['detail']})" for (host, port), r in zip(endpoints, found[1:], strict=True) if r["ok"]]
@@ -142,14 +147,14 @@ def test_the_sandbox_reaches_no_data_service_and_no_model(deployed):
                                     "http://[::1]/", "http://100.64.0.1/"])
 def test_squid_refuses_a_proxied_request_to_a_private_address(deployed, target):
     if target == "postgres-address":  # port 80 of a platform container: refused for its address, not its port
-        target = f"http://{networks_of('aiplatform-postgres')['aiplatform']['IPAddress']}/"
+        target = f"http://{postgres_address()}/"
     answer = cn.call_in_netns(pid_of("aiplatform-dify-sandbox"), lambda: http_via_proxy("dify-ssrf-proxy", target))
     assert answer["status"] == 403 and answer["squid_error"].startswith("ERR_ACCESS_DENIED"), answer
     assert answer["server"].startswith("squid"), answer  # the real squid answered, not a stand-in
 
 
 def test_squid_refuses_a_port_that_is_not_allowed(deployed):
-    target = f"http://{networks_of('aiplatform-postgres')['aiplatform']['IPAddress']}:5432/"
+    target = f"http://{postgres_address()}:5432/"
     answer = cn.call_in_netns(pid_of("aiplatform-dify-sandbox"), lambda: http_via_proxy("dify-ssrf-proxy", target))
     assert answer["status"] == 403 and answer["squid_error"].startswith("ERR_ACCESS_DENIED"), answer
 

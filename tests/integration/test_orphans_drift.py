@@ -92,7 +92,8 @@ def recreate_by_hand(name, image, extra_env, extra_port, restart):
     nothing), with the given changes."""
     doc = inspect(name)
     config = doc["Config"]
-    argv = ["run", "-d", "--name", name, "--network", "aiplatform", "--network-alias", "redis", "--restart", restart]
+    network = sorted(doc["NetworkSettings"]["Networks"])[0]  # its own project network: redis alone has no link
+    argv = ["run", "-d", "--name", name, "--network", network, "--network-alias", "redis", "--restart", restart]
     for key, value in config["Labels"].items():
         # our hash label forged; compose's own left as it is, so compose alone would see nothing to do
         argv += ["--label", f"{key}={'handmade' if key == 'aiplatform.stack.config-hash' else value}"]
@@ -161,7 +162,7 @@ def test_drift_is_shown_then_put_back(platform, drifted):
     assert now["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     assert list(now["HostConfig"]["PortBindings"]) == ["6379/tcp"]
     assert not [e for e in now["Config"]["Env"] if e.startswith("DEBUG=")]
-    assert list(now["NetworkSettings"]["Networks"]) == ["aiplatform"]
+    assert list(now["NetworkSettings"]["Networks"]) == ["aiplatform-redis_default"]  # redis alone: no link
     assert not [m for m in now["Mounts"] if m["Destination"] == "/extra"]
     assert now["Config"]["Labels"]["aiplatform.stack.config-hash"] != "handmade"
     assert fix.of(ev.HEALTH_SUCCESS, "redis")

@@ -7,6 +7,7 @@ import jinja2
 import pytest
 import yaml
 
+from ansible_collections.aiplatform.stack.plugins.filter import platform as platform_filters
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog
 
@@ -55,6 +56,8 @@ def ansible_like_env():
         keep_trailing_newline=True)
     e.filters.update({"aiplatform.stack.yaml_quote": inputs.yaml_quote, "aiplatform.stack.env_quote": inputs.env_quote,
                       "aiplatform.stack.env_name": inputs.env_name, "to_json": json.dumps, "bool": to_bool,
+                      "aiplatform.stack.link_networks": platform_filters.link_networks,
+                      "combine": lambda *ds: {k: v for d in ds for k, v in d.items()},
                       "to_nice_yaml": lambda v, indent=2: yaml.safe_dump(v, indent=indent)})
     return e
 

@@ -48,28 +48,30 @@ def test_the_proxy_goes_out_through_a_network_no_other_container_joins(dify_comp
     services = dify_compose["services"]
     expected = {"ssrf_proxy_network": {"aliases": ["dify-ssrf-proxy"]}, "ssrf_proxy_egress": {}}
     assert services["ssrf_proxy"]["networks"] == expected
-    assert "aiplatform" not in services["ssrf_proxy"]["networks"]
+    assert "default" not in services["ssrf_proxy"]["networks"]
     assert not dify_compose["networks"]["ssrf_proxy_egress"].get("internal")
-    assert [n for n, s in services.items() if "ssrf_proxy_egress" in s["networks"]] == ["ssrf_proxy"]
+    assert [n for n, s in services.items() if "ssrf_proxy_egress" in s.get("networks", {})] == ["ssrf_proxy"]
 
 
 def test_api_and_workers_reach_sandbox_and_proxy_and_the_plugin_daemon_stays_as_upstream(dify_compose):
     services = dify_compose["services"]
     for name in ("api", "worker", "worker_beat"):
-        assert set(services[name]["networks"]) == {"aiplatform", "ssrf_proxy_network"}, name
+        assert set(services[name]["networks"]) == {"default", "ssrf_proxy_network"}, name
         # the proxy's and the sandbox's names resolve on the internal network alone
         assert services[name]["networks"]["ssrf_proxy_network"] == {}, name
-    assert set(services["plugin_daemon"]["networks"]) == {"aiplatform"}
-    on_internal = sorted(n for n, s in services.items() if "ssrf_proxy_network" in s["networks"])
+    assert set(services["plugin_daemon"]["networks"]) == {"default"}
+    on_internal = sorted(n for n, s in services.items() if "ssrf_proxy_network" in s.get("networks", {}))
     assert on_internal == ["api", "sandbox", "ssrf_proxy", "worker", "worker_beat"]
     sandbox_env = services["sandbox"]["environment"]
     assert sandbox_env["HTTP_PROXY"] == sandbox_env["HTTPS_PROXY"] == "http://dify-ssrf-proxy:3128"
 
 
-def test_other_services_keep_the_platform_network_with_their_alias():
+def test_a_service_without_links_keeps_its_own_project_network_with_its_alias():
     service = {"project": "aiplatform-redis", "container": "aiplatform-redis", "ports": []}
     text = render("redis", "compose.yml.j2", redis_service=service, redis_image="redis:7", redis_resources={})
-    assert yaml.safe_load(text)["services"]["redis"]["networks"] == {"aiplatform": {"aliases": ["redis"]}}
+    doc = yaml.safe_load(text)
+    assert doc["services"]["redis"]["networks"] == {"default": {"aliases": ["redis"]}}
+    assert "networks" not in doc  # no shared platform network any more (tests/unit/test_network_links.py)
 
 
 def squid_conf(ports=(80, 443)):

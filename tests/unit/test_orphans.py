@@ -43,7 +43,8 @@ def base_dir(tmp_path, *services):
 
 def test_orphans_are_what_the_host_holds_for_services_not_enabled_here(tmp_path):
     fake = FakeEngine()
-    found = orphans.scan(fake, base_dir(tmp_path, "redis", "ollama", "flowise"), enabled=["ollama", "dify"])
+    found = orphans.scan(fake, base_dir(tmp_path, "redis", "ollama", "flowise"), enabled=["ollama", "dify"],
+                         wanted_networks=["aiplatform"])
     assert len(fake.calls) == 3  # one listing each: containers, volumes, networks
     by_name = {o["service"]: o for o in found["services"]}
     assert sorted(by_name) == ["flowise", "n8n", "redis"]
@@ -57,7 +58,7 @@ def test_orphans_are_what_the_host_holds_for_services_not_enabled_here(tmp_path)
     # a volume left by an earlier teardown, a directory without containers: both count
     assert by_name["n8n"]["volumes"] == ["aiplatform_n8n_data"] and not by_name["n8n"]["containers"]
     assert by_name["flowise"]["project_dir"] and not by_name["flowise"]["volumes"]
-    assert found["networks"] == []  # services are enabled here: the shared network is wanted
+    assert found["networks"] == []  # the enabled services' links need it
 
 
 def test_other_compose_projects_are_never_orphans(tmp_path):
@@ -76,8 +77,33 @@ def test_a_service_of_several_containers_is_one_orphan_with_all_it_holds(tmp_pat
 
 
 def test_nothing_orphaned_when_the_inventory_enables_everything_found(tmp_path):
-    found = orphans.scan(FakeEngine(), base_dir(tmp_path, "redis"), enabled=["redis", "ollama", "dify", "n8n"])
+    found = orphans.scan(FakeEngine(), base_dir(tmp_path, "redis"), enabled=["redis", "ollama", "dify", "n8n"],
+                         wanted_networks=["aiplatform"])
     assert found == {"services": [], "networks": []}
+
+
+def test_a_platform_network_no_link_here_needs_is_spare_even_with_services_enabled(tmp_path):
+    # the one shared network of releases before 0.3, or the network of a link no longer declared
+    found = orphans.scan(FakeEngine(), base_dir(tmp_path, "redis"), enabled=["redis", "ollama", "dify", "n8n"],
+                         wanted_networks=["aiplatform-redis.n8n"])
+    assert found == {"services": [], "networks": ["aiplatform"]}
+    events = orphans.orphan_events(found)
+    assert [(e["service"], e["networks"]) for e in events] == [("host", ["aiplatform"])]
+    assert "aiplatform_orphans_only=true" in events[0]["message"]
+
+
+def test_spare_networks_are_removed_one_by_one_and_one_in_use_is_kept():
+    class InUse(FakeEngine):
+        def __call__(self, argv, env=None):
+            self.calls.append(argv)
+            if argv[-1] == "aiplatform-redis.n8n":
+                return 1, "", "Error response from daemon: error while removing network: network has active endpoints"
+            return 0, "", ""
+    fake = InUse()
+    result = orphans.remove(fake, {"services": [], "networks": ["aiplatform", "aiplatform-redis.n8n"]})
+    assert fake.calls == [["docker", "network", "rm", "aiplatform"], ["docker", "network", "rm", "aiplatform-redis.n8n"]]
+    assert result["changed"] and result["removed"]["networks"] == ["aiplatform"]
+    assert result["kept_networks"] == ["aiplatform-redis.n8n"]
 
 
 def test_an_engine_that_does_not_answer_is_an_error_naming_the_listing(tmp_path):
@@ -90,7 +116,8 @@ def test_an_engine_that_does_not_answer_is_an_error_naming_the_listing(tmp_path)
 
 
 def test_one_warning_per_orphan_says_what_it_holds_and_how_to_remove_it(tmp_path):
-    found = orphans.scan(FakeEngine(), base_dir(tmp_path, "redis"), enabled=["ollama", "dify", "n8n"])
+    found = orphans.scan(FakeEngine(), base_dir(tmp_path, "redis"), enabled=["ollama", "dify", "n8n"],
+                         wanted_networks=["aiplatform"])
     events = orphans.orphan_events(found)
     assert [(e["type"], e["level"], e["service"]) for e in events] == [(ev.ORPHANED, "WARN", "redis")]
     message = events[0]["message"]
@@ -101,7 +128,7 @@ def test_one_warning_per_orphan_says_what_it_holds_and_how_to_remove_it(tmp_path
 
 def test_remove_takes_containers_and_keeps_volumes_unless_asked(tmp_path):
     base = base_dir(tmp_path, "redis")
-    found = orphans.scan(FakeEngine(), base, enabled=["ollama", "dify"])
+    found = orphans.scan(FakeEngine(), base, enabled=["ollama", "dify"], wanted_networks=["aiplatform"])
     fake = FakeEngine()
     result = orphans.remove(fake, found)
     assert fake.calls == [["docker", "rm", "--force", "aiplatform-redis"]]  # one call, nothing else
@@ -117,10 +144,12 @@ def test_remove_in_check_mode_changes_nothing(tmp_path):
     found = orphans.scan(FakeEngine(), base_dir(tmp_path, "redis"), enabled=["ollama", "dify", "n8n"])
     fake = FakeEngine()
     result = orphans.remove(fake, found, remove_volumes=True, check_mode=True)
+    assert result["removed"]["networks"] == ["aiplatform"]  # spare: no link here needs it
     assert result["changed"] and fake.calls == []
     assert result["removed"]["containers"] == ["aiplatform-redis"]
     assert orphans.remove(fake, {"services": [], "networks": []}) == {
-        "changed": False, "removed": {"containers": [], "volumes": [], "project_dirs": []}}
+        "changed": False, "removed": {"containers": [], "volumes": [], "project_dirs": [], "networks": []},
+        "kept_networks": []}
 
 
 def test_a_failed_removal_says_why():

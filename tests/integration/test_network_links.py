@@ -1,0 +1,129 @@
+"""Networks follow the declared links, on the real engine, after one whole-platform deploy (n8n in queue mode).
+
+From inside each platform container's network namespace, a TCP connect to every other service's port - by service
+name, by container name and by each of the target's addresses: a declared link connects, every other pair is refused
+or unreachable (name not resolved, connection refused or dropped between bridges). Containers of one service (Dify's)
+talk among themselves and are not judged here. Short timeouts, every source at once: well under a minute.
+Only the platform's own containers are addressed: nothing here sends a packet off the machine.
+"""
+import json
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import connectivity as cn
+
+from .conftest import SERVICES, Platform, docker
+
+# container -> (service, port it serves or None); the platform's long-running containers (one-shot jobs have exited)
+CONTAINERS = {
+    "aiplatform-postgres": ("postgres", 5432), "aiplatform-redis": ("redis", 6379),
+    "aiplatform-ollama": ("ollama", 11434), "aiplatform-litellm": ("litellm", 4000),
+    "aiplatform-n8n": ("n8n", 5678), "aiplatform-flowise": ("flowise", 3000),
+    "aiplatform-anythingllm": ("anythingllm", 3001), "aiplatform-openwebui": ("openwebui", 8080),
+    "aiplatform-dify-api": ("dify", 5001), "aiplatform-dify-worker": ("dify", None),
+    "aiplatform-dify-worker-beat": ("dify", None), "aiplatform-dify-web": ("dify", 3000),
+    "aiplatform-dify-plugin-daemon": ("dify", 5002), "aiplatform-dify-nginx": ("dify", 80),
+    "aiplatform-dify-sandbox": ("dify", 8194), "aiplatform-dify-ssrf-proxy": ("dify", 3128),
+}
+# consumer container -> the services it declares a link to (the roles' connects_to with the lab's settings);
+# the provider's side of a link is the container serving the linked port
+DIFY_LINKS = {"postgres", "redis", "litellm"}
+LINKS = {
+    "aiplatform-litellm": {"postgres", "redis", "ollama"},
+    "aiplatform-n8n": {"postgres", "redis"},
+    "aiplatform-flowise": {"postgres", "litellm"},
+    "aiplatform-anythingllm": {"litellm"},
+    "aiplatform-openwebui": {"postgres", "redis", "litellm"},
+    "aiplatform-dify-api": DIFY_LINKS, "aiplatform-dify-worker": DIFY_LINKS,
+    "aiplatform-dify-worker-beat": DIFY_LINKS, "aiplatform-dify-plugin-daemon": DIFY_LINKS,
+}
+PROVIDERS = {"postgres": "aiplatform-postgres", "redis": "aiplatform-redis", "ollama": "aiplatform-ollama",
+             "litellm": "aiplatform-litellm"}
+TIMEOUT = 0.7
+
+
+@pytest.fixture(scope="module")
+def deployed(lab):
+    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
+    p.teardown()
+    run = p.deploy({"n8n_queue_mode": True})
+    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
+    yield p
+    p.teardown()
+
+
+def inspect(container):
+    return json.loads(docker("inspect", container).stdout)[0]
+
+
+def addresses(doc):
+    return sorted(n["IPAddress"] for n in doc["NetworkSettings"]["Networks"].values() if n.get("IPAddress"))
+
+
+def declared(source, target):
+    """A link from `source` (a container) to `target` (a container serving a port) is declared."""
+    return any(PROVIDERS.get(service) == target for service in LINKS.get(source, set()))
+
+
+def probes_from(source, docs):
+    """[(target, how, host, port)] for every other service's port, by name and by address."""
+    own = CONTAINERS[source][0]
+    out = []
+    for target, (service, port) in CONTAINERS.items():
+        if port is None or service == own:
+            continue
+        names = [target] + ([service] if PROVIDERS.get(service) == target else [])
+        out += [(target, "name", name, port) for name in names]
+        out += [(target, "address", address, port) for address in addresses(docs[target])]
+    return out
+
+
+def connects(pid, probes):
+    """cn.check of each probe from inside the namespace of `pid`, all at once (threads inherit the namespace)."""
+    def run_all():
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            return list(pool.map(lambda p: cn.check(p[2], p[3], timeout=TIMEOUT), probes))
+    return cn.call_in_netns(pid, run_all)
+
+
+def test_every_declared_link_connects_and_every_other_pair_is_refused(deployed):
+    docs = {name: inspect(name) for name in CONTAINERS}
+    stopped = [name for name, doc in docs.items() if not doc["State"]["Running"]]
+    assert not stopped, f"not running: {stopped}"
+    plans = {source: probes_from(source, docs) for source in CONTAINERS}
+    with ThreadPoolExecutor(max_workers=len(plans)) as pool:
+        found = dict(zip(plans, pool.map(lambda s: connects(docs[s]["State"]["Pid"], plans[s]), plans), strict=True))
+    missing, leaking = [], []
+    for source, probes in plans.items():
+        by_target = {}
+        for (target, how, host, port), result in zip(probes, found[source], strict=True):
+            by_target.setdefault(target, []).append((how, host, port, result))
+        for target, tries in by_target.items():
+            reached = [f"{how} {host}:{port}" for how, host, port, r in tries if r["ok"]]
+            if declared(source, target):
+                # its configured name (the container name) must connect; other names or addresses may too
+                if not any(r["ok"] for how, host, dummy, r in tries if host == target):
+                    missing.append(f"{source} -> {target}: " + "; ".join(r["detail"] for *dummy, r in tries))
+            elif reached:
+                leaking.append(f"{source} -> {target}: {', '.join(reached)}")
+    assert not missing, "declared links that do not connect:\n" + "\n".join(missing)
+    assert not leaking, "undeclared pairs that connect:\n" + "\n".join(leaking)
+
+
+def test_a_provider_keeps_its_service_name_on_each_link_network(deployed):
+    doc = inspect("aiplatform-postgres")
+    nets = doc["NetworkSettings"]["Networks"]
+    assert nets and all(name.startswith("aiplatform-postgres.") for name in nets), sorted(nets)
+    assert all("postgres" in (n.get("Aliases") or []) or "postgres" in (n.get("DNSNames") or []) for n in nets.values())
+    # one network per consumer: two consumers of PostgreSQL never share one
+    assert sorted(nets) == sorted(f"aiplatform-postgres.{c}" for c in ("dify", "flowise", "litellm", "n8n", "openwebui"))
+
+
+def test_a_second_deploy_changes_nothing_and_teardown_leaves_no_platform_network(deployed):
+    again = deployed.deploy({"n8n_queue_mode": True})
+    assert again.rc == 0 and again.recap()["changed"] == 0, again.stdout[-3000:]
+    deployed.teardown()
+    left = docker("network", "ls", "--filter", "label=aiplatform.stack.network=true", "--format", "{{.Name}}").stdout.split()
+    assert not left, f"platform networks left after teardown: {left}"
