@@ -31,10 +31,11 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 from .errors import CLAIMED
+
 KINDS = ("n8n", "flowise", "openwebui", "dify", "anythingllm")
 
 
-class Unreachable(RuntimeError):
+class UnreachableError(RuntimeError):
     """The application did not answer, or answered 5xx: worth another try within the wait."""
 
 
@@ -47,7 +48,7 @@ class Http:
         self.opener = opener or open_url
 
     def __call__(self, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, object]:
-        """(status, parsed JSON or text); raises Unreachable on no answer or a 5xx."""
+        """(status, parsed JSON or text); raises UnreachableError on no answer or a 5xx."""
         data = json.dumps(body).encode() if body is not None else None
         hdrs = dict({"Content-Type": "application/json", "Accept": "application/json"} if data is not None
                     else {"Accept": "application/json"}, **(headers or {}))
@@ -58,9 +59,9 @@ class Http:
         except HTTPError as exc:
             status, raw = exc.code, exc.read()
         except (URLError, OSError) as exc:
-            raise Unreachable(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
+            raise UnreachableError(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
         if status >= 500:
-            raise Unreachable(f"{method} {path}: HTTP {status}{_excerpt(raw)}")
+            raise UnreachableError(f"{method} {path}: HTTP {status}{_excerpt(raw)}")
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
         try:
             return status, json.loads(text) if text.strip() else {}
@@ -85,7 +86,7 @@ def _said(status: int, doc: object) -> str:
     return f"HTTP {status}" + (f": {' '.join(str(message).split())[:160]}" if message else "")
 
 
-class Unexpected(RuntimeError):
+class UnexpectedAnswerError(RuntimeError):
     """An answer that none of the application's documented ones match."""
 
 
@@ -94,7 +95,7 @@ def _n8n_open(http) -> bool:
     status, doc = http("GET", "/rest/settings")
     flag = _get(doc, "data", "userManagement", "showSetupOnFirstLoad")
     if status != 200 or not isinstance(flag, bool):
-        raise Unexpected(f"GET /rest/settings: {_said(status, doc)} (no userManagement.showSetupOnFirstLoad)")
+        raise UnexpectedAnswerError(f"GET /rest/settings: {_said(status, doc)} (no userManagement.showSetupOnFirstLoad)")
     return flag
 
 
@@ -106,7 +107,7 @@ def _n8n_create(http, spec: dict) -> bool:
         return True
     if status == 400 and "already" in str(_get(doc, "message")).lower():
         return False
-    raise Unexpected(f"POST /rest/owner/setup: {_said(status, doc)}")
+    raise UnexpectedAnswerError(f"POST /rest/owner/setup: {_said(status, doc)}")
 
 
 def _n8n_login(http, spec: dict) -> bool:
@@ -118,7 +119,7 @@ def _flowise_open(http) -> bool:
     status, doc = http("POST", "/api/v1/auth/resolve", {})
     where = _get(doc, "redirectUrl")
     if status != 200 or not isinstance(where, str):
-        raise Unexpected(f"POST /api/v1/auth/resolve: {_said(status, doc)} (no redirectUrl)")
+        raise UnexpectedAnswerError(f"POST /api/v1/auth/resolve: {_said(status, doc)} (no redirectUrl)")
     return where == "/organization-setup"
 
 
@@ -129,7 +130,7 @@ def _flowise_create(http, spec: dict) -> bool:
         return True
     if status == 400 and "only have one organization" in str(_get(doc, "message")).lower():
         return False
-    raise Unexpected(f"POST /api/v1/account/register: {_said(status, doc)}")
+    raise UnexpectedAnswerError(f"POST /api/v1/account/register: {_said(status, doc)}")
 
 
 def _flowise_login(http, spec: dict) -> bool:
@@ -140,7 +141,7 @@ def _flowise_login(http, spec: dict) -> bool:
 def _openwebui_open(http) -> bool:
     status, doc = http("GET", "/api/config")
     if status != 200 or not isinstance(doc, dict):
-        raise Unexpected(f"GET /api/config: {_said(status, doc)}")
+        raise UnexpectedAnswerError(f"GET /api/config: {_said(status, doc)}")
     return doc.get("onboarding") is True
 
 
@@ -153,7 +154,7 @@ def _openwebui_create(http, spec: dict) -> bool:
         return False
     if status == 403:
         return False
-    raise Unexpected(f"POST /api/v1/auths/signup: {_said(status, doc)}")
+    raise UnexpectedAnswerError(f"POST /api/v1/auths/signup: {_said(status, doc)}")
 
 
 def _openwebui_login(http, spec: dict) -> bool:
@@ -167,7 +168,7 @@ def _dify_open(http) -> bool:
     status, doc = http("GET", "/console/api/setup")
     step = _get(doc, "step")
     if status != 200 or step not in ("not_started", "finished"):
-        raise Unexpected(f"GET /console/api/setup: {_said(status, doc)} (no step)")
+        raise UnexpectedAnswerError(f"GET /console/api/setup: {_said(status, doc)} (no step)")
     return step == "not_started"
 
 
@@ -177,14 +178,14 @@ def _dify_create(http, spec: dict) -> bool:
         if status == 403:  # already_setup: a workspace exists
             return False
         if status not in (200, 201):
-            raise Unexpected(f"POST /console/api/init (the INIT_PASSWORD in its environment): {_said(status, doc)}")
+            raise UnexpectedAnswerError(f"POST /console/api/init (the INIT_PASSWORD in its environment): {_said(status, doc)}")
     status, doc = http("POST", "/console/api/setup",
                        {"email": spec["email"], "name": spec["name"][:30], "password": spec["password"]})
     if status in (200, 201):
         return True
     if status == 403:
         return False
-    raise Unexpected(f"POST /console/api/setup: {_said(status, doc)}")
+    raise UnexpectedAnswerError(f"POST /console/api/setup: {_said(status, doc)}")
 
 
 def _dify_login(http, spec: dict) -> bool:
@@ -199,12 +200,12 @@ def _anythingllm_open(http) -> bool:
     status, doc = http("GET", "/api/setup-complete")
     needs = _get(doc, "results", "RequiresAuth")
     if status != 200 or not isinstance(needs, bool):
-        raise Unexpected(f"GET /api/setup-complete: {_said(status, doc)} (no results.RequiresAuth)")
+        raise UnexpectedAnswerError(f"GET /api/setup-complete: {_said(status, doc)} (no results.RequiresAuth)")
     return not needs
 
 
 def _anythingllm_create(http, spec: dict) -> bool:
-    raise Unexpected("it answers without a password: AUTH_TOKEN is not in its environment (anythingllm.env)")
+    raise UnexpectedAnswerError("it answers without a password: AUTH_TOKEN is not in its environment (anythingllm.env)")
 
 
 def _anythingllm_login(http, spec: dict) -> bool:
@@ -220,8 +221,8 @@ def _login_answer(what: str, status: int, doc: object, ok: tuple, refused: tuple
     if status in refused:
         return False
     if status == 429:
-        raise Unreachable(f"{what}: HTTP 429, too many login attempts")
-    raise Unexpected(f"{what}: {_said(status, doc)}")
+        raise UnreachableError(f"{what}: HTTP 429, too many login attempts")
+    raise UnexpectedAnswerError(f"{what}: {_said(status, doc)}")
 
 
 PROTOCOLS = {
@@ -241,7 +242,7 @@ def claimed_advice(spec: dict) -> str:
 
 
 def ensure_once(spec: dict, http, check_mode: bool = False) -> dict:
-    """One attempt: {ok, changed, action, category?, cause?, advice?}. Raises Unreachable to be tried again.
+    """One attempt: {ok, changed, action, category?, cause?, advice?}. Raises UnreachableError to be tried again.
 
     action: created (made now), verified (existed; the stored credentials log in), would_create (check mode),
     present (check mode: exists, login not tried).
@@ -261,7 +262,7 @@ def ensure_once(spec: dict, http, check_mode: bool = False) -> dict:
         return {"ok": False, "changed": False, "category": CLAIMED,
                 "cause": f"first administrator already set up, and {spec['email']} with the stored password is refused",
                 "advice": claimed_advice(spec)}
-    except Unexpected as exc:
+    except UnexpectedAnswerError as exc:
         return {"ok": False, "changed": False, "category": "unknown", "cause": f"setup of the first administrator: {exc}",
                 "advice": "read the application's log; a changed setup API needs this collection's update"}
 
@@ -278,7 +279,7 @@ def ensure(spec: dict, base: str, check_mode: bool = False, wait: float = 30.0, 
     while True:
         try:
             return ensure_once(spec, http, check_mode)
-        except Unreachable as exc:
+        except UnreachableError as exc:
             if clock() + delay > end:
                 return {"ok": False, "changed": False, "category": "timeout",
                         "cause": f"setup of the first administrator: no answer within {wait:g} s ({exc})",
