@@ -75,6 +75,12 @@ def _excerpt(raw: object, size: int = 160) -> str:
     return f": {text[:size]}" if text else ""
 
 
+def _served(what: str, status: int) -> None:
+    """A 404 from the first question: the application answers its probe but does not serve its routes yet."""
+    if status == 404:
+        raise UnreachableError(f"{what}: HTTP 404, not served (yet)")
+
+
 def _get(doc: object, *keys: str) -> object:
     for key in keys:
         doc = doc.get(key) if isinstance(doc, dict) else None
@@ -93,6 +99,7 @@ class UnexpectedAnswerError(RuntimeError):
 # -- per application: open (is its first-account setup still offered?), create, login ----------------------------
 def _n8n_open(http) -> bool:
     status, doc = http("GET", "/rest/settings")
+    _served("GET /rest/settings", status)
     flag = _get(doc, "data", "userManagement", "showSetupOnFirstLoad")
     if status != 200 or not isinstance(flag, bool):
         raise UnexpectedAnswerError(f"GET /rest/settings: {_said(status, doc)} (no userManagement.showSetupOnFirstLoad)")
@@ -117,6 +124,7 @@ def _n8n_login(http, spec: dict) -> bool:
 
 def _flowise_open(http) -> bool:
     status, doc = http("POST", "/api/v1/auth/resolve", {})
+    _served("POST /api/v1/auth/resolve", status)
     where = _get(doc, "redirectUrl")
     if status != 200 or not isinstance(where, str):
         raise UnexpectedAnswerError(f"POST /api/v1/auth/resolve: {_said(status, doc)} (no redirectUrl)")
@@ -140,6 +148,7 @@ def _flowise_login(http, spec: dict) -> bool:
 
 def _openwebui_open(http) -> bool:
     status, doc = http("GET", "/api/config")
+    _served("GET /api/config", status)
     if status != 200 or not isinstance(doc, dict):
         raise UnexpectedAnswerError(f"GET /api/config: {_said(status, doc)}")
     return doc.get("onboarding") is True
@@ -166,6 +175,7 @@ def _openwebui_login(http, spec: dict) -> bool:
 
 def _dify_open(http) -> bool:
     status, doc = http("GET", "/console/api/setup")
+    _served("GET /console/api/setup", status)
     step = _get(doc, "step")
     if status != 200 or step not in ("not_started", "finished"):
         raise UnexpectedAnswerError(f"GET /console/api/setup: {_said(status, doc)} (no step)")
@@ -198,6 +208,7 @@ def _dify_login(http, spec: dict) -> bool:
 
 def _anythingllm_open(http) -> bool:
     status, doc = http("GET", "/api/setup-complete")
+    _served("GET /api/setup-complete", status)
     needs = _get(doc, "results", "RequiresAuth")
     if status != 200 or not isinstance(needs, bool):
         raise UnexpectedAnswerError(f"GET /api/setup-complete: {_said(status, doc)} (no results.RequiresAuth)")

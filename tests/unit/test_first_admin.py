@@ -158,10 +158,15 @@ def test_an_application_that_does_not_answer_yet_is_tried_again_until_the_wait_e
     assert 3 <= len(calls) <= 8 and clock.t <= 10
 
 
-def test_an_answer_no_version_gives_is_reported_not_guessed(app):
-    base = app("")  # nothing modelled: the stand-in answers 404 to the settings route
+def test_routes_not_served_are_waited_for_and_an_answer_no_version_gives_is_reported_not_guessed(app, standin):
+    base = app("")  # nothing modelled: the stand-in answers 404 to the settings route, as a starting n8n may
     got = first_admin.ensure(spec_for("n8n"), base, wait=1)
-    assert got["category"] == "unknown" and "/rest/settings" in got["cause"]
+    assert got["category"] == "timeout" and "GET /rest/settings: HTTP 404" in got["cause"]
+    base = app("flowise")  # n8n's question to a service that answers it otherwise
+    got = first_admin.ensure(spec_for("dify"), base, wait=1)
+    assert got["category"] == "timeout"
+    got = first_admin.ensure_once(spec_for("n8n"), lambda method, path, body=None: (200, {"data": {}}))
+    assert got["category"] == "unknown" and "no userManagement.showSetupOnFirstLoad" in got["cause"]
 
 
 def test_the_host_step_sets_up_only_applications_that_answered_and_at_their_container_address(monkeypatch):

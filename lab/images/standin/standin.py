@@ -175,18 +175,25 @@ def admin_file() -> str:
     return os.environ.get("STANDIN_SETUP_FILE") or os.path.join(DATA_DIR, "standin-admin.json")
 
 
+ADMIN_IN_MEMORY: dict[str, dict] = {}  # where the file cannot be written (a volume owned by the real image's user)
+
+
 def stored_admin() -> dict | None:
     try:
         with open(admin_file()) as fh:
             return json.load(fh) or None
     except (OSError, ValueError):
-        return None
+        return ADMIN_IN_MEMORY.get(admin_file())
 
 
 def store_admin(doc: dict) -> None:
-    os.makedirs(os.path.dirname(admin_file()) or ".", exist_ok=True)
-    with open(admin_file(), "w") as fh:
-        json.dump(doc, fh)
+    try:
+        os.makedirs(os.path.dirname(admin_file()) or ".", exist_ok=True)
+        with open(admin_file(), "w") as fh:
+            json.dump(doc, fh)
+    except OSError as exc:
+        log(f"cannot keep the administrator in {admin_file()} ({exc}): kept in memory, until the container goes")
+        ADMIN_IN_MEMORY[admin_file()] = doc
     log(f"first administrator {doc['email']} set up")
 
 
