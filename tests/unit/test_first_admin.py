@@ -265,3 +265,19 @@ def test_the_admin_email_is_checked_by_the_plan(email, ok):
     assert (problems == []) is ok, problems
     if not ok:
         assert problems[0].startswith("n8n.aiplatform_admin_email: ")
+
+
+# -- what the roles render for it ------------------------------------------------------------------------------
+def test_the_roles_put_the_setup_guards_into_the_environment():
+    from .render_roles import render
+    from .test_hardening import rendered
+    from .test_inputs import read_env_file
+    from .test_least_privilege import dify_vars
+
+    env = read_env_file(render("anythingllm", "anythingllm.env.j2", anythingllm_litellm_key="sk-x",
+                               aiplatform_secrets={"anythingllm": {"admin_password": PASSWORD, "jwt_secret": "j",
+                                                                   "sig_key": "k", "sig_salt": "s"}}))
+    assert env["AUTH_TOKEN"] == PASSWORD and env["JWT_SECRET"] == "j"  # password mode needs both
+    assert read_env_file(render("dify", "dify.env.j2", **dify_vars()))["INIT_PASSWORD"] == "dify-init_password"
+    environment = rendered("openwebui")["services"]["openwebui"]["environment"]
+    assert environment["ENABLE_SIGNUP"] == "False" and environment["ENABLE_INITIAL_ADMIN_SIGNUP"] == "True"
