@@ -107,7 +107,7 @@ def _n8n_open(http) -> bool:
 
 
 def _n8n_create(http, spec: dict) -> bool:
-    first, _, last = spec["name"].partition(" ")
+    first, dummy, last = spec["name"].partition(" ")
     status, doc = http("POST", "/rest/owner/setup", {"email": spec["email"], "firstName": first or "Platform",
                                                      "lastName": last or "Admin", "password": spec["password"]})
     if status == 200:

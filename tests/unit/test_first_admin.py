@@ -128,8 +128,8 @@ def test_open_webui_allows_no_sign_up_after_the_first_and_none_at_all_when_its_e
 
 def test_anythingllm_is_verified_with_its_environment_password_and_a_missing_one_is_an_error(app):
     base = app("anythingllm")
-    assert first_admin.ensure(spec_for("anythingllm"), base, wait=1) == {"ok": True, "changed": False,
-                                                                          "action": "verified"}
+    verified = {"ok": True, "changed": False, "action": "verified"}
+    assert first_admin.ensure(spec_for("anythingllm"), base, wait=1) == verified
     got = first_admin.ensure(spec_for("anythingllm", password=OTHER_PASSWORD), base, wait=1)
     assert got["category"] == "claimed"
     base = app("anythingllm", AUTH_TOKEN="")
