@@ -39,6 +39,10 @@ class UnreachableError(RuntimeError):
     """The application did not answer, or answered 5xx: worth another try within the wait."""
 
 
+class RateLimitedError(RuntimeError):
+    """The login was refused for too many recent attempts (n8n allows 5 a minute per email in production)."""
+
+
 class Http:
     """JSON over HTTP to one base URL, with a cookie jar (Dify's init validation lives in its session)."""
 
@@ -232,7 +236,7 @@ def _login_answer(what: str, status: int, doc: object, ok: tuple, refused: tuple
     if status in refused:
         return False
     if status == 429:
-        raise UnreachableError(f"{what}: HTTP 429, too many login attempts")
+        raise RateLimitedError(f"{what}: HTTP 429, too many logins lately")
     raise UnexpectedAnswerError(f"{what}: {_said(status, doc)}")
 
 
@@ -255,8 +259,9 @@ def claimed_advice(spec: dict) -> str:
 def ensure_once(spec: dict, http, check_mode: bool = False) -> dict:
     """One attempt: {ok, changed, action, category?, cause?, advice?}. Raises UnreachableError to be tried again.
 
-    action: created (made now), verified (existed; the stored credentials log in), would_create (check mode),
-    present (check mode: exists, login not tried).
+    action: created (made now), verified (existed; the stored credentials log in), unverified (exists; the login was
+    refused for too many recent logins, so it is checked by a later run), would_create (check mode), present (check
+    mode: exists, login not tried).
     """
     is_open, create, login = PROTOCOLS[spec["kind"]]
     try:
@@ -268,8 +273,11 @@ def ensure_once(spec: dict, http, check_mode: bool = False) -> dict:
             # someone else was quicker (or a previous attempt got through): it must be ours to count
         elif check_mode:
             return {"ok": True, "changed": False, "action": "present"}
-        if login(http, spec):
-            return {"ok": True, "changed": False, "action": "verified"}
+        try:
+            if login(http, spec):
+                return {"ok": True, "changed": False, "action": "verified"}
+        except RateLimitedError as exc:  # it exists and was not given away by this run: not worth failing a deploy
+            return {"ok": True, "changed": False, "action": "unverified", "cause": str(exc)}
         return {"ok": False, "changed": False, "category": CLAIMED,
                 "cause": f"first administrator already set up, and {spec['email']} with the stored password is refused",
                 "advice": claimed_advice(spec)}

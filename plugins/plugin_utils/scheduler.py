@@ -263,6 +263,9 @@ class Scheduler:
             self.changed_elsewhere = True
             self._event(ev.DEPLOY_SUCCESS, s.name, f"first administrator {s.admin['email']} created; its password is "
                         f"admin_password in {where}", changed=True, admin="created")
+        elif got.get("action") == "unverified":
+            self.warnings.append(f"{s.name}: its first administrator exists; the login with the stored credentials "
+                                 f"was not tried now ({got.get('cause')}); the next run checks it")
         elif got.get("action") == "would_create":
             self.changed_elsewhere = True
             self._event(ev.DEPLOY_SUCCESS, s.name, f"would create the first administrator {s.admin['email']}; check "

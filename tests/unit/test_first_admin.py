@@ -137,6 +137,13 @@ def test_anythingllm_is_verified_with_its_environment_password_and_a_missing_one
     assert not got["ok"] and "AUTH_TOKEN" in got["cause"]
 
 
+def test_a_rate_limited_login_leaves_an_existing_administrator_unverified_not_failed():
+    answers = {("GET", "/rest/settings"): (200, {"data": {"userManagement": {"showSetupOnFirstLoad": False}}}),
+               ("POST", "/rest/login"): (429, "Too many requests")}
+    got = first_admin.ensure_once(spec_for("n8n"), lambda method, path, body=None: answers[(method, path)])
+    assert got["ok"] and got["action"] == "unverified" and "429" in got["cause"]
+
+
 def test_check_mode_makes_nothing(app, tmp_path):
     base = app("n8n")
     got = first_admin.ensure(spec_for("n8n"), base, check_mode=True, wait=1)
@@ -211,7 +218,8 @@ def run_with_admins(specs: dict, check_mode: bool = False):
                        "secrets_file": f"/opt/aiplatform/secrets/{s.name}.json"}
     sched = Scheduler(local, host.step, events.append, clock=clock, sleep=clock.sleep, rng=random.Random(1),
                       check_mode=check_mode)
-    return sched.run(), events, host
+    summary = sched.run()
+    return dict(summary, warnings=sched.warnings), events, host
 
 
 def test_an_application_is_healthy_once_its_administrator_is_set_up_in_the_step_it_answers():
@@ -238,6 +246,15 @@ def test_an_application_set_up_by_someone_else_fails_as_claimed_with_the_fix_and
     assert "flowise" in summary["healthy"]
     fail = next(e for e in events if e["type"] == "DEPLOY_FAIL" and e["service"] == "n8n")
     assert "[claimed]" in fail["message"]
+
+
+def test_an_unverified_administrator_is_a_warning():
+    specs = {n: {"running": True, "admin": {"ok": True, "action": "unverified", "cause": "HTTP 429"}}
+             for n in ("postgres", "redis", "n8n", "flowise", "litellm")}
+    summary, dummy, dummy2 = run_with_admins(specs)
+    assert summary["failed_services"] == [] and not summary["changed"]
+    assert [w.split(":")[0] for w in summary["warnings"]] == ["n8n", "flowise"]
+    assert all("not tried now (HTTP 429)" in w for w in summary["warnings"])
 
 
 def test_a_rerun_verifies_in_the_check_step_and_changes_nothing():
