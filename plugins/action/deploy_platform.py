@@ -45,6 +45,20 @@ def remote_dependency(catalog: dict, name: str, host: str, groups: dict, hostvar
             "backoff": svc.get("backoff") or {}, "type": svc.get("type")}
 
 
+def first_admin(name: str, catalog: dict, secrets_dir: str, groups: dict, hostvars: dict) -> dict | None:
+    """What the host needs to set up the application's first administrator (its `admin`), with its stored password."""
+    spec = catalog[name].get("admin")
+    if not spec:
+        return None
+    mine = cat.secrets_of(catalog, name, groups, hostvars)
+    if not mine.get("admin_password"):
+        raise cat.ConfigError(f"{name}: no secret 'admin_password' loaded; the secrets step runs first")
+    out = dict(spec, password=mine["admin_password"], secrets_file=f"{secrets_dir}/{name}.json")
+    if mine.get("init_password"):
+        out["init_password"] = mine["init_password"]
+    return out
+
+
 class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("services", "catalog", "dependencies", "base_dir", "pull", "parallel",
                              "rollback", "serial", "lock_run"))
@@ -62,6 +76,7 @@ class ActionModule(PlatformAction):
         down = set(cat.placed_on(deploying, catalog, gone, groups)) - set(here) if gone else set()
 
         render_vars = service_roles.render_variables(self._loader, task_vars)
+        secrets_dir = self._templar.template(task_vars.get("aiplatform_secrets_dir") or f"{base_dir}/secrets")
         services, remote = [], {}
         for name in here:
             svc = catalog[name]
@@ -81,6 +96,7 @@ class ActionModule(PlatformAction):
                         remote[dep].setdefault("logins", []).extend(
                             {"user": d["owner"], "password": d["password"], "database": d["name"]} for d in mine)
                 wiring = cat.wiring([name], catalog, host, groups, hostvars)
+                admin = first_admin(name, catalog, secrets_dir, groups, hostvars)
                 databases = None
                 if name == "postgres":
                     alive = [n for n in deploying if n not in down]  # a host that dropped out loaded no secrets
@@ -98,7 +114,7 @@ class ActionModule(PlatformAction):
             models = svc.get("models") or {}
             services.append(Service(**base, wiring=wiring[0] if wiring else None, databases=databases,
                                     models={"port": models["port"], "names": list(models["names"])}
-                                    if models.get("names") else None))
+                                    if models.get("names") else None, admin=admin))
 
         # each project's own link networks come with its compose model (external_networks)
         common = {"pull": args.get("pull", "missing"), "networks": [],

@@ -2,8 +2,9 @@
 
 A request may ask, in this order: `check` projects (validate, compare hashes, probe the unchanged ones), `stop` or
 roll back (`previous`) projects, bring projects `up` (in parallel threads), `probe` services, probe `remote`
-endpoints of dependencies on other hosts, make the application `databases` (once PostgreSQL answers), and check the
-`wiring` of services from inside their network namespaces. The scheduler on the controller decides what comes next;
+endpoints of dependencies on other hosts, make the application `databases` (once PostgreSQL answers), set up the
+applications' first administrators (`admins`, each once its application answers), and check the `wiring` of
+services from inside their network namespaces. The scheduler on the controller decides what comes next;
 the one wait here is `poll`: a step that only probes may keep probing on the host (a probe costs milliseconds
 here, a round trip from the controller a few hundred) until one of its services or dependencies changes, so a
 service is seen ready within a second of answering.
@@ -19,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.six.moves.urllib.error import URLError
 from ansible.module_utils.urls import open_url
 
-from . import app_databases, drift, pg_login, run_lock, runner
+from . import app_databases, drift, first_admin, pg_login, run_lock, runner
 from . import errors as err
 from .compose import ComposeError
 from .connectivity import in_netns
@@ -88,6 +89,17 @@ def models_missing(probe: dict, spec: dict) -> list[str] | None:
     except (URLError, OSError, ValueError):
         return None
     return missing(list(spec["names"]), tags)
+
+
+def claim_admin(spec: dict, probe: dict, check_mode: bool) -> dict:
+    """The first administrator of one application (module_utils/first_admin.py), at its container's address."""
+    target = spec.get("target") or spec["service"]
+    address = next((c.get("address") for c in probe.get("containers") or []
+                    if c.get("service") == target and c.get("address")), None)
+    if not address:
+        return {"ok": False, "changed": False, "category": err.UNKNOWN,
+                "cause": f"setup of the first administrator: container {target} has no network address"}
+    return first_admin.ensure(spec, f"http://{address}:{spec['port']}", check_mode, float(spec.get("wait", 30)))
 
 
 def redis_ping(host: str, port: int, timeout: float = 3.0) -> tuple[bool, str]:
@@ -171,6 +183,10 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
             out["databases"] = {"ok": True, "changes": changes}
         except app_databases.DatabaseError as exc:
             out["databases"] = {"ok": False, "category": exc.category, "cause": str(exc)}
+    # first administrators of the applications that answered in this step (in parallel: each may wait a little)
+    admins = [a for a in request.get("admins") or [] if ready(a["service"])]
+    out["admins"] = {a["service"]: r for a, r in
+                     zip(admins, pool_map(lambda a: claim_admin(a, out["probe"][a["service"]], check_mode), admins))}
     # models of the services that answered: only what is missing is left for the (slow, progress-reporting) pull step
     out["models"] = {}
     for m in request.get("models") or []:
@@ -265,6 +281,8 @@ def settled(request: dict, out: dict) -> bool:
     if any((out["probe"].get(p["service"]) or {}).get("verdict") != "ready" for p in request.get("check") or []):
         return False
     if request.get("databases") and not (out.get("databases") or {}).get("ok"):
+        return False
+    if any(not r.get("ok") for r in (out.get("admins") or {}).values()):
         return False
     if any(not c.get("ok") for checks_ in out["wiring"].values() for c in checks_.values()):
         return False

@@ -18,6 +18,8 @@ DISK = "disk"
 # A docker or compose command that did not finish within its limit (module_utils/runner.py): a stuck engine, not a
 # slow service (that is TIMEOUT, a health wait that ran out).
 COMMAND_TIMEOUT = "command_timeout"
+# An application's first administrator exists, but not with the credentials the platform stored (module_utils/first_admin.py).
+CLAIMED = "claimed"
 UNKNOWN = "unknown"
 
 # What an operator should do first, per category.
@@ -32,6 +34,8 @@ ADVICE = {
     DISK: "free disk space on the host (docker system df) and re-run",
     COMMAND_TIMEOUT: "check that the Docker engine answers (docker info; journalctl -u docker) and re-run; raise "
                      "AIPLATFORM_COMMAND_TIMEOUT (seconds, in the play's environment) if the host is only slow",
+    CLAIMED: "reset the application's administrator, or store its credentials in the service's secrets file "
+             "(admin_password) and set aiplatform_admin_email; the platform never overwrites an administrator",
     UNKNOWN: "read the full compose output in the task result",
 }
 

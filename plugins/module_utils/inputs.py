@@ -19,6 +19,9 @@ from . import redis_acl
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # PostgreSQL database and role names we create: lower-case so that quoting never changes their meaning.
 PG_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# A login email every application's setup accepts: Flowise's pattern (a dot and a 2+ letter top-level domain), lower
+# case (n8n and Open WebUI store it lower-cased, so logins would differ otherwise).
+EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}")
 # Compose service, project and network names.
 COMPOSE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 # Values written single-quoted, byte for byte as before (no escapes needed, so generated secrets never churn).
@@ -339,6 +342,10 @@ def service_input_problems(name: str, svc: dict) -> list[str]:
         if not isinstance(value, str) or not COMPOSE_NAME.fullmatch(value):
             problems.append(f"{name}.{var}: {_shown(value)} is not a valid name; use lower-case letters, digits, _ "
                             f"and - (starting with a letter or digit)")
+    for var, value in sorted((inputs.get("emails") or {}).items()):
+        if not isinstance(value, str) or not EMAIL.fullmatch(value) or len(value) > 254:
+            problems.append(f"{name}.{var}: {_shown(value)} is not an email every application accepts; use lower-case "
+                            f"letters, digits and ._%+- before the @ and a domain with a dot (admin@example.com)")
     for var, value in sorted((inputs.get("strings") or {}).items()):
         if not isinstance(value, (str, int, float)) or "\n" in str(value) or "\x00" in str(value):
             problems.append(f"{name}.{var}: {_shown(value)} must be one line of text")

@@ -21,7 +21,20 @@ def generate(kind: str = "token", length: int = 32) -> str:
         return secrets.token_hex(length // 2)
     if kind == "sk":  # LiteLLM keys must start with sk-
         return "sk-" + "".join(secrets.choice(ALPHABET) for dummy in range(length))
+    if kind == "password":
+        return password(length)
     return "".join(secrets.choice(ALPHABET) for dummy in range(length))
+
+
+def password(length: int = 24) -> str:
+    """A login password every application's policy accepts: 8-64 characters (n8n's maximum) with a lower-case and an
+    upper-case letter, a digit and one `-` (Flowise wants a character that is neither letter nor digit)."""
+    length = max(8, min(64, length))
+    chars = [secrets.choice(string.ascii_lowercase), secrets.choice(string.ascii_uppercase),
+             secrets.choice(string.digits), "-"]
+    chars += [secrets.choice(ALPHABET) for dummy in range(length - len(chars))]
+    secrets.SystemRandom().shuffle(chars)
+    return "".join(chars)
 
 
 def load(path: str) -> dict[str, str]:

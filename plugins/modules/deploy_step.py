@@ -200,6 +200,56 @@ options:
             type: list
             elements: str
             default: []
+  admins:
+    description:
+      - The first administrator of each application, set up (or, when it exists, verified by a login) once its
+        probe in this call answered, through the application's own setup API (see the README, "Security model").
+      - An administrator that exists but refuses the stored credentials is never overwritten - category C(claimed).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      service:
+        description: Service name.
+        type: str
+        required: true
+      kind:
+        description: Which application's setup protocol.
+        type: str
+        required: true
+        choices: [n8n, flowise, openwebui, dify, anythingllm]
+      target:
+        description: Compose service whose container address is used.
+        type: str
+      port:
+        description: Container port of its API.
+        type: int
+        required: true
+      email:
+        description: The administrator's email (its login).
+        type: str
+        required: true
+      name:
+        description: The administrator's display name.
+        type: str
+        default: Platform Admin
+      password:
+        description: The administrator's password (generated, from the secrets file).
+        type: str
+        required: true
+      init_password:
+        description: Dify's INIT_PASSWORD, asked before its setup.
+        type: str
+      secrets_file:
+        description: Where the password is kept, for the messages.
+        type: str
+      reset:
+        description: How to reset the application's administrator, for the messages.
+        type: str
+      wait:
+        description: Seconds to keep trying while the setup API does not answer yet.
+        type: float
+        default: 30
   wiring:
     description: Links to check, each C(name), C(container), C(endpoints), and C(if_ready) (only when its probe in
       this call answered).
@@ -291,6 +341,14 @@ databases:
   returned: when databases were asked for and could be made
   type: dict
   sample: {ok: true, changes: [created database n8n]}
+admins:
+  description:
+    - Per application asked for whose probe answered, C(ok), C(changed), C(action) (created, verified,
+      would_create, present), or C(category) (C(claimed) - set up by someone else -, C(timeout), C(unknown)),
+      C(cause) and C(advice). Never a password.
+  returned: always
+  type: dict
+  sample: {n8n: {ok: true, changed: true, action: created}}
 lock_released:
   description: The run lock was given back (see O(release_lock_if_settled)).
   returned: when asked to and nothing was left to do
@@ -353,6 +411,15 @@ def main() -> None:
                                                  "base": {"type": "float", "default": 0.25},
                                                  "cap": {"type": "float", "default": 1.0}}},
             "release_lock_if_settled": {"type": "dict"},
+            "admins": dict(_LIST, options={
+                "service": {"type": "str", "required": True},
+                "kind": {"type": "str", "required": True, "choices": ["n8n", "flowise", "openwebui", "dify", "anythingllm"]},
+                "target": {"type": "str"}, "port": {"type": "int", "required": True},
+                "email": {"type": "str", "required": True}, "name": {"type": "str", "default": "Platform Admin"},
+                "password": {"type": "str", "required": True, "no_log": True},
+                "init_password": {"type": "str", "no_log": True},
+                "secrets_file": {"type": "str"}, "reset": {"type": "str"},
+                "wait": {"type": "float", "default": 30}}),
             # only the passwords are secret: a no_log on the whole dict would mask every name in the output
             "databases": {"type": "dict", "options": {
                 "container": {"type": "str", "required": True},

@@ -31,7 +31,7 @@ PLANS = {
     STOPPED: [RECONFIGURE],
 }
 # categories no restart can fix: straight to the operator
-MANUAL_CATEGORIES = {err.CONFIG, err.PORT, err.IMAGE, err.ENGINE, err.DISK, err.COMMAND_TIMEOUT}
+MANUAL_CATEGORIES = {err.CONFIG, err.PORT, err.IMAGE, err.ENGINE, err.DISK, err.COMMAND_TIMEOUT, err.CLAIMED}
 
 
 def _age_seconds(started_at: str | None, now: datetime.datetime) -> float | None:

@@ -6,7 +6,9 @@ module_utils/deploy_step.py), time through `clock` and `sleep`, so the whole sch
 A run: one `check` step compares every service with what runs (the no-op fast path ends here when all are unchanged
 and answer their probe), then each step brings up what has become startable, probes what is due (local services and
 dependencies on other hosts), and rolls back, stops, makes databases or checks wiring as earlier steps decided.
-Dependents of a failed service are skipped with the reason; independent services carry on.
+Dependents of a failed service are skipped with the reason; independent services carry on. An application
+with a first administrator to set up (`admin`) counts as healthy only once that is done, in the step in which it
+first answers its probe (module_utils/first_admin.py).
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ class Service:
     wiring: dict | None = None  # {name, container, endpoints}
     databases: dict | None = None  # PostgreSQL only: {container, admin_user, databases}
     models: dict | None = None  # {port, names}: models it should have (Ollama)
+    admin: dict | None = None  # {kind, target, port, email, name, password, ...}: its first administrator
     models_missing: list | None = None  # None: not known (the pull step will look)
     unchanged: bool = False  # runs as the files say but did not answer the check's probe
     failure: tuple | None = None  # (category, cause) known before the deploy (its files could not be rendered)
@@ -145,6 +148,7 @@ class Scheduler:
         if pg:
             request["databases"] = dict(pg.databases, when_ready=pg.name)
         request["models"] = [dict(s.models, service=s.name) for s in todo if s.models]
+        self._ask_admins(request, [s.name for s in todo])
         started = self.clock()
         resp = self._call(request)
         now = self.clock()
@@ -217,9 +221,9 @@ class Scheduler:
         elif s.databases and not self._databases_done(s, resp):
             s.state = PROVISIONING
             self.queued_databases = dict(s.databases)
-        elif s.state not in BAD_STATES:
+        elif s.state not in BAD_STATES and (not s.admin or self._admin_done(s, resp)):
             s.state = HEALTHY
-        if not s.wiring:
+        if not s.wiring or s.state in BAD_STATES:
             return
         if not all(self.dep_state(d) in OK_STATES for d in s.deps):
             self.wiring_after_deps.append(s)  # a link to a dependency that is not back yet says nothing yet
@@ -240,6 +244,34 @@ class Scheduler:
             self.changed_elsewhere = True
             self._event(ev.DEPLOY_SUCCESS, s.name, "application databases: " + ", ".join(got["changes"]),
                         changed=True, databases=True)
+        return True
+
+    def _ask_admins(self, request: dict, names: list[str]) -> None:
+        """The first-administrator setups of these services, done on the host if their probe answers in the step."""
+        admins = [dict(self.services[n].admin, service=n) for n in names
+                  if n in self.services and self.services[n].admin and self.services[n].state in (PENDING, WAITING)]
+        if admins:
+            request["admins"] = admins
+
+    def _admin_done(self, s: Service, resp: dict) -> bool:
+        """Its first administrator was set up or verified in this step; otherwise it fails (never overwritten)."""
+        got = (resp.get("admins") or {}).get(s.name) or {
+            "ok": False, "category": err.UNKNOWN, "cause": "setup of the first administrator: no answer"}
+        if not got.get("ok"):
+            self._fail(s, got.get("category", err.UNKNOWN), got.get("cause", ""), got.get("advice", ""))
+            return False
+        where = s.admin.get("secrets_file") or "the secrets file"
+        if got.get("action") == "created":
+            self.changed_elsewhere = True
+            self._event(ev.DEPLOY_SUCCESS, s.name, f"first administrator {s.admin['email']} created; its password is "
+                        f"admin_password in {where}", changed=True, admin="created")
+        elif got.get("action") == "unverified":
+            self.warnings.append(f"{s.name}: its first administrator exists; the login with the stored credentials "
+                                 f"was not tried now ({got.get('cause')}); the next run checks it")
+        elif got.get("action") == "would_create":
+            self.changed_elsewhere = True
+            self._event(ev.DEPLOY_SUCCESS, s.name, f"would create the first administrator {s.admin['email']}; check "
+                        "mode: nothing changed", changed=True, admin="would_create")
         return True
 
     def _wired(self, s: Service, checks: dict) -> None:
@@ -309,6 +341,7 @@ class Scheduler:
         if due:
             request["probe"] = due
             request["baseline"] = dict(self.tracker.baseline)
+            self._ask_admins(request, [d["name"] for d in due])
             pg = next((s for s in self.services.values() if s.databases and s.state == WAITING), None)
             if pg and any(d["name"] == pg.name for d in due):
                 # made in the same step as soon as PostgreSQL answers: its consumers need not wait another round
@@ -340,6 +373,7 @@ class Scheduler:
         if self.tracker.pending:
             request["probe"] = self.tracker.due(None)
             request["baseline"] = dict(self.tracker.baseline)
+            self._ask_admins(request, [d["name"] for d in request["probe"]])
             pg = next((s for s in self.services.values() if s.databases and s.state == WAITING), None)
             if pg and pg.name in self.tracker.pending:
                 request["databases"] = dict(pg.databases, when_ready=pg.name)

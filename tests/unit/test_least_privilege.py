@@ -14,7 +14,7 @@ APPS = ("dify", "litellm", "n8n", "openwebui")
 RULES = "~* &* +@all -@admin -@dangerous +info"
 SECRETS = {"password": "defaultPW1", "admin_password": "adminPW2", **{f"user_{a}": f"{a}PW3" for a in APPS}}
 REDIS = {"host": "aiplatform-redis", "port": 6379}
-DIFY_SECRETS = ("secret_key", "db_password", "plugin_db_password", "sandbox_key", "plugin_daemon_key", "plugin_inner_key",
+DIFY_SECRETS = ("secret_key", "init_password", "db_password", "plugin_db_password", "sandbox_key", "plugin_daemon_key", "plugin_inner_key",
                 "weaviate_key")
 
 

@@ -24,6 +24,9 @@ Environment (all optional):
   STANDIN_OLLAMA         "1": also serve Ollama's API: GET / and /api/version, /api/tags, POST /api/pull (streamed
                          progress; pulled models are kept in STANDIN_DATA_DIR), /api/generate and /api/chat
   STANDIN_PULL_SECONDS   how long a pull streams progress (default 3)
+  STANDIN_SETUP          the first-administrator setup to model, with the real service's routes, answers and status
+                         codes: n8n, flowise, openwebui, dify or anythingllm (see SETUP_ROUTES)
+  STANDIN_SETUP_FILE     where the administrator made is kept (on the service's volume, so a redeploy keeps it)
   Fault knobs:
   STANDIN_START_DELAY    seconds before the port opens
   STANDIN_NEVER_READY    "1": readiness always 503
@@ -33,6 +36,8 @@ Environment (all optional):
 """
 import json
 import os
+import re
+import secrets
 import sys
 import time
 import urllib.request
@@ -165,8 +170,179 @@ def keep_model(name: str) -> None:
         json.dump(models, fh)
 
 
+# -- first-administrator setup, as the real services answer it (the versions the roles pin) -----------------------
+def admin_file() -> str:
+    return os.environ.get("STANDIN_SETUP_FILE") or os.path.join(DATA_DIR, "standin-admin.json")
+
+
+ADMIN_IN_MEMORY: dict[str, dict] = {}  # where the file cannot be written (a volume owned by the real image's user)
+
+
+def stored_admin() -> dict | None:
+    try:
+        with open(admin_file()) as fh:
+            return json.load(fh) or None
+    except (OSError, ValueError):
+        return ADMIN_IN_MEMORY.get(admin_file())
+
+
+def store_admin(doc: dict) -> None:
+    try:
+        os.makedirs(os.path.dirname(admin_file()) or ".", exist_ok=True)
+        with open(admin_file(), "w") as fh:
+            json.dump(doc, fh)
+    except OSError as exc:
+        log(f"cannot keep the administrator in {admin_file()} ({exc}): kept in memory, until the container goes")
+        ADMIN_IN_MEMORY[admin_file()] = doc
+    log(f"first administrator {doc['email']} set up")
+
+
+INIT_SESSIONS: set[str] = set()  # Dify: sessions that gave the INIT_PASSWORD
+
+
+def n8n_setup(method: str, path: str, body: dict, cookies: dict) -> tuple | None:
+    owner = stored_admin()
+    if method == "GET" and path == "/rest/settings":
+        return 200, {"data": {"settingsMode": "public", "userManagement": {
+            "authenticationMethod": "email", "showSetupOnFirstLoad": owner is None, "passwordMinLength": 8}}}
+    if method == "POST" and path == "/rest/owner/setup":
+        if owner:
+            return 400, {"code": 400, "message": "Instance owner already setup"}
+        pw = str(body.get("password") or "")
+        if not (8 <= len(pw) <= 64 and re.search(r"\d", pw) and re.search(r"[A-Z]", pw)):
+            return 400, {"code": 400, "message": "Password must be 8 to 64 characters long."}
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", str(body.get("email") or "")):
+            return 400, {"code": 400, "message": "Invalid email address"}
+        store_admin({"email": body["email"].lower(), "password": pw, "name": f"{body.get('firstName')} {body.get('lastName')}"})
+        return 200, {"data": {"email": body["email"].lower(), "role": "global:owner"}}
+    if method == "POST" and path == "/rest/login":
+        if owner and owner["email"] == str(body.get("emailOrLdapLoginId")).lower() and owner["password"] == body.get("password"):
+            return 200, {"data": {"email": owner["email"], "role": "global:owner"}}
+        return 401, {"code": 401, "message": "Wrong username or password. Do you have caps lock on?"}
+    return None
+
+
+def flowise_setup(method: str, path: str, body: dict, cookies: dict) -> tuple | None:
+    account = stored_admin()
+    if method == "POST" and path == "/api/v1/auth/resolve":
+        return 200, {"redirectUrl": "/signin" if account else "/organization-setup"}
+    if method == "POST" and path == "/api/v1/account/register":
+        user = body.get("user") or {}
+        if account:
+            return 400, {"statusCode": 400, "success": False, "message": "You can only have one organization"}
+        if not re.fullmatch(r"[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}", str(user.get("email") or "")):
+            return 400, {"statusCode": 400, "success": False, "message": "Invalid User Email"}
+        pw = str(user.get("credential") or "")
+        if len(pw) > 128 or not re.fullmatch(r"(?=.*[a-z])(?=.*[A-Z])(?=.*\d)(?=.*[^a-zA-Z0-9]).{8,}", pw):
+            return 400, {"statusCode": 400, "success": False, "message": "Invalid Password"}
+        store_admin({"email": user["email"], "password": pw, "name": user.get("name") or user["email"]})
+        return 201, {"user": {"email": user["email"], "status": "active"}, "organization": {"name": "Default Organization"}}
+    if method == "POST" and path == "/api/v1/auth/login":
+        if not account or account["email"].lower() != str(body.get("email")).lower():
+            return 404, {"statusCode": 404, "success": False, "message": "User Not Found"}
+        if account["password"] != body.get("password"):
+            return 401, {"statusCode": 401, "success": False, "message": "Incorrect Email or Password"}
+        return 200, {"id": "standin", "email": account["email"], "name": account["name"]}
+    return None
+
+
+def openwebui_setup(method: str, path: str, body: dict, cookies: dict) -> tuple | None:
+    user = stored_admin()
+    if method == "GET" and path == "/api/config":
+        return 200, dict({"onboarding": True} if user is None else {}, status=True, name="Open WebUI")
+    if method == "POST" and path == "/api/v1/auths/signup":
+        allowed = os.environ.get("ENABLE_SIGNUP", "True").lower() == "true" or (
+            user is None and os.environ.get("ENABLE_INITIAL_ADMIN_SIGNUP", "False").lower() == "true")
+        if user is not None or not allowed:  # one user only here: later sign-ups are what the platform forbids
+            return 403, {"detail": "You do not have permission to access this resource. Please reach out to your "
+                                   "administrator for assistance."}
+        if len(str(body.get("password") or "").encode()) > 72:
+            return 400, {"detail": "Uh-oh! The password you entered is too long. Please make sure your password is "
+                                   "less than 72 bytes long."}
+        store_admin({"email": str(body.get("email")).lower(), "password": body.get("password"), "name": body.get("name")})
+        return 200, {"token": secrets.token_hex(16), "token_type": "Bearer", "email": str(body.get("email")).lower(),
+                     "name": body.get("name"), "role": "admin"}
+    if method == "POST" and path == "/api/v1/auths/signin":
+        if user and user["email"] == str(body.get("email")).lower() and user["password"] == body.get("password"):
+            return 200, {"token": secrets.token_hex(16), "token_type": "Bearer", "email": user["email"], "role": "admin"}
+        return 400, {"detail": "The email or password provided is incorrect. Please check for typos and try logging in again."}
+    return None
+
+
+def dify_setup(method: str, path: str, body: dict, cookies: dict) -> tuple | None:
+    owner = stored_admin()
+    init = os.environ.get("INIT_PASSWORD", "")
+    validated = cookies.get("session") in INIT_SESSIONS
+    already = (403, {"code": "already_setup", "message": "Dify has been successfully installed. Please refresh the "
+                                                         "page or return to the dashboard homepage.", "status": 403})
+    if method == "GET" and path == "/console/api/setup":
+        return (200, {"step": "finished", "setup_at": owner["setup_at"]}) if owner else (200, {"step": "not_started"})
+    if method == "GET" and path == "/console/api/init":
+        return 200, {"status": "finished" if owner or not init or validated else "not_started"}
+    if method == "POST" and path == "/console/api/init":
+        if owner:
+            return already
+        if str(body.get("password") or "") != init:
+            return 401, {"code": "init_validate_failed", "message": "Init validation failed. Please check the "
+                                                                     "password and try again.", "status": 401}
+        session = secrets.token_hex(16)
+        INIT_SESSIONS.add(session)
+        return 201, {"result": "success"}, {"Set-Cookie": f"session={session}; HttpOnly; Path=/"}
+    if method == "POST" and path == "/console/api/setup":
+        if owner:
+            return already
+        if init and not validated:
+            return 401, {"code": "not_init_validated", "message": "Init validation has not been completed yet. "
+                                                                   "Please proceed with the init validation process first.", "status": 401}
+        if not re.fullmatch(r"(?=.*[a-zA-Z])(?=.*\d).{8,}", str(body.get("password") or "")) or \
+                len(str(body.get("name") or "")) > 30 or not body.get("name"):
+            return 400, {"code": "invalid_param", "message": "Invalid password or name", "status": 400}
+        store_admin({"email": str(body.get("email")), "password": body["password"], "name": body["name"],
+                     "setup_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        return 201, {"result": "success"}
+    if method == "POST" and path == "/console/api/login":
+        if not owner:
+            return 401, {"code": "not_setup", "message": "Dify has not been initialized and installed yet.", "status": 401}
+        if owner["email"] == body.get("email") and owner["password"] == body.get("password"):
+            return 200, {"result": "success"}
+        return 401, {"code": "authentication_failed", "message": "Invalid email or password.", "status": 401}
+    return None
+
+
+def anythingllm_setup(method: str, path: str, body: dict, cookies: dict, bearer: str = "") -> tuple | None:
+    token = os.environ.get("AUTH_TOKEN", "")
+    if method == "GET" and path == "/api/setup-complete":
+        return 200, {"results": {"RequiresAuth": bool(token), "AuthToken": bool(token), "MultiUserMode": False}}
+    if method == "POST" and path == "/api/request-token":
+        if token and body.get("password") == token:
+            return 200, {"valid": True, "token": "standin." + secrets.token_hex(8), "message": None}
+        return 401, {"valid": False, "token": None, "message": "[003] Invalid password provided"}
+    if method == "GET" and path == "/api/system/check-token":
+        return (200, "OK") if not token or bearer.startswith("standin.") else (401, {"error": "No auth token found."})
+    return None
+
+
+SETUP_ROUTES = {"n8n": n8n_setup, "flowise": flowise_setup, "openwebui": openwebui_setup, "dify": dify_setup,
+                "anythingllm": anythingllm_setup}
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup_answer(self, method: str, path: str, body: dict) -> bool:
+        """Answer a first-administrator setup route of STANDIN_SETUP; False when the path is not one."""
+        route = SETUP_ROUTES.get(os.environ.get("STANDIN_SETUP", ""))
+        if not route:
+            return False
+        cookies = dict(c.strip().split("=", 1) for c in (self.headers.get("Cookie") or "").split(";") if "=" in c)
+        args = (method, path, body, cookies)
+        if route is anythingllm_setup:
+            args += ((self.headers.get("Authorization") or "").removeprefix("Bearer ").strip(),)
+        found = route(*args)
+        if found is None:
+            return False
+        self.answer(*found)
+        return True
 
     def do_POST(self) -> None:
         path = self.path.split("?")[0]
@@ -175,6 +351,8 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(self.rfile.read(length) or b"{}")
         except ValueError:
             return self.answer(400, {"error": "invalid JSON"})
+        if self.setup_answer("POST", path, body if isinstance(body, dict) else {}):
+            return None
         if os.environ.get("STANDIN_OLLAMA") != "1":
             return self.answer(404, {"error": "not found"})
         model = body.get("model") or body.get("name") or ""
@@ -222,6 +400,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
+        if self.setup_answer("GET", path, {}):
+            return None
         if os.environ.get("STANDIN_OLLAMA") == "1":
             if path == "/api/tags":
                 return self.answer(200, {"models": [{"name": m, "model": m, "size": 1000000} for m in pulled_models()]})
@@ -241,11 +421,13 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(503, {"problems": problems, "status": "unavailable", "db": db})
         return self.answer(404, {"error": "not found"})
 
-    def answer(self, code: int, body: object) -> None:
+    def answer(self, code: int, body: object, headers: dict | None = None) -> None:
         text = isinstance(body, str)
         data = body.encode() if text else json.dumps(body, separators=(",", ":")).encode()
         self.send_response(code)
         self.send_header("Content-Type", "text/plain; charset=utf-8" if text else "application/json")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
