@@ -47,7 +47,7 @@ def remote_dependency(catalog: dict, name: str, host: str, groups: dict, hostvar
 
 def first_admin(name: str, catalog: dict, secrets_dir: str, groups: dict, hostvars: dict) -> dict | None:
     """What the host needs to set up the application's first administrator (its `admin`), with its stored password."""
-    spec = catalog[name].get("admin")
+    spec = catalog[name].get("first_admin")
     if not spec:
         return None
     mine = cat.secrets_of(catalog, name, groups, hostvars)
