@@ -152,8 +152,8 @@ def openwebui_model_ids(token):
 @pytest.fixture(scope="module")
 def openwebui_admin(runs):
     """The first account signed up on the real Open WebUI (it becomes its admin): its token."""
-    answer = openwebui("/api/v1/auths/signup", body={"name": "Lab Admin", "email": "admin@lab.example",
-                                                      "password": "lab-Admin-password-1"})
+    account = {"name": "Lab Admin", "email": "admin@lab.example", "password": "lab-Admin-password-1"}
+    answer = openwebui("/api/v1/auths/signup", body=account)
     assert answer["role"] == "admin", answer
     return answer["token"]
 
@@ -189,9 +189,9 @@ def test_real_openwebui_started_offline_without_a_hub_download(runs):
 def test_real_openwebui_takes_its_connection_from_the_environment_after_a_restart(whole, openwebui_admin):
     # A connection saved in its database (as an admin would in its settings) does not survive a restart:
     # ENABLE_PERSISTENT_CONFIG=False keeps the inventory the one source of truth.
-    openwebui("/openai/config/update", openwebui_admin, {"ENABLE_OPENAI_API": True,
-                                                         "OPENAI_API_BASE_URLS": ["http://127.0.0.1:9/v1"],
-                                                         "OPENAI_API_KEYS": ["sk-nothing"], "OPENAI_API_CONFIGS": {}})
+    saved = {"ENABLE_OPENAI_API": True, "OPENAI_API_BASE_URLS": ["http://127.0.0.1:9/v1"],
+             "OPENAI_API_KEYS": ["sk-nothing"], "OPENAI_API_CONFIGS": {}}
+    openwebui("/openai/config/update", openwebui_admin, saved)
     assert openwebui_model_ids(openwebui_admin) == []
     docker("restart", "aiplatform-openwebui")
     wait_until(lambda: ready("http://127.0.0.1:8080/ready"), 120, "Open WebUI ready again after its restart")
