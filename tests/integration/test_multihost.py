@@ -110,7 +110,7 @@ def test_apps_reach_their_dependencies_on_other_hosts(hosts, runs):
     compose = on("app1", "cat", "/opt/aiplatform/openwebui/compose.yml").stdout
     assert f"http://{hosts['model1']}:4000/v1" in compose
     # ... and the stand-ins are ready only because they logged in there: their readiness answers now
-    for container, port, path in (("aiplatform-openwebui", 8080, "/health/db"), ("aiplatform-n8n", 5678, "/healthz/readiness")):
+    for container, port, path in (("aiplatform-openwebui", 8080, "/ready"), ("aiplatform-n8n", 5678, "/healthz/readiness")):
         code = on("app1", "docker", "exec", container, "python3", "-c",
                   f"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:{port}{path}').status)").stdout
         assert code.strip() == "200", container

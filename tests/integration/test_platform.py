@@ -1,11 +1,12 @@
 """The whole platform on one host: all nine services (Dify's eight containers and its init job), in order, wired.
 
-Real PostgreSQL (with pgvector), Redis, LiteLLM, n8n, Flowise, nginx and squid; stand-ins for Ollama, Dify's api, workers,
-web, sandbox and plugin daemon, AnythingLLM and Open WebUI (lab/images/standin), each ready only while
-what it is wired to answers with the credentials the roles gave it.
+Real PostgreSQL (with pgvector), Redis, LiteLLM, n8n, Flowise, Open WebUI, nginx and squid; stand-ins for Ollama, Dify's
+api, workers, web, sandbox and plugin daemon and AnythingLLM (lab/images/standin), each ready only while what it is
+wired to answers with the credentials the roles gave it.
 """
 import json
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -14,8 +15,11 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
-from .conftest import SERVICES, Platform, docker
+from .conftest import ROOT, SERVICES, Platform, docker, wait_until
 
+# the Open WebUI release the lab builds (tests/unit/test_pins.py keeps the role's pin on it)
+OPENWEBUI_VERSION = re.search(r"^ARG OPEN_WEBUI_VERSION=(\S+)$", open(os.path.join(
+    ROOT, "lab", "images", "openwebui", "Dockerfile")).read(), re.M).group(1)
 DEPENDENCIES = {"postgres": ["redis"], "redis": [], "ollama": [], "litellm": ["postgres", "redis"],
                 "dify": ["postgres", "redis", "litellm"], "n8n": ["postgres", "redis"],
                 "flowise": ["postgres", "redis", "litellm"], "anythingllm": ["postgres", "redis", "litellm"],
@@ -119,6 +123,81 @@ def test_models_route_through_litellm_to_ollama(whole, runs):
     assert answer["choices"][0]["message"]["content"].startswith("stand-in answer")
 
 
+# -- the real Open WebUI (lab/images/openwebui) ----------------------------------------------------------------------
+
+def openwebui(path, token=None, body=None):
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    req = urllib.request.Request(f"http://127.0.0.1:8080{path}", headers=headers,
+                                 data=None if body is None else json.dumps(body).encode())
+    return json.loads(urllib.request.urlopen(req, timeout=30).read())
+
+
+def litellm_model_ids(whole):
+    key = json.load(open(os.path.join(whole.base_dir, "secrets", "litellm.json")))["master_key"]
+    req = urllib.request.Request("http://127.0.0.1:4000/v1/models", headers={"Authorization": f"Bearer {key}"})
+    return sorted(m["id"] for m in json.loads(urllib.request.urlopen(req, timeout=10).read())["data"])
+
+
+def ready(url):
+    try:
+        return urllib.request.urlopen(url, timeout=5).status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def openwebui_model_ids(token):
+    return sorted(m["id"] for m in openwebui("/api/models", token)["data"])
+
+
+@pytest.fixture(scope="module")
+def openwebui_admin(runs):
+    """The first account signed up on the real Open WebUI (it becomes its admin): its token."""
+    account = {"name": "Lab Admin", "email": "admin@lab.example", "password": "lab-Admin-password-1"}
+    answer = openwebui("/api/v1/auths/signup", body=account)
+    assert answer["role"] == "admin", answer
+    return answer["token"]
+
+
+def test_real_openwebui_is_the_pinned_release_and_migrated_into_its_own_database(runs):
+    assert openwebui("/api/config")["version"] == OPENWEBUI_VERSION
+    assert openwebui("/ready") == {"status": True}
+    tables = psql("openwebui", "SELECT count(*) FROM pg_tables WHERE tableowner = 'openwebui'").stdout.strip()
+    assert int(tables) > 20, tables
+    assert psql("openwebui", "SELECT version_num FROM alembic_version").stdout.strip()
+
+
+def test_real_openwebui_runs_its_websockets_through_redis(whole, runs):
+    password = json.load(open(os.path.join(whole.base_dir, "secrets", "redis.json")))["user_openwebui"]
+    cli = ["exec", "-e", f"REDISCLI_AUTH={password}", "aiplatform-redis", "redis-cli", "--user", "openwebui"]
+    # python-socketio's Redis manager listens on its channel; Open WebUI keeps its state under its key prefix
+    assert "socketio" in docker(*cli, "PUBSUB", "CHANNELS").stdout.split()
+    assert [k for k in docker(*cli, "--scan", "--pattern", "open-webui:*").stdout.split() if k]
+
+
+def test_real_openwebui_lists_the_models_litellm_gives_its_key(whole, openwebui_admin):
+    assert openwebui_model_ids(openwebui_admin) == litellm_model_ids(whole) == ["llama3.2"]
+
+
+def test_real_openwebui_started_offline_without_a_hub_download(runs):
+    logs = docker("logs", "aiplatform-openwebui").stdout + docker("logs", "aiplatform-openwebui").stderr
+    assert "huggingface.co" not in logs and "sentence_transformers" not in logs, logs[-3000:]
+    models = docker("exec", "aiplatform-openwebui", "find", "/app/backend/data/cache", "-name", "*.safetensors",
+                    "-o", "-name", "*.onnx", "-o", "-name", "pytorch_model.bin").stdout
+    assert not models.strip(), models
+
+
+def test_real_openwebui_takes_its_connection_from_the_environment_after_a_restart(whole, openwebui_admin):
+    # A connection saved in its database (as an admin would in its settings) does not survive a restart:
+    # ENABLE_PERSISTENT_CONFIG=False keeps the inventory the one source of truth.
+    saved = {"ENABLE_OPENAI_API": True, "OPENAI_API_BASE_URLS": ["http://127.0.0.1:9/v1"],
+             "OPENAI_API_KEYS": ["sk-nothing"], "OPENAI_API_CONFIGS": {}}
+    openwebui("/openai/config/update", openwebui_admin, saved)
+    assert openwebui_model_ids(openwebui_admin) == []
+    docker("restart", "aiplatform-openwebui")
+    wait_until(lambda: ready("http://127.0.0.1:8080/ready"), 120, "Open WebUI ready again after its restart")
+    assert openwebui_model_ids(openwebui_admin) == litellm_model_ids(whole)
+
+
 def test_dify_nginx_routes_console_api_and_web(runs):
     assert b"Dify (stand-in)" in urllib.request.urlopen("http://127.0.0.1:8081/", timeout=5).read()
     # /console/api goes to the api container (the stand-in answers 404 for unknown paths, as JSON)
@@ -139,10 +218,12 @@ def test_every_published_port_is_on_loopback_and_data_services_unpublished(runs)
 
 
 def test_wrong_wiring_fails(whole, runs):
-    # Open WebUI given a wrong LiteLLM key: its stand-in is refused by the real LiteLLM and never becomes ready.
+    # Open WebUI given a wrong LiteLLM key: its stand-in (the real one would be ready, with no models) is refused by
+    # the real LiteLLM and never becomes ready.
     run = whole.deploy({"aiplatform_only": ["openwebui"], "openwebui_backoff": {"deadline": 8},
+                        "openwebui_image": "aiplatform-lab/standin:current",
                         "openwebui_extra_env": {"OPENAI_API_KEY": "sk-wrong", "STANDIN_SERVICE": "openwebui",
-                                                "STANDIN_PORT": "8080", "STANDIN_READY_PATHS": "/health/db",
+                                                "STANDIN_PORT": "8080", "STANDIN_READY_PATHS": "/ready",
                                                 "STANDIN_READY_BODY": '{"status":true}',
                                                 "STANDIN_PG_URL_ENV": "DATABASE_URL", "STANDIN_REDIS_URL_ENV": "REDIS_URL",
                                                 "STANDIN_OPENAI_VARS": "base=OPENAI_API_BASE_URL,key=OPENAI_API_KEY"}})
