@@ -150,11 +150,18 @@ def openwebui_model_ids(token):
 
 
 @pytest.fixture(scope="module")
-def openwebui_admin(runs):
-    """The first account signed up on the real Open WebUI (it becomes its admin): its token."""
-    account = {"name": "Lab Admin", "email": "admin@lab.example", "password": "lab-Admin-password-1"}
-    answer = openwebui("/api/v1/auths/signup", body=account)
-    assert answer["role"] == "admin", answer
+def openwebui_admin(whole, runs):
+    """The real Open WebUI's first administrator, made by the deploy: anonymous sign-up is refused, its stored
+    credentials sign in (its token)."""
+    try:
+        answer = openwebui("/api/v1/auths/signup", body={"name": "x", "email": "visitor@lab.example",
+                                                         "password": "Visitor-password-1"})
+        pytest.fail(f"anonymous sign-up accepted: {answer.get('role')}")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 403, exc.code
+    password = json.load(open(os.path.join(whole.base_dir, "secrets", "openwebui.json")))["admin_password"]
+    answer = openwebui("/api/v1/auths/signin", body={"email": "admin@aiplatform.local", "password": password})
+    assert answer["role"] == "admin", answer.get("role")
     return answer["token"]
 
 
