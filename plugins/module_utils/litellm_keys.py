@@ -81,8 +81,9 @@ def ensure_key(item: dict, http, auth: dict, check_mode: bool = False) -> str:
     info = key_info(http, auth, item["key"])
     if info is None:
         return "would_register" if check_mode else _register(http, auth, item)
-    if info.get("status") in ("revoked", "expired") or info.get("blocked"):
-        raise UnexpectedAnswerError(f"the key of {item['alias']} is {info.get('status') or 'blocked'} in LiteLLM")
+    if info.get("blocked") or info.get("status") in ("revoked", "expired"):
+        state = "blocked" if info.get("blocked") else info["status"]
+        raise UnexpectedAnswerError(f"the key of {item['alias']} is {state} in LiteLLM")
     if sorted(info.get("models") or []) == sorted(item["models"]):
         return "verified"
     if check_mode:

@@ -350,7 +350,7 @@ def litellm_keys(method: str, path: str, query: dict, body: dict, bearer: str) -
     models = env_list("STANDIN_LITELLM_MODELS", "llama3.2")
     if method == "GET" and path in ("/v1/models", "/models"):
         row = LITELLM_KEYS.get(_key_hash(bearer)) if bearer else None
-        if not bearer or (bearer != master and row is None):
+        if not bearer or (bearer != master and (row is None or row.get("blocked"))):
             return _litellm_error(401, "Authentication Error, Invalid proxy server token passed. Received API Key = "
                                   "sk-...; Unable to find token in cache or `LiteLLM_VerificationTokenTable`")
         allowed = [m for m in models if bearer == master or not row["models"] or m in row["models"]]
@@ -365,7 +365,7 @@ def litellm_keys(method: str, path: str, query: dict, body: dict, bearer: str) -
         row = LITELLM_KEYS.get(token) or LITELLM_DELETED.get(token)
         if row is None:
             return _litellm_error(404, "Key not found in database", "key")
-        status = "active" if token in LITELLM_KEYS else "deleted"
+        status = "deleted" if token not in LITELLM_KEYS else "revoked" if row.get("blocked") else "active"
         return 200, {"key": query.get("key"), "info": dict(row, status=status)}
     if method != "POST":
         return None
