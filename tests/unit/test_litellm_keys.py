@@ -63,7 +63,7 @@ def ensure(base: str, check_mode: bool = False, **kw) -> dict:
 def models_for(base: str, key: str) -> tuple[int, list]:
     req = urllib.request.Request(base + "/v1/models", headers={"Authorization": f"Bearer {key}"})
     try:
-        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 (127.0.0.1)
+        with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, [m["id"] for m in json.load(resp)["data"]]
     except urllib.error.HTTPError as exc:
         return exc.code, []
