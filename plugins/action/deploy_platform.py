@@ -115,7 +115,7 @@ class ActionModule(PlatformAction):
             models = svc.get("models") or {}
             services.append(Service(**base, wiring=wiring[0] if wiring else None, databases=databases,
                                     models={"port": models["port"], "names": list(models["names"])}
-                                    if models.get("names") else None, admin=admin, keys=keys))
+                                    if models.get("names") else None, admin=admin, virtual_keys=keys))
 
         # each project's own link networks come with its compose model (external_networks)
         common = {"pull": args.get("pull", "missing"), "networks": [],

@@ -4,7 +4,7 @@ A request may ask, in this order: `check` projects (validate, compare hashes, pr
 roll back (`previous`) projects, bring projects `up` (in parallel threads), `probe` services, probe `remote`
 endpoints of dependencies on other hosts, make the application `databases` (once PostgreSQL answers), set up the
 applications' first administrators (`admins`, each once its application answers), register the applications'
-LiteLLM virtual keys (`keys`, once LiteLLM answers), and check the `wiring` of
+LiteLLM virtual keys (`virtual_keys`, once LiteLLM answers), and check the `wiring` of
 services from inside their network namespaces. The scheduler on the controller decides what comes next;
 the one wait here is `poll`: a step that only probes may keep probing on the host (a probe costs milliseconds
 here, a round trip from the controller a few hundred) until one of its services or dependencies changes, so a
@@ -207,8 +207,8 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
     out["admins"] = {a["service"]: r for a, r in
                      zip(admins, pool_map(lambda a: claim_admin(a, out["probe"][a["service"]], check_mode), admins))}
     # the applications' LiteLLM keys, once LiteLLM answers (before it counts healthy, so they start with them)
-    keys = [k for k in request.get("keys") or [] if ready(k["service"])]
-    out["keys"] = {k["service"]: register_keys(k, out["probe"][k["service"]], check_mode) for k in keys}
+    keys = [k for k in request.get("virtual_keys") or [] if ready(k["service"])]
+    out["virtual_keys"] = {k["service"]: register_keys(k, out["probe"][k["service"]], check_mode) for k in keys}
     # models of the services that answered: only what is missing is left for the (slow, progress-reporting) pull step
     out["models"] = {}
     for m in request.get("models") or []:
@@ -304,7 +304,7 @@ def settled(request: dict, out: dict) -> bool:
         return False
     if request.get("databases") and not (out.get("databases") or {}).get("ok"):
         return False
-    if any(not r.get("ok") for part in ("admins", "keys") for r in (out.get(part) or {}).values()):
+    if any(not r.get("ok") for part in ("admins", "virtual_keys") for r in (out.get(part) or {}).values()):
         return False
     if any(not c.get("ok") for checks_ in out["wiring"].values() for c in checks_.values()):
         return False

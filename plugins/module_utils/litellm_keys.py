@@ -102,7 +102,7 @@ def ensure_once(spec: dict, http, check_mode: bool = False) -> dict:
     auth = {"Authorization": f"Bearer {spec['master_key']}"}
     actions: dict = {}
     try:
-        for item in spec["keys"]:
+        for item in spec["applications"]:
             actions[item["alias"]] = ensure_key(item, http, auth, check_mode)
     except MasterKeyRefusedError as exc:
         return {"ok": False, "changed": False, "category": err.CONFIG, "actions": actions,

@@ -13,7 +13,7 @@ description:
     with the running containers, probe the unchanged ones), C(stop) or roll back (C(previous)) projects, bring
     projects C(up) in parallel threads, C(probe) services, probe the C(remote) endpoints of dependencies on other
     hosts, make the application C(databases) once PostgreSQL answers, set up the applications' first administrators
-    (C(admins)) and register their LiteLLM virtual C(keys) once those answer, and check the C(wiring) of services
+    (C(admins)) and register their LiteLLM C(virtual_keys) once those answer, and check the C(wiring) of services
     from inside their network namespaces.
   - Nothing waits or retries here.
   - Environment values are compared by digest on the host; no value and no digest is ever returned.
@@ -251,7 +251,7 @@ options:
         description: Seconds to keep trying while the setup API does not answer yet.
         type: float
         default: 30
-  keys:
+  virtual_keys:
     description:
       - LiteLLM's virtual keys for the applications (database mode), registered with its master key once its probe
         in this call answered - one known to LiteLLM is verified (its models updated when they differ), one it does
@@ -276,8 +276,8 @@ options:
         description: LiteLLM's master key (from its secrets file).
         type: str
         required: true
-      keys:
-        description: One per application.
+      applications:
+        description: One key per application.
         type: list
         elements: dict
         required: true
@@ -401,7 +401,7 @@ admins:
   returned: always
   type: dict
   sample: {n8n: {ok: true, changed: true, action: created}}
-keys:
+virtual_keys:
   description:
     - For LiteLLM when asked for and its probe answered, C(ok), C(changed), C(actions) per application
       (registered, replaced, updated, verified, would_register, would_update), or C(category), C(cause) and
@@ -480,11 +480,11 @@ def main() -> None:
                 "init_password": {"type": "str", "no_log": True},
                 "secrets_file": {"type": "str"}, "reset": {"type": "str"},
                 "wait": {"type": "float", "default": 30}}),
-            "keys": dict(_LIST, options={
+            "virtual_keys": dict(_LIST, options={
                 "service": {"type": "str", "required": True}, "target": {"type": "str"},
                 "port": {"type": "int", "required": True},
                 "master_key": {"type": "str", "required": True, "no_log": True},
-                "keys": {"type": "list", "elements": "dict", "required": True, "options": {
+                "applications": {"type": "list", "elements": "dict", "required": True, "options": {
                     "alias": {"type": "str", "required": True},
                     "key": {"type": "str", "required": True, "no_log": True},
                     "models": {"type": "list", "elements": "str", "default": []}}},

@@ -88,14 +88,14 @@ def litellm_key(catalog: dict, app: str, groups: dict, hostvars: dict) -> str:
 
 
 def virtual_keys(catalog: dict, name: str, secrets_dir: str, groups: dict, hostvars: dict) -> dict | None:
-    """What the host needs to register the applications' virtual keys in LiteLLM `name` (its `keys`), or None."""
+    """What the host needs to register the applications' virtual keys in LiteLLM `name` (its `virtual_keys`), or None."""
     spec = catalog[name].get("virtual_keys")
     if not spec or not spec.get("applications"):
         return None
     keys = [{"alias": app, "key": secret(catalog, name, f"key_{app}", groups, hostvars),
              "models": list(spec.get("models") or [])} for app in spec["applications"]]
     return {"target": spec.get("target") or name, "port": int(spec["port"]),
-            "master_key": secret(catalog, name, "master_key", groups, hostvars), "keys": keys,
+            "master_key": secret(catalog, name, "master_key", groups, hostvars), "applications": keys,
             "secrets_file": f"{secrets_dir}/{name}.json"}
 
 

@@ -8,7 +8,7 @@ and answer their probe), then each step brings up what has become startable, pro
 dependencies on other hosts), and rolls back, stops, makes databases or checks wiring as earlier steps decided.
 Dependents of a failed service are skipped with the reason; independent services carry on. An application
 with a first administrator to set up (`admin`) counts as healthy only once that is done, in the step in which it
-first answers its probe (module_utils/first_admin.py); LiteLLM with virtual keys to register (`keys`) likewise
+first answers its probe (module_utils/first_admin.py); LiteLLM with virtual keys to register (`virtual_keys`) likewise
 (module_utils/litellm_keys.py), so the applications, which wait for it, start with registered keys.
 """
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Service:
     databases: dict | None = None  # PostgreSQL only: {container, admin_user, databases}
     models: dict | None = None  # {port, names}: models it should have (Ollama)
     admin: dict | None = None  # {kind, target, port, email, name, password, ...}: its first administrator
-    keys: dict | None = None  # LiteLLM: {target, port, master_key, keys: [{alias, key, models}]}: virtual keys
+    virtual_keys: dict | None = None  # LiteLLM: {target, port, master_key, applications: [{alias, key, models}]}
     models_missing: list | None = None  # None: not known (the pull step will look)
     unchanged: bool = False  # runs as the files say but did not answer the check's probe
     failure: tuple | None = None  # (category, cause) known before the deploy (its files could not be rendered)
@@ -224,7 +224,7 @@ class Scheduler:
             s.state = PROVISIONING
             self.queued_databases = dict(s.databases)
         elif s.state not in BAD_STATES and (not s.admin or self._admin_done(s, resp)) \
-                and (not s.keys or self._keys_done(s, resp)):
+                and (not s.virtual_keys or self._keys_done(s, resp)):
             s.state = HEALTHY
         if not s.wiring or s.state in BAD_STATES:
             return
@@ -253,7 +253,7 @@ class Scheduler:
         """The first-administrator setups and virtual keys of these services, done on the host if their probe answers
         in the step."""
         asked = [self.services[n] for n in names if n in self.services and self.services[n].state in (PENDING, WAITING)]
-        for part, attr in (("admins", "admin"), ("keys", "keys")):
+        for part, attr in (("admins", "admin"), ("virtual_keys", "virtual_keys")):
             specs = [dict(getattr(s, attr), service=s.name) for s in asked if getattr(s, attr)]
             if specs:
                 request[part] = specs
@@ -281,7 +281,7 @@ class Scheduler:
 
     def _keys_done(self, s: Service, resp: dict) -> bool:
         """The applications' virtual keys were registered or verified in this step; otherwise it fails."""
-        got = (resp.get("keys") or {}).get(s.name) or {
+        got = (resp.get("virtual_keys") or {}).get(s.name) or {
             "ok": False, "category": err.UNKNOWN, "cause": "virtual keys: no answer"}
         if not got.get("ok"):
             self._fail(s, got.get("category", err.UNKNOWN), got.get("cause", ""), got.get("advice", ""))
@@ -292,7 +292,7 @@ class Scheduler:
             check = "; check mode: nothing changed" if self.check_mode else ""
             self._event(ev.DEPLOY_SUCCESS, s.name, "virtual keys: " + ", ".join(
                 f"{app} {action.replace('_', ' ')}" for app, action in done.items()) + check, changed=True,
-                keys=done)
+                virtual_keys=done)
         return True
 
     def _wired(self, s: Service, checks: dict) -> None:

@@ -88,7 +88,7 @@ def test_each_application_holds_its_own_registered_key_and_never_the_master_key(
         assert status == 200 and doc["info"]["key_alias"] == app and doc["info"]["status"] == "active"
         assert call("http://127.0.0.1:4000/v1/models", key)[0] == 200
     assert call("http://127.0.0.1:4000/v1/models", "sk-not-a-key-000000000000")[0] == 401
-    said = [e["message"] for e in run.of(ev.DEPLOY_SUCCESS, "litellm") if e.get("keys")]
+    said = [e["message"] for e in run.of(ev.DEPLOY_SUCCESS, "litellm") if e.get("virtual_keys")]
     assert said == ["virtual keys: anythingllm registered, openwebui registered"]
     # LiteLLM counted healthy only after that, and the applications started after it
     order = [(e["type"], e["service"]) for e in run.events]
@@ -122,7 +122,7 @@ def test_a_rerun_changes_nothing(keyed):
     p, dummy = keyed
     run = p.deploy(DATABASE_MODE)
     assert run.rc == 0 and run.recap()["changed"] == 0, run.stdout[-3000:]
-    assert not [e for e in run.events if e.get("keys")]
+    assert not [e for e in run.events if e.get("virtual_keys")]
 
 
 def test_keys_litellm_forgot_are_registered_again_with_the_same_value(keyed):
@@ -132,7 +132,7 @@ def test_keys_litellm_forgot_are_registered_again_with_the_same_value(keyed):
     wait_until(lambda: key_info(p, key)[0] == 404, 30, "the restarted LiteLLM stand-in answers, without the key")
     run = p.deploy(DATABASE_MODE)
     assert run.rc == 0, run.stdout[-3000:]
-    said = [e["message"] for e in run.of(ev.DEPLOY_SUCCESS, "litellm") if e.get("keys")]
+    said = [e["message"] for e in run.of(ev.DEPLOY_SUCCESS, "litellm") if e.get("virtual_keys")]
     assert said == ["virtual keys: anythingllm registered, openwebui registered"]
     assert env_value(p, "openwebui") == key and key_info(p, key)[0] == 200
     # the applications' files did not change: nothing else was restarted

@@ -53,7 +53,7 @@ def litellm(standin, monkeypatch):
 
 def spec(models=("llama3.2",), master=MASTER) -> dict:
     return {"service": "litellm", "port": 4000, "master_key": master, "secrets_file": "/opt/aiplatform/secrets/litellm.json",
-            "keys": [{"alias": app, "key": key, "models": list(models)} for app, key in KEYS.items()]}
+            "applications": [{"alias": app, "key": key, "models": list(models)} for app, key in KEYS.items()]}
 
 
 def ensure(base: str, check_mode: bool = False, **kw) -> dict:
@@ -182,9 +182,9 @@ def test_the_host_step_registers_keys_at_litellms_container_address(monkeypatch)
 
 def test_a_run_is_not_settled_while_keys_failed():
     out = {"check": {}, "probe": {}, "wiring": {}, "models": {}, "remote": {},
-           "keys": {"litellm": {"ok": False, "category": "config"}}}
+           "virtual_keys": {"litellm": {"ok": False, "category": "config"}}}
     assert not deploy_step.settled({"check": []}, out)
-    out["keys"]["litellm"] = {"ok": True, "actions": {"openwebui": "verified"}}
+    out["virtual_keys"]["litellm"] = {"ok": True, "actions": {"openwebui": "verified"}}
     assert deploy_step.settled({"check": []}, out)
 
 
@@ -194,10 +194,10 @@ class KeyHost(FakeHost):
 
     def step(self, request: dict) -> dict:
         out = super().step(request)
-        out["keys"] = {k["service"]: self.specs[k["service"]].get(
+        out["virtual_keys"] = {k["service"]: self.specs[k["service"]].get(
             "keys", {"ok": True, "changed": True, "actions": {"openwebui": "registered", "anythingllm": "registered"}})
-            for k in request.get("keys") or [] if out["probe"].get(k["service"], {}).get("verdict") == "ready"}
-        if out["keys"]:
+            for k in request.get("virtual_keys") or [] if out["probe"].get(k["service"], {}).get("verdict") == "ready"}
+        if out["virtual_keys"]:
             self.keys_in_step = len(self.requests) - 1
         return out
 
@@ -209,8 +209,8 @@ def run_with_keys(specs: dict):
     local = [service(n, list(SEED[n])) for n in SEED if n in specs]
     for s in local:
         if s.name == "litellm":
-            s.keys = {"target": "litellm", "port": 4000, "master_key": MASTER,
-                      "keys": [{"alias": a, "key": k, "models": []} for a, k in KEYS.items()]}
+            s.virtual_keys = {"target": "litellm", "port": 4000, "master_key": MASTER,
+                              "applications": [{"alias": a, "key": k, "models": []} for a, k in KEYS.items()]}
     sched = Scheduler(local, host.step, events.append, clock=clock, sleep=clock.sleep, rng=random.Random(1))
     return sched.run(), events, host
 
@@ -219,11 +219,11 @@ def test_litellm_is_healthy_once_the_keys_are_registered_and_its_consumers_start
     specs = {n: {"ready_after": 1.0} for n in ("postgres", "redis", "litellm", "openwebui", "anythingllm")}
     summary, events, host = run_with_keys(specs)
     assert summary["failed_services"] == [] and summary["changed"]
-    said = [e for e in events if e.get("keys")]
+    said = [e for e in events if e.get("virtual_keys")]
     assert [e["message"] for e in said] == ["virtual keys: anythingllm registered, openwebui registered"]
     assert all(MASTER not in json.dumps(e) and KEYS["openwebui"] not in json.dumps(e) for e in events)
-    asked = [i for i, r in enumerate(host.requests) if r.get("keys")]
-    assert asked and all({k["service"] for k in host.requests[i]["keys"]} == {"litellm"} for i in asked)
+    asked = [i for i, r in enumerate(host.requests) if r.get("virtual_keys")]
+    assert asked and all({k["service"] for k in host.requests[i]["virtual_keys"]} == {"litellm"} for i in asked)
     # the applications are brought up only in a step after the one that registered the keys
     ups = [i for i, r in enumerate(host.requests) for p in r.get("up") or [] if p["service"] == "openwebui"]
     assert ups and ups[0] > host.keys_in_step
@@ -244,8 +244,8 @@ def test_a_rerun_verifies_the_keys_in_the_check_step_and_changes_nothing():
              for n in ("postgres", "redis", "litellm", "openwebui")}
     summary, events, host = run_with_keys(specs)
     assert summary["failed_services"] == [] and not summary["changed"] and summary["steps"] == 1
-    assert [k["service"] for k in host.requests[0]["keys"]] == ["litellm"]
-    assert not [e for e in events if e.get("keys")]
+    assert [k["service"] for k in host.requests[0]["virtual_keys"]] == ["litellm"]
+    assert not [e for e in events if e.get("virtual_keys")]
 
 
 # -- which key an application gets -----------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_each_application_gets_its_own_key_in_database_mode_and_the_master_key_c
     assert cat.litellm_key(catalog, "openwebui", groups, hostvars) == KEYS["openwebui"]
     keys = cat.virtual_keys(catalog, "litellm", "/opt/aiplatform/secrets", groups, hostvars)
     assert keys == {"target": "litellm", "port": 4000, "master_key": MASTER, "secrets_file": "/opt/aiplatform/secrets/litellm.json",
-                    "keys": [{"alias": "anythingllm", "key": KEYS["anythingllm"], "models": ["llama3.2"]},
+                    "applications": [{"alias": "anythingllm", "key": KEYS["anythingllm"], "models": ["llama3.2"]},
                              {"alias": "openwebui", "key": KEYS["openwebui"], "models": ["llama3.2"]}]}
     catalog, groups, hostvars = catalog_and_hostvars(False)
     assert cat.litellm_key(catalog, "openwebui", groups, hostvars) == MASTER
