@@ -480,7 +480,8 @@ def main() -> None:
                 "init_password": {"type": "str", "no_log": True},
                 "secrets_file": {"type": "str"}, "reset": {"type": "str"},
                 "wait": {"type": "float", "default": 30}}),
-            "virtual_keys": dict(_LIST, options={
+            # the key values inside are no_log; the names and models around them are not secret
+            "virtual_keys": dict(_LIST, no_log=False, options={
                 "service": {"type": "str", "required": True}, "target": {"type": "str"},
                 "port": {"type": "int", "required": True},
                 "master_key": {"type": "str", "required": True, "no_log": True},

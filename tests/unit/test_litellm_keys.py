@@ -264,7 +264,7 @@ def test_each_application_gets_its_own_key_in_database_mode_and_the_master_key_c
     keys = cat.virtual_keys(catalog, "litellm", "/opt/aiplatform/secrets", groups, hostvars)
     assert keys == {"target": "litellm", "port": 4000, "master_key": MASTER, "secrets_file": "/opt/aiplatform/secrets/litellm.json",
                     "applications": [{"alias": "anythingllm", "key": KEYS["anythingllm"], "models": ["llama3.2"]},
-                             {"alias": "openwebui", "key": KEYS["openwebui"], "models": ["llama3.2"]}]}
+                                     {"alias": "openwebui", "key": KEYS["openwebui"], "models": ["llama3.2"]}]}
     catalog, groups, hostvars = catalog_and_hostvars(False)
     assert cat.litellm_key(catalog, "openwebui", groups, hostvars) == MASTER
     assert cat.virtual_keys(catalog, "litellm", "/s", groups, hostvars) is None
