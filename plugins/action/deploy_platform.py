@@ -97,6 +97,7 @@ class ActionModule(PlatformAction):
                             {"user": d["owner"], "password": d["password"], "database": d["name"]} for d in mine)
                 wiring = cat.wiring([name], catalog, host, groups, hostvars)
                 admin = first_admin(name, catalog, secrets_dir, groups, hostvars)
+                keys = cat.virtual_keys(catalog, name, secrets_dir, groups, hostvars)
                 databases = None
                 if name == "postgres":
                     alive = [n for n in deploying if n not in down]  # a host that dropped out loaded no secrets
@@ -114,7 +115,7 @@ class ActionModule(PlatformAction):
             models = svc.get("models") or {}
             services.append(Service(**base, wiring=wiring[0] if wiring else None, databases=databases,
                                     models={"port": models["port"], "names": list(models["names"])}
-                                    if models.get("names") else None, admin=admin))
+                                    if models.get("names") else None, admin=admin, virtual_keys=keys))
 
         # each project's own link networks come with its compose model (external_networks)
         common = {"pull": args.get("pull", "missing"), "networks": [],

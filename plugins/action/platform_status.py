@@ -58,6 +58,8 @@ class ActionModule(PlatformAction):
                  level="INFO" if state == rc.HEALTHY else "WARN", drift=entry.get("drift"),
                  containers=[{k: c.get(k) for k in ("name", "status", "started_at", "created", "restart_count", "oneshot")}
                              for c in entry.get("containers", [])])
+            for warning in svc.get("status_warnings") or []:  # e.g. LiteLLM config-only: the applications hold its master key
+                emit(ev.SECURITY_WARNING, svc["name"], warning)
             row = rc.status_row(svc["name"], host, entry, state, service_url(svc, host, task_vars.get("hostvars", {})))
             rows.append(dict(row, details=details, drift=entry.get("drift") or []))
         if args.get("orphans") and args.get("projects_dir"):

@@ -31,6 +31,13 @@ def service_secret(catalog, name, key, groups, hostvars):
         raise AnsibleFilterError(str(exc)) from None
 
 
+def litellm_key(catalog, app, groups, hostvars):
+    try:
+        return cat.litellm_key(dict(catalog), app, dict(groups), hostvars)
+    except cat.ConfigError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
 def wiring(names, catalog, host, groups, hostvars):
     try:
         return cat.wiring(list(names), dict(catalog), host, dict(groups), hostvars)
@@ -113,6 +120,7 @@ class FilterModule:
             "link_networks": link_networks,
             "link_network_names": link_network_names,
             "service_secret": service_secret,
+            "litellm_key": litellm_key,
             "yaml_quote": yaml_quote,
             "env_quote": env_quote,
             "env_name": env_name,

@@ -3,7 +3,8 @@
 A request may ask, in this order: `check` projects (validate, compare hashes, probe the unchanged ones), `stop` or
 roll back (`previous`) projects, bring projects `up` (in parallel threads), `probe` services, probe `remote`
 endpoints of dependencies on other hosts, make the application `databases` (once PostgreSQL answers), set up the
-applications' first administrators (`admins`, each once its application answers), and check the `wiring` of
+applications' first administrators (`admins`, each once its application answers), register the applications'
+LiteLLM virtual keys (`virtual_keys`, once LiteLLM answers), and check the `wiring` of
 services from inside their network namespaces. The scheduler on the controller decides what comes next;
 the one wait here is `poll`: a step that only probes may keep probing on the host (a probe costs milliseconds
 here, a round trip from the controller a few hundred) until one of its services or dependencies changes, so a
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.six.moves.urllib.error import URLError
 from ansible.module_utils.urls import open_url
 
-from . import app_databases, drift, first_admin, pg_login, run_lock, runner
+from . import app_databases, drift, first_admin, litellm_keys, pg_login, run_lock, runner
 from . import errors as err
 from .compose import ComposeError
 from .connectivity import in_netns
@@ -91,15 +92,33 @@ def models_missing(probe: dict, spec: dict) -> list[str] | None:
     return missing(list(spec["names"]), tags)
 
 
+def container_address(probe: dict, target: str) -> str | None:
+    """The address of the probed container of compose service `target` on its network."""
+    return next((c.get("address") for c in probe.get("containers") or []
+                 if c.get("service") == target and c.get("address")), None)
+
+
+def _no_address(what: str, target: str) -> dict:
+    return {"ok": False, "changed": False, "category": err.UNKNOWN,
+            "cause": f"{what}: container {target} has no network address"}
+
+
 def claim_admin(spec: dict, probe: dict, check_mode: bool) -> dict:
     """The first administrator of one application (module_utils/first_admin.py), at its container's address."""
     target = spec.get("target") or spec["service"]
-    address = next((c.get("address") for c in probe.get("containers") or []
-                    if c.get("service") == target and c.get("address")), None)
+    address = container_address(probe, target)
     if not address:
-        return {"ok": False, "changed": False, "category": err.UNKNOWN,
-                "cause": f"setup of the first administrator: container {target} has no network address"}
+        return _no_address("setup of the first administrator", target)
     return first_admin.ensure(spec, f"http://{address}:{spec['port']}", check_mode, float(spec.get("wait", 30)))
+
+
+def register_keys(spec: dict, probe: dict, check_mode: bool) -> dict:
+    """The applications' LiteLLM virtual keys (module_utils/litellm_keys.py), at LiteLLM's container address."""
+    target = spec.get("target") or spec["service"]
+    address = container_address(probe, target)
+    if not address:
+        return _no_address("virtual keys", target)
+    return litellm_keys.ensure(spec, f"http://{address}:{spec['port']}", check_mode, float(spec.get("wait", 30)))
 
 
 def redis_ping(host: str, port: int, timeout: float = 3.0) -> tuple[bool, str]:
@@ -187,6 +206,9 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
     admins = [a for a in request.get("admins") or [] if ready(a["service"])]
     out["admins"] = {a["service"]: r for a, r in
                      zip(admins, pool_map(lambda a: claim_admin(a, out["probe"][a["service"]], check_mode), admins))}
+    # the applications' LiteLLM keys, once LiteLLM answers (before it counts healthy, so they start with them)
+    keys = [k for k in request.get("virtual_keys") or [] if ready(k["service"])]
+    out["virtual_keys"] = {k["service"]: register_keys(k, out["probe"][k["service"]], check_mode) for k in keys}
     # models of the services that answered: only what is missing is left for the (slow, progress-reporting) pull step
     out["models"] = {}
     for m in request.get("models") or []:
@@ -282,7 +304,7 @@ def settled(request: dict, out: dict) -> bool:
         return False
     if request.get("databases") and not (out.get("databases") or {}).get("ok"):
         return False
-    if any(not r.get("ok") for r in (out.get("admins") or {}).values()):
+    if any(not r.get("ok") for part in ("admins", "virtual_keys") for r in (out.get(part) or {}).values()):
         return False
     if any(not c.get("ok") for checks_ in out["wiring"].values() for c in checks_.values()):
         return False

@@ -45,11 +45,13 @@ STEP_FAIL = "STEP_FAIL"
 ORPHANED = "ORPHANED"
 # a running container differs from what the pipeline deployed (changed behind the platform's back)
 DRIFT = "DRIFT"
+# a service runs as configured but weaker than the platform's security model (status.yml says it every time)
+SECURITY_WARNING = "SECURITY_WARNING"
 
 ERROR_TYPES = frozenset({DEPLOY_FAIL, HEALTH_TIMEOUT, RESTART_LOOP, PORT_CONFLICT, CONFIG_INVALID, RECOVERY_NEEDED,
                          PRECHECK_FAIL, CONNECTIVITY_FAIL, MODEL_PULL_FAIL, DEPENDENCY_FAIL, STEP_FAIL})
 WARN_TYPES = frozenset({HEALTH_RETRY, RECOVERY_START, DEPLOY_SKIPPED, DEPENDENCY_WAIT, RECORD_DAMAGED, RUN_LOCK_WAIT,
-                        ORPHANED, DRIFT})
+                        ORPHANED, DRIFT, SECURITY_WARNING})
 
 # a failure's category -> the event said before DEPLOY_FAIL
 SPECIFIC_FAILURE = {"config": CONFIG_INVALID, "port": PORT_CONFLICT, "crash_loop": RESTART_LOOP}

@@ -293,15 +293,21 @@ def ensure(spec: dict, base: str, check_mode: bool = False, wait: float = 30.0, 
     A probe may pass a moment before the setup API is served (n8n, Flowise and Open WebUI mount routes late).
     """
     http = Http(base, opener=opener)
+    return retry_unreachable(lambda: ensure_once(spec, http, check_mode), "setup of the first administrator", wait,
+                             clock, sleep)
+
+
+def retry_unreachable(attempt, what: str, wait: float, clock=time.monotonic, sleep=time.sleep) -> dict:
+    """attempt() again while it raises UnreachableError, for at most `wait` s; then a `timeout` outcome."""
     end = clock() + wait
     delay = 0.5
     while True:
         try:
-            return ensure_once(spec, http, check_mode)
+            return attempt()
         except UnreachableError as exc:
             if clock() + delay > end:
                 return {"ok": False, "changed": False, "category": "timeout",
-                        "cause": f"setup of the first administrator: no answer within {wait:g} s ({exc})",
+                        "cause": f"{what}: no answer within {wait:g} s ({exc})",
                         "advice": "read the application's log (docker logs) and re-run"}
             sleep(delay)
             delay = min(delay * 2, 4.0)

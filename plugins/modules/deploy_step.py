@@ -12,8 +12,9 @@ description:
   - In one call, in this order - C(check) projects (validate rendered files on a staged copy, compare their hash
     with the running containers, probe the unchanged ones), C(stop) or roll back (C(previous)) projects, bring
     projects C(up) in parallel threads, C(probe) services, probe the C(remote) endpoints of dependencies on other
-    hosts, make the application C(databases) once PostgreSQL answers, and check the C(wiring) of services from
-    inside their network namespaces.
+    hosts, make the application C(databases) once PostgreSQL answers, set up the applications' first administrators
+    (C(admins)) and register their LiteLLM C(virtual_keys) once those answer, and check the C(wiring) of services
+    from inside their network namespaces.
   - Nothing waits or retries here.
   - Environment values are compared by digest on the host; no value and no digest is ever returned.
 version_added: 0.2.0
@@ -250,6 +251,57 @@ options:
         description: Seconds to keep trying while the setup API does not answer yet.
         type: float
         default: 30
+  virtual_keys:
+    description:
+      - LiteLLM's virtual keys for the applications (database mode), registered with its master key once its probe
+        in this call answered - one known to LiteLLM is verified (its models updated when they differ), one it does
+        not know (or that it deleted) is registered with the same value, one whose alias holds another value (a
+        rotated key) replaces it. See the README, "Security model".
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      service:
+        description: Service name (LiteLLM's).
+        type: str
+        required: true
+      target:
+        description: Compose service whose container address is used.
+        type: str
+      port:
+        description: Container port of LiteLLM's API.
+        type: int
+        required: true
+      master_key:
+        description: LiteLLM's master key (from its secrets file).
+        type: str
+        required: true
+      applications:
+        description: One key per application.
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          alias:
+            description: The key's alias in LiteLLM - the application's name.
+            type: str
+            required: true
+          key:
+            description: The key (generated per install, C(key_<application>) in LiteLLM's secrets file).
+            type: str
+            required: true
+          models:
+            description: The model names it may use (empty - all).
+            type: list
+            elements: str
+            default: []
+      secrets_file:
+        description: Where the keys are kept, for the messages.
+        type: str
+      wait:
+        description: Seconds to keep trying while the key API does not answer yet.
+        type: float
+        default: 30
   wiring:
     description: Links to check, each C(name), C(container), C(endpoints), and C(if_ready) (only when its probe in
       this call answered).
@@ -349,6 +401,14 @@ admins:
   returned: always
   type: dict
   sample: {n8n: {ok: true, changed: true, action: created}}
+virtual_keys:
+  description:
+    - For LiteLLM when asked for and its probe answered, C(ok), C(changed), C(actions) per application
+      (registered, replaced, updated, verified, would_register, would_update), or C(category), C(cause) and
+      C(advice). Never a key.
+  returned: always
+  type: dict
+  sample: {litellm: {ok: true, changed: true, actions: {openwebui: registered, anythingllm: verified}}}
 lock_released:
   description: The run lock was given back (see O(release_lock_if_settled)).
   returned: when asked to and nothing was left to do
@@ -419,6 +479,17 @@ def main() -> None:
                 "password": {"type": "str", "required": True, "no_log": True},
                 "init_password": {"type": "str", "no_log": True},
                 "secrets_file": {"type": "str"}, "reset": {"type": "str"},
+                "wait": {"type": "float", "default": 30}}),
+            # the key values inside are no_log; the names and models around them are not secret
+            "virtual_keys": dict(_LIST, no_log=False, options={
+                "service": {"type": "str", "required": True}, "target": {"type": "str"},
+                "port": {"type": "int", "required": True},
+                "master_key": {"type": "str", "required": True, "no_log": True},
+                "applications": {"type": "list", "elements": "dict", "required": True, "options": {
+                    "alias": {"type": "str", "required": True},
+                    "key": {"type": "str", "required": True, "no_log": True},
+                    "models": {"type": "list", "elements": "str", "default": []}}},
+                "secrets_file": {"type": "str"},
                 "wait": {"type": "float", "default": 30}}),
             # only the passwords are secret: a no_log on the whole dict would mask every name in the output
             "databases": {"type": "dict", "options": {

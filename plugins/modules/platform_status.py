@@ -103,7 +103,8 @@ table:
   type: str
   sample: "SERVICE  HOST  STATE ..."
 events:
-  description: RESTART_LOOP, SERVICE_STATUS and ORPHANED events.
+  description: RESTART_LOOP, SERVICE_STATUS, SECURITY_WARNING (a service weaker than the security model, from its
+    C(status_warnings)) and ORPHANED events.
   returned: always
   type: list
   elements: dict

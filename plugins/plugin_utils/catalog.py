@@ -79,6 +79,26 @@ def secret(catalog: dict, name: str, key: str, groups: dict, hostvars: dict) -> 
     return value
 
 
+def litellm_key(catalog: dict, app: str, groups: dict, hostvars: dict) -> str:
+    """The key `app` calls LiteLLM with: its own virtual key (key_<app>) when LiteLLM keeps keys (database mode),
+    otherwise LiteLLM's master key (config-only: nowhere to keep another)."""
+    keys = (catalog.get("litellm") or {}).get("virtual_keys") or {}
+    return secret(catalog, "litellm", f"key_{app}" if app in (keys.get("applications") or []) else "master_key",
+                  groups, hostvars)
+
+
+def virtual_keys(catalog: dict, name: str, secrets_dir: str, groups: dict, hostvars: dict) -> dict | None:
+    """What the host needs to register the applications' virtual keys in LiteLLM `name` (its `virtual_keys`), or None."""
+    spec = catalog[name].get("virtual_keys")
+    if not spec or not spec.get("applications"):
+        return None
+    keys = [{"alias": app, "key": secret(catalog, name, f"key_{app}", groups, hostvars),
+             "models": list(spec.get("models") or [])} for app in spec["applications"]]
+    return {"target": spec.get("target") or name, "port": int(spec["port"]),
+            "master_key": secret(catalog, name, "master_key", groups, hostvars), "applications": keys,
+            "secrets_file": f"{secrets_dir}/{name}.json"}
+
+
 def custom_services(specs: dict, templates_dir: str) -> dict:
     """Descriptions of services defined only as data in the inventory (aiplatform_custom_services).
 

@@ -8,7 +8,8 @@ and answer their probe), then each step brings up what has become startable, pro
 dependencies on other hosts), and rolls back, stops, makes databases or checks wiring as earlier steps decided.
 Dependents of a failed service are skipped with the reason; independent services carry on. An application
 with a first administrator to set up (`admin`) counts as healthy only once that is done, in the step in which it
-first answers its probe (module_utils/first_admin.py).
+first answers its probe (module_utils/first_admin.py); LiteLLM with virtual keys to register (`virtual_keys`) likewise
+(module_utils/litellm_keys.py), so the applications, which wait for it, start with registered keys.
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ class Service:
     databases: dict | None = None  # PostgreSQL only: {container, admin_user, databases}
     models: dict | None = None  # {port, names}: models it should have (Ollama)
     admin: dict | None = None  # {kind, target, port, email, name, password, ...}: its first administrator
+    virtual_keys: dict | None = None  # LiteLLM: {target, port, master_key, applications: [{alias, key, models}]}
     models_missing: list | None = None  # None: not known (the pull step will look)
     unchanged: bool = False  # runs as the files say but did not answer the check's probe
     failure: tuple | None = None  # (category, cause) known before the deploy (its files could not be rendered)
@@ -148,7 +150,7 @@ class Scheduler:
         if pg:
             request["databases"] = dict(pg.databases, when_ready=pg.name)
         request["models"] = [dict(s.models, service=s.name) for s in todo if s.models]
-        self._ask_admins(request, [s.name for s in todo])
+        self._ask_claims(request, [s.name for s in todo])
         started = self.clock()
         resp = self._call(request)
         now = self.clock()
@@ -221,7 +223,8 @@ class Scheduler:
         elif s.databases and not self._databases_done(s, resp):
             s.state = PROVISIONING
             self.queued_databases = dict(s.databases)
-        elif s.state not in BAD_STATES and (not s.admin or self._admin_done(s, resp)):
+        elif s.state not in BAD_STATES and (not s.admin or self._admin_done(s, resp)) \
+                and (not s.virtual_keys or self._keys_done(s, resp)):
             s.state = HEALTHY
         if not s.wiring or s.state in BAD_STATES:
             return
@@ -246,12 +249,14 @@ class Scheduler:
                         changed=True, databases=True)
         return True
 
-    def _ask_admins(self, request: dict, names: list[str]) -> None:
-        """The first-administrator setups of these services, done on the host if their probe answers in the step."""
-        admins = [dict(self.services[n].admin, service=n) for n in names
-                  if n in self.services and self.services[n].admin and self.services[n].state in (PENDING, WAITING)]
-        if admins:
-            request["admins"] = admins
+    def _ask_claims(self, request: dict, names: list[str]) -> None:
+        """The first-administrator setups and virtual keys of these services, done on the host if their probe answers
+        in the step."""
+        asked = [self.services[n] for n in names if n in self.services and self.services[n].state in (PENDING, WAITING)]
+        for part, attr in (("admins", "admin"), ("virtual_keys", "virtual_keys")):
+            specs = [dict(getattr(s, attr), service=s.name) for s in asked if getattr(s, attr)]
+            if specs:
+                request[part] = specs
 
     def _admin_done(self, s: Service, resp: dict) -> bool:
         """Its first administrator was set up or verified in this step; otherwise it fails (never overwritten)."""
@@ -272,6 +277,22 @@ class Scheduler:
             self.changed_elsewhere = True
             self._event(ev.DEPLOY_SUCCESS, s.name, f"would create the first administrator {s.admin['email']}; check "
                         "mode: nothing changed", changed=True, admin="would_create")
+        return True
+
+    def _keys_done(self, s: Service, resp: dict) -> bool:
+        """The applications' virtual keys were registered or verified in this step; otherwise it fails."""
+        got = (resp.get("virtual_keys") or {}).get(s.name) or {
+            "ok": False, "category": err.UNKNOWN, "cause": "virtual keys: no answer"}
+        if not got.get("ok"):
+            self._fail(s, got.get("category", err.UNKNOWN), got.get("cause", ""), got.get("advice", ""))
+            return False
+        done = {app: action for app, action in sorted((got.get("actions") or {}).items()) if action != "verified"}
+        if done:
+            self.changed_elsewhere = True
+            check = "; check mode: nothing changed" if self.check_mode else ""
+            self._event(ev.DEPLOY_SUCCESS, s.name, "virtual keys: " + ", ".join(
+                f"{app} {action.replace('_', ' ')}" for app, action in done.items()) + check, changed=True,
+                virtual_keys=done)
         return True
 
     def _wired(self, s: Service, checks: dict) -> None:
@@ -341,7 +362,7 @@ class Scheduler:
         if due:
             request["probe"] = due
             request["baseline"] = dict(self.tracker.baseline)
-            self._ask_admins(request, [d["name"] for d in due])
+            self._ask_claims(request, [d["name"] for d in due])
             pg = next((s for s in self.services.values() if s.databases and s.state == WAITING), None)
             if pg and any(d["name"] == pg.name for d in due):
                 # made in the same step as soon as PostgreSQL answers: its consumers need not wait another round
@@ -373,7 +394,7 @@ class Scheduler:
         if self.tracker.pending:
             request["probe"] = self.tracker.due(None)
             request["baseline"] = dict(self.tracker.baseline)
-            self._ask_admins(request, [d["name"] for d in request["probe"]])
+            self._ask_claims(request, [d["name"] for d in request["probe"]])
             pg = next((s for s in self.services.values() if s.databases and s.state == WAITING), None)
             if pg and pg.name in self.tracker.pending:
                 request["databases"] = dict(pg.databases, when_ready=pg.name)

@@ -27,6 +27,12 @@ Environment (all optional):
   STANDIN_SETUP          the first-administrator setup to model, with the real service's routes, answers and status
                          codes: n8n, flowise, openwebui, dify or anythingllm (see SETUP_ROUTES)
   STANDIN_SETUP_FILE     where the administrator made is kept (on the service's volume, so a redeploy keeps it)
+  STANDIN_LITELLM_KEYS   "1": LiteLLM's database mode, for its key API (its Prisma engine cannot be had here):
+                         POST /key/generate, /key/update, /key/delete and GET /key/info with the master key
+                         (LITELLM_MASTER_KEY), and GET /v1/models (and /models) for the master key or a registered
+                         key only (401 otherwise), each key seeing the models it may use. Keys are kept in memory: a
+                         restart forgets them, as a LiteLLM whose database was reset.
+  STANDIN_LITELLM_MODELS comma list of the model names /v1/models lists (default "llama3.2")
   Fault knobs:
   STANDIN_START_DELAY    seconds before the port opens
   STANDIN_NEVER_READY    "1": readiness always 503
@@ -34,6 +40,7 @@ Environment (all optional):
   STANDIN_EXIT_AFTER     ... after this many seconds (default 0)
   STANDIN_UNHEALTHY_AFTER  seconds after start from which readiness answers 503
 """
+import hashlib
 import json
 import os
 import re
@@ -322,6 +329,78 @@ def anythingllm_setup(method: str, path: str, body: dict, cookies: dict, bearer:
     return None
 
 
+# LiteLLM's key store (STANDIN_LITELLM_KEYS): sha256 of the key -> its row; deleted rows stay in an archive, served by
+# /key/info with status "deleted" (as LiteLLM 1.108 does).
+LITELLM_KEYS: dict = {}
+LITELLM_DELETED: dict = {}
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest() if key.startswith("sk-") else key
+
+
+def _litellm_error(code: int, message: str, param: str = "None") -> tuple:
+    kind = {400: "bad_request_error", 401: "auth_error", 404: "not_found_error"}.get(code, "internal_server_error")
+    return code, {"error": {"message": message, "type": kind, "param": param, "code": str(code)}}
+
+
+def litellm_keys(method: str, path: str, query: dict, body: dict, bearer: str) -> tuple | None:
+    """LiteLLM's key routes and /v1/models, with its answers and status codes; None for any other path."""
+    master = os.environ.get("LITELLM_MASTER_KEY", "")
+    models = env_list("STANDIN_LITELLM_MODELS", "llama3.2")
+    if method == "GET" and path in ("/v1/models", "/models"):
+        row = LITELLM_KEYS.get(_key_hash(bearer)) if bearer else None
+        if not bearer or (bearer != master and (row is None or row.get("blocked"))):
+            return _litellm_error(401, "Authentication Error, Invalid proxy server token passed. Received API Key = "
+                                  "sk-...; Unable to find token in cache or `LiteLLM_VerificationTokenTable`")
+        allowed = [m for m in models if bearer == master or not row["models"] or m in row["models"]]
+        return 200, {"data": [{"id": m, "object": "model", "created": 1677610602, "owned_by": "openai"} for m in allowed],
+                     "object": "list"}
+    if not path.startswith("/key/"):
+        return None
+    if bearer != master:
+        return _litellm_error(401, "Authentication Error, only the master key is served by this stand-in")
+    if method == "GET" and path == "/key/info":
+        token = _key_hash(query.get("key") or bearer)
+        row = LITELLM_KEYS.get(token) or LITELLM_DELETED.get(token)
+        if row is None:
+            return _litellm_error(404, "Key not found in database", "key")
+        status = "deleted" if token not in LITELLM_KEYS else "revoked" if row.get("blocked") else "active"
+        return 200, {"key": query.get("key"), "info": dict(row, status=status)}
+    if method != "POST":
+        return None
+    if path == "/key/generate":
+        key = body.get("key") or "sk-" + secrets.token_urlsafe(16)
+        if not key.startswith("sk-"):
+            return _litellm_error(400, "Invalid key format. LiteLLM Virtual Key must start with 'sk-'.")
+        alias = body.get("key_alias")
+        if alias and any(r["key_alias"] == alias for r in LITELLM_KEYS.values()):
+            return _litellm_error(400, f"Key with alias '{alias}' already exists. Unique key aliases across all keys "
+                                  "are required.", "key_alias")
+        row = {"key_alias": alias, "key_name": f"sk-...{key[-4:]}", "models": list(body.get("models") or []),
+               "metadata": body.get("metadata") or {}, "spend": 0.0, "blocked": None, "expires": None}
+        LITELLM_KEYS[_key_hash(key)] = row
+        LITELLM_DELETED.pop(_key_hash(key), None)
+        log(f"key generated for {alias}")
+        return 200, dict(row, key=key, token=_key_hash(key))
+    if path == "/key/update":
+        row = LITELLM_KEYS.get(_key_hash(body.get("key") or ""))
+        if row is None:
+            return _litellm_error(404, "Key not found", "key")
+        row.update({k: body[k] for k in ("models", "metadata", "key_alias") if k in body})
+        return 200, dict(row, key=body["key"])
+    if path == "/key/delete":
+        tokens = [_key_hash(k) for k in body.get("keys") or []]
+        tokens += [t for t, r in LITELLM_KEYS.items() if r["key_alias"] in (body.get("key_aliases") or [])]
+        tokens = [t for t in tokens if t in LITELLM_KEYS]
+        if not tokens:
+            return _litellm_error(404, "Failed to delete all keys. Keys not found", "keys")
+        for t in tokens:
+            LITELLM_DELETED[t] = LITELLM_KEYS.pop(t)
+        return 200, {"deleted_keys": body.get("keys") or body.get("key_aliases")}
+    return None
+
+
 SETUP_ROUTES = {"n8n": n8n_setup, "flowise": flowise_setup, "openwebui": openwebui_setup, "dify": dify_setup,
                 "anythingllm": anythingllm_setup}
 
@@ -344,6 +423,19 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(*found)
         return True
 
+    def litellm_answer(self, method: str, body: dict) -> bool:
+        """Answer a LiteLLM key or models route (STANDIN_LITELLM_KEYS); False when the path is not one."""
+        if os.environ.get("STANDIN_LITELLM_KEYS") != "1":
+            return False
+        url = urlparse(self.path)
+        query = {k: unquote(v) for k, _, v in (p.partition("=") for p in url.query.split("&") if p)}
+        bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        found = litellm_keys(method, url.path, query, body, bearer)
+        if found is None:
+            return False
+        self.answer(*found)
+        return True
+
     def do_POST(self) -> None:
         path = self.path.split("?")[0]
         length = int(self.headers.get("Content-Length") or 0)
@@ -352,6 +444,8 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self.answer(400, {"error": "invalid JSON"})
         if self.setup_answer("POST", path, body if isinstance(body, dict) else {}):
+            return None
+        if self.litellm_answer("POST", body if isinstance(body, dict) else {}):
             return None
         if os.environ.get("STANDIN_OLLAMA") != "1":
             return self.answer(404, {"error": "not found"})
@@ -401,6 +495,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
         if self.setup_answer("GET", path, {}):
+            return None
+        if self.litellm_answer("GET", {}):
             return None
         if os.environ.get("STANDIN_OLLAMA") == "1":
             if path == "/api/tags":
