@@ -47,11 +47,24 @@ ORPHANED = "ORPHANED"
 DRIFT = "DRIFT"
 # a service runs as configured but weaker than the platform's security model (status.yml says it every time)
 SECURITY_WARNING = "SECURITY_WARNING"
+# backup and restore (playbooks/backup.yml, restore.yml): durations and sizes in the JSON event
+BACKUP_START = "BACKUP_START"
+BACKUP_PAUSE = "BACKUP_PAUSE"  # containers paused while their volume is copied
+BACKUP_RESUME = "BACKUP_RESUME"
+BACKUP_PRUNED = "BACKUP_PRUNED"
+BACKUP_SUCCESS = "BACKUP_SUCCESS"
+BACKUP_FAIL = "BACKUP_FAIL"
+RESTORE_START = "RESTORE_START"
+RESTORE_PART = "RESTORE_PART"
+RESTORE_SUCCESS = "RESTORE_SUCCESS"
+RESTORE_REFUSED = "RESTORE_REFUSED"  # the archive or the host failed a check: nothing was changed
+RESTORE_FAIL = "RESTORE_FAIL"
 
 ERROR_TYPES = frozenset({DEPLOY_FAIL, HEALTH_TIMEOUT, RESTART_LOOP, PORT_CONFLICT, CONFIG_INVALID, RECOVERY_NEEDED,
-                         PRECHECK_FAIL, CONNECTIVITY_FAIL, MODEL_PULL_FAIL, DEPENDENCY_FAIL, STEP_FAIL})
+                         PRECHECK_FAIL, CONNECTIVITY_FAIL, MODEL_PULL_FAIL, DEPENDENCY_FAIL, STEP_FAIL,
+                         BACKUP_FAIL, RESTORE_REFUSED, RESTORE_FAIL})
 WARN_TYPES = frozenset({HEALTH_RETRY, RECOVERY_START, DEPLOY_SKIPPED, DEPENDENCY_WAIT, RECORD_DAMAGED, RUN_LOCK_WAIT,
-                        ORPHANED, DRIFT, SECURITY_WARNING})
+                        ORPHANED, DRIFT, SECURITY_WARNING, BACKUP_PAUSE, BACKUP_PRUNED})
 
 # a failure's category -> the event said before DEPLOY_FAIL
 SPECIFIC_FAILURE = {"config": CONFIG_INVALID, "port": PORT_CONFLICT, "crash_loop": RESTART_LOOP}

@@ -1,0 +1,151 @@
+"""Backup and restore on the real engine: core + the lab's real n8n and Flowise.
+
+Real data through the real applications (an n8n credential and workflow, a Flowise chatflow, a row in a database,
+a file in a volume), a backup, a purge (teardown with aiplatform_purge, secrets removed), a restore onto a fresh
+base directory: the n8n credential decrypts, the chatflow and the row are back. A changed archive is refused
+before anything changes. Only 127.0.0.1 is addressed.
+"""
+import http.cookiejar
+import json
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+
+import pytest
+
+from .conftest import CORE, Platform, docker
+
+KEY = "integration-backup-key-0123456789"
+SERVICES = CORE + ["n8n", "flowise"]
+EMAIL = "admin@aiplatform.local"
+
+
+class Session:
+    """JSON calls with cookies (n8n and Flowise log in with a session cookie)."""
+
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def __call__(self, method, path, body=None):
+        req = urllib.request.Request(self.base + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json", "x-request-from": "internal"})
+        try:
+            with self.opener.open(req, timeout=20) as resp:
+                return resp.status, json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def password(p, app):
+    return json.load(open(os.path.join(p.base_dir, "secrets", f"{app}.json")))["admin_password"]
+
+
+def n8n(p):
+    s = Session(5678)
+    status, doc = s("POST", "/rest/login", {"emailOrLdapLoginId": EMAIL, "password": password(p, "n8n")})
+    assert status == 200, doc
+    return s
+
+
+def flowise(p):
+    s = Session(3000)
+    status, doc = s("POST", "/api/v1/auth/login", {"email": EMAIL, "password": password(p, "flowise")})
+    assert status == 200, doc
+    return s
+
+
+def psql(sql, db="n8n"):
+    return docker("exec", "aiplatform-postgres", "psql", "-U", "n8n", "-d", db, "-At", "-c", sql).stdout.strip()
+
+
+def archives(dest):
+    return sorted(name for name in os.listdir(dest) if not name.endswith(".partial"))
+
+
+@pytest.fixture(scope="module")
+def taken(lab):
+    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
+    dest = tempfile.mkdtemp(prefix="aiplatform-backups-")
+    p.teardown()
+    run = p.deploy()
+    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
+    s = n8n(p)
+    status, cred = s("POST", "/rest/credentials", {"name": "backup-probe", "type": "httpHeaderAuth",
+                                                   "data": {"name": "X-Probe", "value": "kept-through-restore"}})
+    assert status == 200, cred
+    status, flow = s("POST", "/rest/workflows", {"name": "backup-probe", "nodes": [], "connections": {},
+                                                 "settings": {}})
+    assert status == 200, flow
+    f = flowise(p)
+    status, chat = f("POST", "/api/v1/chatflows", {"name": "backup-probe", "flowData": '{"nodes":[],"edges":[]}'})
+    assert status == 200, chat
+    psql("CREATE TABLE backup_probe (v text); INSERT INTO backup_probe VALUES ('row-kept')")
+    docker("exec", "aiplatform-n8n", "sh", "-c", "echo file-kept > /home/node/.n8n/backup-probe.txt")
+    run = p.deploy({"aiplatform_backup_key": KEY, "aiplatform_backup_dest": dest}, playbook="playbooks/backup.yml")
+    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
+    yield p, dest, run, {"credential": cred["data"]["id"], "workflow": flow["data"]["id"], "chatflow": chat["id"]}
+    p.teardown()
+    shutil.rmtree(dest, ignore_errors=True)
+
+
+def test_the_backup_is_sealed_complete_and_reported(taken):
+    p, dest, run, dummy = taken
+    (name,) = archives(dest)
+    manifest = json.load(open(os.path.join(dest, name, "manifest.json")))
+    paths = {f["path"] for f in manifest["files"]}
+    assert {"pg/roles.sql", "pg/n8n.dump", "pg/flowise.dump", "pg/litellm.dump", "secrets.enc",
+            "volumes/aiplatform_n8n_data.tar.gz", "volumes/aiplatform_flowise_data.tar.gz",
+            "volumes/aiplatform_redis_data.tar.gz"} <= paths
+    assert os.stat(os.path.join(dest, name)).st_mode & 0o077 == 0
+    enc = open(os.path.join(dest, name, "secrets.enc")).read()
+    assert all(value not in enc for value in p.secrets())
+    assert run.of("BACKUP_START") and run.of("BACKUP_SUCCESS")[0]["size"] == manifest["size"]
+    assert [e["service"] for e in run.of("BACKUP_PAUSE")] == ["redis"] and run.of("BACKUP_RESUME")
+    print(f"backup: {run.seconds:.1f} s, archive {manifest['size']} bytes")
+
+
+def test_a_changed_archive_is_refused_before_anything_changes(taken):
+    p, dest, dummy, dummy_ids = taken
+    (name,) = archives(dest)
+    bad = os.path.join(dest, name + "-tampered")
+    shutil.copytree(os.path.join(dest, name), bad)
+    with open(os.path.join(bad, "pg", "n8n.dump"), "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\0\0\0\0")
+    before = docker("ps", "-q").stdout
+    run = p.deploy({"aiplatform_backup_key": KEY, "aiplatform_restore_from": bad, "aiplatform_restore_force": True},
+                   playbook="playbooks/restore.yml")
+    assert run.rc != 0
+    refused = run.of("RESTORE_REFUSED")
+    assert refused and "pg/n8n.dump: sha256 differs" in refused[0]["message"]
+    assert docker("ps", "-q").stdout == before  # nothing was torn down
+    shutil.rmtree(bad)
+
+
+def test_purge_then_restore_onto_a_fresh_base_dir_brings_everything_back(taken):
+    p, dest, dummy, ids = taken
+    (name,) = archives(dest)
+    purge = p.deploy({"aiplatform_purge": True}, playbook="playbooks/teardown.yml")
+    assert purge.rc == 0, purge.stdout[-3000:]
+    shutil.rmtree(p.base_dir)
+    fresh = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
+    run = fresh.deploy({"aiplatform_backup_key": KEY, "aiplatform_restore_from": os.path.join(dest, name)},
+                       playbook="playbooks/restore.yml")
+    assert run.rc == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert run.of("RESTORE_START") and run.of("RESTORE_SUCCESS")
+    print(f"restore: {run.seconds:.1f} s")
+    # the credential decrypts with the restored encryption key
+    s = n8n(fresh)
+    status, cred = s("GET", f"/rest/credentials/{ids['credential']}?includeData=true")
+    assert status == 200 and cred["data"]["data"]["value"] == "kept-through-restore", cred
+    status, flow = s("GET", f"/rest/workflows/{ids['workflow']}")
+    assert status == 200 and flow["data"]["name"] == "backup-probe"
+    status, chat = flowise(fresh)("GET", f"/api/v1/chatflows/{ids['chatflow']}")
+    assert status == 200 and chat["name"] == "backup-probe"
+    assert psql("SELECT v FROM backup_probe") == "row-kept"
+    assert docker("exec", "aiplatform-n8n", "cat", "/home/node/.n8n/backup-probe.txt").stdout.strip() == "file-kept"
+    p.base_dir = fresh.base_dir  # the fixture's teardown removes this one
