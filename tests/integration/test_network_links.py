@@ -67,6 +67,11 @@ def declared(source, target):
     return any(PROVIDERS.get(service) == target for service in LINKS.get(source, set()))
 
 
+def provides_to(provider, consumer):
+    """`provider` serves a link `consumer` declared (the same pair, seen from its other end)."""
+    return declared(consumer, provider)
+
+
 def probes_from(source, docs):
     """[(target, how, host, port)] for every other service's port, by name and by address."""
     own = CONTAINERS[source][0]
@@ -106,7 +111,7 @@ def test_every_declared_link_connects_and_every_other_pair_is_refused(deployed):
                 # its configured name (the container name) must connect; other names or addresses may too
                 if not any(r["ok"] for how, host, dummy, r in tries if host == target):
                     missing.append(f"{source} -> {target}: " + "; ".join(r["detail"] for *dummy, r in tries))
-            elif reached and not declared(target, source):
+            elif reached and not provides_to(source, target):
                 # a link's network joins its two ends, so the provider sees its consumer too: the same pair
                 # (bridges have no direction); any other pair must not connect
                 leaking.append(f"{source} -> {target}: {', '.join(reached)}")
