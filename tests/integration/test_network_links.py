@@ -7,14 +7,13 @@ talk among themselves and are not judged here. Short timeouts, every source at o
 Only the platform's own containers are addressed: nothing here sends a packet off the machine.
 """
 import json
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import connectivity as cn
 
-from .conftest import SERVICES, Platform, docker
+from .conftest import deployed_platform, docker
 
 # container -> (service, port it serves or None); the platform's long-running containers (one-shot jobs have exited)
 CONTAINERS = {
@@ -46,12 +45,8 @@ TIMEOUT = 0.7
 
 @pytest.fixture(scope="module")
 def deployed(lab):
-    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
-    p.teardown()
-    run = p.deploy({"n8n_queue_mode": True})
-    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    yield p
-    p.teardown()
+    for p, dummy in deployed_platform({"n8n_queue_mode": True}):
+        yield p
 
 
 def inspect(container):
