@@ -115,6 +115,10 @@ class Platform:
                 docker("rm", "-f", *ids, check=False)
         if volumes:
             docker("volume", "rm", "-f", *VOLUMES, check=False)
+        # the link networks join two projects, so removing containers leaves them: spare (ORPHANED) for the next test
+        networks = docker("network", "ls", "-q", "--filter", "label=aiplatform.stack.network=true").stdout.split()
+        if networks:
+            docker("network", "rm", *networks, check=False)
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
