@@ -1,14 +1,28 @@
 """Engine-side checks of a compose project: the shared networks exist, its images are present."""
 from __future__ import annotations
 
+import threading
+
 from . import errors as err
 from .compose import Compose, ComposeError
 
 
 def ensure_networks(compose: Compose, networks: list[str]) -> list[str]:
-    """Create the shared external networks that are missing; returns the ones created (one call when none is)."""
+    """Create the shared external networks that are missing; returns the ones created (one call when none is).
+
+    The projects of one step come up in threads, and two of them may share a link network: the engine lets two
+    concurrent creates make two networks of one name (then neither project can join it), so creating is serialised.
+    """
     if not networks or compose._run([compose.docker, "network", "inspect", "--format", "{{.Name}}", *networks])[0] == 0:
         return []
+    with _CREATING:
+        return _create_missing(compose, networks)
+
+
+_CREATING = threading.Lock()
+
+
+def _create_missing(compose: Compose, networks: list[str]) -> list[str]:
     created = []
     for name in networks:
         rc, dummy, dummy2 = compose._run([compose.docker, "network", "inspect", "--format", "{{.Name}}", name])

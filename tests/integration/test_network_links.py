@@ -110,8 +110,8 @@ def test_every_declared_link_connects_and_every_other_pair_is_refused(deployed):
                 # a link's network joins its two ends, so the provider sees its consumer too: the same pair
                 # (bridges have no direction); any other pair must not connect
                 leaking.append(f"{source} -> {target}: {', '.join(reached)}")
-    assert not missing, "declared links that do not connect:\n" + "\n".join(missing)
-    assert not leaking, "undeclared pairs that connect:\n" + "\n".join(leaking)
+    assert not missing and not leaking, ("declared links that do not connect:\n" + "\n".join(missing)
+                                         + "\nundeclared pairs that connect:\n" + "\n".join(leaking))
 
 
 def test_a_provider_keeps_its_service_name_on_each_link_network(deployed):

@@ -1,5 +1,9 @@
 """Engine-side checks: a missing image is named; an engine that does not answer is not taken for a missing image;
 all present is one call; networks that exist are one call too."""
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 from ansible_collections.aiplatform.stack.plugins.module_utils.compose import Compose
 from ansible_collections.aiplatform.stack.plugins.module_utils.engine_checks import ensure_networks, missing_images
 
@@ -43,3 +47,22 @@ def test_existing_networks_are_one_call_and_a_missing_one_is_created():
                                   "other" in argv else (0, "", ""), calls), ["aiplatform", "other"])
     assert made == ["other"] and ["docker", "network", "create", "--label", "aiplatform.stack.network=true",
                                   "other"] in calls
+
+
+def test_projects_that_share_a_network_create_it_once_when_they_come_up_together():
+    # an engine like Debian's 20.10: a create only fails when the name exists already, and checking takes a moment
+    made, lock = [], threading.Lock()
+
+    def answer(argv):
+        if "inspect" in argv:
+            with lock:
+                found = all(n in made for n in argv[5:])
+            time.sleep(0.01)  # the answer travels back while another thread goes on
+            return (0, "", "") if found else (1, "", "Error: No such network")
+        with lock:
+            made.append(argv[-1])
+        return 0, "", ""
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda dummy: ensure_networks(engine(answer), ["aiplatform-redis.litellm"]), range(4)))
+    assert made == ["aiplatform-redis.litellm"]
