@@ -316,3 +316,39 @@ def test_under_the_threshold_is_a_warn_and_an_unreadable_one_a_fail():
     assert found["c.example"]["level"] == "FAIL" and "refused" in found["c.example"]["message"]
     expired = certificates.assess("x", NOW - dt.timedelta(days=1), NOW, 30)
     assert expired["level"] == "WARN" and "EXPIRED" in expired["message"]
+
+
+# --- the applications are told their public URL when the proxy routes them ---
+
+def app_env(role, proxied):
+    from .test_hardening import rendered  # the role variables those tests already build
+    extra = {"aiplatform_catalog": catalog() if proxied else {}, "inventory_hostname": "h1", "groups": ONE_HOST}
+    compose = rendered(role, **extra)
+    return compose["services"]["api" if role == "dify" else role]["environment"], compose
+
+
+def test_n8n_gets_https_urls_and_trusts_one_proxy_hop():
+    env, _ = app_env("n8n", proxied=True)
+    assert env["N8N_PROTOCOL"] == "https" and env["N8N_HOST"] == "n8n.aiplatform.internal"
+    assert env["WEBHOOK_URL"] == "https://n8n.aiplatform.internal/"
+    assert env["N8N_EDITOR_BASE_URL"] == "https://n8n.aiplatform.internal/" and env["N8N_PROXY_HOPS"] == "1"
+    plain, _ = app_env("n8n", proxied=False)
+    assert plain["N8N_PROTOCOL"] == "http" and plain["WEBHOOK_URL"].startswith("http://127.0.0.1:")
+    assert "N8N_HOST" not in plain
+
+
+def test_open_webui_flowise_and_dify_get_their_public_url():
+    env, _ = app_env("openwebui", proxied=True)
+    assert env["WEBUI_URL"] == env["CORS_ALLOW_ORIGIN"] == "https://openwebui.aiplatform.internal"
+    env, _ = app_env("flowise", proxied=True)
+    assert env["APP_URL"] == "https://flowise.aiplatform.internal" and env["NUMBER_OF_PROXIES"] == "1"
+    env, compose = app_env("dify", proxied=True)
+    for key in ("CONSOLE_API_URL", "CONSOLE_WEB_URL", "SERVICE_API_URL", "APP_API_URL", "APP_WEB_URL", "FILES_URL"):
+        assert env[key] == "https://dify.aiplatform.internal", key
+    assert compose["services"]["web"]["environment"]["CONSOLE_API_URL"] == "https://dify.aiplatform.internal"
+
+
+def test_without_the_proxy_the_applications_keep_their_own_addresses():
+    assert "WEBUI_URL" not in app_env("openwebui", proxied=False)[0]
+    assert "APP_URL" not in app_env("flowise", proxied=False)[0]
+    assert app_env("dify", proxied=False)[0]["CONSOLE_API_URL"] == ""
