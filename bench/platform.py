@@ -103,7 +103,7 @@ def absolute(project_dir: str, svc: dict) -> None:
         svc["volumes"] = volumes
 
 
-def app_db_job(cat: dict, postgres_image: str) -> dict:
+def app_db_job(cat: dict, postgres_image: str, networks: list) -> dict:
     """One psql run that makes every application's role and database, as the platform does."""
     with open(os.path.join(BASE_DIR, "secrets", "postgres.json")) as fh:
         admin = json.load(fh)
@@ -125,15 +125,14 @@ def app_db_job(cat: dict, postgres_image: str) -> dict:
             for ext in db.get("extensions") or []:
                 sql.append(f"\\c {db['name']}\nCREATE EXTENSION IF NOT EXISTS {ext};")
     script = "\n".join(sql).replace("$", "$$")
-    return {"image": postgres_image, "restart": "no", "networks": ["aiplatform"],
+    return {"image": postgres_image, "restart": "no", "networks": networks,  # one of PostgreSQL's link networks
             "environment": {"PGPASSWORD": admin["admin_password"]},
             "entrypoint": ["bash", "-c", f"psql -h aiplatform-postgres -U platform -d postgres -v ON_ERROR_STOP=1 <<'EOF'\n{script}\nEOF"],
             "depends_on": {"postgres": {"condition": "service_healthy"}}}
 
 
 def baseline_file(cat: dict, deps: dict) -> str:
-    merged: dict = {"name": PROJECT, "services": {}, "volumes": {},
-                    "networks": {"aiplatform": {"name": "aiplatform", "external": True}}}
+    merged: dict = {"name": PROJECT, "services": {}, "volumes": {}, "networks": {}}
     first_of = {}
     for name, svc in cat.items():
         project_dir = os.path.join(BASE_DIR, name)
@@ -145,7 +144,10 @@ def baseline_file(cat: dict, deps: dict) -> str:
         for key, value in (doc.get("volumes") or {}).items():
             merged["volumes"][key] = value
         for key, value in (doc.get("networks") or {}).items():
-            merged["networks"].setdefault(key, value)  # a project's own networks (Dify's sandbox network)
+            # a project's own networks (Dify's) and the link networks it joins, made by the baseline's own `up`
+            if isinstance(value, dict) and value.get("external"):
+                value = {"name": value.get("name") or key}
+            merged["networks"].setdefault(key, value)
         for cname, c in doc["services"].items():
             full = f"{name}-{cname}" if len(doc["services"]) > 1 else name
             absolute(project_dir, c)
@@ -159,7 +161,8 @@ def baseline_file(cat: dict, deps: dict) -> str:
             merged["services"][full] = c
             first_of.setdefault(name, []).append(full)
         svc["_probed"] = [f"{name}-{t}" if len(doc["services"]) > 1 else t for t in checks]
-    merged["services"]["appdb"] = app_db_job(cat, cat["postgres"]["images"]["postgres"])
+    merged["services"]["appdb"] = app_db_job(cat, cat["postgres"]["images"]["postgres"],
+                                             list(merged["services"]["postgres"].get("networks") or ["default"])[:1])
     for name, needs in deps.items():
         for full in first_of.get(name, []):
             c = merged["services"][full]
@@ -183,6 +186,10 @@ def clean():
     volumes = [v for v in sh(["docker", "volume", "ls", "-q"], check=False).stdout.split() if v.startswith("aiplatform_")]
     if volumes:
         sh(["docker", "volume", "rm", "-f", *volumes], check=False)
+    networks = [n for n in sh(["docker", "network", "ls", "--format", "{{.Name}}"], check=False).stdout.split()
+                if n == "aiplatform" or n.startswith(("aiplatform-", "aiplatform_"))]
+    if networks:
+        sh(["docker", "network", "rm", *networks], check=False)
 
 
 def compose(path, *args):

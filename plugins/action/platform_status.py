@@ -21,7 +21,7 @@ def service_url(svc: dict, host: str, hostvars: dict) -> str | None:
 
 
 class ActionModule(PlatformAction):
-    _VALID_ARGS = frozenset(("services", "projects_dir", "stop_loops", "window", "climb", "orphans"))
+    _VALID_ARGS = frozenset(("services", "projects_dir", "stop_loops", "window", "climb", "orphans", "networks"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -65,7 +65,8 @@ class ActionModule(PlatformAction):
             row = rc.status_row(svc["name"], host, entry, state, service_url(svc, host, task_vars.get("hostvars", {})))
             rows.append(dict(row, details=details, drift=entry.get("drift") or []))
         if args.get("orphans") and args.get("projects_dir"):
-            rows += self._orphan_rows(task_vars, [s["name"] for s in services], args["projects_dir"], host)
+            rows += self._orphan_rows(task_vars, [s["name"] for s in services], args["projects_dir"], host,
+                                      list(args.get("networks") or []))
         # stopping a looping container is a change on the host
         return dict(result, changed=stopped_any, rows=rows, table=rc.format_table(rows), events=self.events)
 
@@ -89,10 +90,10 @@ class ActionModule(PlatformAction):
             lines.append(f"{cert['level']} {cert['message']}")
         return lines
 
-    def _orphan_rows(self, task_vars: dict, enabled: list[str], base_dir: str, host: str) -> list[dict]:
+    def _orphan_rows(self, task_vars: dict, enabled: list[str], base_dir: str, host: str, networks: list[str]) -> list[dict]:
         """A row per orphaned service (ORPHANED, with what it holds) and its ORPHANED warning."""
         res = self._execute_module("aiplatform.stack.platform_orphans", task_vars=task_vars,
-                                   module_args={"base_dir": base_dir, "enabled": enabled})
+                                   module_args={"base_dir": base_dir, "enabled": enabled, "networks": networks})
         if res.get("failed"):
             self.emit(ev.make_event(ev.SERVICE_STATUS, "host", f"orphans not looked for: {res.get('msg')}",
                                     level="WARN", state="unknown"))

@@ -98,27 +98,24 @@ def container_address(probe: dict, target: str) -> str | None:
                  if c.get("service") == target and c.get("address")), None)
 
 
-def _no_address(what: str, target: str) -> dict:
-    return {"ok": False, "changed": False, "category": err.UNKNOWN,
-            "cause": f"{what}: container {target} has no network address"}
+def _at_container(ensure, what: str, spec: dict, probe: dict, check_mode: bool) -> dict:
+    """ensure(spec, url, check_mode, wait) at the address of the spec's target container, as the probe found it."""
+    target = spec.get("target") or spec["service"]
+    address = container_address(probe, target)
+    if not address:
+        return {"ok": False, "changed": False, "category": err.UNKNOWN,
+                "cause": f"{what}: container {target} has no network address"}
+    return ensure(spec, f"http://{address}:{spec['port']}", check_mode, float(spec.get("wait", 30)))
 
 
 def claim_admin(spec: dict, probe: dict, check_mode: bool) -> dict:
     """The first administrator of one application (module_utils/first_admin.py), at its container's address."""
-    target = spec.get("target") or spec["service"]
-    address = container_address(probe, target)
-    if not address:
-        return _no_address("setup of the first administrator", target)
-    return first_admin.ensure(spec, f"http://{address}:{spec['port']}", check_mode, float(spec.get("wait", 30)))
+    return _at_container(first_admin.ensure, "setup of the first administrator", spec, probe, check_mode)
 
 
 def register_keys(spec: dict, probe: dict, check_mode: bool) -> dict:
     """The applications' LiteLLM virtual keys (module_utils/litellm_keys.py), at LiteLLM's container address."""
-    target = spec.get("target") or spec["service"]
-    address = container_address(probe, target)
-    if not address:
-        return _no_address("virtual keys", target)
-    return litellm_keys.ensure(spec, f"http://{address}:{spec['port']}", check_mode, float(spec.get("wait", 30)))
+    return _at_container(litellm_keys.ensure, "virtual keys", spec, probe, check_mode)
 
 
 def redis_ping(host: str, port: int, timeout: float = 3.0) -> tuple[bool, str]:

@@ -10,7 +10,7 @@ roles pin:
 - Flowise 3.1 (open source): POST /api/v1/auth/resolve answers {redirectUrl: /organization-setup} while no
   organization exists; POST /api/v1/account/register {user: {name, email, credential}} (201; 400 "You can only have
   one organization" after); POST /api/v1/auth/login {email, password}.
-- Open WebUI 0.6: GET /api/config carries `onboarding: true` while it has no user; POST /api/v1/auths/signup
+- Open WebUI 0.12 (0.6 too): GET /api/config carries `onboarding: true` while it has no user; POST /api/v1/auths/signup
   {name, email, password} (the first user is admin; its environment has ENABLE_SIGNUP=False and
   ENABLE_INITIAL_ADMIN_SIGNUP=True, so only that first sign-up is allowed: 403 after); POST /api/v1/auths/signin.
 - Dify 1.10: GET /console/api/setup {step: not_started|finished}; its INIT_PASSWORD (environment) must be given to

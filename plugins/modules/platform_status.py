@@ -47,6 +47,13 @@ options:
       host.
     type: bool
     default: false
+  networks:
+    description: With O(orphans), the link networks the enabled services need on this host (the
+      C(aiplatform.stack.link_network_names) filter); every other network with the platform's label is reported as
+      spare.
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - aiplatform.stack.attributes
   - aiplatform.stack.attributes.action

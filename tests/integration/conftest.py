@@ -115,7 +115,30 @@ class Platform:
                 docker("rm", "-f", *ids, check=False)
         if volumes:
             docker("volume", "rm", "-f", *VOLUMES, check=False)
+        # the link networks join two projects, so removing containers leaves them: spare (ORPHANED) for the next test
+        networks = docker("network", "ls", "-q", "--filter", "label=aiplatform.stack.network=true").stdout.split()
+        if networks:
+            docker("network", "rm", *networks, check=False)
         shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+def deployed_platform(*extra, services=None):
+    """A module fixture's body: the platform deployed fresh into a private base directory (torn down before and
+    after), yielding (platform, the deploy's run)."""
+    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=services or SERVICES)
+    p.teardown()
+    run = p.deploy(*extra)
+    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
+    yield p, run
+    p.teardown()
+
+
+def stored_secrets(p, service):
+    """A service's secrets file in the platform's store, checked private (0600) first."""
+    path = os.path.join(p.base_dir, "secrets", f"{service}.json")
+    assert os.stat(path).st_mode & 0o777 == 0o600, path
+    with open(path) as fh:
+        return json.load(fh)
 
 
 class Matrix:

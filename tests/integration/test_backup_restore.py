@@ -93,8 +93,8 @@ def taken(lab):
                                                  "settings": {}})
     assert status == 200, flow
     f = flowise(p)
-    status, chat = f("POST", "/api/v1/chatflows", {"name": "backup-probe", "type": "CHATFLOW",
-                                                  "flowData": '{"nodes":[],"edges":[]}'})
+    chatflow = {"name": "backup-probe", "type": "CHATFLOW", "flowData": '{"nodes":[],"edges":[]}'}
+    status, chat = f("POST", "/api/v1/chatflows", chatflow)
     assert status == 200, chat
     psql("CREATE TABLE backup_probe (v text); INSERT INTO backup_probe VALUES ('row-kept')")
     docker("exec", "aiplatform-n8n", "sh", "-c", "echo file-kept > /home/node/.n8n/backup-probe.txt")

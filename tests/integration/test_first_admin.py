@@ -6,9 +6,6 @@ and status codes (STANDIN_SETUP in inventories/lab), so the deploy's setup path 
 nothing; a teardown (volumes and secrets kept) and a redeploy keep the same credentials. Only 127.0.0.1 is addressed.
 """
 import json
-import os
-import stat
-import tempfile
 import urllib.error
 import urllib.request
 
@@ -16,7 +13,7 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import first_admin
 
-from .conftest import SERVICES, Platform
+from .conftest import deployed_platform, stored_secrets
 
 # application -> its published port on 127.0.0.1 (Dify: its nginx, which routes /console/api to the api)
 APPS = {"n8n": 5678, "flowise": 3000, "openwebui": 8080, "dify": 8081, "anythingllm": 3001}
@@ -36,18 +33,7 @@ ANONYMOUS_SETUP = {
 
 @pytest.fixture(scope="module")
 def deployed(lab):
-    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
-    p.teardown()
-    run = p.deploy()
-    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    yield p, run
-    p.teardown()
-
-
-def stored(p, app):
-    path = os.path.join(p.base_dir, "secrets", f"{app}.json")
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
-    return json.load(open(path))
+    yield from deployed_platform()
 
 
 def call(port, method, path, body=None):
@@ -76,7 +62,7 @@ def test_the_deploy_made_every_first_administrator_and_printed_no_password(deplo
     p, run = deployed
     made = {e["service"] for e in run.events if e.get("admin") == "created"}
     assert made == set(MADE_BY_THE_DEPLOY), made
-    passwords = [stored(p, app)["admin_password"] for app in APPS] + [stored(p, "dify")["init_password"]]
+    passwords = [stored_secrets(p, app)["admin_password"] for app in APPS] + [stored_secrets(p, "dify")["init_password"]]
     text = run.stdout + run.stderr + "\n".join(run.log_lines) + json.dumps(run.events)
     assert not [pw for pw in passwords if pw in text]
     for e in run.events:
@@ -102,27 +88,27 @@ def test_no_setup_is_left_open_to_the_first_visitor(deployed):
 def test_the_stored_credentials_log_in_and_others_do_not(deployed):
     p, dummy = deployed
     for app in APPS:
-        assert logs_in(app, stored(p, app)["admin_password"]), app
+        assert logs_in(app, stored_secrets(p, app)["admin_password"]), app
     assert not logs_in("flowise", "Wrong-password-1")
 
 
 def test_a_rerun_changes_nothing(deployed):
     p, dummy = deployed
-    before = {app: stored(p, app) for app in APPS}
+    before = {app: stored_secrets(p, app) for app in APPS}
     run = p.deploy()
     assert run.rc == 0 and run.recap()["changed"] == 0, run.stdout[-3000:]
     assert not [e for e in run.events if e.get("admin")]
-    assert {app: stored(p, app) for app in APPS} == before
+    assert {app: stored_secrets(p, app) for app in APPS} == before
 
 
 def test_teardown_and_redeploy_keep_the_credentials(deployed):
     p, dummy = deployed
-    before = {app: stored(p, app)["admin_password"] for app in APPS}
+    before = {app: stored_secrets(p, app)["admin_password"] for app in APPS}
     down = p.deploy(playbook="playbooks/teardown.yml")
     assert down.rc == 0, down.stdout[-3000:]
     run = p.deploy()
     assert run.rc == 0, run.stdout[-5000:]
-    assert {app: stored(p, app)["admin_password"] for app in APPS} == before
+    assert {app: stored_secrets(p, app)["admin_password"] for app in APPS} == before
     # the real n8n and Flowise kept their owner in PostgreSQL, Open WebUI's stand-in on its volume: verified, not
     # made again (Dify's stand-in keeps its owner in memory only: it may be made again, with the same credentials)
     remade = {e["service"] for e in run.events if e.get("admin") == "created"}

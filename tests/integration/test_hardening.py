@@ -9,7 +9,6 @@ user's process, changing a file's owner, creating a device node).
 """
 import json
 import os
-import tempfile
 
 import pytest
 import yaml
@@ -17,7 +16,7 @@ import yaml
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 
-from .conftest import ROOT, SERVICES, Platform, docker
+from .conftest import ROOT, SERVICES, deployed_platform, docker
 
 # container -> (service, its key in the role's hardening as the plan derives it)
 REAL = {
@@ -55,12 +54,8 @@ def in_container(container, *argv):
 
 @pytest.fixture(scope="module")
 def deployed(lab):
-    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
-    p.teardown()
-    run = p.deploy()
-    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    yield run
-    p.teardown()
+    for dummy, run in deployed_platform():
+        yield run
 
 
 @pytest.mark.parametrize("container", sorted(REAL))

@@ -12,14 +12,13 @@ import json
 import os
 import socket
 import stat
-import tempfile
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import connectivity as cn
 
-from .conftest import SERVICES, Platform, docker
+from .conftest import deployed_platform, docker
 
 # application -> (container it runs in, its env file below the base directory, how its credentials are named)
 REDIS_CONSUMERS = {
@@ -34,12 +33,8 @@ FORBIDDEN = {"postgres": 5432, "redis": 6379, "litellm": 4000, "ollama": 11434}
 
 @pytest.fixture(scope="module")
 def deployed(lab):
-    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
-    p.teardown()
-    run = p.deploy({"n8n_queue_mode": True})
-    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    yield p
-    p.teardown()
+    for p, dummy in deployed_platform({"n8n_queue_mode": True}):
+        yield p
 
 
 def pid_of(container):

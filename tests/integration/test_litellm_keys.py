@@ -19,7 +19,7 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
-from .conftest import Platform, docker, wait_until
+from .conftest import Platform, deployed_platform, docker, stored_secrets, wait_until
 
 APPS = ["openwebui", "anythingllm"]
 SERVICES = ["postgres", "redis", "litellm", *APPS]
@@ -36,18 +36,7 @@ DATABASE_MODE = {
 
 @pytest.fixture(scope="module")
 def keyed(lab):
-    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
-    p.teardown()
-    run = p.deploy(DATABASE_MODE)
-    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    yield p, run
-    p.teardown()
-
-
-def secrets(p, service):
-    path = os.path.join(p.base_dir, "secrets", f"{service}.json")
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
-    return json.load(open(path))
+    yield from deployed_platform(DATABASE_MODE, services=SERVICES)
 
 
 def env_value(p, app):
@@ -74,13 +63,13 @@ def call(url, key=None, body=None):
 
 
 def key_info(p, key):
-    master = secrets(p, "litellm")["master_key"]
+    master = stored_secrets(p, "litellm")["master_key"]
     return call(f"http://127.0.0.1:4000/key/info?key={hashlib.sha256(key.encode()).hexdigest()}", master)
 
 
 def test_each_application_holds_its_own_registered_key_and_never_the_master_key(keyed):
     p, run = keyed
-    stored = secrets(p, "litellm")
+    stored = stored_secrets(p, "litellm")
     for app in APPS:
         key = env_value(p, app)
         assert key == stored[f"key_{app}"] and key != stored["master_key"]
@@ -97,20 +86,20 @@ def test_each_application_holds_its_own_registered_key_and_never_the_master_key(
 
 def test_the_master_key_is_in_no_application_file_and_in_no_log(keyed):
     p, run = keyed
-    master = secrets(p, "litellm")["master_key"]
+    master = stored_secrets(p, "litellm")["master_key"]
     for app in APPS:
         for root, dummy, files in os.walk(os.path.join(p.base_dir, app)):
             for name in files:
                 assert master not in open(os.path.join(root, name), errors="replace").read(), (app, name)
         container = f"aiplatform-{app}"
         assert master not in docker("inspect", container).stdout
-    for key in [master, *(secrets(p, "litellm")[f"key_{a}"] for a in APPS)]:
+    for key in [master, *(stored_secrets(p, "litellm")[f"key_{a}"] for a in APPS)]:
         assert key not in run.stdout and key not in "\n".join(run.log_lines)
 
 
 def test_the_real_open_webui_lists_litellms_models_with_its_key(keyed):
     p, dummy = keyed
-    admin = secrets(p, "openwebui")["admin_password"]
+    admin = stored_secrets(p, "openwebui")["admin_password"]
     status, signin = call("http://127.0.0.1:8080/api/v1/auths/signin",
                           body={"email": "admin@aiplatform.local", "password": admin})
     assert status == 200, signin
@@ -145,8 +134,8 @@ def test_config_only_litellm_is_reported_by_status_and_its_applications_hold_the
     try:
         run = p.deploy()  # the lab's real LiteLLM: config-only
         assert run.rc == 0, run.stdout[-5000:]
-        assert env_value(p, "anythingllm") == secrets(p, "litellm")["master_key"]
-        assert not [k for k in secrets(p, "litellm") if k.startswith("key_")]
+        assert env_value(p, "anythingllm") == stored_secrets(p, "litellm")["master_key"]
+        assert not [k for k in stored_secrets(p, "litellm") if k.startswith("key_")]
         status = p.deploy(playbook="playbooks/status.yml")
         assert status.rc == 0
         warned = status.of(ev.SECURITY_WARNING, "litellm")

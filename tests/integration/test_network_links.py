@@ -7,14 +7,13 @@ talk among themselves and are not judged here. Short timeouts, every source at o
 Only the platform's own containers are addressed: nothing here sends a packet off the machine.
 """
 import json
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import connectivity as cn
 
-from .conftest import SERVICES, Platform, docker
+from .conftest import deployed_platform, docker
 
 # container -> (service, port it serves or None); the platform's long-running containers (one-shot jobs have exited)
 CONTAINERS = {
@@ -46,12 +45,8 @@ TIMEOUT = 0.7
 
 @pytest.fixture(scope="module")
 def deployed(lab):
-    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
-    p.teardown()
-    run = p.deploy({"n8n_queue_mode": True})
-    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    yield p
-    p.teardown()
+    for p, dummy in deployed_platform({"n8n_queue_mode": True}):
+        yield p
 
 
 def inspect(container):
@@ -65,6 +60,11 @@ def addresses(doc):
 def declared(source, target):
     """A link from `source` (a container) to `target` (a container serving a port) is declared."""
     return any(PROVIDERS.get(service) == target for service in LINKS.get(source, set()))
+
+
+def provides_to(provider, consumer):
+    """`provider` serves a link `consumer` declared (the same pair, seen from its other end)."""
+    return declared(consumer, provider)
 
 
 def probes_from(source, docs):
@@ -106,7 +106,7 @@ def test_every_declared_link_connects_and_every_other_pair_is_refused(deployed):
                 # its configured name (the container name) must connect; other names or addresses may too
                 if not any(r["ok"] for how, host, dummy, r in tries if host == target):
                     missing.append(f"{source} -> {target}: " + "; ".join(r["detail"] for *dummy, r in tries))
-            elif reached and not declared(target, source):
+            elif reached and not provides_to(source, target):
                 # a link's network joins its two ends, so the provider sees its consumer too: the same pair
                 # (bridges have no direction); any other pair must not connect
                 leaking.append(f"{source} -> {target}: {', '.join(reached)}")

@@ -35,6 +35,11 @@ def test_metrics_are_computed_printed_and_written(reported):
     assert set(metrics["container_uptime"]["containers"]) >= {"aiplatform-postgres", "aiplatform-redis", "aiplatform-litellm"}
 
 
+def test_status_of_a_fresh_deploy_warns_of_nothing_on_the_host(reported):
+    # the link networks the services use are wanted, not spare (status once reported every one as ORPHANED)
+    assert reported.of(ev.ORPHANED) == [] and [e for e in reported.events if e["service"] == "host"] == []
+
+
 def test_state_store_has_each_service_running_with_history(reported):
     store = json.load(open(os.path.join(reported.log_dir, "state.json")))["services"]
     for name in ("postgres", "redis", "litellm"):
@@ -45,9 +50,10 @@ def test_state_store_has_each_service_running_with_history(reported):
 def test_report_renders_in_headless_chromium_with_a_bar_per_service(platform, reported):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "Debian's chromium package is needed (scripts/test.sh installs it)"
-    deploy_report = sorted(glob.glob(os.path.join(platform.runs[0].log_dir, "report-*.html")))
-    assert deploy_report
-    page = deploy_report[-1]
+    deploy = platform.runs[0]
+    run_id = deploy.events[0]["run_id"]  # the log directory also holds report.yml's own report
+    page = os.path.join(deploy.log_dir, f"report-{run_id}.html")
+    assert os.path.exists(page), glob.glob(os.path.join(deploy.log_dir, "report-*.html"))
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={platform.base_dir}/chromium"]

@@ -316,6 +316,6 @@ def test_each_role_backs_up_the_volumes_its_compose_file_names(role):
     template = open(os.path.join(ROOT, "roles", role, "templates", "compose.yml.j2")).read()
     volumes = template.split("\nvolumes:\n", 1)[1].split("\nnetworks:", 1)[0]
     declared = set(re.findall(r"^    name: (aiplatform_[a-z0-9_]+)$", volumes, re.MULTILINE))
-    described = set(re.findall(r"aiplatform_[a-z0-9]+_[a-z_]+", open(os.path.join(ROOT, "roles", role, "vars",
-                                                                               "main.yml")).read()))
+    role_vars = open(os.path.join(ROOT, "roles", role, "vars", "main.yml")).read()
+    described = set(re.findall(r"aiplatform_[a-z0-9]+_[a-z_]+", role_vars))
     assert declared and declared <= described

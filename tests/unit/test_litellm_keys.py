@@ -296,5 +296,5 @@ def test_the_role_generates_a_key_per_enabled_application_in_database_mode_only(
     assert data["status_warnings"] == []
     config_only = litellm_data(False, ["litellm", "openwebui", "anythingllm"])
     assert sorted(config_only["secrets"]) == ["db_password", "master_key", "salt_key"]
-    assert config_only["virtual_keys"] is None
+    assert not config_only["virtual_keys"]  # None, or "" on ansible-core 2.17 (no native None from a template)
     assert len(config_only["status_warnings"]) == 1 and "hold its master key" in config_only["status_warnings"][0]
