@@ -15,7 +15,8 @@ def service_url(svc: dict, host: str, hostvars: dict) -> str | None:
         if port.get("published"):
             bind = port.get("bind") or "0.0.0.0"  # noqa: S104 (an address compared, not bound)
             address = (hostvars.get(host) or {}).get("ansible_host", host) if bind == "0.0.0.0" else bind  # noqa: S104
-            scheme = "http" if svc.get("probe", {}).get("type") in ("http", "all") else "tcp"
+            scheme = ("https" if port.get("name") == "https" else
+                      "http" if svc.get("probe", {}).get("type") in ("http", "all") else "tcp")
             return f"{scheme}://{address}:{port['published']}"
     return None
 

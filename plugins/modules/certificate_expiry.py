@@ -8,7 +8,7 @@ module: certificate_expiry
 short_description: Read the expiry of the certificates a TLS server serves, one per hostname
 description:
   - Connects to O(address):O(port) once per hostname with that name as SNI, reads the certificate served (without
-    verifying it: its dates are wanted, also of one no client would accept) and reports the days left.
+    verifying it, since its dates are wanted, also of one no client would accept) and reports the days left.
   - C(WARN) under O(warn_days) days left or expired, C(FAIL) when no certificate could be read. The proxy renews on
     its own; a WARN means a renewal is overdue.
   - Standard library only (no C(cryptography) needed on the host).

@@ -74,7 +74,7 @@ def litellm_problems(models: object, provided_env: list[str]) -> list[str]:
 
 SERVICE_CHECKS = {
     "litellm": lambda data: litellm_problems(data.get("models"), data.get("provided_env", [])),
-    "proxy": lambda data: proxy.problems(data),
+    "proxy": proxy.problems,
 }
 
 

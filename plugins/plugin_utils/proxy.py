@@ -138,6 +138,10 @@ def problems(data: dict) -> list[str]:
         if value not in (None, "") and (not isinstance(value, str) or not _DURATION.fullmatch(value)):
             out.append(f"proxy.proxy_timeouts.{field}: {inputs._shown(value)} is not a duration such as 30s, 5m "
                        f"or 1h (empty: no limit)")
+    renew = data.get("renew_interval")
+    if renew not in (None, "") and (not isinstance(renew, str) or not _DURATION.fullmatch(renew)):
+        out.append(f"proxy.proxy_renew_interval: {inputs._shown(renew)} is not a duration such as 10m or 1h (empty: "
+                   "Caddy's own, 10m)")
     warn = data.get("warn_days")
     if not isinstance(warn, int) or isinstance(warn, bool) or warn < 1:
         out.append(f"proxy.proxy_certificate_warn_days: '{warn}' must be a whole number of days, at least 1")

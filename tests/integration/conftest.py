@@ -44,7 +44,8 @@ def engine_ready():
 
 def lab_images_present():
     return all(docker("image", "inspect", f"aiplatform-lab/{n}:current", check=False).returncode == 0
-               for n in ("postgres", "redis", "litellm", "openwebui", "standin", "nginx", "squid", "host", "n8n", "flowise"))
+               for n in ("postgres", "redis", "litellm", "openwebui", "standin", "nginx", "squid", "host", "n8n", "flowise",
+                         "caddy", "pebble"))
 
 
 class Run:

@@ -260,6 +260,11 @@ def test_sizes_durations_and_ports_are_checked():
     assert any(p.startswith("proxy.proxy_certificate_warn_days:") for p in problems)
 
 
+def test_renew_interval_is_a_duration_or_empty():
+    assert any(p.startswith("proxy.proxy_renew_interval:") for p in validate(renew_interval="often"))
+    assert validate(renew_interval="") == validate(renew_interval="5s") == []
+
+
 def test_a_routed_application_published_past_the_proxy_on_its_host_is_a_problem():
     exposed = catalog(n8n=app("n8n", 5678, bind="0.0.0.0", published=5678))
     (problem,) = proxy.catalog_problems(exposed, ONE_HOST, {})
@@ -328,19 +333,19 @@ def app_env(role, proxied):
 
 
 def test_n8n_gets_https_urls_and_trusts_one_proxy_hop():
-    env, _ = app_env("n8n", proxied=True)
+    env = app_env("n8n", proxied=True)[0]
     assert env["N8N_PROTOCOL"] == "https" and env["N8N_HOST"] == "n8n.aiplatform.internal"
     assert env["WEBHOOK_URL"] == "https://n8n.aiplatform.internal/"
     assert env["N8N_EDITOR_BASE_URL"] == "https://n8n.aiplatform.internal/" and env["N8N_PROXY_HOPS"] == "1"
-    plain, _ = app_env("n8n", proxied=False)
+    plain = app_env("n8n", proxied=False)[0]
     assert plain["N8N_PROTOCOL"] == "http" and plain["WEBHOOK_URL"].startswith("http://127.0.0.1:")
     assert "N8N_HOST" not in plain
 
 
 def test_open_webui_flowise_and_dify_get_their_public_url():
-    env, _ = app_env("openwebui", proxied=True)
+    env = app_env("openwebui", proxied=True)[0]
     assert env["WEBUI_URL"] == env["CORS_ALLOW_ORIGIN"] == "https://openwebui.aiplatform.internal"
-    env, _ = app_env("flowise", proxied=True)
+    env = app_env("flowise", proxied=True)[0]
     assert env["APP_URL"] == "https://flowise.aiplatform.internal" and env["NUMBER_OF_PROXIES"] == "1"
     env, compose = app_env("dify", proxied=True)
     for key in ("CONSOLE_API_URL", "CONSOLE_WEB_URL", "SERVICE_API_URL", "APP_API_URL", "APP_WEB_URL", "FILES_URL"):
