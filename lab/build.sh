@@ -51,14 +51,14 @@ build_image() {  # name parent
   docker tag "${TAG[$name]}" "aiplatform-lab/$name:current"
 }
 
-want=("$@"); [ ${#want[@]} -gt 0 ] || want=(postgres redis litellm openwebui standin nginx squid host n8n flowise)
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(postgres redis litellm openwebui standin nginx squid host n8n flowise caddy pebble)
 t0=$SECONDS
 build_base
 docker tag "${TAG[base]}" aiplatform-lab/base:current
 for img in "${want[@]}"; do
   case $img in
     base) ;;
-    postgres|redis|standin|litellm|openwebui|node|nginx|squid|host|ee-base) build_image "$img" base ;;
+    postgres|redis|standin|litellm|openwebui|node|nginx|squid|host|ee-base|caddy|pebble) build_image "$img" base ;;
     n8n|flowise) build_image node base; build_image "$img" node ;;
     *) echo "unknown lab image: $img" >&2; exit 2 ;;
   esac

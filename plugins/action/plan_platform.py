@@ -12,7 +12,7 @@ from ansible.utils.display import Display
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, service_roles
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, proxy, service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.waves import DependencyError, dependency_waves
 
@@ -111,6 +111,7 @@ class ActionModule(PlatformAction):
         depends.update({name: list((spec or {}).get("depends_on") or []) for name, spec in custom.items()})
         deps = {name: list(needs or []) for name, needs in depends.items() if name in enabled}
         problems += cat.validate(catalog, enabled, groups)
+        problems += proxy.catalog_problems(catalog, groups, task_vars.get("hostvars") or {})
         overrides = task_vars.get("aiplatform_hardening_overrides")
         problems += inputs.hardening_override_problems(self._templar.template(overrides) if overrides else {}, catalog,
                                                        enabled, service_roles.names())

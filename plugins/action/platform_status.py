@@ -15,7 +15,8 @@ def service_url(svc: dict, host: str, hostvars: dict) -> str | None:
         if port.get("published"):
             bind = port.get("bind") or "0.0.0.0"  # noqa: S104 (an address compared, not bound)
             address = (hostvars.get(host) or {}).get("ansible_host", host) if bind == "0.0.0.0" else bind  # noqa: S104
-            scheme = "http" if svc.get("probe", {}).get("type") in ("http", "all") else "tcp"
+            scheme = ("https" if port.get("name") == "https" else
+                      "http" if svc.get("probe", {}).get("type") in ("http", "all") else "tcp")
             return f"{scheme}://{address}:{port['published']}"
     return None
 
@@ -58,6 +59,8 @@ class ActionModule(PlatformAction):
                  level="INFO" if state == rc.HEALTHY else "WARN", drift=entry.get("drift"),
                  containers=[{k: c.get(k) for k in ("name", "status", "started_at", "created", "restart_count", "oneshot")}
                              for c in entry.get("containers", [])])
+            if svc.get("certificates") and state in (rc.HEALTHY, rc.UNHEALTHY, rc.DRIFT):
+                details += self._certificate_lines(task_vars, svc)
             for warning in svc.get("status_warnings") or []:  # e.g. LiteLLM config-only: the applications hold its master key
                 emit(ev.SECURITY_WARNING, svc["name"], warning)
             row = rc.status_row(svc["name"], host, entry, state, service_url(svc, host, task_vars.get("hostvars", {})))
@@ -67,6 +70,26 @@ class ActionModule(PlatformAction):
                                       list(args.get("networks") or []))
         # stopping a looping container is a change on the host
         return dict(result, changed=stopped_any, rows=rows, table=rc.format_table(rows), events=self.events)
+
+    def _certificate_lines(self, task_vars: dict, svc: dict) -> list[str]:
+        """The proxy's certificates as a client sees them (one TLS handshake per hostname, on the host): a line each
+        for the row, a WARN event when one has fewer than warn_days days left (its renewal is overdue) or none is read."""
+        spec = svc["certificates"]
+        if not spec.get("hostnames"):
+            return []
+        res = self._execute_module("aiplatform.stack.certificate_expiry", task_vars=task_vars, module_args={
+            "address": spec.get("address") or "127.0.0.1", "port": int(spec.get("port") or 443),
+            "hostnames": list(spec["hostnames"]), "warn_days": int(spec.get("warn_days") or 30)})
+        if res.get("failed"):
+            self.emit(ev.make_event(ev.SERVICE_STATUS, svc["name"], f"certificates not read: {res.get('msg')}",
+                                    level="WARN", state="unknown"))
+            return []
+        lines = []
+        for cert in res.get("certificates") or []:
+            self.emit(ev.make_event(ev.SERVICE_STATUS, svc["name"], cert["message"], state="certificate",
+                                    level="INFO" if cert["level"] == "OK" else "WARN", certificate=cert))
+            lines.append(f"{cert['level']} {cert['message']}")
+        return lines
 
     def _orphan_rows(self, task_vars: dict, enabled: list[str], base_dir: str, host: str, networks: list[str]) -> list[dict]:
         """A row per orphaned service (ORPHANED, with what it holds) and its ORPHANED warning."""

@@ -8,6 +8,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs, redis_acl
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import proxy
 
 
 def placed_on(names, catalog, host, groups):
@@ -110,6 +111,22 @@ def redis_url(endpoint, user, password, db=0):
                                        int(endpoint["port"]), int(db))
 
 
+def proxy_routes(enabled, custom, wanted, litellm_api, hostnames, domain, https_port):
+    return proxy.routes(list(enabled or []), dict(custom or {}), list(wanted or []), bool(litellm_api),
+                        dict(hostnames or {}), str(domain), int(https_port))
+
+
+def public_url(catalog, service):
+    return proxy.public_url(dict(catalog or {}), str(service))
+
+
+def caddy_quote(value):
+    try:
+        return proxy.caddy_quote(value)
+    except inputs.InputError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -127,4 +144,7 @@ class FilterModule:
             "hardening": hardening,
             "redis_acl_file": redis_acl_file,
             "redis_url": redis_url,
+            "proxy_routes": proxy_routes,
+            "public_url": public_url,
+            "caddy_quote": caddy_quote,
         }

@@ -7,6 +7,8 @@ from __future__ import annotations
 import difflib
 import re
 
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import proxy
+
 _ENV_REF = re.compile(r"^os\.environ/([A-Za-z_][A-Za-z0-9_]*)$")
 # litellm_params keys that carry credentials
 _SECRET_KEYS = re.compile(r"(api_key|secret|token|password|credentials)", re.IGNORECASE)
@@ -72,6 +74,7 @@ def litellm_problems(models: object, provided_env: list[str]) -> list[str]:
 
 SERVICE_CHECKS = {
     "litellm": lambda data: litellm_problems(data.get("models"), data.get("provided_env", [])),
+    "proxy": proxy.problems,
 }
 
 

@@ -14,10 +14,10 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVICES = ["postgres", "redis", "ollama", "litellm", "dify", "n8n", "flowise", "anythingllm", "openwebui"]
-PROJECTS = [f"aiplatform-{s}" for s in SERVICES] + ["aiplatform-echo", "aiplatform-later"]
+PROJECTS = [f"aiplatform-{s}" for s in SERVICES] + ["aiplatform-echo", "aiplatform-later", "aiplatform-proxy"]
 VOLUMES = ["aiplatform_postgres_data", "aiplatform_redis_data", "aiplatform_ollama_data", "aiplatform_dify_storage",
            "aiplatform_dify_plugins", "aiplatform_dify_weaviate", "aiplatform_n8n_data", "aiplatform_flowise_data",
-           "aiplatform_anythingllm_storage", "aiplatform_openwebui_data"]
+           "aiplatform_anythingllm_storage", "aiplatform_openwebui_data", "aiplatform_proxy_data"]
 # Most tests need only the core of the platform; the whole-platform tests deploy every service.
 CORE = ["postgres", "redis", "litellm"]
 
@@ -44,7 +44,8 @@ def engine_ready():
 
 def lab_images_present():
     return all(docker("image", "inspect", f"aiplatform-lab/{n}:current", check=False).returncode == 0
-               for n in ("postgres", "redis", "litellm", "openwebui", "standin", "nginx", "squid", "host", "n8n", "flowise"))
+               for n in ("postgres", "redis", "litellm", "openwebui", "standin", "nginx", "squid", "host", "n8n", "flowise",
+                         "caddy", "pebble"))
 
 
 class Run:

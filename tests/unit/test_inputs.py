@@ -57,6 +57,7 @@ def ansible_like_env():
     e.filters.update({"aiplatform.stack.yaml_quote": inputs.yaml_quote, "aiplatform.stack.env_quote": inputs.env_quote,
                       "aiplatform.stack.env_name": inputs.env_name, "to_json": json.dumps, "bool": to_bool,
                       "aiplatform.stack.link_networks": platform_filters.link_networks,
+                      "aiplatform.stack.public_url": platform_filters.public_url,
                       "combine": lambda *ds: {k: v for d in ds for k, v in d.items()},
                       "to_nice_yaml": lambda v, indent=2: yaml.safe_dump(v, indent=indent)})
     return e

@@ -32,3 +32,14 @@ def test_a_drift_row_lists_each_difference_under_the_service():
     assert lines[2:4] == ["          - aiplatform-redis: restart always (want unless-stopped)",
                           "          - aiplatform-redis: env DEBUG added"]
     assert lines[4].startswith("postgres ")  # rows without details: one line, as before
+
+
+def test_the_url_column_names_https_for_the_proxy_and_the_bound_address_for_a_loopback_port():
+    from ansible_collections.aiplatform.stack.plugins.action.platform_status import service_url
+
+    proxy = {"probe": {"type": "http"}, "ports": [{"name": "https", "published": 443, "bind": "0.0.0.0"}]}
+    assert service_url(proxy, "h1", {"h1": {"ansible_host": "10.0.0.5"}}) == "https://10.0.0.5:443"
+    app = {"probe": {"type": "http"}, "ports": [{"name": "http", "published": 8080, "bind": "127.0.0.1"}]}
+    assert service_url(app, "h1", {}) == "http://127.0.0.1:8080"
+    redis = {"probe": {"type": "redis"}, "ports": [{"published": 6379, "bind": "127.0.0.1"}]}
+    assert service_url(redis, "h1", {}) == "tcp://127.0.0.1:6379"
