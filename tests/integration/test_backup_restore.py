@@ -1,9 +1,9 @@
-"""Backup and restore on the real engine: core + the lab's real n8n and Flowise.
+"""Backup and restore on the real engine: the whole platform (the lab's real n8n, Flowise and Open WebUI).
 
-Real data through the real applications (an n8n credential and workflow, a Flowise chatflow, a row in a database,
-a file in a volume), a backup, a purge (teardown with aiplatform_purge, secrets removed), a restore onto a fresh
-base directory: the n8n credential decrypts, the chatflow and the row are back. A changed archive is refused
-before anything changes. Only 127.0.0.1 is addressed.
+Real data through the real applications (an n8n credential and workflow, a Flowise chatflow), a row in every
+application database and a file in every volume the backup takes, a backup, a purge (teardown with aiplatform_purge,
+secrets removed), a restore onto a fresh base directory: the n8n credential decrypts, the chatflow, every row and
+every file are back. A changed archive is refused before anything changes. Only 127.0.0.1 is addressed.
 """
 import http.cookiejar
 import json
@@ -15,10 +15,13 @@ import urllib.request
 
 import pytest
 
-from .conftest import CORE, Platform, docker
+from .conftest import SERVICES, Platform, docker
 
 KEY = "integration-backup-key-0123456789"
-SERVICES = CORE + ["n8n", "flowise"]
+# the volumes a backup takes without aiplatform_backup_models (Ollama's models are optional); Dify's weaviate only
+# with dify_vector_store weaviate
+VOLUMES = ["aiplatform_redis_data", "aiplatform_n8n_data", "aiplatform_flowise_data", "aiplatform_dify_storage",
+           "aiplatform_dify_plugins", "aiplatform_anythingllm_storage", "aiplatform_openwebui_data"]
 EMAIL = "admin@aiplatform.local"
 
 
@@ -74,6 +77,26 @@ def psql(sql, db="n8n"):
     return docker("exec", "aiplatform-postgres", "psql", "-U", "n8n", "-d", db, "-At", "-c", sql).stdout.strip()
 
 
+def as_admin(sql, db="postgres"):
+    """psql as the server's administrator (POSTGRES_USER of the container)."""
+    return docker("exec", "aiplatform-postgres", "sh", "-c", f'psql -U "$POSTGRES_USER" -d {db} -At -c "{sql}"'
+                  ).stdout.strip()
+
+
+def app_databases():
+    # not the server's own (template0/1, postgres) nor the administrator's ($POSTGRES_DB, expanded by the shell)
+    names = as_admin("SELECT datname FROM pg_database WHERE datname NOT IN "
+                     "('postgres', 'template0', 'template1', '$POSTGRES_DB')")
+    return sorted(names.split())
+
+
+def volume_file(volume, write=None):
+    """Read (or write) volume-probe.txt at the top of a named volume, through a throw-away container of the lab's base."""
+    script = f"printf %s {write} > /v/volume-probe.txt" if write else "cat /v/volume-probe.txt"
+    return docker("run", "--rm", "-v", f"{volume}:/v", "aiplatform-lab/base:current", "sh", "-c", script,
+                  check=False).stdout.strip()
+
+
 def archives(dest):
     return sorted(name for name in os.listdir(dest) if not name.endswith(".partial"))
 
@@ -97,27 +120,35 @@ def taken(lab):
     status, chat = f("POST", "/api/v1/chatflows", chatflow)
     assert status == 200, chat
     psql("CREATE TABLE backup_probe (v text); INSERT INTO backup_probe VALUES ('row-kept')")
+    databases = app_databases()
+    assert {"n8n", "flowise", "dify", "openwebui"} <= set(databases), databases
+    for db in databases:
+        as_admin(f"CREATE TABLE admin_probe (v text); INSERT INTO admin_probe VALUES ('row-of-{db}')", db)
+    for volume in VOLUMES:
+        volume_file(volume, write=f"file-of-{volume}")
     docker("exec", "aiplatform-n8n", "sh", "-c", "echo file-kept > /home/node/.n8n/backup-probe.txt")
     run = p.deploy({"aiplatform_backup_key": KEY, "aiplatform_backup_dest": dest}, playbook="playbooks/backup.yml")
     assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    yield p, dest, run, {"credential": cred["data"]["id"], "workflow": flow["data"]["id"], "chatflow": chat["id"]}
+    yield p, dest, run, {"credential": cred["data"]["id"], "workflow": flow["data"]["id"], "chatflow": chat["id"],
+                         "databases": databases}
     p.teardown()
     shutil.rmtree(dest, ignore_errors=True)
 
 
 def test_the_backup_is_sealed_complete_and_reported(taken):
-    p, dest, run, dummy = taken
+    p, dest, run, ids = taken
     (name,) = archives(dest)
     manifest = json.load(open(os.path.join(dest, name, "manifest.json")))
     paths = {f["path"] for f in manifest["files"]}
-    assert {"pg/roles.sql", "pg/n8n.dump", "pg/flowise.dump", "secrets.enc",  # (the lab LiteLLM has no database)
-            "volumes/aiplatform_n8n_data.tar.gz", "volumes/aiplatform_flowise_data.tar.gz",
-            "volumes/aiplatform_redis_data.tar.gz"} <= paths
+    # (the lab LiteLLM has no database)
+    assert {"pg/roles.sql", "secrets.enc"} | {f"pg/{db}.dump" for db in ids["databases"]} \
+        | {f"volumes/{v}.tar.gz" for v in VOLUMES} <= paths, sorted(paths)
     assert os.stat(os.path.join(dest, name)).st_mode & 0o077 == 0
     enc = open(os.path.join(dest, name, "secrets.enc")).read()
     assert all(value not in enc for value in p.secrets())
     assert run.of("BACKUP_START") and run.of("BACKUP_SUCCESS")[0]["size"] == manifest["size"]
-    assert [e["service"] for e in run.of("BACKUP_PAUSE")] == ["redis"] and run.of("BACKUP_RESUME")
+    paused = {e["service"] for e in run.of("BACKUP_PAUSE")}
+    assert paused == {"redis", "dify", "anythingllm", "openwebui"} and len(run.of("BACKUP_RESUME")) == len(run.of("BACKUP_PAUSE"))
     print(f"backup: {run.seconds:.1f} s, archive {manifest['size']} bytes")
 
 
@@ -162,5 +193,8 @@ def test_purge_then_restore_onto_a_fresh_base_dir_brings_everything_back(taken):
     status, chat = flowise(fresh)("GET", f"/api/v1/chatflows/{ids['chatflow']}")
     assert status == 200 and chat["name"] == "backup-probe"
     assert psql("SELECT v FROM backup_probe") == "row-kept"
+    assert {db: as_admin("SELECT v FROM admin_probe", db) for db in ids["databases"]} == {
+        db: f"row-of-{db}" for db in ids["databases"]}
+    assert {v: volume_file(v) for v in VOLUMES} == {v: f"file-of-{v}" for v in VOLUMES}
     assert docker("exec", "aiplatform-n8n", "cat", "/home/node/.n8n/backup-probe.txt").stdout.strip() == "file-kept"
     p.base_dir = fresh.base_dir  # the fixture's teardown removes this one
