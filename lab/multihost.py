@@ -62,16 +62,6 @@ def up() -> dict[str, str]:
             time.sleep(0.5)
         else:
             raise SystemExit(f"{name}: inner engine did not start: {sh('docker', 'logs', container(name), check=False).stderr[-800:]}")
-    def load(name: str) -> None:
-        # streamed from the outer engine into the host's engine, no archive on disk
-        save = subprocess.Popen(["docker", "save", *[f"aiplatform-lab/{i}:current" for i in IMAGES[name]]],
-                                stdout=subprocess.PIPE)
-        subprocess.run(["docker", "exec", "-i", container(name), "docker", "load", "-q"], stdin=save.stdout,
-                       check=True, capture_output=True)
-        save.stdout.close()
-        if save.wait() != 0:
-            raise SystemExit(f"{name}: docker save failed")
-
     with concurrent.futures.ThreadPoolExecutor(len(HOSTS)) as pool:
         list(pool.map(load, HOSTS))
     addresses = {n: sh("docker", "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}',
@@ -79,6 +69,17 @@ def up() -> dict[str, str]:
     write_inventory(addresses, key)
     print(f"lab hosts up in {time.monotonic() - t0:.1f} s: " + ", ".join(f"{n}={a}" for n, a in addresses.items()))
     return addresses
+
+
+def load(name: str, images: list[str] | None = None) -> None:
+    """Lab images into a host's engine (its own by default), streamed from the outer engine, no archive on disk."""
+    save = subprocess.Popen(["docker", "save", *[f"aiplatform-lab/{i}:current" for i in images or IMAGES[name]]],
+                            stdout=subprocess.PIPE)
+    subprocess.run(["docker", "exec", "-i", container(name), "docker", "load", "-q"], stdin=save.stdout,
+                   check=True, capture_output=True)
+    save.stdout.close()
+    if save.wait() != 0:
+        raise SystemExit(f"{name}: docker save failed")
 
 
 def write_inventory(addresses: dict[str, str], key: str) -> None:

@@ -27,9 +27,9 @@ def on(host, *argv, check=True):
     return subprocess.run(["docker", "exec", multihost.container(host), *argv], capture_output=True, text=True, check=check)
 
 
-def site(*extra, playbook="playbooks/site.yml"):
+def site(*extra, playbook="playbooks/site.yml", inventory="inventories/lab-multihost"):
     log_dir = tempfile.mkdtemp(prefix="aiplatform-mh-log-")
-    argv = ["ansible-playbook", playbook, "-i", "inventories/lab-multihost"]
+    argv = ["ansible-playbook", playbook, "-i", inventory]
     for item in extra:
         argv += ["-e", json.dumps(item)]
     env = dict(os.environ, AIPLATFORM_LOG_DIR=log_dir, ANSIBLE_FORCE_COLOR="0")
@@ -161,3 +161,63 @@ def test_engine_stopped_on_one_host(hosts, runs):
     again = site()
     assert again.rc == 0, again.stdout[-4000:]
     assert {e["service"] for e in again.of(ev.HEALTH_SUCCESS)} == set(PLACEMENT)
+
+
+BACKUPS = "/var/backups/aiplatform-lab"
+KEY = "integration-backup-key-0123456789"
+APPS = [name for name, host in PLACEMENT.items() if host == "app1"]
+
+
+def archive_of(host, on_host):
+    names = on(on_host, "ls", BACKUPS).stdout.split()
+    return next(n for n in names if n.endswith("-" + host))
+
+
+def without_app1(hosts):
+    """The lab inventory after app1 is lost: model1 takes the applications' group too (and with it their variables)."""
+    where = tempfile.mkdtemp(prefix="aiplatform-mh-inventory-")
+    os.symlink(os.path.join(multihost.INVENTORY, "group_vars"), os.path.join(where, "group_vars"))
+    inventory = {"all": {"children": {"aiplatform": {"children": {
+        "aiplatform_data": {"hosts": {"data1": {"ansible_host": hosts["data1"]}}},
+        "aiplatform_models": {"hosts": {"model1": {"ansible_host": hosts["model1"]}}},
+        "aiplatform_apps": {"hosts": {"model1": {}}}}}},
+        "vars": {"ansible_user": "root", "ansible_python_interpreter": "/usr/bin/python3",
+                 "ansible_ssh_private_key_file": os.path.join(multihost.INVENTORY, ".ssh", "id_ed25519")}}}
+    with open(os.path.join(where, "hosts.yml"), "w") as fh:
+        json.dump(inventory, fh)  # JSON is YAML
+    return where
+
+
+def test_the_app_host_is_lost_and_its_backup_restores_onto_another_host(hosts, runs):
+    # Last in this module: app1 is stopped for good. Each host backs up its part and copies it to model1 (through
+    # the controller); app1 is lost; an inventory without it puts the applications on model1; the data host restores
+    # its own archive, model1 app1's; everything is healthy again, app1's files and secrets came along.
+    on("app1", "docker", "exec", "aiplatform-n8n", "sh", "-c", "echo moved-with-n8n > /home/node/.n8n/moved.txt")
+    on("data1", "docker", "exec", "aiplatform-postgres", "psql", "-U", "n8n", "-d", "n8n", "-c",
+       "CREATE TABLE moved (v text); INSERT INTO moved VALUES ('row-kept')")
+    secrets = json.loads(on("app1", "cat", "/opt/aiplatform/secrets/n8n.json").stdout)
+    backup = site({"aiplatform_backup_key": KEY, "aiplatform_backup_dest": BACKUPS, "aiplatform_backup_copy_to": "model1"},
+                  playbook="playbooks/backup.yml")
+    assert backup.rc == 0, backup.stdout[-5000:]
+    assert {e["host"] for e in backup.of("BACKUP_SUCCESS")} == {"data1", "model1", "app1"}
+    app_archive, data_archive = archive_of("app1", "model1"), archive_of("data1", "model1")
+    copied = on("model1", "cat", f"{BACKUPS}/{app_archive}/manifest.json").stdout
+    assert copied == on("app1", "cat", f"{BACKUPS}/{app_archive}/manifest.json").stdout
+    subprocess.run(["docker", "stop", multihost.container("app1")], capture_output=True, check=True)  # lost
+    multihost.load("model1", multihost.IMAGES["app1"])  # what the new host needs to run the applications
+    # one path on each host: the archive that host restores
+    on("model1", "ln", "-s", f"{BACKUPS}/{app_archive}", f"{BACKUPS}/restore")
+    on("data1", "ln", "-s", f"{BACKUPS}/{data_archive}", f"{BACKUPS}/restore")
+    run = site({"aiplatform_backup_key": KEY, "aiplatform_restore_from": f"{BACKUPS}/restore",
+                "aiplatform_restore_force": True}, playbook="playbooks/restore.yml", inventory=without_app1(hosts))
+    assert run.rc == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert {e["host"] for e in run.of("RESTORE_SUCCESS")} == {"data1", "model1"}
+    healthy = {e["service"]: e["host"] for e in run.of(ev.HEALTH_SUCCESS)}
+    assert healthy == dict(PLACEMENT, **{name: "model1" for name in APPS}), healthy
+    assert on("model1", "docker", "exec", "aiplatform-n8n", "cat", "/home/node/.n8n/moved.txt").stdout.strip() == \
+        "moved-with-n8n"
+    assert json.loads(on("model1", "cat", "/opt/aiplatform/secrets/n8n.json").stdout) == secrets
+    row = on("data1", "docker", "exec", "aiplatform-postgres", "psql", "-U", "n8n", "-d", "n8n", "-At", "-c",
+             "SELECT v FROM moved").stdout.strip()
+    assert row == "row-kept"
+    print(f"restore onto another host: {run.seconds:.1f} s")
