@@ -11,10 +11,14 @@ from ansible_collections.aiplatform.stack.plugins.module_utils import events as 
 
 _MARKS = {ev.HEALTH_RETRY: "retry", ev.DEPLOY_FAIL: "fail", ev.HEALTH_TIMEOUT: "fail", ev.RESTART_LOOP: "fail",
           ev.CONFIG_INVALID: "fail", ev.PORT_CONFLICT: "fail", ev.CONNECTIVITY_FAIL: "fail", ev.RECOVERY_NEEDED: "fail",
-          ev.RECOVERY_START: "recovery", ev.RECOVERY_SUCCESS: "recovered", ev.DEPLOY_SKIPPED: "skip"}
-_END_OK = {ev.HEALTH_SUCCESS, ev.RECOVERY_SUCCESS}
+          ev.RECOVERY_START: "recovery", ev.RECOVERY_SUCCESS: "recovered", ev.DEPLOY_SKIPPED: "skip",
+          ev.BACKUP_FAIL: "fail", ev.RESTORE_FAIL: "fail", ev.RESTORE_REFUSED: "fail"}
+# the good end of a service's line, by the event that ends it (backups and restores too)
+_END_OK = {ev.HEALTH_SUCCESS: "healthy", ev.RECOVERY_SUCCESS: "recovered", ev.BACKUP_SUCCESS: "backed up",
+           ev.RESTORE_SUCCESS: "restored"}
 _END_BAD = {ev.HEALTH_TIMEOUT, ev.RESTART_LOOP, ev.DEPLOY_FAIL, ev.RECOVERY_NEEDED, ev.CONNECTIVITY_FAIL,
-            ev.DEPLOY_SKIPPED, ev.PORT_CONFLICT, ev.CONFIG_INVALID}
+            ev.DEPLOY_SKIPPED, ev.PORT_CONFLICT, ev.CONFIG_INVALID, ev.BACKUP_FAIL, ev.RESTORE_FAIL,
+            ev.RESTORE_REFUSED}
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2330}
@@ -44,7 +48,7 @@ def timelines(events: list[dict]) -> dict[str, dict]:
         if e["type"] in _MARKS:
             t["marks"].append({"time": e["time"], "kind": _MARKS[e["type"]], "message": e["message"]})
         if e["type"] in _END_OK:
-            t["outcome"] = "recovered" if e["type"] == ev.RECOVERY_SUCCESS else "healthy"
+            t["outcome"] = _END_OK[e["type"]]
         elif e["type"] in _END_BAD:
             t["outcome"] = "failed"
     return out
@@ -67,7 +71,7 @@ def render(run_id: str, events: list[dict], metrics: dict, title: str = "aiplatf
            "<h2>Services</h2><table id='services'><tr><th>service</th><th>outcome</th><th>first event</th>"
            "<th>time to outcome</th><th>retries</th></tr>"]
     for name, t in sorted(lines.items(), key=lambda kv: kv[1]["start"]):
-        cls = "ok" if t["outcome"] in ("healthy", "recovered") else "bad" if t["outcome"] == "failed" else "na"
+        cls = "ok" if t["outcome"] in _END_OK.values() else "bad" if t["outcome"] == "failed" else "na"
         retries = sum(1 for m in t["marks"] if m["kind"] == "retry")
         out.append(f"<tr><td>{esc(name)}</td><td class='{cls}'>{esc(t['outcome'])}</td>"
                    f"<td>+{t['start'] - t0:.1f} s</td><td>{t['end'] - t['start']:.1f} s</td><td>{retries}</td></tr>")

@@ -65,3 +65,17 @@ def test_report_has_a_bar_per_service_and_escapes_text():
     assert "data-service='litellm'" in page and "class='bar failed'" in page
     assert "&lt;b&gt;not ready&lt;/b&gt;" in page and "<b>not ready" not in page
     assert "http" not in page.replace("http-equiv", "")  # nothing loaded from anywhere
+
+
+def test_a_backup_and_a_refused_restore_end_their_lines_in_the_report():
+    from ansible_collections.aiplatform.stack.plugins.plugin_utils import report
+
+    evs = [dict(ev.make_event(t, s, m), time=at) for t, s, m, at in [
+        (ev.BACKUP_START, "backup", "backing up", 100.0), (ev.BACKUP_PAUSE, "redis", "paused", 100.5),
+        (ev.BACKUP_RESUME, "redis", "resumed", 101.0), (ev.BACKUP_SUCCESS, "backup", "archive written", 102.0),
+        (ev.RESTORE_START, "restore", "checking", 103.0), (ev.RESTORE_REFUSED, "restore", "sha256 differs", 104.0)]]
+    lines = report.timelines(evs)
+    assert lines["backup"]["outcome"] == "backed up" and lines["restore"]["outcome"] == "failed"
+    page = report.render("r1", evs, metrics.compute(evs, []))
+    assert "<td>backup</td><td class='ok'>backed up</td>" in page
+    assert "class='bar failed' data-service='restore'" in page and "sha256 differs" in page
