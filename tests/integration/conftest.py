@@ -38,6 +38,17 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.5):
         time.sleep(interval)
 
 
+def read_head(sock) -> bytes:
+    """What a socket answers up to the end of the HTTP headers (or until it closes)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def engine_ready():
     return shutil.which("docker") and docker("info", check=False).returncode == 0
 

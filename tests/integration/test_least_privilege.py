@@ -18,7 +18,7 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import connectivity as cn
 
-from .conftest import deployed_platform, docker
+from .conftest import deployed_platform, docker, read_head
 
 # application -> (container it runs in, its env file below the base directory, how its credentials are named)
 REDIS_CONSUMERS = {
@@ -68,12 +68,7 @@ def http_via_proxy(proxy_name, url):
     address = cn.resolve(proxy_name)[0]
     with socket.create_connection((address, 3128), timeout=10) as sock:
         sock.sendall(f"GET {url} HTTP/1.1\r\nHost: {urlsplit(url).netloc}\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_head(sock)
     head = data.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, dummy, v in (h.partition(":") for h in head[1:])}
     return {"status": int(head[0].split()[1]), "server": headers.get("server", ""),

@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-from .conftest import SERVICES, Platform, docker, stored_secrets, wait_until
+from .conftest import SERVICES, Platform, docker, read_head, stored_secrets, wait_until
 
 DOMAIN = "aiplatform.internal"
 # service -> (path of its ready page, statuses that count): the lab's stand-ins and real images answer these
@@ -28,12 +28,7 @@ def https_status(host, path, cafile, port=443, headers=None):
             context.wrap_socket(raw, server_hostname=host) as tls:
         lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Connection: close"] + list(headers or [])
         tls.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = tls.recv(4096)
-            if not chunk:
-                break
-            head += chunk
+        head = read_head(tls)
     first = head.split(b"\r\n", 1)[0].decode()
     return int(first.split()[1]), head.decode(errors="replace")
 
