@@ -334,7 +334,7 @@ def test_the_validity_of_a_der_certificate_is_read_without_cryptography():
 
 
 def test_garbage_is_a_certificate_error():
-    for raw in [b"", b"\x30\x82\xff", b"\x02\x01\x00", b"\x30\x03\x30\x01\x00"]:
+    for raw in [b"", b"\x30\x82\xff", b"\x02\x01\x00", b"\x30\x03\x30\x01\x00", b"\x30\x00"]:
         with pytest.raises(certificates.CertificateError):
             certificates.validity(raw)
 
