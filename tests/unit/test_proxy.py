@@ -384,6 +384,7 @@ def test_open_webui_flowise_and_dify_get_their_public_url():
     for key in ("CONSOLE_API_URL", "CONSOLE_WEB_URL", "SERVICE_API_URL", "APP_API_URL", "APP_WEB_URL", "FILES_URL"):
         assert env[key] == "https://dify.aiplatform.internal", key
     assert compose["services"]["web"]["environment"]["CONSOLE_API_URL"] == "https://dify.aiplatform.internal"
+    assert env["INTERNAL_FILES_URL"] == "http://dify-api:5001"  # inside the platform, not through the proxy
 
 
 def test_without_the_proxy_the_applications_keep_their_own_addresses():
