@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs, redis_acl
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
@@ -112,7 +113,11 @@ def redis_url(endpoint, user, password, db=0):
 
 
 def proxy_routes(enabled, custom, wanted, litellm_api, hostnames, domain, https_port):
-    return proxy.routes(list(enabled or []), dict(custom or {}), list(wanted or []), bool(litellm_api),
+    try:  # boolean(), not bool(): "false" from -e proxy_litellm_api=false must not route LiteLLM
+        litellm_api = boolean(litellm_api, strict=True)
+    except TypeError:
+        raise AnsibleFilterError(f"proxy.proxy_litellm_api: {litellm_api!r} is not true or false") from None
+    return proxy.routes(list(enabled or []), dict(custom or {}), list(wanted or []), litellm_api,
                         dict(hostnames or {}), str(domain), int(https_port))
 
 

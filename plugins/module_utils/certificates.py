@@ -59,7 +59,10 @@ def validity(der: bytes) -> tuple[dt.datetime, dt.datetime]:
     tag, s, e = _tlv(der, 0)
     if tag != 0x30:
         raise CertificateError("not a DER certificate")
-    ts, te = _children(der, s, e)[0][1:]
+    parts = _children(der, s, e)
+    if not parts:
+        raise CertificateError("an empty DER sequence, not a certificate")
+    ts, te = parts[0][1:]
     fields = _children(der, ts, te)
     if fields and fields[0][0] == 0xA0:  # explicit version
         fields = fields[1:]

@@ -188,6 +188,10 @@ def catalog_problems(catalog: dict, groups: dict, hostvars: dict) -> list[str]:
         proxy_hosts = cat.hosts_of(proxy, groups)
     except cat.ConfigError:
         return []  # reported by catalog.validate
+    if len(proxy_hosts) > 1:
+        # one front door: several would each publish 443 and make a CA of their own
+        out.append(f"proxy.proxy_host_group: {len(proxy_hosts)} hosts ({', '.join(proxy_hosts)}); the proxy runs on "
+                   f"one host: set proxy_host_group to a group of one, e.g. the applications' host")
     for name, route in sorted((proxy.get("routes") or {}).items()):
         svc = catalog.get(name)
         if svc is None:
@@ -204,6 +208,10 @@ def catalog_problems(catalog: dict, groups: dict, hostvars: dict) -> list[str]:
             continue
         for port in svc.get("ports") or []:
             bind = port.get("bind") or "0.0.0.0"  # noqa: S104 (an address compared, not bound)
+            if proxy_hosts and not same_host and port.get("name") == route["port"] and _loopback(bind):
+                out.append(f"{name}.ports.{port['name']}.bind: the proxy on {proxy_hosts[0]} reaches {name} on "
+                           f"another host at its published port, which binds to {bind} there; set "
+                           f"{name}_bind_address to that host's address (and let only the proxy's host reach it)")
             if same_host and port.get("published") and not _loopback(bind):
                 out.append(f"{name}.ports.{port['name']}.bind: {name} is routed by the proxy but publishes port "
                            f"{port['published']} on {bind}, past the proxy; set {name}_bind_address: 127.0.0.1 or "
@@ -224,7 +232,8 @@ def caddy_quote(value: object) -> str:
     The plan has already refused anything that needs this; it is the second layer, as yaml_quote is for compose.
     """
     text = str(value)
-    if any(c in text for c in "\n\r\x00{}") or "$" in text:
-        raise inputs.InputError(f"{inputs._shown(text)} cannot be written into the Caddyfile (line breaks, braces "
-                                f"and $ are refused)")
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # Caddy 2.6 reads only \" and \<newline> as escapes inside quotes: a backslash cannot be written unchanged
+    if any(c in text for c in "\n\r\x00{}\\") or "$" in text:
+        raise inputs.InputError(f"{inputs._shown(text)} cannot be written into the Caddyfile (line breaks, braces, "
+                                f"backslashes and $ are refused)")
+    return '"' + text.replace('"', '\\"') + '"'

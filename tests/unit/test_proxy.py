@@ -137,6 +137,9 @@ def test_acme_mode_names_the_contact_and_no_private_server():
     text = render("proxy", "caddyfile.j2", **proxy_vars("acme"))
     assert 'email "ops@example.org"' in text
     assert "acme_ca" not in text and "issuer internal" not in text
+    # another public CA when asked (it was ignored: Let's Encrypt was used anyway)
+    other = render("proxy", "caddyfile.j2", **proxy_vars("acme", proxy_acme_ca="https://acme.example.org/directory"))
+    assert 'acme_ca "https://acme.example.org/directory"' in other and "acme_ca_root" not in other
 
 
 def test_private_acme_mode_uses_the_lab_server_and_trusts_its_ca():
@@ -183,8 +186,9 @@ def test_caddy_itself_reads_the_caddyfile(mode, tmp_path):
 
 
 def test_a_value_that_could_open_a_block_never_reaches_the_caddyfile():
-    assert proxy.caddy_quote('a"b\\c') == '"a\\"b\\\\c"'
-    for bad in ["x\n}", "{$HOME}", "a{b"]:
+    assert proxy.caddy_quote('a"b') == '"a\\"b"'
+    # Caddy 2.6 would read a backslash as it is, but one before the closing quote escapes it: refused
+    for bad in ["x\n}", "{$HOME}", "a{b", "a\\b", "ends\\"]:
         with pytest.raises(inputs.InputError):
             proxy.caddy_quote(bad)
 
@@ -280,6 +284,35 @@ def test_an_application_on_another_host_must_publish_its_port_for_the_proxy():
     assert "n8n cannot be reached from the proxy" in problem and "n8n_published_port" in problem
     reachable = catalog(n8n=app("n8n", 5678, group="apps", bind="0.0.0.0", published=5678))
     assert proxy.catalog_problems(reachable, groups, {}) == []
+    # published, but on the other host's loopback: the proxy would answer 502
+    (problem,) = proxy.catalog_problems(catalog(n8n=app("n8n", 5678, group="apps", published=5678)), groups, {})
+    assert problem.startswith("n8n.ports.http.bind:") and "n8n_bind_address" in problem
+
+
+def test_an_application_on_an_ipv6_host_is_dialled_in_brackets():
+    groups = {"aiplatform": ["h1"], "apps": ["h2"]}
+    route_map = routes()
+    apps = catalog(route_map, n8n=app("n8n", 5678, group="apps", bind="fd00::30", published=5678))
+    text = render("proxy", "caddyfile.j2", **proxy_vars(route_map=route_map, aiplatform_catalog=apps, groups=groups,
+                                                        hostvars={"h2": {"ansible_host": "fd00::30"}}))
+    assert 'reverse_proxy "[fd00::30]:5678"' in text
+
+
+def test_one_proxy_for_the_platform():
+    (problem,) = proxy.catalog_problems(catalog(), {"aiplatform": ["h1", "h2"]}, {})
+    assert problem.startswith("proxy.proxy_host_group: 2 hosts (h1, h2)")
+
+
+def test_a_string_false_does_not_route_litellm():
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.aiplatform.stack.plugins.filter import platform as filters
+
+    args = (ENABLED, {}, DEFAULTS["proxy_routes"])
+    assert "litellm" not in filters.proxy_routes(*args, "false", {}, "aiplatform.internal", 443)
+    assert "litellm" in filters.proxy_routes(*args, "yes", {}, "aiplatform.internal", 443)
+    with pytest.raises(AnsibleFilterError, match="proxy_litellm_api"):
+        filters.proxy_routes(*args, "perhaps", {}, "aiplatform.internal", 443)
 
 
 # --- certificate expiry ---
@@ -301,7 +334,7 @@ def test_the_validity_of_a_der_certificate_is_read_without_cryptography():
 
 
 def test_garbage_is_a_certificate_error():
-    for raw in [b"", b"\x30\x82\xff", b"\x02\x01\x00", b"\x30\x03\x30\x01\x00"]:
+    for raw in [b"", b"\x30\x82\xff", b"\x02\x01\x00", b"\x30\x03\x30\x01\x00", b"\x30\x00"]:
         with pytest.raises(certificates.CertificateError):
             certificates.validity(raw)
 
@@ -351,6 +384,7 @@ def test_open_webui_flowise_and_dify_get_their_public_url():
     for key in ("CONSOLE_API_URL", "CONSOLE_WEB_URL", "SERVICE_API_URL", "APP_API_URL", "APP_WEB_URL", "FILES_URL"):
         assert env[key] == "https://dify.aiplatform.internal", key
     assert compose["services"]["web"]["environment"]["CONSOLE_API_URL"] == "https://dify.aiplatform.internal"
+    assert env["INTERNAL_FILES_URL"] == "http://dify-api:5001"  # inside the platform, not through the proxy
 
 
 def test_without_the_proxy_the_applications_keep_their_own_addresses():
