@@ -123,8 +123,6 @@ class ActionModule(PlatformAction):
         lock = {"dir": base_dir, "run": args["lock_run"]} if args.get("lock_run") and not self._task.check_mode else None
 
         def step(request: dict) -> dict:
-            if lock and "check" in request:
-                request = dict(request, release_lock_if_settled=lock)
             res = self._execute_module("aiplatform.stack.deploy_step", module_args=dict(request, **common),
                                        task_vars=task_vars)
             res.pop("invocation", None)
@@ -134,7 +132,7 @@ class ActionModule(PlatformAction):
 
         scheduler = Scheduler(services, step, self.emit, remote=remote, down=down,
                               rollback=bool(args.get("rollback", True)), serial=bool(args.get("serial", False)),
-                              check_mode=self._task.check_mode)
+                              check_mode=self._task.check_mode, lock=lock)
         try:
             summary = scheduler.run()
         finally:

@@ -44,6 +44,15 @@ def _present(p: dict, pull: str, networks: list[str], check_mode: bool, run) -> 
                 "advice": err.ADVICE[err.CONFIG]}
 
 
+def _check_or_start(p: dict, pull: str, networks: list[str], check_mode: bool, run) -> dict:
+    """The check of one project; brought up in the same call (`brought_up`) when it asks to be and has changed."""
+    start = bool(p.get("start_if_changed")) and not check_mode
+    r = _present(p, pull, networks, not start, run)
+    if start and r.get("changed") and not r.get("failed"):
+        r["brought_up"] = True
+    return r
+
+
 def _simple(p: dict, state: str, run) -> dict:
     try:
         deployer = ProjectDeployer(run, p["project_src"], p["project_name"])
@@ -158,9 +167,11 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
             return list(pool.map(fn, items))
 
     checks = request.get("check") or []
-    # check: what would change (files validated on a staged copy, hashes against the running containers)
-    found = pool_map(lambda p: _present(p, pull, networks, True, run), checks)
+    # check: what would change (files validated on a staged copy, hashes against the running containers); a project
+    # marked start_if_changed (it needs nothing that is not healthy yet) is brought up at once when it changed
+    found = pool_map(lambda p: _check_or_start(p, pull, networks, check_mode, run), checks)
     out["check"] = {p["service"]: dict(r, changed=bool(r.get("changed"))) for p, r in zip(checks, found)}
+    judged = [p for p in checks if not out["check"][p["service"]].get("brought_up")]
     if not check_mode:
         for state in ("stop", "previous"):
             items = request.get(state) or []
@@ -172,7 +183,7 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
     wanted = list(request.get("probe") or [])
     # (and those changed without a changed file: their containers are inspected for the drift check)
     wanted += [{"name": p["service"], "project": p["project_name"], "probe": p["probe"], "target": p.get("target")}
-               for p in checks if p.get("probe") and not out["check"][p["service"]].get("failed")
+               for p in judged if p.get("probe") and not out["check"][p["service"]].get("failed")
                and (not out["check"][p["service"]]["changed"] or drift.relabelled(out["check"][p["service"]]))]
     out["probe"] = {}
     inspected: dict = {}  # the probe's inspect documents, reused by the drift check (they stay on the host)
@@ -182,7 +193,7 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
                                           raw=inspected)
         except RuntimeError as exc:
             out["probe"] = engine_down(wanted, exc)
-    _judge_drift(run, checks, out, inspected, check_mode)
+    _judge_drift(run, judged, out, inspected, check_mode)
     remote = request.get("remote") or []
     out["remote"] = {d["name"]: r for d, r in zip(remote, pool_map(probe_remote, remote))}
     if request.get("poll") and (wanted or remote):
@@ -216,9 +227,11 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
     # wiring only of what runs: a service given with if_ready is checked when its probe of this step said ready
     out["wiring"] = {w["name"]: wiring(run, w) for w in request.get("wiring") or []
                      if not w.get("if_ready") or ready(w["name"])}
-    for p in [] if check_mode else request.get("up") or []:
-        if not out["up"][p["service"]].get("failed"):  # the specs of what now runs, for status.yml
-            drift.remember(p["project_src"], out["up"][p["service"]].get("config_hash"), p.get("model"))
+    started = [(p, out["up"][p["service"]]) for p in ([] if check_mode else request.get("up") or [])]
+    started += [(p, out["check"][p["service"]]) for p in checks if out["check"][p["service"]].get("brought_up")]
+    for p, r in started:
+        if not r.get("failed"):  # the specs of what now runs, for status.yml
+            drift.remember(p["project_src"], r.get("config_hash"), p.get("model"))
     lock = request.get("release_lock_if_settled")
     if lock and not check_mode and settled(request, out):
         out["lock_released"] = run_lock.release(lock["dir"], lock["run"])
@@ -293,11 +306,15 @@ def _judge_drift(run, checks: list[dict], out: dict, inspected: dict, check_mode
 
 
 def settled(request: dict, out: dict) -> bool:
-    """Nothing left to do after this step: all unchanged and answering, databases, wiring, models and remote fine."""
+    """Nothing left to do after this step: nothing started or stopped, every project unchanged and every service
+    asked for answering, databases, administrators, keys, wiring, models and remote dependencies fine."""
+    if any(request.get(part) for part in ("up", "stop", "previous")):
+        return False
     checks = [out["check"].get(p["service"]) or {} for p in request.get("check") or []]
     if any(c.get("failed") or c.get("changed") for c in checks):
         return False
-    if any((out["probe"].get(p["service"]) or {}).get("verdict") != "ready" for p in request.get("check") or []):
+    asked = [p["service"] for p in request.get("check") or []] + [s["name"] for s in request.get("probe") or []]
+    if any((out["probe"].get(name) or {}).get("verdict") != "ready" for name in asked):
         return False
     if request.get("databases") and not (out.get("databases") or {}).get("ok"):
         return False

@@ -72,6 +72,13 @@ options:
           - What the check step of this run found valid in the same files (its result's C(validated)), so O(up)
             neither validates them nor looks for their images again.
         type: dict
+      start_if_changed:
+        description:
+          - In O(check) only, for a project that needs nothing that is not healthy yet - bring it up in this call when
+            the check finds it changed (its result then has C(brought_up)), so the first call of a deploy also starts
+            what depends on nothing. Ignored in check mode.
+        type: bool
+        default: false
   up:
     description: Projects to bring up (same shape as O(check)); images pulled first, containers touched only on drift.
     type: list
@@ -315,8 +322,9 @@ options:
     elements: dict
     default: []
   release_lock_if_settled:
-    description: C(dir) and C(run) of the host's run lock, given back when this call finds nothing left to do (every
-      project unchanged and answering, databases, wiring, models and remote dependencies fine).
+    description: C(dir) and C(run) of the host's run lock, given back when this call finds nothing left to do
+      (nothing brought up, stopped or rolled back, every checked project unchanged, every service checked or probed
+      answering, databases, administrators, virtual keys, wiring, models and remote dependencies fine).
     type: dict
   pull:
     description: Image pull policy.
@@ -365,7 +373,8 @@ EXAMPLES = r"""
 RETURN = r"""
 check:
   description:
-    - Per service, what M(aiplatform.stack.compose_project) returns in check mode.
+    - Per service, what M(aiplatform.stack.compose_project) returns in check mode; for a project asked to
+      C(start_if_changed) that changed, what it returns for state C(present), with C(brought_up).
     - A drifted service also has C(container_drift) (C(service), C(container), C(field), C(expected), C(found) per
       difference; environment entries name the key only), C(reason), C(recreate_services), and a C(diff) entry.
   returned: always
@@ -451,6 +460,7 @@ _PROJECTS = dict(_LIST, options={
     "model": {"type": "dict"},
     "recreate_services": {"type": "list", "elements": "str"},
     "validated": {"type": "dict"},
+    "start_if_changed": {"type": "bool", "default": False},
 })
 
 
@@ -510,7 +520,8 @@ def main() -> None:
     for part in ("check", "up"):
         request[part] = [dict(p, files=dict(p["files"], **p["secret_files"])) for p in request[part]]
     result = run_step(request, check_mode=module.check_mode)
-    module.exit_json(changed=any(r.get("changed") for r in (result.get("up") or {}).values()), **result)
+    started = list((result.get("up") or {}).values()) + [r for r in result["check"].values() if r.get("brought_up")]
+    module.exit_json(changed=any(r.get("changed") for r in started), **result)
 
 
 if __name__ == "__main__":

@@ -69,8 +69,9 @@ class Service:
 class Scheduler:
     def __init__(self, services: list[Service], step, emit, remote: dict[str, dict] | None = None,
                  down: set[str] | None = None, rollback: bool = True, serial: bool = False, check_mode: bool = False,
-                 clock=time.monotonic, sleep=time.sleep, rng=None) -> None:
-        """remote: {name: {host, port, probe, backoff}} dependencies on other hosts; down: known failed elsewhere."""
+                 lock: dict | None = None, clock=time.monotonic, sleep=time.sleep, rng=None) -> None:
+        """remote: {name: {host, port, probe, backoff}} dependencies on other hosts; down: known failed elsewhere;
+        lock: {dir, run} of the host's run lock, given back by the step that finds nothing left to do."""
         self.services = {s.name: s for s in services}
         self.order = [s.name for s in services]
         self.step, self.emit = step, emit
@@ -86,6 +87,7 @@ class Scheduler:
         self.steps = 0
         self.changed_elsewhere = False  # databases made, loops stopped, rollbacks
         self.warnings: list[str] = []
+        self.lock = lock
         self.lock_released = False
 
     # -- events -------------------------------------------------------------------------------------------------
@@ -143,7 +145,10 @@ class Scheduler:
         todo = [s for s in self.services.values() if s.state == PENDING]
         if not todo:
             return
-        request = {"check": [s.project for s in todo],
+        # what needs nothing that is not healthy already is brought up by the check itself when it changed
+        free = set() if self.check_mode or self.serial else \
+            {s.name for s in todo if all(self.dep_state(d) in OK_STATES for d in s.deps)}
+        request = {"check": [dict(s.project, start_if_changed=True) if s.name in free else s.project for s in todo],
                    "remote": [dict(spec, name=n) for n, spec in self.remote.items() if n not in self.remote_state],
                    "wiring": [dict(s.wiring, if_ready=True) for s in todo if s.wiring]}
         pg = next((s for s in todo if s.databases), None)
@@ -151,6 +156,8 @@ class Scheduler:
             request["databases"] = dict(pg.databases, when_ready=pg.name)
         request["models"] = [dict(s.models, service=s.name) for s in todo if s.models]
         self._ask_claims(request, [s.name for s in todo])
+        if self.lock:
+            request["release_lock_if_settled"] = self.lock
         started = self.clock()
         resp = self._call(request)
         now = self.clock()
@@ -178,7 +185,7 @@ class Scheduler:
             if self._skip_if_blocked(s):
                 continue  # a dependency is already known failed (its host dropped out): not even when it answers
             ready = (probes.get(name) or {}).get("verdict") == "ready"
-            if r.get("failed") or (not r.get("changed") and ready):
+            if r.get("failed") or r.get("brought_up") or (not r.get("changed") and ready):
                 self._start_event(s)  # otherwise its deploy starts when its dependencies let it (never in check mode)
             if r.get("failed"):
                 self._fail(s, r.get("category", "unknown"), r.get("cause") or r.get("msg", ""), r.get("advice", ""))
@@ -187,7 +194,9 @@ class Scheduler:
                     s.project = dict(s.project, validated=r["validated"])
                 s.diff = [dict(d, before_header=f"{name}/{d.get('before_header', '')}",
                                after_header=f"{name}/{d.get('after_header', '')}") for d in r.get("diff") or []]
-                if r.get("container_drift"):
+                if r.get("brought_up"):
+                    self._started(s, r, duration, now)
+                elif r.get("container_drift"):
                     self._drifted(s, r)
                 if self.check_mode:
                     s.state, s.changed = WOULD_CHANGE, True
@@ -202,7 +211,7 @@ class Scheduler:
                 s.models_missing = (resp.get("models") or {}).get(name)
                 self._event(ev.HEALTH_SUCCESS, name, f"healthy, unchanged: {probe['detail']}", attempt=1,
                             duration=0.0, containers=brief_containers(probe.get("containers", [])))
-                self._healthy(s, resp, from_check=True)
+                self._healthy(s, resp)
             else:
                 # runs unchanged but does not answer: once its dependencies are healthy it is waited for, not started
                 s.unchanged = True
@@ -216,7 +225,7 @@ class Scheduler:
         self._event(ev.DRIFT, s.name, f"containers differ from the deployed configuration: {s.drift}; {then}",
                     drift=r.get("container_drift"))
 
-    def _healthy(self, s: Service, resp: dict, from_check: bool = False) -> None:
+    def _healthy(self, s: Service, resp: dict) -> None:
         """A service answered its probe; PostgreSQL also needs the application databases before it counts."""
         if s.state == ROLLING_BACK:
             s.state = ROLLED_BACK
@@ -230,7 +239,7 @@ class Scheduler:
             return
         if not all(self.dep_state(d) in OK_STATES for d in s.deps):
             self.wiring_after_deps.append(s)  # a link to a dependency that is not back yet says nothing yet
-        elif from_check and s.name in (resp.get("wiring") or {}):
+        elif s.name in (resp.get("wiring") or {}):  # checked in the step in which it answered (if_ready)
             self._wired(s, resp["wiring"][s.name])
         else:
             self.queued["wiring"].append(s.wiring)
@@ -363,6 +372,7 @@ class Scheduler:
             request["probe"] = due
             request["baseline"] = dict(self.tracker.baseline)
             self._ask_claims(request, [d["name"] for d in due])
+            self._ask_wiring(request, [d["name"] for d in due])
             pg = next((s for s in self.services.values() if s.databases and s.state == WAITING), None)
             if pg and any(d["name"] == pg.name for d in due):
                 # made in the same step as soon as PostgreSQL answers: its consumers need not wait another round
@@ -382,9 +392,38 @@ class Scheduler:
                 return False
             self.sleep(max(0.0, min(times) - now))
             return True
+        if self.lock and self._may_be_last(request):
+            request["release_lock_if_settled"] = self.lock
         started = self.clock()
         resp = self._call(request)
+        self.lock_released = self.lock_released or bool(resp.get("lock_released"))
         self._settle(request, resp, started)
+        return True
+
+    def _ask_wiring(self, request: dict, names: list[str]) -> None:
+        """The links of these services, checked on the host in the step in which they answer (when the services
+        they link to are healthy already): no round trip of its own after they become healthy."""
+        wiring = [dict(s.wiring, if_ready=True) for s in (self.services[n] for n in names if n in self.services)
+                  if s.wiring and s.state == WAITING and all(self.dep_state(d) in OK_STATES for d in s.deps)]
+        if wiring:
+            request["wiring"] = list(request.get("wiring") or []) + wiring
+
+    def _may_be_last(self, request: dict) -> bool:
+        """Nothing would follow this step if every service it probes answers: the host may give the run lock back
+        in it (deploy_step's `settled` decides), which spares the playbook a task."""
+        if any(part in request for part in ("up", "stop", "previous", "databases", "remote")):
+            return False
+        if self.wiring_after_deps or any(self.queued.values()) or self.queued_databases or self.remote_tracker.pending:
+            return False
+        probed = {p["name"] for p in request.get("probe") or []}
+        wired = {w["name"] for w in request.get("wiring") or [] if w.get("if_ready")}
+        for s in self.services.values():
+            if s.state in BAD_STATES or s.state not in (HEALTHY, WAITING):
+                return False
+            if s.state == WAITING and (s.name not in probed or (s.wiring and s.name not in wired)):
+                return False
+            if s.models and s.models_missing != []:
+                return False  # the pull step follows
         return True
 
     def _poll_request(self, now: float) -> dict:
@@ -395,6 +434,7 @@ class Scheduler:
             request["probe"] = self.tracker.due(None)
             request["baseline"] = dict(self.tracker.baseline)
             self._ask_claims(request, [d["name"] for d in request["probe"]])
+            self._ask_wiring(request, [d["name"] for d in request["probe"]])
             pg = next((s for s in self.services.values() if s.databases and s.state == WAITING), None)
             if pg and pg.name in self.tracker.pending:
                 request["databases"] = dict(pg.databases, when_ready=pg.name)
@@ -448,17 +488,7 @@ class Scheduler:
             if r.get("failed"):
                 self._fail(s, r.get("category", "unknown"), r.get("cause") or r.get("msg", ""), r.get("advice", ""))
                 continue
-            if r.get("unparsed"):
-                self.warnings.append(f"{s.name}: compose printed output the parser does not know: "
-                                     f"{'; '.join(r['unparsed'][:5])}")
-            s.changed = bool(r.get("changed"))
-            s.rollback_available = bool(r.get("rollback_available"))
-            what = "started " + ", ".join(r.get("actions") or []) if s.changed else "unchanged, nothing restarted"
-            what += f"; put back {s.drift}" if s.drift and s.changed else ""
-            self._event(ev.DEPLOY_SUCCESS, s.name, f"{what} ({duration:.1f} s)", changed=s.changed,
-                        duration=duration, changed_files=r.get("changed_files"))
-            s.state = WAITING
-            self.tracker.add(s.wait, now)
+            self._started(s, r, duration, now)
         if request.get("databases"):
             pg = next(s for s in self.services.values() if s.databases)
             if pg.state == PROVISIONING and self._databases_done(pg, resp) and pg.state == PROVISIONING:
@@ -474,8 +504,22 @@ class Scheduler:
                                                        for n in asked}, now, polled))
         wired = resp.get("wiring") or {}
         for w in request.get("wiring") or []:
-            if w["name"] in wired:
+            if w["name"] in wired and not w.get("if_ready"):  # those were judged as their service became healthy
                 self._wired(self.services[w["name"]], wired[w["name"]])
+
+    def _started(self, s: Service, r: dict, duration: float, now: float) -> None:
+        """Its `up` went through (in an up step, or in the check for what needs nothing): now waited for."""
+        if r.get("unparsed"):
+            self.warnings.append(f"{s.name}: compose printed output the parser does not know: "
+                                 f"{'; '.join(r['unparsed'][:5])}")
+        s.changed = bool(r.get("changed"))
+        s.rollback_available = bool(r.get("rollback_available"))
+        what = "started " + ", ".join(r.get("actions") or []) if s.changed else "unchanged, nothing restarted"
+        what += f"; put back {s.drift}" if s.drift and s.changed else ""
+        self._event(ev.DEPLOY_SUCCESS, s.name, f"{what} ({duration:.1f} s)", changed=s.changed,
+                    duration=duration, changed_files=r.get("changed_files"))
+        s.state = WAITING
+        self.tracker.add(s.wait, now)
 
     def _ended(self, done: dict[str, dict], resp: dict | None = None) -> None:
         for name, outcome in done.items():

@@ -26,6 +26,19 @@ def test_settled_only_when_everything_is_unchanged_answering_wired_and_complete(
     assert not settled(REQUEST, outcome(remote={"redis": {"verdict": "waiting"}}))
 
 
+def test_a_probe_step_is_settled_only_when_every_service_it_probes_answers_and_nothing_starts():
+    request = {"probe": [{"name": "flowise"}, {"name": "n8n"}], "admins": [{"service": "flowise"}],
+               "wiring": [{"name": "flowise", "if_ready": True}]}
+    done = outcome(check={}, models={}, probe={"flowise": {"verdict": "ready"}, "n8n": {"verdict": "ready"}},
+                   admins={"flowise": {"ok": True}}, wiring={"flowise": {"postgres": {"ok": True}}})
+    assert settled(request, done)
+    assert not settled(request, dict(done, probe={"flowise": {"verdict": "ready"}, "n8n": {"verdict": "waiting"}}))
+    assert not settled(request, dict(done, probe={"flowise": {"verdict": "ready"}}))  # no answer is not ready
+    assert not settled(request, dict(done, admins={"flowise": {"ok": False}}))
+    assert not settled(request, dict(done, wiring={"flowise": {"postgres": {"ok": False}}}))
+    assert not settled(dict(request, up=[{"service": "dify"}]), done)
+
+
 class FakeTime:
     def __init__(self) -> None:
         self.t = 0.0

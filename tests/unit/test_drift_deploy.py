@@ -143,3 +143,26 @@ def test_status_finds_drift_against_what_the_last_deploy_kept(tmp_path):
     found = drift.on_disk(engine, [{"name": "redis", "project": "aiplatform-redis"}], str(tmp_path), raw)
     assert [drift.describe(d) for d in found["redis"]] == ["port 0.0.0.0:6380->6380/tcp added"]
     assert copy.deepcopy(raw)["aiplatform-redis"][0]["Id"] == engine.doc["Id"]
+
+
+def test_a_check_asked_to_start_if_changed_brings_a_changed_project_up_in_the_same_call(tmp_path):
+    project, engine = deployed(tmp_path)
+    request = check_request(project)
+    request["check"][0]["start_if_changed"] = True
+    out = run_step(request, check_mode=False, run=engine)  # unchanged: the check as before, nothing started
+    assert out["check"]["redis"]["changed"] is False and "brought_up" not in out["check"]["redis"]
+    assert out["probe"]["redis"]["verdict"] == "ready" and "compose up" not in engine.verbs()
+
+    changed = dict(FILES, **{"redis.env": {"content": f"REDIS_PASSWORD='{SECRET}x'\n", "mode": "0600"}})
+    request["check"][0]["files"] = changed
+    out = run_step(dict(request, pull="never"), check_mode=True, run=engine)  # check mode: never started
+    assert out["check"]["redis"]["changed"] and "brought_up" not in out["check"]["redis"]
+    assert "compose up" not in engine.verbs()
+
+    engine.calls.clear()
+    out = run_step(dict(request, pull="never"), check_mode=False, run=engine)
+    r = out["check"]["redis"]
+    assert r["changed"] and r["brought_up"] and r["rollback_available"] and engine.verbs().count("compose up") == 1
+    assert "redis" not in out["probe"]  # just started: waited for by the next steps, not judged for drift now
+    kept = json.load(open(os.path.join(project, drift.MODELS_FILE)))
+    assert r["config_hash"] in kept and SECRET not in json.dumps(out)

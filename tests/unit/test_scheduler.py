@@ -75,6 +75,10 @@ class FakeHost:
             spec = self.specs[p["service"]]
             if spec.get("check_fails"):
                 out["check"][p["service"]] = {"failed": True, "category": "config", "cause": spec["check_fails"]}
+            elif p.get("start_if_changed") and not spec.get("running"):  # as the host does: checked, then up
+                out["check"][p["service"]] = self.up(p["service"])
+                if not out["check"][p["service"]].get("failed"):
+                    out["check"][p["service"]].update(brought_up=True, changed_files=["compose.yml"])
             else:
                 out["check"][p["service"]] = {"changed": not spec.get("running"), "changed_files": []}
                 if not spec.get("running"):
@@ -88,13 +92,7 @@ class FakeHost:
         for p in request.get("stop") or []:
             out["stop"][p["service"]] = {"changed": True}
         for p in request.get("up") or []:
-            spec = self.specs[p["service"]]
-            if spec.get("up_fails"):
-                out["up"][p["service"]] = {"failed": True, "category": spec["up_fails"], "cause": "bind failed"}
-                continue
-            self.started[p["service"]] = self.clock()
-            out["up"][p["service"]] = {"changed": True, "actions": ["up"],
-                                       "rollback_available": bool(spec.get("previous_ready_after"))}
+            out["up"][p["service"]] = self.up(p["service"])
         self.answer(request, out)
         if request.get("poll"):  # as the host does: probe on, every POLL_EVERY s, until an answer is not "waiting"
             self.polls.append(request["poll"]["seconds"])
@@ -116,6 +114,13 @@ class FakeHost:
                 bad = self.specs[w["name"]].get("unwired")
                 out["wiring"][w["name"]] = {"postgres": {"ok": not bad, "address": "postgres:5432", "detail": "x"}}
         return out
+
+    def up(self, name: str) -> dict:
+        spec = self.specs[name]
+        if spec.get("up_fails"):
+            return {"failed": True, "category": spec["up_fails"], "cause": "bind failed"}
+        self.started[name] = self.clock()
+        return {"changed": True, "actions": ["up"], "rollback_available": bool(spec.get("previous_ready_after"))}
 
     def answer(self, request: dict, out: dict) -> None:
         for s in request.get("probe") or []:
@@ -195,8 +200,63 @@ def test_the_databases_are_made_in_the_step_where_postgres_answers_before_any_co
 def test_each_up_carries_what_the_check_validated_so_the_host_does_not_validate_again():
     summary, dummy, host = run({n: {"ready_after": 1.0} for n in SEED})
     ups = [p for r in host.requests for p in r.get("up") or []]
-    assert summary["failed_services"] == [] and sorted(p["service"] for p in ups) == sorted(SEED)
+    at_once = [p["service"] for p in host.requests[0]["check"] if p.get("start_if_changed")]
+    assert summary["failed_services"] == [] and sorted([p["service"] for p in ups] + at_once) == sorted(SEED)
     assert all(p.get("validated", {}).get("hash") == "h-" + p["service"] for p in ups)
+
+
+def test_what_needs_nothing_is_brought_up_by_the_first_step_itself():
+    summary, events, host = run({n: {"ready_after": 1.0} for n in SEED})
+    first_step = host.requests[0]
+    assert sorted(p["service"] for p in first_step["check"] if p.get("start_if_changed")) == ["ollama", "redis"]
+    assert host.started["redis"] == host.started["ollama"] == STEP_COST  # in the first round trip, not a second
+    assert not any(p["service"] in ("redis", "ollama") for r in host.requests for p in r.get("up") or [])
+    assert first(events, "DEPLOY_SUCCESS", "redis")["message"].startswith("started up")
+    assert summary["healthy"] and summary["failed_services"] == []
+    # nothing is started by a check in check mode or one at a time
+    for kwargs in ({"check_mode": True}, {"serial": True}):
+        dummy, dummy, host = run({n: {"ready_after": 1.0} for n in SEED}, **kwargs)
+        assert not any(p.get("start_if_changed") for p in host.requests[0]["check"])
+
+
+def test_the_links_of_a_service_are_checked_in_the_step_in_which_it_answers():
+    specs = {n: {"ready_after": 1.0, "wired": True} for n in SEED}
+    summary, events, host = run(specs)
+    assert summary["failed_services"] == []
+    # no step asks for links alone: each is asked along with the probe that finds its service ready
+    assert all(r.get("probe") or r.get("check") for r in host.requests if r.get("wiring"))
+    assert not any(w for r in host.requests for w in r.get("wiring") or [] if not w.get("if_ready"))
+    specs["flowise"]["unwired"] = True
+    summary, events, host = run(specs)
+    assert summary["failed_services"] == ["flowise"]
+    assert len([e for e in events if e["type"] == "CONNECTIVITY_FAIL"]) == 1  # judged once
+
+
+def test_the_step_that_finds_the_last_service_ready_may_give_the_run_lock_back():
+    lock = {"dir": "/opt/aiplatform", "run": "r1"}
+    no_models = {n: d for n, d in SEED.items() if n != "ollama"}  # Ollama's models are pulled by a task after it
+    summary, dummy, host = run({n: {"ready_after": 1.0, "wired": n != "postgres"} for n in no_models}, no_models,
+                               lock=lock)
+    offered = [i for i, r in enumerate(host.requests) if r.get("release_lock_if_settled")]
+    # the check (which releases it on the fast path) and the step that finds the last service ready, no step between
+    assert offered[0] == 0 and offered[-1] == len(host.requests) - 1 and len(host.requests) > 2
+    for i in offered[1:]:
+        r = host.requests[i]
+        assert not any(r.get(part) for part in ("up", "stop", "previous", "databases"))
+        assert {p["name"] for p in r["probe"]} <= {w["name"] for w in r["wiring"]} | {"redis", "postgres"}
+    summary, dummy, host = run({n: {"ready_after": 1.0} for n in SEED}, lock=lock)
+    assert not any(r.get("release_lock_if_settled") for r in host.requests[1:])  # models not known to be there
+    # never while something still has to start or a failure is known
+    specs = {n: {"ready_after": 1.0} for n in SEED}
+    specs["litellm"].update(ready_after=None, deadline=5.0)
+    summary, dummy, host = run(specs, lock=lock)
+    assert summary["failed_services"]
+    assert not any(r.get("release_lock_if_settled") for r in host.requests[1:]
+                   if any(s in ("dify", "flowise", "openwebui", "anythingllm") for s in
+                          [p["service"] for p in r.get("up") or []]))
+    last_failed = next(i for i, r in enumerate(host.requests) if any(p["name"] == "litellm" for p in r.get("probe") or [])
+                       and i > 0)
+    assert not any(r.get("release_lock_if_settled") for r in host.requests[last_failed + 1:])
 
 
 def test_a_failure_skips_its_dependents_with_the_reason_and_independent_services_carry_on():
@@ -428,6 +488,7 @@ def test_an_engine_that_stops_answering_during_a_wait_fails_the_service_with_cat
     summary, events, dummy = run(specs, deps={"redis": [], "postgres": ["redis"], "litellm": ["postgres"]})
     fail = first(events, "DEPLOY_FAIL", "postgres")
     assert fail["category"] == "engine" and "does not answer" in fail["message"]
-    assert 5.0 + 10.0 <= fail["t"] <= 5.0 + 10.0 + 3.0 + 2 * STEP_COST  # its grace, not the 300 s deadline
+    # its grace, not the 300 s deadline: seen down by the end of a poll, failed by the end of one 10 s later
+    assert 5.0 + 10.0 <= fail["t"] <= 5.0 + 10.0 + 2 * (POLL_SECONDS + STEP_COST)
     assert summary["services"]["litellm"]["state"] == "skipped"
     assert not [e for e in events if e["type"] in ("DEPLOY_SUCCESS", "RESTART_LOOP") and e.get("rollback")]
