@@ -170,7 +170,9 @@ APPS = [name for name, host in PLACEMENT.items() if host == "app1"]
 
 def archive_of(host, on_host):
     names = on(on_host, "ls", BACKUPS).stdout.split()
-    return next(n for n in names if n.endswith("-" + host))
+    found = [n for n in names if n.endswith("-" + host)]
+    assert found, f"no archive of {host} on {on_host}: {names}"
+    return found[0]
 
 
 def without_app1(hosts):
