@@ -45,11 +45,13 @@ def _present(p: dict, pull: str, networks: list[str], check_mode: bool, run) -> 
 
 
 def _check_or_start(p: dict, pull: str, networks: list[str], check_mode: bool, run) -> dict:
-    """The check of one project; brought up in the same call (`brought_up`) when it asks to be and has changed."""
-    start = bool(p.get("start_if_changed")) and not check_mode
-    r = _present(p, pull, networks, not start, run)
-    if start and r.get("changed") and not r.get("failed"):
-        r["brought_up"] = True
+    """The check of one project; one that asks to be started and whose files changed is brought up in the same call
+    (`brought_up`), with what the check validated. One changed only in its containers (stopped, removed, labelled
+    by hand) is left to the drift check of this step, which says what differs before the up step puts it back."""
+    r = _present(p, pull, networks, True, run)
+    if p.get("start_if_changed") and not check_mode and r.get("changed_files") and not r.get("failed"):
+        up = _present(dict(p, validated=r.get("validated")), pull, networks, False, run)
+        r = up if up.get("failed") else dict(up, brought_up=True)
     return r
 
 

@@ -166,3 +166,14 @@ def test_a_check_asked_to_start_if_changed_brings_a_changed_project_up_in_the_sa
     assert "redis" not in out["probe"]  # just started: waited for by the next steps, not judged for drift now
     kept = json.load(open(os.path.join(project, drift.MODELS_FILE)))
     assert r["config_hash"] in kept and SECRET not in json.dumps(out)
+
+
+def test_a_project_changed_only_in_its_containers_is_left_to_the_drift_check_not_started_by_it(tmp_path):
+    project, engine = deployed(tmp_path, extra_port)
+    engine.doc["Config"]["Labels"][compose.HASH_LABEL] = "handmade"  # a container recreated by hand
+    request = check_request(project)
+    request["check"][0]["start_if_changed"] = True
+    out = run_step(request, check_mode=False, run=engine)
+    r = out["check"]["redis"]
+    assert r["changed"] and "brought_up" not in r and "compose up" not in engine.verbs()
+    assert "port 0.0.0.0:6380->6380/tcp added" in r["reason"]  # said first; the up step puts it back
