@@ -69,7 +69,7 @@ class Service:
 class Scheduler:
     def __init__(self, services: list[Service], step, emit, remote: dict[str, dict] | None = None,
                  down: set[str] | None = None, rollback: bool = True, serial: bool = False, check_mode: bool = False,
-                 lock: dict | None = None, clock=time.monotonic, sleep=time.sleep, rng=None) -> None:
+                 lock: dict | None = None, clock=time.monotonic, sleep=time.sleep, wall=time.time, rng=None) -> None:
         """remote: {name: {host, port, probe, backoff}} dependencies on other hosts; down: known failed elsewhere;
         lock: {dir, run} of the host's run lock, given back by the step that finds nothing left to do."""
         self.services = {s.name: s for s in services}
@@ -78,7 +78,7 @@ class Scheduler:
         self.remote = dict(remote or {})
         self.remote_state = {name: FAILED for name in (down or set())}
         self.rollback, self.serial, self.check_mode = rollback, serial, check_mode
-        self.clock, self.sleep = clock, sleep
+        self.clock, self.sleep, self.wall = clock, sleep, wall
         self.tracker = HealthTracker(emit, rng)
         self.remote_tracker = HealthTracker(self._emit_remote, rng, ask_logs=False)
         self.wiring_after_deps: list[Service] = []  # healthy, but their links are checked once their dependencies are
@@ -100,8 +100,12 @@ class Scheduler:
         event["message"] = "dependency on another host: " + event["message"]
         self.emit(event)
 
-    def _start_event(self, s: Service) -> None:
-        self._event(ev.DEPLOY_START, s.name, f"deploying project {s.project['project_name']}")
+    def _start_event(self, s: Service, at: float | None = None) -> None:
+        """at: when its deploy began, if before now (brought up by the check: other hosts may see it ready first)."""
+        event = ev.make_event(ev.DEPLOY_START, s.name, f"deploying project {s.project['project_name']}")
+        if at is not None:
+            event["time"] = at
+        self.emit(event)
 
     def _fail(self, s: Service, category: str, cause: str, advice: str = "") -> None:
         s.state, s.category, s.detail = FAILED, category, cause
@@ -158,7 +162,7 @@ class Scheduler:
         self._ask_claims(request, [s.name for s in todo])
         if self.lock:
             request["release_lock_if_settled"] = self.lock
-        started = self.clock()
+        started, began = self.clock(), self.wall()
         resp = self._call(request)
         now = self.clock()
         duration = round(now - started, 3)
@@ -186,7 +190,8 @@ class Scheduler:
                 continue  # a dependency is already known failed (its host dropped out): not even when it answers
             ready = (probes.get(name) or {}).get("verdict") == "ready"
             if r.get("failed") or r.get("brought_up") or (not r.get("changed") and ready):
-                self._start_event(s)  # otherwise its deploy starts when its dependencies let it (never in check mode)
+                # otherwise its deploy starts when its dependencies let it (never in check mode)
+                self._start_event(s, at=began if r.get("brought_up") else None)
             if r.get("failed"):
                 self._fail(s, r.get("category", "unknown"), r.get("cause") or r.get("msg", ""), r.get("advice", ""))
             elif r.get("changed"):

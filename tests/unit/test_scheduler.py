@@ -155,7 +155,8 @@ def run(specs: dict[str, dict], deps: dict | None = None, remote: dict | None = 
              for n in deps if n in specs and not specs[n].get("elsewhere")]
     for s in local:
         s.failure = (failures or {}).get(s.name)
-    sched = Scheduler(local, host.step, emit, remote=remote, clock=clock, sleep=clock.sleep, rng=random.Random(1),
+    sched = Scheduler(local, host.step, emit, remote=remote, clock=clock, sleep=clock.sleep, wall=clock,
+                      rng=random.Random(1),
                       **kwargs)
     return sched.run(), events, host
 
@@ -212,6 +213,8 @@ def test_what_needs_nothing_is_brought_up_by_the_first_step_itself():
     assert host.started["redis"] == host.started["ollama"] == STEP_COST  # in the first round trip, not a second
     assert not any(p["service"] in ("redis", "ollama") for r in host.requests for p in r.get("up") or [])
     assert first(events, "DEPLOY_SUCCESS", "redis")["message"].startswith("started up")
+    # its start is dated when the step began: another host may see it ready before the step comes back
+    assert first(events, "DEPLOY_START", "redis")["time"] == 0.0 < first(events, "DEPLOY_START", "redis")["t"]
     assert summary["healthy"] and summary["failed_services"] == []
     # nothing is started by a check in check mode or one at a time
     for kwargs in ({"check_mode": True}, {"serial": True}):
