@@ -177,7 +177,9 @@ class Scheduler:
             if name in self.remote_state:
                 continue
             if (remote.get(name) or {}).get("verdict") == "ready":
-                self.remote_state[name] = HEALTHY
+                self.remote_state[name] = HEALTHY  # recorded as well: when this host saw it ready is part of the order
+                self._event(ev.DEPENDENCY_READY, name, f"dependency on another host: ready at {spec['host']}:"
+                            f"{spec['port']} at the first look: {remote[name].get('detail', '')}")
             else:
                 self.remote_tracker.add(dict(spec, name=name), started, immediate=True)
                 if name in remote:

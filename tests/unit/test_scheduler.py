@@ -376,6 +376,17 @@ def test_a_dependency_on_another_host_is_waited_for_by_probing_it_from_here():
     assert any(e["type"] == "DEPENDENCY_WAIT" and e["level"] == "WARN" for e in events)
 
 
+def test_a_dependency_on_another_host_ready_at_the_first_look_is_recorded_as_ready_then():
+    deps = {"litellm": ["postgres"]}
+    specs = {"litellm": {"ready_after": 1.0}, "postgres": {"elsewhere": True, "remote_ready_at": 0.0}}
+    remote = {"postgres": {"host": "10.0.0.5", "port": 5432, "probe": {"type": "tcp"},
+                           "backoff": {"initial": 0, "base": 0.5, "factor": 2, "cap": 1, "deadline": 30}}}
+    summary, events, dummy = run(specs, deps=deps, remote=remote)
+    ready = first(events, "DEPENDENCY_READY", "postgres")
+    assert summary["failed_services"] == [] and ready["t"] == STEP_COST and "10.0.0.5:5432" in ready["message"]
+    assert first(events, "DEPLOY_START", "litellm")["t"] >= ready["t"]
+
+
 def test_a_dependency_on_another_host_that_never_answers_skips_its_dependents():
     deps = {"n8n": ["postgres"], "ollama": []}
     specs = {"n8n": {}, "ollama": {}, "postgres": {"elsewhere": True, "remote_ready_at": 1e9}}
