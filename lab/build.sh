@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the lab images (no registry reachable here). Each image is tagged with a hash of its build folder
 # (and of its parent's tag), and built only when that tag is missing, so a warm machine builds nothing.
+# After the base, the images are built in parallel lanes (LAB_BUILD_LANES=1 builds one at a time): a build waits mostly on the
+# network and the disk, and the two npm images (n8n, Flowise) are the long poles, so each gets a lane of its own.
 # Usage: lab/build.sh [image ...]   (default: every image)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,29 +40,66 @@ build_base() {
   log "base ${TAG[base]} built"
 }
 
-build_image() {  # name parent
-  local name=$1 parent=$2 h
-  h=$(content_hash "$here/images/$name" "${TAG[$parent]}")
-  TAG[$name]="aiplatform-lab/$name:$h"
-  if ! docker image inspect "${TAG[$name]}" >/dev/null 2>&1; then
+parent_of() {
+  case $1 in
+    n8n|flowise) echo node ;;
+    postgres|redis|standin|litellm|openwebui|node|nginx|squid|host|ee-base|caddy|pebble) echo base ;;
+    *) echo "unknown lab image: $1" >&2; exit 2 ;;
+  esac
+}
+
+tag_of() {  # name: the content tag, from the folder and the parent's tag (computed, so a lane needs no shared state)
+  local name=$1
+  [ "$name" = base ] && { echo "${TAG[base]}"; return; }
+  echo "aiplatform-lab/$name:$(content_hash "$here/images/$name" "$(tag_of "$(parent_of "$name")")")"
+}
+
+build_image() {  # name: build it unless its tag exists, then point :current at it
+  local name=$1 tag parent_tag
+  tag=$(tag_of "$name"); parent_tag=$(tag_of "$(parent_of "$name")")
+  if ! docker image inspect "$tag" >/dev/null 2>&1; then
     log "building $name"
-    local t0=$SECONDS
-    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=${TAG[$parent]}" --build-arg "MIRROR=$(mirror)" -t "${TAG[$name]}" "$here/images/$name" >/dev/null
+    local t0=$SECONDS out
+    out=$(mktemp /tmp/aiplatform-lab-build.XXXX)
+    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$parent_tag" --build-arg "MIRROR=$(mirror)" -t "$tag" \
+      "$here/images/$name" >"$out" 2>&1 || { tail -n 30 "$out" >&2; rm -f "$out"; log "$name FAILED"; return 1; }
+    rm -f "$out"
     log "$name built in $((SECONDS - t0)) s"
   fi
-  docker tag "${TAG[$name]}" "aiplatform-lab/$name:current"
+  docker tag "$tag" "aiplatform-lab/$name:current"
+}
+
+lane() {  # images built one after the other
+  local img
+  for img in "$@"; do build_image "$img" || return 1; done
 }
 
 want=("$@"); [ ${#want[@]} -gt 0 ] || want=(postgres redis litellm openwebui standin nginx squid host n8n flowise caddy pebble)
+for img in "${want[@]}"; do [ "$img" = base ] || parent_of "$img" >/dev/null; done
 t0=$SECONDS
 build_base
 docker tag "${TAG[base]}" aiplatform-lab/base:current
+# Lanes: the npm images each in one of their own once Node is built (both need it), the rest in one lane, all at once.
+npm_images=(); other=()
 for img in "${want[@]}"; do
-  case $img in
-    base) ;;
-    postgres|redis|standin|litellm|openwebui|node|nginx|squid|host|ee-base|caddy|pebble) build_image "$img" base ;;
-    n8n|flowise) build_image node base; build_image "$img" node ;;
-    *) echo "unknown lab image: $img" >&2; exit 2 ;;
-  esac
+  case $img in base) ;; n8n|flowise) npm_images+=("$img") ;; *) other+=("$img") ;; esac
 done
+npm_lanes() {
+  local img pids=() rc=0
+  build_image node || return 1
+  for img in "${npm_images[@]}"; do lane "$img" & pids+=($!); done
+  for img in "${pids[@]}"; do wait "$img" || rc=1; done
+  return $rc
+}
+if [ "${LAB_BUILD_LANES:-}" = 1 ]; then
+  [ ${#npm_images[@]} -eq 0 ] || build_image node
+  lane "${npm_images[@]}" "${other[@]}"
+else
+  pids=()
+  [ ${#npm_images[@]} -eq 0 ] || { npm_lanes & pids+=($!); }
+  lane "${other[@]}" & pids+=($!)
+  failed=0
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [ "$failed" -eq 0 ] || { echo "a lab image failed to build (see above)" >&2; exit 1; }
+fi
 log "lab images ready in $((SECONDS - t0)) s: ${want[*]}"

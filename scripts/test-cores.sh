@@ -3,7 +3,9 @@
 # then the unit tests, ansible-test sanity (scripts/sanity.sh) and site.yml in check mode for the whole platform
 # (plan, run lock, precheck, secrets in memory, every template of every service rendered and validated by the
 # engine's compose): it writes nothing on the host.
-# Usage: scripts/test-cores.sh                 CORES="2.17 2.19" (default: oldest and newest claimed, plus 2.18)
+# Usage: scripts/test-cores.sh [all|code|plan]  code: unit tests and sanity (no engine needed); plan: the check-mode
+#                                               plan (needs the engine and the lab images); all (default): both
+#        CORES="2.17 2.19"                      the releases (default: oldest and newest claimed, plus 2.18)
 #        SANITY_CORES="2.17 2.19"               the releases sanity runs on (about 1-3 minutes each)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,29 +20,46 @@ log "meta/runtime.yml claims ansible-core $claimed; testing $cores"
 mkdir -p .collections/ansible_collections/aiplatform
 ln -sfn ../../.. .collections/ansible_collections/aiplatform/stack
 
-started=$SECONDS
-for core in $cores; do
-  venv="$cache/$core"
-  if [ ! -x "$venv/bin/ansible-playbook" ]; then
-    log "ansible-core $core: creating $venv"
+phase=${1:-all}
+case $phase in all|code|plan) ;; *) echo "usage: $0 [all|code|plan]" >&2; exit 2 ;; esac
+
+venv_for() {  # core: its venv, one per core and per install list, kept between runs (a changed list makes a new one)
+  local core=$1 venv wants
+  wants=("ansible-core==$core.*" pytest==9.0.3 pyyaml jinja2 distlib==0.4.4)
+  venv="$cache/$core-$(printf '%s\n' "$("$python" --version)" "${wants[@]}" | sha256sum | cut -c1-10)"
+  if [ ! -f "$venv/.complete" ]; then
+    log "ansible-core $core: creating $venv" >&2
+    rm -rf "${cache:?}/$core" "$cache/$core"-*
     "$python" -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip >/dev/null
-    "$venv/bin/pip" install -q "ansible-core==$core.*" pytest==9.0.3 pyyaml jinja2 distlib==0.4.4 >/dev/null 2>&1
+    "$venv/bin/pip" install -q "${wants[@]}" >/dev/null 2>&1
+    touch "$venv/.complete"
   fi
-  version=$("$venv/bin/python" -c 'from ansible.release import __version__; print(__version__)')
-  "$venv/bin/python" - "$claimed" "$version" <<'PY'
+  "$venv/bin/python" - "$claimed" >&2 <<'PY'
 import sys
-from ansible.utils.version import SemanticVersion
+from ansible.release import __version__ as version
 from ansible.module_utils.compat.version import LooseVersion  # noqa: F401 (import check of the core)
 from packaging.specifiers import SpecifierSet
-claimed, version = sys.argv[1].strip('"\''), sys.argv[2]
-if version not in SpecifierSet(claimed):
-    sys.exit(f"ansible-core {version} is tested but meta/runtime.yml claims {claimed}")
+if version not in SpecifierSet(sys.argv[1].strip('"\'')):
+    sys.exit(f"ansible-core {version} is tested but meta/runtime.yml claims {sys.argv[1]}")
 PY
-  t=$SECONDS
+  echo "$venv"
+}
+
+code() {  # core venv version
+  local core=$1 venv=$2 version=$3
   log "ansible-core $version: unit tests"
   AIPLATFORM_PACKAGE_TEST=required "$venv/bin/python" -m pytest tests/unit -q -p no:cacheprovider | tail -n 1
+  if [[ " $sanity_cores " == *" $core "* ]]; then
+    log "ansible-core $version: ansible-test sanity"
+    PATH="$venv/bin:$PATH" bash scripts/sanity.sh > "$cache/sanity-$core.log" 2>&1 \
+      || { tail -n 40 "$cache/sanity-$core.log"; exit 1; }
+    tail -n 1 "$cache/sanity-$core.log"
+  fi
+}
 
+plan() {  # core venv version
+  local version=$3 venv=$2 work
   log "ansible-core $version: site.yml in check mode for the whole platform (writes nothing)"
   work=$(mktemp -d)
   ANSIBLE_CONFIG="$root/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$root/.collections" AIPLATFORM_LOG_DIR="$work/logs" \
@@ -53,13 +72,15 @@ PY
   # the platform_log callback ran on this core (events file written)
   test -s "$work/logs/events.jsonl" || { echo "no events recorded on ansible-core $version" >&2; exit 1; }
   rm -rf "$work"
+}
 
-  if [[ " $sanity_cores " == *" $core "* ]]; then
-    log "ansible-core $version: ansible-test sanity"
-    PATH="$venv/bin:$PATH" bash scripts/sanity.sh > "$cache/sanity-$core.log" 2>&1 \
-      || { tail -n 40 "$cache/sanity-$core.log"; exit 1; }
-    tail -n 1 "$cache/sanity-$core.log"
-  fi
-  log "ansible-core $version: passed in $((SECONDS - t)) s"
+started=$SECONDS
+for core in $cores; do
+  t=$SECONDS
+  venv=$(venv_for "$core")
+  version=$("$venv/bin/python" -c 'from ansible.release import __version__; print(__version__)')
+  [ "$phase" = plan ] || code "$core" "$venv" "$version"
+  [ "$phase" = code ] || plan "$core" "$venv" "$version"
+  log "ansible-core $version ($phase): passed in $((SECONDS - t)) s"
 done
-log "all releases passed in $((SECONDS - started)) s"
+log "all releases passed ($phase) in $((SECONDS - started)) s"

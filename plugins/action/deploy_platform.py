@@ -11,7 +11,7 @@ from ansible_collections.aiplatform.stack.plugins.module_utils.compose import CO
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction, module_failure
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_templates, split_private
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_service, split_private
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import Scheduler, Service
 
 WAIT_KEYS = ("name", "project", "probe", "target", "backoff", "type")
@@ -104,8 +104,7 @@ class ActionModule(PlatformAction):
                     consumers = {n: cat.secrets_of(catalog, n, groups, hostvars) for n in alive}
                     databases = {"container": svc["container"], "admin_user": render_vars.get("postgres_admin_user", "postgres"),
                                  "databases": cat.app_databases(alive, catalog, consumers)}
-                files = render_templates(self._templar, self._loader, svc.get("templates"),
-                                         dict(render_vars, aiplatform_render_service=name))
+                files = render_service(self._templar, self._loader, name, svc, render_vars)
             except (AnsibleError, cat.ConfigError) as exc:
                 # this service fails (its dependents are skipped), the others carry on
                 services.append(Service(**base, failure=("config", f"not deployed: {exc}")))

@@ -13,7 +13,7 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_ro
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.health_wait import wait_for
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import link_networks_of, render_templates, split_private
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import link_networks_of, render_service, split_private
 
 
 class ActionModule(PlatformAction):
@@ -36,8 +36,8 @@ class ActionModule(PlatformAction):
             if action == rc.RECREATE:
                 return compose(svc, state="recreated")
             try:  # reconfigure: render again from the inventory, validate, bring up
-                files = render_templates(self._templar, self._loader, svc.get("templates"),
-                                         service_roles.render_variables(self._loader, task_vars))
+                files = render_service(self._templar, self._loader, svc["name"], svc,
+                                       service_roles.render_variables(self._loader, task_vars))
             except AnsibleError as exc:
                 return {"failed": True, "category": "config", "msg": str(exc)}
             return compose(svc, state="present", **split_private(files), pull=args.get("pull", "missing"),
@@ -72,8 +72,9 @@ class ActionModule(PlatformAction):
                 if action == rc.MANUAL:
                     if state == rc.CRASH_LOOP and not self._task.check_mode:
                         compose(svc, state="stopped")
+                    cause = f"{why}. " if category and why else ""  # what the last attempt failed on
                     emit(ev.make_event(ev.RECOVERY_NEEDED, name, f"{state} after {attempt - 1} recovery attempt(s): "
-                                       f"{rc.advice(state, category, logs)}", category=category or state))
+                                       f"{cause}{rc.advice(state, category, logs)}", category=category or state))
                     outcome[name] = {"state": state, "attempts": attempt - 1, "why": why}
                     break
                 emit(ev.make_event(ev.RECOVERY_START, name, f"{state} ({why}); attempt {attempt}: {action}",

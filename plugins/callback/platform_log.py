@@ -119,7 +119,7 @@ from ansible_collections.aiplatform.stack.plugins.module_utils import events as 
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import metrics as mx
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import records, report, state_store
 
-# Facts (set by roles/aiplatform/tasks/secrets.yml) whose values are secrets: masked by value in every event.
+# Facts (set by roles/aiplatform/tasks/prepare.yml) whose values are secrets: masked by value in every event.
 SECRET_FACTS = ("aiplatform_secrets", "aiplatform_vault_secrets")
 
 

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Each application's PostgreSQL database and role, made idempotently through psql in the server's container."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Backup and restore of a host's part of the platform: what to take, the archive, its manifest and its checks.
 
 An archive is one directory `<dest>/<UTC stamp>-<host>/`:

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """The certificates the proxy serves, read the way a client sees them: a TLS handshake with the hostname (SNI).
 
 Runs on the host with the standard library only (no `cryptography` on targets): the expiry is read from the DER

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Docker Compose v2 CLI: command lines, parsing of its JSON progress output, project state.
 
 Pure functions plus a small runner that takes a `run(argv, data=None) -> (rc, stdout, stderr)` callable, so it is

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Connectivity from inside a service's network namespace to what it is wired to: name resolution and TCP.
 
 The check runs in the container's network namespace (nsenter), so it sees exactly what the service sees: Docker's

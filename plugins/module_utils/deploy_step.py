@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """One round trip of a host's deploy: everything the scheduler needs from the host at one moment, done together.
 
 A request may ask, in this order: `check` projects (validate, compare hashes, probe the unchanged ones), `stop` or

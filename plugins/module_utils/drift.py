@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Drift: a running container compared with what the pipeline deploys for it.
 
 Compared per container: image, the platform's config-hash label, environment keys (values only by digest, never

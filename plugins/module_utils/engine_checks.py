@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Engine-side checks of a compose project: the shared networks exist, its images are present."""
 from __future__ import annotations
 

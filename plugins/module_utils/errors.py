@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Error categories and the classification of Docker / Compose error text into them.
 
 Every failure the collection reports carries one category, so that recovery can act by category and an

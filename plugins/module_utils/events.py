@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Events: the one log line format, levels, JSON form and secret redaction.
 
 `[YYYY-MM-DD HH:MM:SS] [LEVEL] [service] message` is the only line format the collection writes; the JSON form

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Each application's first administrator, made by the deploy through the application's own setup mechanism.
 
 No application may be left for its first visitor to claim. Per application (`kind`), read against the versions the

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Prechecks on a Docker host before anything changes: engine, disk, published ports.
 
 Port owners are read from /proc (no ss/lsof needed): /proc/net/tcp{,6} for listening sockets, /proc/<pid>/fd for

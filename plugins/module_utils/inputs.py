@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Inventory values that land in compose and env files: validated at plan time, quoted at render time.
 
 Two layers, because either alone is one mistake away from a rewritten compose file:

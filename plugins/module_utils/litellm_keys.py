@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Each application's own LiteLLM virtual key, registered by the deploy with LiteLLM's master key.
 
 The key values are generated per install like every secret (`key_<application>` in LiteLLM's secrets file), so an

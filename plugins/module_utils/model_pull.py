@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Model pulls through Ollama's API, in bounded steps so that the controller can show progress between them.
 
 One step streams `POST /api/pull` for at most `budget` seconds and reports where the pull stands. Ollama keeps the

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Orphans: what the platform left on a host for services the inventory no longer enables there.
 
 Everything on a host that carries the platform's labels (containers, volumes, networks) and every project directory

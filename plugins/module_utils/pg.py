@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """PostgreSQL application databases and roles: idempotent SQL and SCRAM password checks.
 
 Statements go to psql on its standard input (never in process arguments). A role's password is changed only when

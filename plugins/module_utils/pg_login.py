@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Log in to PostgreSQL over its wire protocol (SCRAM-SHA-256, MD5 or password), without a client library.
 
 A consumer on another host is ready to start only when it can log in to its own database with its own credentials:

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Readiness probes and container assessment, run on the Docker host.
 
 Probe kinds (a service's `probe` dict):

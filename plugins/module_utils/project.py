@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """One compose project on a host: write its rendered files, validate, bring it to the wanted state.
 
 Used by the compose_project and deploy_step modules (files: project_files.py, networks and images:

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """A compose project's files on the host: what differs, a hash of all of them, the diff, staging and writing.
 
 Private files (env files with secrets, mode without group or other bits) are never shown in a diff.

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Redis users as an ACL file: one user per consuming application, each with its own password and rules.
 
 The file holds each password as its SHA-256 (`#<hex>`), never in clear. Rules come from the inventory, so every

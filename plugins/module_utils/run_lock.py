@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """One run per host at a time: a lease file under the base directory, taken exclusively, given back at the end.
 
 A module cannot hold a lock across the tasks of a run, so the lock is a file created with O_EXCL that names its

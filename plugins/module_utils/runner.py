@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Every docker and compose command, bounded in time.
 
 A hung engine (a stuck daemon, a dead NFS mount under a volume) must not hang the run: each command gets a time

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Per-install secrets: generated once, kept on the host in a 0600 JSON file, reused on every later run.
 
 Encryption keys (LiteLLM salt, n8n, Flowise, Dify, Open WebUI) must never rotate: rotating them locks users out of

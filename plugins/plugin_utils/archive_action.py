@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """What the backup and restore actions share: one step of the host module, its events, its failure."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Retry schedules: exponential backoff with full jitter, a cap and an overall deadline."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """The plumbing every action plugin of the collection shares: its host, live events, temporary files."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """The services of an inventory as data: placement, endpoints between services, validation of descriptions.
 
 A description (built in each service role's defaults) looks like:

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Checks of the inventory's input before anything changes: mistyped variables and service-specific rules.
 
 Every problem names the service, the field and the fix.

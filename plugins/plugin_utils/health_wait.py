@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Wait until services are ready: per-service exponential backoff with full jitter, cap and deadline.
 
 All services of a wave are waited for together: each round probes only the services that are due, in one call.

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Send service events from a running action plugin to the callbacks at once (live progress).
 
 Ansible delivers a task's result only when the task ends. A long wait must show each retry as it happens, the way

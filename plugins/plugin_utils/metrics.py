@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """The platform's metrics, computed from recorded events and container facts - never typed in.
 
 - deployment success rate: of the services a run started deploying (DEPLOY_START), the share that became healthy

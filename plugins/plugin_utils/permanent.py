@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Failures that waiting cannot cure: a refused login to a dependency, seen again and again.
 
 A wrong Redis password answers WRONGPASS from the first probe; waiting out a 300 s deadline for it helps nobody.

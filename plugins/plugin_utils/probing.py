@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """One probe round on a host through the service_probe module (shared by wait, status and recover)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """The HTTPS front door as data: which services it routes, on which hostname, and the checks of its inputs.
 
 The proxy (roles/proxy) routes one hostname per application, `<service>.<aiplatform_domain>` unless

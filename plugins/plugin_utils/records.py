@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """The callback's files on disk: damage tolerated, writes atomic, sizes bounded, private.
 
 - A damaged line of events.jsonl (a truncated last line after a crash, garbage) is skipped and counted, never fatal.

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """What is wrong with a running service, and what to do about it: diagnosis and recovery plans by category.
 
 Recovery is bounded: each category has an ordered list of actions, one per attempt; past the end of the list the

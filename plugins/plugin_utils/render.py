@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Render a service's templates on the controller (used by the compose_project and recover actions)."""
 from __future__ import annotations
 
@@ -41,6 +42,12 @@ def render_templates(templar, loader, templates: dict, task_vars: dict) -> dict:
         except AnsibleError as exc:
             raise AnsibleError(f"template {src} for {rel}: {exc}") from None
     return files
+
+
+def render_service(templar, loader, name: str, svc: dict, render_vars: dict) -> dict:
+    """One service's files, rendered the same way by every playbook (deploy, recover, upgrade): the role variables
+    and the service's own name, which a generic template (a custom service's) reads to find its description."""
+    return render_templates(templar, loader, svc.get("templates"), dict(render_vars, aiplatform_render_service=name))
 
 
 def split_private(files: dict) -> dict:

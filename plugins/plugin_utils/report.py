@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """A static HTML report of one run: services with state, the metrics, and a timeline per service.
 
 Self-contained (inline CSS, no script, no CDN) so it opens offline and archives with the job.

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Deploy one host's services as a dependency graph: each starts the moment its own dependencies are healthy.
 
 Plain Python: the host is reached only through `step(request) -> response` (one module round trip, see

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """The secrets of a backup, encrypted on the controller with the operator's backup key (Ansible Vault's format).
 
 Why Vault's format: ansible-core brings it (and the `cryptography` library it uses) to every controller, nothing new

@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """The service roles as data: their defaults and derived variables, layered over the inventory, without running them.
 
 Ansible's precedence is kept: a role's defaults lose to the inventory, its vars/main.yml (derived values, "override

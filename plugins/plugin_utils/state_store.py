@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Per-service state with history, kept from the events: running, failed, recovered, stopped (since when)."""
 from __future__ import annotations
 

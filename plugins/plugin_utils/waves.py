@@ -1,3 +1,4 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """Dependency map -> start waves (topological layers).
 
 Services of one wave have all their dependencies in earlier waves, so a wave starts together and the next wave

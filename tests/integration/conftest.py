@@ -86,19 +86,25 @@ class Run:
         return [e for e in self.events if e["type"] == type_ and (service is None or e["service"] == service)]
 
 
+# Bumped by every Platform.teardown(): the platform containers are fixed names, so a teardown by any test ends
+# whatever platform was deployed before it (the shared one too, which then deploys again for its next user).
+TEARDOWNS = [0]
+
+
 class Platform:
     """Deploys site.yml against the lab inventory into a private base directory."""
 
-    def __init__(self, base_dir, services=None):
+    def __init__(self, base_dir, services=None, defaults=()):
         self.base_dir = base_dir
         self.services = services or CORE
+        self.defaults = tuple(defaults)  # extra vars every deploy of this platform passes before its own
         self.runs = []
 
     def deploy(self, *extra, playbook="playbooks/site.yml", env=None, log_dir=None):
         log_dir = log_dir or tempfile.mkdtemp(prefix="aiplatform-log-")
         argv = ["ansible-playbook", playbook, "-i", "inventories/lab", "-e", f"aiplatform_base_dir={self.base_dir}",
                 "-e", json.dumps({"aiplatform_services": self.services})]
-        for item in extra:
+        for item in (*self.defaults, *extra):
             if isinstance(item, str) and item.startswith("--"):
                 argv.append(item)  # a flag such as --check
             else:
@@ -121,6 +127,7 @@ class Platform:
         return values
 
     def teardown(self, volumes=True):
+        TEARDOWNS[0] += 1
         for project in PROJECTS:
             ids = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout.split()
             if ids:
@@ -143,6 +150,46 @@ def deployed_platform(*extra, services=None):
     assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
     yield p, run
     p.teardown()
+
+
+# The whole platform that the tests of SHARED_MODULES share (n8n in queue mode, so the real n8n logs in to Redis too).
+SHARED_VARS = {"n8n_queue_mode": True}
+# The modules that use it, in the order they run (before every other integration test, so that one deploy serves them
+# all): those that only read it first, then those that change it and put it back, last the one that purges it.
+SHARED_MODULES = ["test_hardening", "test_least_privilege", "test_network_links", "test_first_admin", "test_platform",
+                  "test_backup_restore"]
+
+
+class SharedPlatform:
+    """One whole-platform deploy, made when a test first asks for it and again only after a teardown ended it."""
+
+    def __init__(self):
+        self.platform = None
+        self.run = None  # its cold deploy
+        self.deploys = 0
+        self.teardowns = None
+
+    def get(self):
+        if self.platform is None or self.teardowns != TEARDOWNS[0]:
+            if self.platform is not None:
+                shutil.rmtree(self.platform.base_dir, ignore_errors=True)
+            p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES, defaults=(SHARED_VARS,))
+            p.teardown()
+            run = p.deploy()
+            assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
+            self.platform, self.run, self.teardowns = p, run, TEARDOWNS[0]
+            self.deploys += 1
+        return self.platform, self.run
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The shared platform's modules run first among the integration tests, in SHARED_MODULES' order, each whole."""
+    def rank(item):
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if os.sep + "integration" + os.sep not in str(item.path):
+            return 0
+        return 1 + (SHARED_MODULES.index(module) if module in SHARED_MODULES else len(SHARED_MODULES))
+    items.sort(key=rank)  # stable: each module keeps its own order
 
 
 def stored_secrets(p, service):
@@ -193,6 +240,15 @@ def lab():
         pytest.fail("no Docker engine answers: run scripts/setup.sh (CI does)")
     if not lab_images_present():
         pytest.fail("lab images missing: run lab/build.sh (scripts/test.sh does)")
+
+
+@pytest.fixture(scope="session")
+def shared_platform(lab):
+    """The whole platform shared by SHARED_MODULES: `.get()` gives (platform, its cold deploy's run)."""
+    shared = SharedPlatform()
+    yield shared
+    if shared.platform is not None:
+        shared.platform.teardown()
 
 
 @pytest.fixture(scope="module")

@@ -102,11 +102,10 @@ def archives(dest):
 
 
 @pytest.fixture(scope="module")
-def taken(lab):
-    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
+def taken(shared_platform):
+    p = shared_platform.get()[0]  # its last user: the purge below ends it
     dest = tempfile.mkdtemp(prefix="aiplatform-backups-")
-    p.teardown()
-    run = p.deploy()
+    run = p.deploy()  # what earlier tests changed is put back
     assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
     s = n8n(p)
     status, cred = s("POST", "/rest/credentials", {"name": "backup-probe", "type": "httpHeaderAuth",
@@ -175,8 +174,10 @@ def test_purge_then_restore_onto_a_fresh_base_dir_brings_everything_back(taken):
     (name,) = archives(dest)
     purge = p.deploy({"aiplatform_purge": True}, playbook="playbooks/teardown.yml")
     assert purge.rc == 0, purge.stdout[-3000:]
+    left = docker("network", "ls", "--filter", "label=aiplatform.stack.network=true", "--format", "{{.Name}}").stdout.split()
+    assert not left, f"platform networks left after teardown: {left}"
     shutil.rmtree(p.base_dir)
-    fresh = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
+    fresh = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES, defaults=p.defaults)
     run = fresh.deploy({"aiplatform_backup_key": KEY, "aiplatform_restore_from": os.path.join(dest, name)},
                        playbook="playbooks/restore.yml")
     assert run.rc == 0, run.stdout[-6000:] + run.stderr[-2000:]

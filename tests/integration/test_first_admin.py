@@ -1,4 +1,4 @@
-"""No application left unclaimed, on the real engine after one whole-platform deploy.
+"""No application left unclaimed, on the real engine after one whole-platform deploy (the shared one).
 
 The lab's real n8n and Flowise: their anonymous owner/account setup is refused after the deploy, and the stored
 credentials log in. Dify's api, Open WebUI and AnythingLLM are stand-ins that model the same setup routes, answers
@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import first_admin
 
-from .conftest import deployed_platform, stored_secrets
+from .conftest import stored_secrets
 
 # application -> its published port on 127.0.0.1 (Dify: its nginx, which routes /console/api to the api)
 APPS = {"n8n": 5678, "flowise": 3000, "openwebui": 8080, "dify": 8081, "anythingllm": 3001}
@@ -32,8 +32,8 @@ ANONYMOUS_SETUP = {
 
 
 @pytest.fixture(scope="module")
-def deployed(lab):
-    yield from deployed_platform()
+def deployed(shared_platform):
+    return shared_platform.get()
 
 
 def call(port, method, path, body=None):

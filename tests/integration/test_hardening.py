@@ -1,4 +1,4 @@
-"""Container hardening on the real engine, after one whole-platform deploy of the lab.
+"""Container hardening on the real engine, after one whole-platform deploy of the lab (the shared one).
 
 Each real service's container (PostgreSQL, Redis, LiteLLM, n8n, Flowise, Dify's nginx and its SSRF proxy, squid) runs
 with every capability dropped but the ones its role (with the lab inventory's overrides) adds, its root filesystem
@@ -16,7 +16,7 @@ import yaml
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 
-from .conftest import ROOT, SERVICES, deployed_platform, docker
+from .conftest import ROOT, SERVICES, docker
 
 # container -> (service, its key in the role's hardening as the plan derives it)
 REAL = {
@@ -53,9 +53,8 @@ def in_container(container, *argv):
 
 
 @pytest.fixture(scope="module")
-def deployed(lab):
-    for dummy, run in deployed_platform():
-        yield run
+def deployed(shared_platform):
+    return shared_platform.get()[1]
 
 
 @pytest.mark.parametrize("container", sorted(REAL))

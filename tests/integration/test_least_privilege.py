@@ -1,5 +1,5 @@
-"""Least privilege on the real engine, after one whole-platform deploy (n8n in queue mode, so the real n8n logs in
-to Redis too).
+"""Least privilege on the real engine, after one whole-platform deploy (the shared one: n8n in queue mode, so the real
+n8n logs in to Redis too).
 
 Dify's sandbox, from inside its network namespace: PostgreSQL, Redis, LiteLLM and Ollama cannot be reached, by
 name, by address or through the host's published ports; the lab's real squid refuses (403) a proxied request to a
@@ -18,7 +18,7 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import connectivity as cn
 
-from .conftest import deployed_platform, docker, read_head
+from .conftest import docker, read_head
 
 # application -> (container it runs in, its env file below the base directory, how its credentials are named)
 REDIS_CONSUMERS = {
@@ -32,9 +32,8 @@ FORBIDDEN = {"postgres": 5432, "redis": 6379, "litellm": 4000, "ollama": 11434}
 
 
 @pytest.fixture(scope="module")
-def deployed(lab):
-    for p, dummy in deployed_platform({"n8n_queue_mode": True}):
-        yield p
+def deployed(shared_platform):
+    return shared_platform.get()[0]  # n8n in queue mode (SHARED_VARS)
 
 
 def pid_of(container):

@@ -1,4 +1,5 @@
-"""The whole platform on one host: all nine services (Dify's eight containers and its init job), in order, wired.
+"""The whole platform on one host: all nine services (Dify's eight containers and its init job), in order, wired (the
+shared deploy; the tests that change it put it back).
 
 Real PostgreSQL (with pgvector), Redis, LiteLLM, n8n, Flowise, Open WebUI, nginx and squid; stand-ins for Ollama, Dify's
 api, workers, web, sandbox and plugin daemon and AnythingLLM (lab/images/standin), each ready only while what it is
@@ -7,7 +8,6 @@ wired to answers with the credentials the roles gave it.
 import json
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 
@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
-from .conftest import ROOT, SERVICES, Platform, docker, wait_until
+from .conftest import ROOT, SERVICES, docker, wait_until
 
 # the Open WebUI release the lab builds (tests/unit/test_pins.py keeps the role's pin on it)
 OPENWEBUI_VERSION = re.search(r"^ARG OPEN_WEBUI_VERSION=(\S+)$", open(os.path.join(
@@ -32,17 +32,13 @@ def psql(db, sql, user=None):
 
 
 @pytest.fixture(scope="module")
-def whole(lab):
-    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES)
-    p.teardown()
-    yield p
-    p.teardown()
+def whole(shared_platform):
+    return shared_platform.get()[0]
 
 
 @pytest.fixture(scope="module")
-def runs(whole):
-    first = whole.deploy()
-    assert first.rc == 0, first.stdout[-5000:] + first.stderr[-2000:]
+def runs(shared_platform, whole):
+    first = shared_platform.get()[1]  # the shared platform's cold deploy
     started = {c: docker("inspect", "-f", "{{.State.StartedAt}}", c).stdout
                for c in docker("ps", "--format", "{{.Names}}").stdout.split() if c.startswith("aiplatform-")}
     second = whole.deploy()

@@ -3,6 +3,7 @@
 The tarball is built from a copy of the tracked files plus what a working tree collects (a lab key, an
 ansible-builder context, .ansible/, logs): none of it may reach the tarball.
 """
+import glob
 import os
 import re
 import shutil
@@ -142,3 +143,13 @@ def test_execution_environment_builds_this_version_on_a_python_3_11_base():
     base = ee["images"]["base_image"]["name"]
     match = re.search(r"python:3\.(\d+)", base)
     assert match and int(match.group(1)) >= 11, base
+
+
+def test_every_internal_python_file_says_it_is_private():
+    # module_utils and plugin_utils are not a public API (as community.docker marks its own)
+    here = os.path.join(os.path.dirname(__file__), "..", "..", "plugins")
+    files = glob.glob(os.path.join(here, "module_utils", "*.py")) + glob.glob(os.path.join(here, "plugin_utils", "*.py"))
+    assert files
+    unmarked = [os.path.relpath(f, here) for f in files
+                if not open(f).readline().startswith("# Private to aiplatform.stack: not a public API")]
+    assert not unmarked, unmarked

@@ -111,7 +111,7 @@ def test_the_callback_masks_the_secrets_the_run_loaded(cb, tmp_path):
     vm = VariableManager()
     cb.v2_playbook_on_play_start(Play(vm))
     cb.record(ev.make_event(ev.DEPLOY_START, "redis", "deploying"))
-    # secrets.yml sets these facts; nothing of them is ever written
+    # prepare.yml sets these facts; nothing of them is ever written
     vm._nonpersistent_fact_cache["h1"] = {"aiplatform_secrets": {"redis": {"password": "Rd5"}},
                                           "aiplatform_vault_secrets": {"OPENAI_API_KEY": "it's\nsk-vault"}}
     cb.record(ev.make_event(ev.DEPLOY_FAIL, "redis", "auth Rd5 refused; compose: \"it's\\nsk-vault\" bad",
