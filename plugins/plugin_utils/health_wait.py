@@ -33,6 +33,7 @@ class Waiting:
     refused_since: float | None = None  # first of the consecutive probes that showed a refused login
     engine_since: float | None = None  # first of the consecutive probes the engine did not answer
     refused_count: int = 0
+    refused: dict | None = None  # the refusal last seen, with the probe detail it came with (`detail`)
 
 
 def brief_containers(containers: list[dict]) -> list[dict]:
@@ -125,6 +126,9 @@ class HealthTracker:
         else:
             w.engine_since = None
         refused = permanent.refused_login(name, [r["detail"], *(r.get("logs") or [])[-5:]])
+        if refused is None and "logs" not in r and w.refused and w.refused["detail"] == r["detail"]:
+            refused = w.refused  # the log is read every third probe: the same answer without it still stands refused
+        w.refused = dict(refused, detail=r["detail"]) if refused else None
         if refused:
             w.refused_since = now if w.refused_since is None else w.refused_since
             w.refused_count += 1

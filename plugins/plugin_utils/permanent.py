@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 
 PATTERNS = (
-    (re.compile(r"WRONGPASS|NOAUTH|invalid username-password pair", re.I), "redis",
+    # Open WebUI's words for a wrong Redis password: "Redis ping failed: auth:AuthenticationError" (before LiteLLM's
+    # pattern, which a bare AuthenticationError would match)
+    (re.compile(r"WRONGPASS|NOAUTH|invalid username-password pair|redis\b[^\n]*\bauth:?\s*AuthenticationError",
+                re.I), "redis",
      "Redis user {service}'s password (user_{service} in <aiplatform_secrets_dir>/redis.json, given to {service}; "
      "its rules in redis_acl_users)"),
     (re.compile(r'password authentication failed for user "?([\w.-]+)', re.I), "postgres",

@@ -137,6 +137,45 @@ def test_a_refusal_that_shows_only_in_the_log_is_found_too():
     assert "db_password in <aiplatform_secrets_dir>/n8n.json" in next(e for e in events if e["type"] == ev.CONFIG_INVALID)["message"]
 
 
+def test_a_refusal_in_the_log_asked_for_every_third_probe_ends_the_wait_and_names_the_right_link():
+    # The real Open WebUI given a wrong Redis password: its probe says only "Redis not ready", its log (fetched on
+    # every third probe) says auth:AuthenticationError. The wait once ran out its whole deadline (325 s measured).
+    clock, events = Clock(), []
+
+    def probe_round(specs, baseline):
+        out = {}
+        for s in specs:
+            out[s["name"]] = {"verdict": "waiting", "detail": 'HTTP 503: {"detail":"Redis not ready"}'}
+            if s.get("with_logs"):
+                out[s["name"]]["logs"] = ["INFO  [open_webui.main] Readiness check Redis ping failed: "
+                                          "auth:AuthenticationError"]
+        return out
+
+    svc = [{"name": "openwebui", "backoff": {"initial": 0.5, "base": 0.5, "cap": 5, "deadline": 300}}]
+    out = wait_for(svc, probe_round, events.append, clock=clock, sleep=clock.sleep, rng=random.Random(1))
+    assert out["openwebui"]["state"] == "config" and out["openwebui"]["link"] == "redis", out
+    assert clock.now < 40, clock.now  # tens of seconds, not the 300 s deadline
+    err = next(e for e in events if e["type"] == ev.CONFIG_INVALID)
+    assert "user_openwebui in <aiplatform_secrets_dir>/redis.json" in err["message"]
+
+
+def test_a_refusal_seen_in_a_log_is_forgotten_when_the_answer_changes():
+    clock, events = Clock(), []
+
+    def probe_round(specs, baseline):
+        out = {}
+        for s in specs:
+            detail = "HTTP 503: starting" if clock.now > 3 else 'HTTP 503: {"detail":"Redis not ready"}'
+            out[s["name"]] = {"verdict": "ready" if clock.now > 20 else "waiting", "detail": detail}
+            if s.get("with_logs") and clock.now <= 3:
+                out[s["name"]]["logs"] = ["Readiness check Redis ping failed: auth:AuthenticationError"]
+        return out
+
+    svc = [{"name": "openwebui", "backoff": {"initial": 0.5, "base": 0.5, "cap": 2, "deadline": 300}}]
+    out = wait_for(svc, probe_round, events.append, clock=clock, sleep=clock.sleep, rng=random.Random(1))
+    assert out["openwebui"]["state"] == "healthy"  # a refusal while Redis restarted, then a different answer
+
+
 def test_a_passing_refusal_keeps_the_backoff():
     svc = [{"name": "n8n", "backoff": {"initial": 0.5, "base": 0.5, "cap": 5, "deadline": 300}}]
 
