@@ -79,10 +79,11 @@ for img in "${want[@]}"; do [ "$img" = base ] || parent_of "$img" >/dev/null; do
 t0=$SECONDS
 build_base
 docker tag "${TAG[base]}" aiplatform-lab/base:current
-# Lanes: the npm images each in one of their own once Node is built (both need it), the rest in one lane, all at once.
-npm_images=(); other=()
+# Lanes, all at once: the npm images each in a lane of their own once Node is built (both need it), the pip images
+# (LiteLLM, Open WebUI) in one, the Debian-package images in another.
+npm_images=(); pip_images=(); other=()
 for img in "${want[@]}"; do
-  case $img in base) ;; n8n|flowise) npm_images+=("$img") ;; *) other+=("$img") ;; esac
+  case $img in base) ;; n8n|flowise) npm_images+=("$img") ;; litellm|openwebui) pip_images+=("$img") ;; *) other+=("$img") ;; esac
 done
 npm_lanes() {
   local img pids=() rc=0
@@ -93,10 +94,11 @@ npm_lanes() {
 }
 if [ "${LAB_BUILD_LANES:-}" = 1 ]; then
   [ ${#npm_images[@]} -eq 0 ] || build_image node
-  lane "${npm_images[@]}" "${other[@]}"
+  lane "${npm_images[@]}" "${pip_images[@]}" "${other[@]}"
 else
   pids=()
   [ ${#npm_images[@]} -eq 0 ] || { npm_lanes & pids+=($!); }
+  lane "${pip_images[@]}" & pids+=($!)
   lane "${other[@]}" & pids+=($!)
   failed=0
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
