@@ -16,8 +16,8 @@ from ansible.template import Templar
 from ansible_collections.aiplatform.stack.plugins.action import recover_services
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import render
 
-HEALTHY = {"verdict": "ready", "detail": "HTTP 200", "containers": [{"name": "aiplatform-echo", "status": "running",
-                                                                        "restart_count": 0}]}
+HEALTHY = {"verdict": "ready", "detail": "HTTP 200",
+           "containers": [{"name": "aiplatform-echo", "status": "running", "restart_count": 0}]}
 
 
 def custom_service(tmp_path):
