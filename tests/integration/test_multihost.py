@@ -13,6 +13,7 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
+from ..dependency_map import default_dependencies
 from .conftest import ROOT, SERVICES, Run, wait_until
 
 LAB = os.path.join(ROOT, "lab")
@@ -86,9 +87,7 @@ def test_order_across_hosts_from_the_events(runs):
     healthy = {e["service"]: e["time"] for e in first.of(ev.HEALTH_SUCCESS)}
     start = {e["service"]: e["time"] for e in first.of(ev.DEPLOY_START)}
     seen = {(e["host"], e["service"]): e["time"] for e in first.of(ev.DEPENDENCY_READY)}
-    for service, needs in {"postgres": ["redis"], "litellm": ["postgres", "redis"], "n8n": ["postgres", "redis"],
-                           "dify": ["postgres", "redis", "litellm"], "flowise": ["postgres", "redis", "litellm"],
-                           "anythingllm": ["postgres", "redis", "litellm"], "openwebui": ["postgres", "redis", "litellm"]}.items():
+    for service, needs in default_dependencies().items():
         for dep in needs:
             if PLACEMENT[dep] == PLACEMENT[service]:
                 assert start[service] >= healthy[dep], (service, dep)

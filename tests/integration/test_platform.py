@@ -15,15 +15,13 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
+from ..dependency_map import default_dependencies
 from .conftest import ROOT, SERVICES, docker, wait_until
 
 # the Open WebUI release the lab builds (tests/unit/test_pins.py keeps the role's pin on it)
 OPENWEBUI_VERSION = re.search(r"^ARG OPEN_WEBUI_VERSION=(\S+)$", open(os.path.join(
     ROOT, "lab", "images", "openwebui", "Dockerfile")).read(), re.M).group(1)
-DEPENDENCIES = {"postgres": ["redis"], "redis": [], "ollama": [], "litellm": ["postgres", "redis"],
-                "dify": ["postgres", "redis", "litellm"], "n8n": ["postgres", "redis"],
-                "flowise": ["postgres", "redis", "litellm"], "anythingllm": ["postgres", "redis", "litellm"],
-                "openwebui": ["postgres", "redis", "litellm"]}
+DEPENDENCIES = default_dependencies()  # roles/aiplatform/defaults/main.yml
 
 
 def psql(db, sql, user=None):

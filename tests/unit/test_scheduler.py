@@ -8,12 +8,9 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import POLL_SECONDS, Scheduler, Service
 
-SEED = {
-    "postgres": ["redis"], "redis": [], "ollama": [], "litellm": ["postgres", "redis"],
-    "dify": ["postgres", "redis", "litellm"], "n8n": ["postgres", "redis"],
-    "flowise": ["postgres", "redis", "litellm"], "anythingllm": ["postgres", "redis", "litellm"],
-    "openwebui": ["postgres", "redis", "litellm"],
-}
+from ..dependency_map import default_dependencies
+
+SEED = default_dependencies()  # roles/aiplatform/defaults/main.yml
 STEP_COST = 0.2  # one module round trip
 POLL_EVERY = 0.25  # the fake host's pause between probe rounds of a poll
 

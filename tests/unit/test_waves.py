@@ -6,12 +6,9 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.waves import (
     find_cycle,
 )
 
-SEED = {
-    "postgres": ["redis"], "redis": [], "ollama": [], "litellm": ["postgres", "redis"],
-    "dify": ["postgres", "redis", "litellm"], "n8n": ["postgres", "redis"],
-    "flowise": ["postgres", "redis", "litellm"], "anythingllm": ["postgres", "redis", "litellm"],
-    "openwebui": ["postgres", "redis", "litellm"],
-}
+from ..dependency_map import default_dependencies
+
+SEED = default_dependencies()  # roles/aiplatform/defaults/main.yml
 
 
 def test_seed_graph_waves_follow_depth_not_count():
