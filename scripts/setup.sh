@@ -21,13 +21,27 @@ fi
 
 reqs=requirements.txt
 [ "${1:-}" = "--test" ] && reqs=requirements-test.txt
-stamp=.venv/.installed-$(sha256sum requirements.txt requirements-test.txt "$reqs" | sha256sum | cut -c1-12)
-if [ ! -f "$stamp" ]; then
+key=$({ python3 --version; sha256sum requirements.txt requirements-test.txt "$reqs"; } | sha256sum | cut -c1-12)
+if [ "$reqs" = requirements-test.txt ]; then
+  # The test tools' venv is kept between checkouts on this machine, keyed by the requirements (a fresh clone, as CI
+  # makes, links it instead of installing again): .venv is a link to it.
+  shared="${AIPLATFORM_VENVS_DIR:-$HOME/.cache/aiplatform/venvs}/test-$key"
+  if [ ! -f "$shared/.complete" ]; then
+    log "creating $shared with $reqs"
+    rm -rf "$shared"; mkdir -p "$(dirname "$shared")"
+    python3 -m venv "$shared"
+    "$shared/bin/pip" install -q --upgrade pip >/dev/null
+    "$shared/bin/pip" install -q -r "$reqs"
+    touch "$shared/.complete"
+  fi
+  [ "$(readlink .venv 2>/dev/null)" = "$shared" ] || { rm -rf .venv; ln -s "$shared" .venv; }
+elif [ -L .venv ] || [ ! -f ".venv/.installed-$key" ]; then
   log "creating .venv with $reqs"
+  rm -rf .venv
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip >/dev/null
   .venv/bin/pip install -q -r "$reqs"
-  rm -f .venv/.installed-*; touch "$stamp"
+  touch ".venv/.installed-$key"
 fi
 
 # The collection resolves to this checkout (ansible.cfg: collections_path = ./.collections).

@@ -25,6 +25,21 @@ stage() {  # name command...: run one stage and keep its seconds for the table
   stages+=("$(printf '%-14s %5d s%s' "$name" $((SECONDS - t)) "$([ $rc -eq 0 ] || echo "  FAILED ($rc)")")")
   return $rc
 }
+background() {  # name command...: start a stage in the background (it needs no core the foreground uses much)
+  local name=$1; shift
+  log "$name (in the background)"
+  bg_log[$name]=$(mktemp "/tmp/aiplatform-$name.XXXX.log"); bg_start[$name]=$SECONDS
+  "$@" >"${bg_log[$name]}" 2>&1 &
+  bg_pid[$name]=$!
+}
+join() {  # name: wait for a background stage, show its output, keep its seconds (from its start to its end)
+  local name=$1 rc=0
+  wait "${bg_pid[$name]}" || rc=$?
+  unset "bg_pid[$name]"
+  cat "${bg_log[$name]}"; rm -f "${bg_log[$name]}"
+  stages+=("$(printf '%-14s %5d s (background)%s' "$name" $((SECONDS - bg_start[$name])) "$([ $rc -eq 0 ] || echo "  FAILED ($rc)")")")
+  return $rc
+}
 
 install_chromium() {
   command -v chromium >/dev/null 2>&1 && return
@@ -36,30 +51,27 @@ install_chromium() {
 stage setup bash scripts/setup.sh --test
 export PATH="$root/.venv/bin:$PATH"
 stage ruff ruff check plugins tests lab scripts molecule
-stage ansible-lint ansible-lint --profile production --offline
+# ansible-lint keeps one core busy: it runs beside the next stages
+background ansible-lint ansible-lint --profile production --offline
 
 if [ -n "$fast" ]; then
   # unit tests and sanity on the core of .venv (scripts/test-cores.sh covers every claimed core)
   stage unit pytest tests/unit -q -p no:cacheprovider "$@"
-  stage sanity bash -c 'bash scripts/sanity.sh > .sanity.log 2>&1 || { tail -n 40 .sanity.log; exit 1; }; tail -n 1 .sanity.log; rm -f .sanity.log'
+  sanity_log=$(mktemp /tmp/aiplatform-sanity.XXXX.log)
+  stage sanity bash -c 'bash scripts/sanity.sh > "$1" 2>&1 || { tail -n 40 "$1"; exit 1; }; tail -n 1 "$1"' sanity "$sanity_log"
+  rm -f "$sanity_log"
+  join ansible-lint
   exit 0
 fi
 
-# The lab build waits on the network and the disk: it runs in the background while the cores are tested, and only the
-# check-mode plans and what follows need its images.
+# The lab build waits on the network and the disk as much as on the cores: it runs in the background while the
+# cores are tested, and only the check-mode plans and what follows need its images.
 stage chromium install_chromium
-log "lab images (in the background: lab/build.sh)"
-lab_log=$(mktemp /tmp/aiplatform-lab-build.XXXX.log)
-lab_t=$SECONDS
-bash lab/build.sh >"$lab_log" 2>&1 &
-lab_pid=$!
+background lab-images bash lab/build.sh
 stage cores-code bash scripts/test-cores.sh code
+join ansible-lint
 stage package bash scripts/package-check.sh
-lab_rc=0; wait "$lab_pid" || lab_rc=$?
-cat "$lab_log"; rm -f "$lab_log"
-stages+=("$(printf '%-14s %5d s (background, from its start to its end)%s' lab-images $((SECONDS - lab_t)) \
-  "$([ $lab_rc -eq 0 ] || echo "  FAILED ($lab_rc)")")")
-[ "$lab_rc" -eq 0 ]
+join lab-images
 stage cores-plan bash scripts/test-cores.sh plan
 stage ee bash scripts/ee.sh
 stage molecule molecule test
