@@ -12,6 +12,7 @@ fast=
 
 stages=()
 started=$SECONDS
+declare -A bg_pid=() bg_log=() bg_start=()
 timings() {
   local rc=$? line
   log "seconds per stage (total $((SECONDS - started)) s, exit $rc):"
@@ -33,11 +34,11 @@ background() {  # name command...: start a stage in the background (it needs no 
   bg_pid[$name]=$!
 }
 join() {  # name: wait for a background stage, show its output, keep its seconds (from its start to its end)
-  local name=$1 rc=0
+  local name=$1 rc=0 start=${bg_start[$1]}
   wait "${bg_pid[$name]}" || rc=$?
   unset "bg_pid[$name]"
   cat "${bg_log[$name]}"; rm -f "${bg_log[$name]}"
-  stages+=("$(printf '%-14s %5d s (background)%s' "$name" $((SECONDS - bg_start[$name])) "$([ $rc -eq 0 ] || echo "  FAILED ($rc)")")")
+  stages+=("$(printf '%-14s %5d s (background)%s' "$name" $((SECONDS - start)) "$([ $rc -eq 0 ] || echo "  FAILED ($rc)")")")
   return $rc
 }
 
