@@ -187,7 +187,17 @@ class ProjectDeployer:
             return {"changed": False, "actions": []}
         if self.check_mode:
             return {"changed": True, "actions": []}
-        self.compose.checked("down", "--remove-orphans", *(["--volumes"] if remove_volumes else []))
+        args = ("down", "--remove-orphans", *(["--volumes"] if remove_volumes else []))
+        for pause in (1, 2, 4, None):
+            try:
+                self.compose.checked(*args)
+                break
+            except ComposeError as exc:
+                # the engine may still hold an endpoint of a container it has just removed (engine 20.10): the
+                # project's network goes on a second `down` a moment later
+                if pause is None or "has active endpoints" not in str(exc.info.get("cause", "")):
+                    raise
+                time.sleep(pause)
         return {"changed": True, "actions": ["down" + (" --volumes" if remove_volumes else "")]}
 
 

@@ -3,6 +3,7 @@ import json
 import os
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import compose
+from ansible_collections.aiplatform.stack.plugins.module_utils import project as project_module
 from ansible_collections.aiplatform.stack.plugins.module_utils.deploy_step import run_step
 from ansible_collections.aiplatform.stack.plugins.module_utils.project import ProjectDeployer
 from ansible_collections.aiplatform.stack.plugins.module_utils.project_files import diff_of, plan_files
@@ -258,3 +259,45 @@ def test_a_missing_image_fails_the_check_before_anything_changes(tmp_path):
     result = ProjectDeployer(fake, d, "p", check_mode=True).present(FILES, pull="never")
     assert result["failed"] and result["category"] == "image" and "x:1" in result["cause"]
     assert not os.path.exists(d) and "up" not in fake.verbs()
+
+
+def test_absent_tries_down_again_when_the_engine_still_holds_an_endpoint_of_the_removed_containers(tmp_path, monkeypatch):
+    # Seen in CI (engine 20.10): `compose down` removed the containers, then failed on the project's network:
+    # "has active endpoints". The endpoint goes a moment later; a second `down` finishes the job.
+    monkeypatch.setattr(project_module.time, "sleep", lambda seconds: None)
+    d = str(tmp_path)
+    open(os.path.join(d, "compose.yml"), "w").write(FILES["compose.yml"]["content"])
+    downs = []
+
+    def engine(argv, env=None):
+        args = [a for a in argv if a not in ("docker", "compose")]
+        if "ps" in args:
+            return 0, "", ""
+        if "down" in args:
+            downs.append(args)
+            if len(downs) == 1:
+                return 1, "", ("failed to remove network p_default: Error response from daemon: error while removing "
+                               "network: network p_default id 0123 has active endpoints")
+            return 0, "", ""
+        return 0, "", ""
+
+    result = ProjectDeployer(engine, d, "p").absent(remove_volumes=True)
+    assert result["changed"] and len(downs) == 2
+
+
+def test_absent_still_fails_on_an_endpoint_that_never_goes(tmp_path, monkeypatch):
+    monkeypatch.setattr(project_module.time, "sleep", lambda seconds: None)
+    d = str(tmp_path)
+    open(os.path.join(d, "compose.yml"), "w").write(FILES["compose.yml"]["content"])
+
+    def engine(argv, env=None):
+        if "down" in argv:
+            return 1, "", "error while removing network: network p_default id 0123 has active endpoints"
+        return 0, "", ""
+
+    try:
+        ProjectDeployer(engine, d, "p").absent(remove_volumes=True)
+    except compose.ComposeError as exc:
+        assert "active endpoints" in str(exc)
+    else:
+        raise AssertionError("a network that stays in use must fail the removal")
