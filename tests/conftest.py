@@ -2,6 +2,8 @@
 import os
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, ".collections")
 link = os.path.join(COLLECTIONS, "ansible_collections", "aiplatform", "stack")
@@ -10,3 +12,12 @@ if not os.path.exists(link):
     os.symlink(os.path.relpath(ROOT, os.path.dirname(link)), link)
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+
+
+@pytest.fixture(autouse=True)
+def _no_run_id_left_behind(monkeypatch):
+    """The platform_log callback sets AIPLATFORM_RUN_ID in its own process (the run lock names the run): a unit test's
+    callback must not leave it to the deploys that later tests start, or they would all be one run (and the lock,
+    taken again by its own run, would serialize nothing)."""
+    monkeypatch.setenv("AIPLATFORM_RUN_ID", "unset")
+    monkeypatch.delenv("AIPLATFORM_RUN_ID")  # undone in reverse order: the variable ends as it began

@@ -183,12 +183,13 @@ class SharedPlatform:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The shared platform's modules run first among the integration tests, in SHARED_MODULES' order, each whole."""
+    """The shared platform's modules run first, in SHARED_MODULES' order, each whole; then the other integration
+    tests; the unit tests last, as `pytest tests` always ran them (after the engine tests)."""
     def rank(item):
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         if os.sep + "integration" + os.sep not in str(item.path):
-            return 0
-        return 1 + (SHARED_MODULES.index(module) if module in SHARED_MODULES else len(SHARED_MODULES))
+            return len(SHARED_MODULES) + 1
+        return SHARED_MODULES.index(module) if module in SHARED_MODULES else len(SHARED_MODULES)
     items.sort(key=rank)  # stable: each module keeps its own order
 
 
