@@ -166,7 +166,6 @@ class SharedPlatform:
     def __init__(self):
         self.platform = None
         self.run = None  # its cold deploy
-        self.deploys = 0
         self.teardowns = None
 
     def get(self):
@@ -178,7 +177,6 @@ class SharedPlatform:
             run = p.deploy()
             assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
             self.platform, self.run, self.teardowns = p, run, TEARDOWNS[0]
-            self.deploys += 1
         return self.platform, self.run
 
 
