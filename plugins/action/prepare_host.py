@@ -73,5 +73,6 @@ class ActionModule(PlatformAction):
             return dict(result, **res, events=self.events)
         # Handed to a set_fact (no_log) by the pipeline, not returned as facts: facts of other actions may land in a
         # persistent fact cache (AWX keeps one), set_fact's stay in memory.
+        secret_values = res.pop("values", {})  # before res is copied in: the secrets once, under this name only
         return dict(result, **res, events=self.events, lock_run=me["run"], _ansible_no_log=True,
-                    secret_values=res.pop("values", {}))
+                    secret_values=secret_values)

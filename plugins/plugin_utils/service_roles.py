@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 ROLES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "roles"))
@@ -55,12 +56,15 @@ def options(loader, service: str) -> dict:
 def option_problems(loader, templar, service: str, merged: dict) -> list[str]:
     """Type and choice errors of a role's options as the inventory sets them, each naming the variable."""
     spec = options(loader, service)
-    values = {}
+    values, problems = {}, []
     for name in spec:
         if name in merged:
-            values[name] = templar.template(merged[name])
+            try:
+                values[name] = templar.template(merged[name])
+            except AnsibleError as exc:  # an inventory value that cannot be templated: one problem, not a crash
+                problems.append(f"{service}.{name}: cannot be templated ({exc}); fix the variable in the inventory")
     result = ArgumentSpecValidator(spec).validate(values)
-    return [f"{service}: {msg}; fix the variable in the inventory" for msg in result.error_messages]
+    return problems + [f"{service}: {msg}; fix the variable in the inventory" for msg in result.error_messages]
 
 
 def render_variables(loader, task_vars: dict) -> dict:

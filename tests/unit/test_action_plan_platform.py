@@ -1,0 +1,126 @@
+"""plan_platform's action run before anything changes: the catalog, the dependency waves and the facts it hands to
+the playbook, or every problem at once as events naming the service, and a failure that changed nothing."""
+
+from ansible_collections.aiplatform.stack.plugins.action import plan_platform
+
+from .action_harness import run_action, types_of
+from .render_roles import role_defaults
+
+try:  # ansible-core 2.19+: inventory values are templates once trusted (as the inventory's are in a run)
+    from ansible.template import trust_as_template
+except ImportError:  # before 2.19 every string is a template already
+    def trust_as_template(value):
+        return value
+
+APP = {"image": "lab/app:1", "port": 8000, "depends_on": ["cache"]}
+CACHE = {"image": "lab/cache:1", "port": 6379}
+WORKER = {"image": "lab/worker:1", "port": 9100}
+
+
+def task_vars(host="node1", hosts=("node1",), **more):
+    return {"inventory_hostname": host, "groups": {"aiplatform": list(hosts), "all": list(hosts)},
+            "hostvars": {h: {} for h in hosts}, "ansible_play_hosts": list(hosts), **more}
+
+
+def plan(custom, variables=None, **args):
+    """Plan the custom services `custom` (services described in the inventory only: no role to load)."""
+    args = {"services": [], "custom_services": custom, **args}
+    return run_action(plan_platform, args, lambda name, module_args: {}, variables or task_vars())[0]
+
+
+def test_a_valid_platform_is_ordered_into_waves_and_handed_over_as_facts():
+    result = plan({"app": APP, "cache": CACHE, "worker": WORKER})
+    assert not result.get("failed") and result["changed"] is False and result["events"] == []
+    assert result["waves"] == [["cache", "worker"], ["app"]]
+    facts = result["ansible_facts"]
+    assert facts["aiplatform_waves"] == result["waves"] and facts["aiplatform_deploying"] == ["cache", "worker", "app"]
+    assert facts["aiplatform_dependency_map"] == {"app": ["cache"], "cache": [], "worker": []}
+    assert sorted(facts["aiplatform_enabled"]) == ["app", "cache", "worker"]
+    assert facts["aiplatform_catalog"]["app"]["project"] == "aiplatform-app"
+    assert facts["aiplatform_catalog"]["app"]["images"] == {"app": "lab/app:1"}
+
+
+def test_one_at_a_time_makes_a_wave_of_each_service_in_the_same_order():
+    result = plan({"app": APP, "cache": CACHE, "worker": WORKER}, one_at_a_time=True)
+    assert result["waves"] == [["cache"], ["worker"], ["app"]]
+
+
+def test_only_some_services_deploy_those_with_what_they_need():
+    result = plan({"app": APP, "cache": CACHE, "worker": WORKER}, only=["app", "not-enabled"])
+    assert result["ansible_facts"]["aiplatform_deploying"] == ["cache", "app"]
+    assert sorted(result["ansible_facts"]["aiplatform_enabled"]) == ["app", "cache", "worker"]
+
+
+def test_a_custom_service_depends_on_what_it_declares_and_the_map_is_kept_to_enabled_services():
+    result = plan({"app": APP, "cache": CACHE}, dependencies={"app": [], "cache": ["app"], "gone": ["app"]})
+    assert result["ansible_facts"]["aiplatform_dependency_map"] == {"app": ["cache"], "cache": []}
+    assert result["waves"] == [["cache"], ["app"]]
+
+
+def test_a_dependency_cycle_fails_with_its_path_and_nothing_is_planned():
+    result = plan({"app": APP, "cache": dict(CACHE, depends_on=["app"])})
+    assert result["failed"] and result["category"] == "config" and result["changed"] is False
+    assert "cycle app -> cache -> app" in result["msg"] and "nothing was changed" in result["msg"]
+    assert "ansible_facts" not in result and "waves" not in result
+    (event,) = result["events"]
+    assert event["type"] == "CONFIG_INVALID" and event["service"] == "plan" and event["category"] == "config"
+
+
+def test_a_dependency_on_an_unknown_service_fails_naming_both():
+    result = plan({"app": dict(APP, depends_on=["nope"])})
+    assert result["failed"] and "'app' depends on unknown service 'nope'" in result["msg"]
+
+
+def test_two_services_claiming_one_host_port_are_a_port_conflict_naming_the_service():
+    result = plan({"app": dict(APP, published_port=9000), "cache": dict(CACHE, published_port=9000)})
+    assert result["failed"] and "port 9000 on node1 is also claimed by" in result["msg"]
+    (event,) = result["events"]
+    assert event["type"] == "PORT_CONFLICT" and event["category"] == "port" and event["service"] in ("app", "cache")
+
+
+def test_an_invalid_description_is_a_config_event_of_that_service():
+    result = plan({"app": APP, "cache": CACHE, "bare": {"image": "lab/bare:1"}})
+    assert result["failed"] and "bare.probe.type" in result["msg"]
+    (event,) = result["events"]
+    assert event["type"] == "CONFIG_INVALID" and event["service"] == "bare" and event["host"] == "node1"
+
+
+def test_every_problem_is_said_at_once():
+    result = plan({"app": dict(APP, published_port=9000), "cache": dict(CACHE, published_port=9000),
+                   "bare": {"image": "lab/bare:1"}})
+    assert types_of(result) == ["PORT_CONFLICT", "CONFIG_INVALID"]
+    assert result["msg"].count("\n- ") == 2
+
+
+def test_only_the_first_host_of_the_play_reports_so_each_problem_is_said_once():
+    custom = {"app": dict(APP, depends_on=["nope"])}
+    first = plan(custom, task_vars("node1", ("node1", "node2")))
+    second = plan(custom, task_vars("node2", ("node1", "node2")))
+    assert len(first["events"]) == 1 and second["events"] == []
+    assert second["failed"] and second["msg"] == first["msg"]  # every host still fails
+
+
+def test_extra_links_are_added_to_the_consumers_links():
+    result = plan({"app": APP, "cache": CACHE}, extra_links={"app": [{"service": "cache", "port": "main"}]})
+    assert result["ansible_facts"]["aiplatform_catalog"]["app"]["connects_to"] == [{"service": "cache", "port": "main"}]
+
+
+def test_an_extra_link_of_a_service_that_is_not_enabled_fails_naming_it():
+    result = plan({"app": APP, "cache": CACHE}, extra_links={"ghost": [{"service": "cache", "port": "main"}]})
+    assert result["failed"] and "aiplatform_extra_links.ghost: not an enabled service" in result["msg"]
+
+
+def test_a_misspelt_variable_of_a_service_role_is_named_unless_strict_variables_is_off():
+    # redis has a role: its variables are known from its argument spec and vars
+    variables = dict(role_defaults("aiplatform"), **task_vars(redis_memory_limitt="1g"))
+    strict = run_action(plan_platform, {"services": ["redis"]}, lambda name, module_args: {}, variables)[0]
+    assert strict["failed"] and "redis.redis_memory_limitt: unknown variable for redis" in strict["msg"]
+    lax = run_action(plan_platform, {"services": ["redis"], "strict_variables": False},
+                     lambda name, module_args: {}, variables)[0]
+    assert "redis_memory_limitt" not in lax.get("msg", "")
+
+
+def test_a_role_option_that_cannot_be_templated_is_a_problem_naming_the_service_not_a_crash():
+    variables = dict(role_defaults("aiplatform"), **task_vars(redis_image=trust_as_template("{{ no_such_mirror }}/redis:7")))
+    result = run_action(plan_platform, {"services": ["redis"]}, lambda name, module_args: {}, variables)[0]
+    assert result["failed"] and "redis" in result["msg"] and "no_such_mirror" in result["msg"]

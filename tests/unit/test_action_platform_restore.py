@@ -1,0 +1,141 @@
+"""platform_restore's action run on a fake host, one step per call: check refuses before anything changes, then
+secrets (decrypted here, only this host's), volumes (one call each), databases, done."""
+import base64
+import json
+
+from ansible_collections.aiplatform.stack.plugins.action import platform_restore
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import secrets_bundle
+
+from .action_harness import events_of, run_action, types_of
+
+ARCHIVE, SLURP = "aiplatform.stack.platform_archive", "ansible.builtin.slurp"
+KEY = "a-backup-key-long-enough-for-the-rule"
+CATALOG = {"web": {"images": {"web": "lab/web:2"}, "backup": {"volumes": [{"name": "web_data"}]}},
+           "postgres": {"container": "aiplatform-postgres", "images": {"postgres": "postgres:16.4"},
+                        "admin": {"user": "pgadmin"}}}
+FILES = [{"path": "volumes/web_data.tar", "size": 4096, "kind": "volume", "service": "web", "volume": "web_data"},
+         {"path": "volumes/n8n_data.tar", "size": 10, "kind": "volume", "service": "n8n", "volume": "n8n_data"},
+         {"path": "databases/web.dump", "size": 100, "kind": "database", "service": "web"},
+         {"path": "secrets.enc", "size": 300, "kind": "secrets"}]
+MANIFEST = json.dumps({"name": "aiplatform-node1-20261207", "size": 4406, "created": "2026-12-07T01:00:00Z",
+                       "images": {"web": {"web": "lab/web:2"}}, "files": FILES, "postgres": {"admin_user": "oldadmin"}})
+PLAN = {"volumes": FILES[:1], "databases": FILES[2:3], "secrets": True, "images": {"web_data": "lab/web:2"},
+        "skipped": [], "old_admin": "oldadmin", "name": "aiplatform-node1-20261207", "size": 4406}
+
+
+def checked(**found):
+    return dict({"manifest_text": MANIFEST, "seal": backup.seal(MANIFEST, KEY), "problems": [], "running": [],
+                 "volumes": []}, **found)
+
+
+def restore(step, answers=None, **args):
+    """Run one step; the host module answers by its own step (`answers`: {step or module: result})."""
+    answers = answers or {}
+
+    def answer(name, module_args):
+        return answers[SLURP] if name == SLURP else answers[module_args["step"]]
+    args = {"step": step, "archive": "/backups/aiplatform-node1-20261207", "key": KEY, "catalog": CATALOG,
+            "here": ["web", "postgres"], **args}
+    return run_action(platform_restore, args, answer, {"inventory_hostname": "node1"})
+
+
+def test_the_check_hands_back_the_plan_for_this_host_and_changes_nothing():
+    result, host = restore("check", {"check": checked()})
+    assert host.sent(ARCHIVE) == [{"step": "check", "archive": "/backups/aiplatform-node1-20261207"}]
+    assert result["changed"] is False and not result.get("failed")
+    plan = result["plan"]
+    assert plan["volumes"] == FILES[:1] and plan["databases"] == FILES[2:3] and plan["secrets"] is True
+    assert plan["old_admin"] == "oldadmin" and plan["name"] == "aiplatform-node1-20261207"
+    assert types_of(result) == ["RESTORE_PART", "RESTORE_START"]
+    assert "volumes/n8n_data.tar (n8n is not placed on this host)" in result["events"][0]["message"]
+    start = result["events"][1]
+    assert "1 database file(s), 1 volume(s), secrets" in start["message"] and start["size"] == 4406
+
+
+def test_a_manifest_whose_seal_does_not_match_is_refused_and_nothing_is_changed():
+    result, host = restore("check", {"check": checked(seal="0" * 64)})
+    assert result["failed"] and result["category"] == "config"
+    assert "nothing was changed" in result["msg"] and "seal does not match" in result["msg"]
+    assert types_of(result) == ["RESTORE_REFUSED"]
+
+
+def test_a_running_platform_is_refused_unless_forced():
+    refused, host = restore("check", {"check": checked(running=["aiplatform-web"])})
+    assert refused["failed"] and "aiplatform-web" in refused["msg"] and "aiplatform_restore_force" in refused["msg"]
+    forced, host = restore("check", {"check": checked(running=["aiplatform-web"])}, force=True)
+    assert not forced.get("failed")
+
+
+def test_an_unknown_step_fails_as_config_naming_the_steps():
+    result, host = restore("later")
+    assert host.calls == [] and result["failed"] and result["category"] == "config"
+    assert result["msg"] == "step: one of check, secrets, volumes, databases, done"
+    assert types_of(result) == ["RESTORE_FAIL"]
+
+
+def test_a_short_key_is_refused_before_the_archive_is_read():
+    result, host = restore("check", key="short")
+    assert host.calls == [] and result["failed"] and "aiplatform_backup_key" in result["msg"]
+
+
+def test_only_the_secrets_of_services_placed_here_are_decrypted_and_written():
+    blob = secrets_bundle.encrypt({"web": {"token": "s3cret"}, "n8n": {"key": "other"}}, KEY)
+    answers = {SLURP: {"content": base64.b64encode(blob.encode()).decode()}, "write_secrets": {"restored": ["web"]}}
+    result, host = restore("secrets", answers, plan=PLAN, secrets_dir="/srv/aiplatform/secrets")
+    assert host.sent(SLURP) == [{"src": "/backups/aiplatform-node1-20261207/secrets.enc"}]
+    (written,) = host.sent(ARCHIVE)
+    assert written == {"step": "write_secrets", "secrets_dir": "/srv/aiplatform/secrets", "force": False,
+                       "bundle": {"web": {"token": "s3cret"}}}
+    assert result["changed"] is True and result["restored"] == ["web"]
+    assert events_of(result, "RESTORE_PART")[0]["message"] == "secrets of web restored"
+
+
+def test_an_archive_without_secrets_restores_none_and_reads_nothing():
+    result, host = restore("secrets", plan=dict(PLAN, secrets=False))
+    assert host.calls == [] and result["changed"] is False and result["restored"] == []
+
+
+def test_a_secrets_file_that_cannot_be_read_fails_the_step_naming_it():
+    result, host = restore("secrets", {SLURP: {"failed": True, "msg": "file not found"}}, plan=PLAN)
+    assert result["failed"] and result["msg"] == "secrets.enc: file not found"
+    assert types_of(result) == ["RESTORE_FAIL"]
+
+
+def test_each_volume_is_restored_in_its_own_call_with_the_pinned_images():
+    second = {"path": "volumes/web_cache.tar", "size": 8, "kind": "volume", "service": "web", "volume": "web_cache"}
+    plan = dict(PLAN, volumes=[FILES[0], second])
+    result, host = restore("volumes", {"restore_volumes": {"restored": ["one"]}}, plan=plan, pull=False)
+    calls = host.sent(ARCHIVE)
+    assert [c["items"] for c in calls] == [[FILES[0]], [second]]
+    assert calls[0]["images"] == {"web_data": "lab/web:2"} and calls[0]["pull"] is False and calls[0]["force"] is False
+    assert result["restored"] == ["one", "one"] and result["changed"] is True
+    assert [e["message"] for e in events_of(result, "RESTORE_PART", "web")] == [
+        "volume web_data restored (4.0 KiB)", "volume web_cache restored (8 B)"]
+
+
+def test_the_databases_go_to_postgres_with_its_admin_skipping_the_old_admin_role():
+    result, host = restore("databases", {"restore_databases": {"restored": ["web"]}}, plan=PLAN, force=True)
+    (sent,) = host.sent(ARCHIVE)
+    assert sent["postgres"] == {"container": "aiplatform-postgres", "admin_user": "pgadmin"}
+    assert sent["items"] == FILES[2:3] and sent["skip_roles"] == ["oldadmin"] and sent["force"] is True
+    assert result["changed"] is True and result["restored"] == ["web"]
+
+
+def test_no_databases_in_the_plan_asks_postgres_nothing():
+    result, host = restore("databases", plan=dict(PLAN, databases=[]))
+    assert host.calls == [] and result["changed"] is False
+
+
+def test_a_database_step_that_fails_on_the_host_is_a_restore_failure_with_its_category():
+    result, host = restore("databases", {"restore_databases": {"failed": True, "msg": "role exists", "category": "config"}},
+                           plan=PLAN)
+    assert result["failed"] and result["msg"] == "restore_databases: role exists"
+    assert events_of(result, "RESTORE_FAIL", "restore")[0]["category"] == "config"
+
+
+def test_done_records_the_restore_as_a_success_naming_the_archive():
+    result, host = restore("done", plan=PLAN, started_at=0)
+    (success,) = events_of(result, "RESTORE_SUCCESS", "restore")
+    assert success["message"].startswith("aiplatform-node1-20261207 restored") and success["size"] == 4406
+    assert success["archive"] == "/backups/aiplatform-node1-20261207" and result["changed"] is False
