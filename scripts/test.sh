@@ -69,6 +69,9 @@ fi
 # cores are tested, and only the check-mode plans and what follows need its images.
 stage chromium install_chromium
 background lab-images bash lab/build.sh
+# The last stage's pytest runs the unit tests on .venv's core: test-cores.sh runs them on the other cores only.
+CORES_UNIT_IN_PYTEST=$(python -c 'from ansible.release import __version__ as v; print(".".join(v.split(".")[:2]))')
+export CORES_UNIT_IN_PYTEST
 stage cores-code bash scripts/test-cores.sh code
 join ansible-lint
 stage package bash scripts/package-check.sh

@@ -167,6 +167,7 @@ class SharedPlatform:
         self.platform = None
         self.run = None  # its cold deploy
         self.teardowns = None
+        self.cycled = None  # its teardown and redeploy, made once (cycle())
 
     def get(self):
         if self.platform is None or self.teardowns != TEARDOWNS[0]:
@@ -176,8 +177,28 @@ class SharedPlatform:
             p.teardown()
             run = p.deploy()
             assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
-            self.platform, self.run, self.teardowns = p, run, TEARDOWNS[0]
+            self.platform, self.run, self.teardowns, self.cycled = p, run, TEARDOWNS[0], None
         return self.platform, self.run
+
+    def cycle(self):
+        """One teardown (volumes and secrets kept) and redeploy of the shared platform, for every test that checks
+        what survives it: (facts: the secrets store and n8n's table count before, the containers and volumes the
+        teardown left; the teardown's run; the redeploy's run)."""
+        p = self.get()[0]
+        if self.cycled is None:
+            store = os.path.join(p.base_dir, "secrets")
+            secrets = {name: open(os.path.join(store, name)).read() for name in sorted(os.listdir(store))}
+            n8n_tables = docker("exec", "aiplatform-postgres", "sh", "-c", 'psql -U "$POSTGRES_USER" -d n8n -Atc '
+                                '"SELECT count(*) FROM pg_tables WHERE tableowner = \'n8n\'"').stdout.strip()
+            down = p.deploy(playbook="playbooks/teardown.yml")
+            assert down.rc == 0, down.stdout[-3000:]
+            left = [n for n in docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+                    if n.startswith("aiplatform-") and not n.startswith("aiplatform-lab-")]
+            volumes = docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
+            up = p.deploy()
+            self.cycled = ({"secrets": secrets, "n8n_tables": n8n_tables, "containers_left": left,
+                            "volumes_left": volumes}, down, up)
+        return self.cycled
 
 
 def pytest_collection_modifyitems(session, config, items):

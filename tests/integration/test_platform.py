@@ -260,20 +260,17 @@ def test_status_table_lists_every_service_with_its_url(whole, runs):
     assert not run.of(ev.CONNECTIVITY_FAIL)
 
 
-def test_teardown_keeps_every_volume_and_a_redeploy_finds_the_data(whole, runs):
-    n8n_tables = psql("n8n", "SELECT count(*) FROM pg_tables WHERE tableowner = 'n8n'").stdout.strip()
-    down = whole.deploy(playbook="playbooks/teardown.yml")
+def test_teardown_keeps_every_volume_and_a_redeploy_finds_the_data(shared_platform):
+    kept, down, up = shared_platform.cycle()  # the shared platform's one teardown and redeploy (test_first_admin's too)
     assert down.rc == 0, down.stdout[-3000:]
-    assert not [n for n in docker("ps", "-a", "--format", "{{.Names}}").stdout.split() if n.startswith("aiplatform-")
-                and not n.startswith("aiplatform-lab-")]
-    volumes = docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
+    assert kept["containers_left"] == []
     for volume in ("aiplatform_postgres_data", "aiplatform_n8n_data", "aiplatform_flowise_data", "aiplatform_dify_storage",
                    "aiplatform_ollama_data", "aiplatform_openwebui_data", "aiplatform_anythingllm_storage"):
-        assert volume in volumes
-    up = whole.deploy()
+        assert volume in kept["volumes_left"]
     assert up.rc == 0, up.stdout[-3000:]
     # same tables, same key (n8n would refuse to start on a key that differs from its key file), models kept
-    assert psql("n8n", "SELECT count(*) FROM pg_tables WHERE tableowner = 'n8n'").stdout.strip() == n8n_tables
+    assert int(kept["n8n_tables"]) > 0
+    assert psql("n8n", "SELECT count(*) FROM pg_tables WHERE tableowner = 'n8n'").stdout.strip() == kept["n8n_tables"]
     assert up.of(ev.HEALTH_SUCCESS, "n8n") and not up.of(ev.MODEL_READY)
 
 
