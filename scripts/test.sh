@@ -12,7 +12,7 @@ fast=
 
 stages=()
 started=$SECONDS
-declare -A bg_pid=() bg_log=() bg_start=()
+declare -A bg_pid=() bg_log=() bg_start=() bg_epoch=()
 timings() {
   local rc=$? line
   log "seconds per stage (total $((SECONDS - started)) s, exit $rc):"
@@ -30,15 +30,20 @@ background() {  # name command...: start a stage in the background (it needs no 
   local name=$1; shift
   log "$name (in the background)"
   bg_log[$name]=$(mktemp "/tmp/aiplatform-$name.XXXX.log"); bg_start[$name]=$SECONDS
-  "$@" >"${bg_log[$name]}" 2>&1 &
+  # its end is written beside its log: the table shows how long it ran, not how long until it was joined
+  ( rc=0; "$@" >"${bg_log[$name]}" 2>&1 || rc=$?; date +%s >"${bg_log[$name]}.end"; exit $rc ) &
   bg_pid[$name]=$!
+  bg_epoch[$name]=$(date +%s)
 }
 join() {  # name: wait for a background stage, show its output, keep its seconds (from its start to its end)
-  local name=$1 rc=0 start=${bg_start[$1]}
+  local name=$1 rc=0 start=${bg_start[$1]} ran
   wait "${bg_pid[$name]}" || rc=$?
   unset "bg_pid[$name]"
-  cat "${bg_log[$name]}"; rm -f "${bg_log[$name]}"
-  stages+=("$(printf '%-14s %5d s (background)%s' "$name" $((SECONDS - start)) "$([ $rc -eq 0 ] || echo "  FAILED ($rc)")")")
+  cat "${bg_log[$name]}"
+  ran=$(( $(cat "${bg_log[$name]}.end" 2>/dev/null || date +%s) - bg_epoch[$name] ))
+  rm -f "${bg_log[$name]}" "${bg_log[$name]}.end"
+  stages+=("$(printf '%-14s %5d s (background, joined after %d s)%s' "$name" "$ran" $((SECONDS - start)) \
+    "$([ $rc -eq 0 ] || echo "  FAILED ($rc)")")")
   return $rc
 }
 
