@@ -109,11 +109,14 @@ def routes(catalog: dict) -> list[str]:
         wanted = consumers(catalog, "route")
     elif not isinstance(wanted, list):
         return []  # reported by proxy.problems (proxy_routes must be a list)
+    try:
+        https_port = int(opts.get("https_port") or 443)
+    except (TypeError, ValueError):
+        return []  # reported by proxy.problems (not a port number)
     hostnames = opts.get("hostnames") if isinstance(opts.get("hostnames"), dict) else {}
-    declared = {name: _declared(catalog[name], "route") for name in wanted if name in catalog}
+    declared = {name: _declared(catalog[name], "route") for name in wanted if isinstance(name, str) and name in catalog}
     found = proxy.declared_routes(declared, [n for n in catalog if "custom" in catalog[n]], litellm_api
-                                  and "litellm" in catalog, hostnames, str(opts.get("domain")),
-                                  int(opts.get("https_port") or 443))
+                                  and "litellm" in catalog, hostnames, str(opts.get("domain")), https_port)
     px["routes"] = found
     # first, as they were listed before the inventory's extra links (aiplatform_extra_links, added after this)
     px["connects_to"] = list(found.values()) + list(px.get("connects_to") or [])

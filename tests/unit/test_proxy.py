@@ -125,6 +125,16 @@ def test_a_declared_host_names_the_route_and_proxy_hostnames_wins_over_it():
     assert services["proxy"]["connects_to"] == list(found.values())
 
 
+@pytest.mark.parametrize("options", [{"https_port": "four"}, {"wanted": [{"n8n": 1}]}, {"wanted": "n8n"}])
+def test_bad_route_options_leave_the_report_to_the_proxys_checks(options):
+    services = {"n8n": {"name": "n8n", "route": True},
+                "proxy": {"name": "proxy", "route_options": dict({"domain": "example.org"}, **options)}}
+    assert needs.routes(services) == []
+    assert "n8n" not in (services["proxy"].get("routes") or {})
+    assert needs.routes(dict(services, proxy={"route_options": {"litellm_api": "perhaps"}})) == [
+        "proxy.proxy_litellm_api: 'perhaps' is not true or false"]
+
+
 def test_public_url_is_empty_without_the_proxy():
     assert proxy.public_url(catalog(), "n8n") == "https://n8n.aiplatform.internal"
     assert proxy.public_url(catalog(), "ollama") == ""
