@@ -12,6 +12,12 @@ if not os.path.exists(link):
     os.symlink(os.path.relpath(ROOT, os.path.dirname(link)), link)
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+# Ansible's collection loader, as ansible-test's unit tests have it: templates that call the collection's filters by
+# their FQCN (a role's description, tests/unit/test_tenth_service.py) find them. Installed before anything imports
+# ansible_collections, so every test sees the same modules.
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder  # noqa: E402
+
+_AnsibleCollectionFinder(paths=[COLLECTIONS])._install()
 
 
 @pytest.fixture(autouse=True)

@@ -12,17 +12,16 @@ from ansible.utils.display import Display
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, proxy, service_roles
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, needs, proxy, service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.waves import DependencyError, dependency_waves
 
-_ROLES = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
 display = Display()
 
 
 def role_options(service: str) -> dict:
     """The options of a service role's main entry point (with their sub-options)."""
-    spec_file = os.path.join(_ROLES, service, "meta", "argument_specs.yml")
+    spec_file = os.path.join(service_roles.role_dir(service), "meta", "argument_specs.yml")
     if not os.path.exists(spec_file):
         return {}
     with open(spec_file) as fh:
@@ -32,8 +31,8 @@ def role_options(service: str) -> dict:
 def known_variables(service: str) -> set[str]:
     """The variables a service role defines: its argument spec, its derived vars, and its own facts."""
     known = {f"{service}_role_path"}
-    spec_file = os.path.join(_ROLES, service, "meta", "argument_specs.yml")
-    vars_file = os.path.join(_ROLES, service, "vars", "main.yml")
+    spec_file = os.path.join(service_roles.role_dir(service), "meta", "argument_specs.yml")
+    vars_file = os.path.join(service_roles.role_dir(service), "vars", "main.yml")
     if os.path.exists(spec_file):
         with open(spec_file) as fh:
             for entry in (yaml.safe_load(fh) or {}).get("argument_specs", {}).values():
@@ -101,15 +100,16 @@ class ActionModule(PlatformAction):
         described, more = self.describe(roles, task_vars)
         catalog, problems = described, problems + more
         catalog.update(cat.custom_services(custom, os.path.join(service_roles.ROLES, "aiplatform", "templates")))
+        # what each service declares it needs, handed to its providers (Redis users, LiteLLM keys, proxy routes)
+        problems += needs.provide(catalog, enabled)
         problems += cat.add_links(catalog, args.get("extra_links") or {})
         only = list(args.get("only") or []) or None
         if only:
             only = [name for name in only if name in enabled] or None
         groups = task_vars.get("groups", {})
         host = task_vars.get("inventory_hostname", "")
-        depends = dict(args.get("dependencies") or {})
-        depends.update({name: list((spec or {}).get("depends_on") or []) for name, spec in custom.items()})
-        deps = {name: list(needs or []) for name, needs in depends.items() if name in enabled}
+        # each service's own depends_on (a role's or a custom service's), an entry of aiplatform_dependencies over it
+        deps = needs.dependencies(catalog, dict(args.get("dependencies") or {}), enabled)
         problems += cat.validate(catalog, enabled, groups)
         problems += proxy.catalog_problems(catalog, groups, task_vars.get("hostvars") or {})
         overrides = task_vars.get("aiplatform_hardening_overrides")
@@ -119,7 +119,7 @@ class ActionModule(PlatformAction):
             problems += config_checks.service_problems(name, catalog.get(name) or {})
         if args.get("strict_variables", True):
             # only services with a role have variables of their own (custom services are one inventory dict)
-            prefixes = {name: known_variables(name) for name in enabled if os.path.isdir(os.path.join(_ROLES, name))}
+            prefixes = {name: known_variables(name) for name in enabled if service_roles.has_role(name)}
             problems += config_checks.unknown_variables(list(task_vars), prefixes)
         waves = []
         if not problems:

@@ -33,6 +33,9 @@ from ansible.module_utils.urls import open_url
 
 from .errors import CLAIMED
 
+# The setup protocols spoken here, each named after the application that answers it. Which service uses which is the
+# service's own declaration (first_admin.kind in its description): a new service that answers like Flowise (or a lab
+# stand-in modelling that setup) declares kind flowise; nothing here lists services.
 KINDS = ("n8n", "flowise", "openwebui", "dify", "anythingllm")
 
 

@@ -46,7 +46,7 @@ _TMPFS_PATH = re.compile(r"/[A-Za-z0-9_./@+-]*")
 
 # The fields of a service described only as data (aiplatform_custom_services).
 CUSTOM_FIELDS = ("image", "type", "port", "published_port", "bind", "probe", "environment", "command", "host_group",
-                 "backoff", "depends_on", "connects_to")
+                 "backoff", "depends_on", "connects_to", "route")
 
 
 class InputError(ValueError):

@@ -222,7 +222,8 @@ options:
         type: str
         required: true
       kind:
-        description: Which application's setup protocol.
+        description: Which setup protocol (the service's C(first_admin.kind) declaration; a new service names the
+          protocol of the application it speaks like, e.g. C(flowise)).
         type: str
         required: true
         choices: [n8n, flowise, openwebui, dify, anythingllm]
@@ -443,6 +444,7 @@ wiring:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aiplatform.stack.plugins.module_utils.deploy_step import run_step
+from ansible_collections.aiplatform.stack.plugins.module_utils.first_admin import KINDS
 
 _LIST = {"type": "list", "elements": "dict", "default": []}
 _DATABASE = {"name": {"type": "str", "required": True}, "owner": {"type": "str", "required": True},
@@ -483,7 +485,7 @@ def main() -> None:
             "release_lock_if_settled": {"type": "dict"},
             "admins": dict(_LIST, options={
                 "service": {"type": "str", "required": True},
-                "kind": {"type": "str", "required": True, "choices": ["n8n", "flowise", "openwebui", "dify", "anythingllm"]},
+                "kind": {"type": "str", "required": True, "choices": list(KINDS)},
                 "target": {"type": "str"}, "port": {"type": "int", "required": True},
                 "email": {"type": "str", "required": True}, "name": {"type": "str", "default": "Platform Admin"},
                 "password": {"type": "str", "required": True, "no_log": True},

@@ -1,9 +1,11 @@
 # Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """The services of an inventory as data: placement, endpoints between services, validation of descriptions.
 
-A description (built in each service role's defaults) looks like:
+A description (built in each service role's vars/main.yml, `<name>_service`) looks like:
   {name, type, project, host_group, image(s), ports: [{name, container, published, bind}], probe, backoff,
-   secrets, files, database, needs_secrets_of}
+   secrets, templates, database, connects_to, backup,
+   and what it needs from the providers: depends_on, redis_user, litellm_key, route, first_admin, metrics
+   (plugin_utils/needs.py hands those to the providers: Redis, LiteLLM, the proxy)}
 """
 from __future__ import annotations
 
@@ -104,7 +106,8 @@ def custom_services(specs: dict, templates_dir: str) -> dict:
     """Descriptions of services defined only as data in the inventory (aiplatform_custom_services).
 
     spec: {image, type (application), port (container), published_port, bind, probe, environment, host_group,
-    backoff, depends_on, connects_to ([{service, port}]: what it may reach)}. They share one generic compose template.
+    backoff, depends_on, connects_to ([{service, port}]: what it may reach), route (true: behind the proxy)}.
+    They share one generic compose template.
     """
     out = {}
     for name, spec in sorted((specs or {}).items()):
@@ -120,6 +123,9 @@ def custom_services(specs: dict, templates_dir: str) -> dict:
             "backoff": spec.get("backoff") or {}, "secrets": {},
             "templates": {"compose.yml": {"src": f"{templates_dir}/custom_compose.yml.j2", "mode": "0644"}},
             "custom": {"environment": spec.get("environment") or {}, "command": spec.get("command")},
+            "depends_on": list(spec.get("depends_on") or []),
+            # route: true puts it behind the proxy at its port main (README "Exposing the platform")
+            "route": {"port": "main"} if spec.get("route") is True else None,
             # its declared links: a network to each provider on its host, and the wiring check
             "connects_to": list(spec.get("connects_to") or []),
             "inputs": {"env": {f"aiplatform_custom_services.{name}.environment": spec.get("environment") or {}},

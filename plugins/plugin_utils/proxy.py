@@ -1,9 +1,10 @@
 # Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
 """The HTTPS front door as data: which services it routes, on which hostname, and the checks of its inputs.
 
-The proxy (roles/proxy) routes one hostname per application, `<service>.<aiplatform_domain>` unless
-`proxy_hostnames` names another. Its description carries `routes` ({service: route}); the applications read their
-public URL from there (`public_url`), so a service is told an https URL only when the proxy routes it.
+The proxy (roles/proxy) routes one hostname per service that declares a `route` (plugin_utils/needs.py),
+`<service>.<aiplatform_domain>` unless `proxy_hostnames` names another. Its description carries `routes`
+({service: route}); the applications read their public URL from there (`public_url`), so a service is told an https
+URL only when the proxy routes it.
 """
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ import re
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
 
-# What the proxy routes unless proxy_routes says otherwise: the applications a person opens in a browser.
-APPLICATIONS = ("dify", "n8n", "flowise", "anythingllm", "openwebui")
 # Never behind the front door, and why (the fix is in the message).
 NEVER_ROUTED = {
     "ollama": "Ollama has no authentication; the applications reach it through LiteLLM",
@@ -61,19 +61,29 @@ def url_of(host: str, https_port: int) -> str:
 
 def routes(enabled: list, custom: dict, wanted: list, litellm_api: bool, hostnames: dict, domain: str,
            https_port: int) -> dict:
-    """{service: {service, port, checked, hostname, url, api_only}} for the services the proxy routes.
+    """{service: {service, port, checked, hostname, url, api_only}} for the services of `wanted` (the filter
+    proxy_routes; the plan routes what the services declare, `needs.routes`).
 
-    A service that is not enabled is skipped (the default list names every application); one that must never be
-    routed is left to `problems` to report. A custom service is reached at its port `main`, a role's at `http`.
+    A service that is not enabled is skipped; one that must never be routed is left to `problems` to report. A
+    custom service is reached at its port `main`, a role's at `http`.
     """
     enabled, custom = list(enabled or []), dict(custom or {})
+    declared = {name: {} for name in wanted or [] if name in enabled or name in custom}
+    return declared_routes(declared, list(custom), litellm_api and "litellm" in enabled, hostnames, domain, https_port)
+
+
+def declared_routes(declared: dict, custom: list, litellm_api: bool, hostnames: dict, domain: str,
+                    https_port: int) -> dict:
+    """The routes of `declared` ({service: its `route` declaration: port, host}), in its order, and LiteLLM's API
+    when `litellm_api`. A route's hostname: proxy_hostnames' entry, else <host (default the service)>.<domain>."""
     out = {}
-    for name in wanted or []:
-        if name in NEVER_ROUTED or (name not in enabled and name not in custom):
+    for name, route in declared.items():
+        if name in NEVER_ROUTED:
             continue
-        host = hostname(name, domain, hostnames)
-        out[name] = _route(name, host, "main" if name in custom else "http", https_port, api_only=False)
-    if litellm_api and "litellm" in enabled:
+        host = str((hostnames or {}).get(name) or f"{route.get('host') or name}.{domain}")
+        port = route.get("port") or ("main" if name in custom else "http")
+        out[name] = _route(name, host, port, https_port, api_only=False)
+    if litellm_api:
         host = hostname("litellm", domain, hostnames)
         out["litellm"] = _route("litellm", host, "http", https_port, api_only=True)
     return out
@@ -100,14 +110,16 @@ def problems(data: dict) -> list[str]:
     if why:
         out.append(f"proxy.aiplatform_domain: {inputs._shown(domain)} {why}; set aiplatform_domain")
     wanted = data.get("routes")
-    if not isinstance(wanted, list) or not all(isinstance(n, str) for n in wanted):
-        out.append("proxy.proxy_routes: must be a list of service names")
+    if wanted in (None, ""):
+        wanted = []  # the default: every enabled service that declares a route
+    elif not isinstance(wanted, list) or not all(isinstance(n, str) for n in wanted):
+        out.append("proxy.proxy_routes: must be a list of service names (or null: every service that declares a route)")
         wanted = []
     known = set(data.get("services") or []) | set(data.get("custom") or [])
     for name in wanted:
         if name in NEVER_ROUTED:
             out.append(f"proxy.proxy_routes: {name} is not routed ({NEVER_ROUTED[name]}); remove it from proxy_routes")
-        elif name not in known and name not in APPLICATIONS:
+        elif name not in known and not service_roles.has_role(name):
             out.append(f"proxy.proxy_routes: '{name}' is no service of this collection or of "
                        f"aiplatform_custom_services; remove it or define it")
     hostnames = data.get("hostnames")

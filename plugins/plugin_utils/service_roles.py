@@ -13,15 +13,25 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 ROLES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "roles"))
+# Where service roles are looked for, first match wins: the collection's own (a test adds a fixture's folder).
+ROLE_DIRS = [ROLES]
 
 
 def names() -> list[str]:
     """Every service the collection has a role for."""
-    return sorted(n for n in os.listdir(ROLES) if n != "aiplatform" and has_role(n))
+    return sorted({n for d in ROLE_DIRS if os.path.isdir(d) for n in os.listdir(d) if n != "aiplatform" and has_role(n)})
+
+
+def role_dir(service: str) -> str:
+    """The folder of a service's role (under the collection's roles unless a fixture's folder holds it)."""
+    for base in ROLE_DIRS:
+        if os.path.isfile(os.path.join(base, service, "defaults", "main.yml")):
+            return os.path.join(base, service)
+    return os.path.join(ROLES, service)
 
 
 def has_role(service: str) -> bool:
-    return os.path.isfile(os.path.join(ROLES, service, "defaults", "main.yml"))
+    return os.path.isfile(os.path.join(role_dir(service), "defaults", "main.yml"))
 
 
 def _load(loader, path: str) -> dict:
@@ -41,15 +51,15 @@ def variables(loader, services: list[str], task_vars: dict) -> dict:
     for name in services:
         if not has_role(name):
             continue
-        defaults.update(_load(loader, os.path.join(ROLES, name, "defaults", "main.yml")))
-        derived.update(_load(loader, os.path.join(ROLES, name, "vars", "main.yml")))
-        derived[f"{name}_role_path"] = os.path.join(ROLES, name)
+        defaults.update(_load(loader, os.path.join(role_dir(name), "defaults", "main.yml")))
+        derived.update(_load(loader, os.path.join(role_dir(name), "vars", "main.yml")))
+        derived[f"{name}_role_path"] = role_dir(name)
     return {**defaults, **task_vars, **derived}
 
 
 def options(loader, service: str) -> dict:
     """The options of a service role's argument spec (entry point main)."""
-    specs = _load(loader, os.path.join(ROLES, service, "meta", "argument_specs.yml")).get("argument_specs") or {}
+    specs = _load(loader, os.path.join(role_dir(service), "meta", "argument_specs.yml")).get("argument_specs") or {}
     return dict((specs.get("main") or {}).get("options") or {})
 
 

@@ -298,3 +298,24 @@ def test_the_roles_put_the_setup_guards_into_the_environment():
     assert read_env_file(render("dify", "dify.env.j2", **dify_vars()))["INIT_PASSWORD"] == "dify-init_password"
     environment = rendered("openwebui")["services"]["openwebui"]["environment"]
     assert environment["ENABLE_SIGNUP"] == "False" and environment["ENABLE_INITIAL_ADMIN_SIGNUP"] == "True"
+
+
+# -- which service uses which setup: its own declaration ------------------------------------------------------
+def test_the_kinds_are_the_protocols_spoken_and_the_module_documents_them():
+    import yaml
+
+    from ansible_collections.aiplatform.stack.plugins.modules import deploy_step as module
+
+    assert tuple(first_admin.PROTOCOLS) == first_admin.KINDS
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    assert doc["options"]["admins"]["suboptions"]["kind"]["choices"] == list(first_admin.KINDS)
+
+
+def test_a_declared_kind_is_checked_by_the_plan_and_any_service_may_speak_an_existing_one():
+    from ansible_collections.aiplatform.stack.plugins.plugin_utils import needs
+
+    ok = {"wiki": {"name": "wiki", "first_admin": {"kind": "flowise", "port": 3000}}}
+    assert needs.declaration_problems(ok, ["wiki"]) == []
+    bad = {"wiki": {"name": "wiki", "first_admin": {"kind": "wiki", "port": 3000}}}
+    (problem,) = needs.declaration_problems(bad, ["wiki"])
+    assert problem.startswith("wiki.first_admin.kind: 'wiki' is not a setup") and "flowise" in problem

@@ -6,6 +6,7 @@ import yaml
 
 from ansible_collections.aiplatform.stack.plugins.filter import platform as filters
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs, redis_acl
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import needs
 
 from .render_roles import render
 from .test_inputs import HOSTILE_VALUES, read_env_file
@@ -125,7 +126,8 @@ def test_proxy_ports_are_port_numbers_only(ports, ok):
 
 def test_acl_file_has_each_user_with_its_rules_and_only_hashed_passwords():
     users = dict.fromkeys(APPS, RULES)
-    text = render("redis", "users.acl.j2", redis_acl_users=users, aiplatform_secrets={"redis": SECRETS})
+    text = render("redis", "users.acl.j2", aiplatform_catalog={"redis": {"acl_users": users}},
+                  aiplatform_secrets={"redis": SECRETS})
     lines = text.splitlines()
     assert [line.split()[1] for line in lines] == ["default", "admin", *sorted(APPS)]
     for line in lines:
@@ -153,6 +155,27 @@ def test_a_rule_that_could_change_a_password_or_add_a_user_is_rejected(rules):
 @pytest.mark.parametrize("user", ["default", "admin", "Dify", "di fy", "dify\nuser x", "", "1app"])
 def test_user_names_are_application_names(user):
     assert redis_acl.user_problems("redis_acl_users", {user: RULES})
+
+
+def test_each_consumer_that_declares_a_redis_user_gets_one_and_the_inventory_overrides_its_rules():
+    catalog = {"redis": {"name": "redis", "secrets": {"password": {"kind": "token", "length": 32}},
+                         "acl": {"default_rules": RULES, "users": {"n8n": "~* +@all -@dangerous +keys", "tool": RULES},
+                                 "secret": {"kind": "token", "length": 32}}},
+               "n8n": {"name": "n8n", "redis_user": True}, "wiki": {"name": "wiki", "redis_user": {"rules": "~wiki:* +@all"}},
+               "flowise": {"name": "flowise"}, "quiet": {"name": "quiet", "redis_user": None}}
+    assert needs.provide(catalog, list(catalog)) == []
+    redis = catalog["redis"]
+    # the inventory's redis_acl_users: n8n's rules widened, a user added for a custom service (tool)
+    assert redis["acl_users"] == {"n8n": "~* +@all -@dangerous +keys", "tool": RULES, "wiki": "~wiki:* +@all"}
+    assert list(redis["secrets"]) == ["password", "user_n8n", "user_tool", "user_wiki"]
+    assert redis["inputs"]["acl_users"] == {"redis_acl_users": redis["acl_users"]}
+
+
+def test_a_declared_redis_rule_that_could_add_a_user_is_refused_naming_the_service():
+    catalog = {"redis": {"name": "redis", "acl": {"default_rules": RULES}},
+               "wiki": {"name": "wiki", "redis_user": {"rules": "~* nopass"}}}
+    problems = needs.provide(catalog, ["redis", "wiki"])
+    assert problems and problems[0].startswith("wiki.redis_user.rules: ") and "acl_users" not in catalog["redis"]
 
 
 def test_ordinary_rules_pass():

@@ -13,12 +13,13 @@ import urllib.request
 from http.server import ThreadingHTTPServer
 
 import pytest
+import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import deploy_step, first_admin, litellm_keys
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import needs, service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import Scheduler
 
 from .test_scheduler import SEED, Clock, FakeHost, service
@@ -284,7 +285,20 @@ def litellm_data(database: bool, services: list[str]) -> dict:
         "aiplatform_services": services, "litellm_database_enabled": database, "aiplatform_hardening_overrides": {}})
     templar = Templar(loader=loader, variables=variables)
     svc = variables["litellm_service"]
-    return {k: templar.template(svc[k]) for k in ("secrets", "virtual_keys", "status_warnings")}
+    litellm = {k: templar.template(svc[k]) for k in ("secrets", "virtual_keys", "status_warnings")}
+    # the consumers as their roles declare them (litellm_key in <role>_service), handed to LiteLLM by the plan
+    catalog = {name: {"name": name, "litellm_key": declared(name, "litellm_key")} for name in services}
+    catalog["litellm"] = dict(litellm, name="litellm")
+    needs.litellm_keys(catalog)
+    return catalog["litellm"]
+
+
+def declared(role: str, field: str):
+    path = os.path.join(service_roles.ROLES, role, "vars", "main.yml")
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        return ((yaml.safe_load(fh) or {}).get(f"{role}_service") or {}).get(field)
 
 
 def test_the_role_generates_a_key_per_enabled_application_in_database_mode_only():

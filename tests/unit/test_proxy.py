@@ -10,9 +10,9 @@ import yaml
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import certificates, inputs
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, proxy
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, needs, proxy
 
-from .render_roles import render, role_defaults
+from .render_roles import ROOT, render, role_defaults
 
 ENABLED = ["postgres", "redis", "ollama", "litellm", "dify", "n8n", "flowise", "anythingllm", "openwebui", "proxy"]
 DEFAULTS = role_defaults("proxy")
@@ -27,11 +27,26 @@ def app(name, port, container=None, bind="127.0.0.1", published=None, group="aip
     return {"name": name, "container": f"aiplatform-{name}", "host_group": group, "ports": ports, "connects_to": []}
 
 
-def routes(**over):
-    args = dict(enabled=ENABLED, custom={}, wanted=DEFAULTS["proxy_routes"], litellm_api=False, hostnames={},
-                domain="aiplatform.internal", https_port=443)
-    args.update(over)
-    return proxy.routes(**args)
+def declaring(role: str) -> dict | None:
+    """The route a role declares in its description (roles/<role>/vars/main.yml), as written."""
+    path = os.path.join(ROOT, "roles", role, "vars", "main.yml")
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        return ((yaml.safe_load(fh) or {}).get(f"{role}_service") or {}).get("route")
+
+
+def routes(enabled=ENABLED, custom=None, wanted=None, litellm_api=False, hostnames=None, domain="aiplatform.internal",
+           https_port=443):
+    """The routes as the plan works them out (needs.routes): from what the enabled roles declare, or `wanted`."""
+    services = {name: {"name": name, "route": declaring(name)} for name in enabled}
+    services.update({name: {"name": name, "custom": {}, "route": spec.get("route") and {"port": "main"}}
+                     for name, spec in (custom or {}).items()})
+    services["proxy"] = {"name": "proxy", "route_options": {
+        "wanted": wanted, "litellm_api": litellm_api, "hostnames": hostnames or {}, "domain": domain,
+        "https_port": https_port}}
+    assert needs.routes(services) == []
+    return services["proxy"]["routes"]
 
 
 def catalog(route_map=None, **apps):
@@ -86,6 +101,38 @@ def test_another_https_port_is_in_the_url_and_a_custom_service_is_reached_at_its
     found = routes(https_port=8443, custom={"mytool": {}}, wanted=["mytool", "openwebui"])
     assert found["openwebui"]["url"] == "https://openwebui.aiplatform.internal:8443"
     assert found["mytool"]["port"] == "main"
+
+
+def test_what_is_routed_is_what_the_services_declare_unless_proxy_routes_lists_them():
+    assert [n for n in ENABLED if declaring(n)] == ["dify", "n8n", "flowise", "anythingllm", "openwebui"]
+    # a custom service is routed when its spec says route: true, at its port main
+    found = routes(custom={"mytool": {"route": True}, "quiet": {}})
+    assert found["mytool"]["port"] == "main" and "quiet" not in found
+    # proxy_routes set by the inventory: exactly those (here Dify and Flowise left out)
+    assert sorted(routes(wanted=["n8n", "openwebui", "quiet"], custom={"quiet": {}})) == ["n8n", "openwebui", "quiet"]
+
+
+def test_a_declared_host_names_the_route_and_proxy_hostnames_wins_over_it():
+    services = {"chat": {"name": "chat", "route": {"port": "web", "host": "talk"}},
+                "wiki": {"name": "wiki", "route": True},
+                "proxy": {"name": "proxy", "route_options": {"domain": "example.org", "https_port": 443,
+                                                             "hostnames": {"wiki": "docs.example.org"}}}}
+    assert needs.routes(services) == []
+    found = services["proxy"]["routes"]
+    assert found["chat"]["hostname"] == "talk.example.org" and found["chat"]["port"] == "web"
+    assert found["wiki"] == {"service": "wiki", "port": "http", "checked": False, "api_only": False,
+                             "hostname": "docs.example.org", "url": "https://docs.example.org"}
+    assert services["proxy"]["connects_to"] == list(found.values())
+
+
+@pytest.mark.parametrize("options", [{"https_port": "four"}, {"wanted": [{"n8n": 1}]}, {"wanted": "n8n"}])
+def test_bad_route_options_leave_the_report_to_the_proxys_checks(options):
+    services = {"n8n": {"name": "n8n", "route": True},
+                "proxy": {"name": "proxy", "route_options": dict({"domain": "example.org"}, **options)}}
+    assert needs.routes(services) == []
+    assert "n8n" not in (services["proxy"].get("routes") or {})
+    assert needs.routes(dict(services, proxy={"route_options": {"litellm_api": "perhaps"}})) == [
+        "proxy.proxy_litellm_api: 'perhaps' is not true or false"]
 
 
 def test_public_url_is_empty_without_the_proxy():
@@ -196,7 +243,7 @@ def test_a_value_that_could_open_a_block_never_reaches_the_caddyfile():
 # --- the plan's checks ---
 
 def validate(**over):
-    data = {"domain": "aiplatform.internal", "routes": list(DEFAULTS["proxy_routes"]), "services": ENABLED,
+    data = {"domain": "aiplatform.internal", "routes": DEFAULTS["proxy_routes"], "services": ENABLED,
             "custom": [], "hostnames": {}, "effective": routes(),
             "tls": {"mode": "platform_ca", "email": "", "ca": "", "ca_root": "", "lifetime": "4320h"},
             "https_port": 443, "http_port": 80, "max_body_size": "1GB", "timeouts": dict(DEFAULTS["proxy_timeouts"]),
@@ -308,7 +355,7 @@ def test_a_string_false_does_not_route_litellm():
 
     from ansible_collections.aiplatform.stack.plugins.filter import platform as filters
 
-    args = (ENABLED, {}, DEFAULTS["proxy_routes"])
+    args = (ENABLED, {}, ["dify", "n8n", "flowise", "anythingllm", "openwebui"])
     assert "litellm" not in filters.proxy_routes(*args, "false", {}, "aiplatform.internal", 443)
     assert "litellm" in filters.proxy_routes(*args, "yes", {}, "aiplatform.internal", 443)
     with pytest.raises(AnsibleFilterError, match="proxy_litellm_api"):
