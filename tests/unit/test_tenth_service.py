@@ -10,9 +10,11 @@ import types
 
 import pytest
 import yaml
+from ansible.module_utils.compat.version import LooseVersion
 from ansible.parsing.dataloader import DataLoader
 from ansible.playbook.play_context import PlayContext
 from ansible.playbook.task import Task
+from ansible.release import __version__ as ansible_version
 from ansible.template import Templar
 
 from ansible_collections.aiplatform.stack.plugins.action import deploy_platform, plan_platform
@@ -20,6 +22,11 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import render, service_roles
 
 from .render_roles import ROOT
+
+# Outside a play, ansible-core 2.17 and 2.18's Templar turns a role variable that names another ("{{ proxy_https_port }}")
+# into a string, which the plan rightly refuses as a port: there, the real plan is scripts/test-cores.sh's check-mode run.
+pytestmark = pytest.mark.skipif(LooseVersion(ansible_version) < LooseVersion("2.19"),
+                                reason="needs ansible-core 2.19's templating outside a play")
 
 FIXTURE_ROLES = os.path.join(os.path.dirname(__file__), "fixtures", "roles")
 NINE = ["postgres", "redis", "ollama", "litellm", "dify", "n8n", "flowise", "anythingllm", "openwebui"]
