@@ -14,10 +14,13 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVICES = ["postgres", "redis", "ollama", "litellm", "dify", "n8n", "flowise", "anythingllm", "openwebui"]
-PROJECTS = [f"aiplatform-{s}" for s in SERVICES] + ["aiplatform-echo", "aiplatform-later", "aiplatform-proxy"]
+# echo and later: test_isolation's custom services; wiki: the tenth service's fixture role (tests/unit/fixtures/roles)
+PROJECTS = [f"aiplatform-{s}" for s in SERVICES] + ["aiplatform-echo", "aiplatform-later", "aiplatform-proxy",
+                                                    "aiplatform-wiki"]
 VOLUMES = ["aiplatform_postgres_data", "aiplatform_redis_data", "aiplatform_ollama_data", "aiplatform_dify_storage",
            "aiplatform_dify_plugins", "aiplatform_dify_weaviate", "aiplatform_n8n_data", "aiplatform_flowise_data",
-           "aiplatform_anythingllm_storage", "aiplatform_openwebui_data", "aiplatform_proxy_data"]
+           "aiplatform_anythingllm_storage", "aiplatform_openwebui_data", "aiplatform_proxy_data",
+           "aiplatform_wiki_data"]
 # Most tests need only the core of the platform; the whole-platform tests deploy every service.
 CORE = ["postgres", "redis", "litellm"]
 
@@ -94,8 +97,9 @@ TEARDOWNS = [0]
 class Platform:
     """Deploys site.yml against the lab inventory into a private base directory."""
 
-    def __init__(self, base_dir, services=None, defaults=()):
+    def __init__(self, base_dir, services=None, defaults=(), root=ROOT):
         self.base_dir = base_dir
+        self.root = root  # the collection checkout the playbooks run from
         self.services = services or CORE
         self.defaults = tuple(defaults)  # extra vars every deploy of this platform passes before its own
         self.runs = []
@@ -113,7 +117,7 @@ class Platform:
                         **(env or {}))
         full_env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + full_env["PATH"]
         start = time.monotonic()
-        proc = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=900, check=False)
+        proc = subprocess.run(argv, cwd=self.root, env=full_env, capture_output=True, text=True, timeout=900, check=False)
         run = Run(proc, log_dir, time.monotonic() - start)
         self.runs.append(run)
         return run

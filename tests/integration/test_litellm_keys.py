@@ -10,6 +10,7 @@ the lab's real LiteLLM, which is config-only: there the applications hold the ma
 import hashlib
 import json
 import os
+import shutil
 import stat
 import tempfile
 import urllib.error
@@ -19,7 +20,7 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
-from .conftest import Platform, deployed_platform, docker, stored_secrets, wait_until
+from .conftest import ROOT, Platform, deployed_platform, docker, stored_secrets, wait_until
 
 APPS = ["openwebui", "anythingllm"]
 SERVICES = ["postgres", "redis", "litellm", *APPS]
@@ -126,6 +127,41 @@ def test_keys_litellm_forgot_are_registered_again_with_the_same_value(keyed):
     assert env_value(p, "openwebui") == key and key_info(p, key)[0] == 200
     # the applications' files did not change: nothing else was restarted
     assert not [e for e in run.of(ev.DEPLOY_SUCCESS) if e["service"] in APPS and e.get("changed")]
+
+
+def collection_with_a_tenth_role(dest):
+    """This checkout's collection with the tenth service's fixture role (tests/unit/fixtures/roles/wiki) put in its
+    roles/: nothing else differs, so whatever serves the wiki comes from its own role."""
+    left_out = {".git", ".venv", ".collections", "logs", "tests", "lab", "molecule"}  # not what a playbook runs
+    shutil.copytree(ROOT, dest, symlinks=True, ignore=lambda folder, names: [
+        n for n in names if folder == ROOT and (n in left_out or n.endswith(".tar.gz"))])
+    shutil.copytree(os.path.join(ROOT, "tests", "unit", "fixtures", "roles", "wiki"), os.path.join(dest, "roles", "wiki"))
+    os.makedirs(os.path.join(dest, ".collections", "ansible_collections", "aiplatform"))
+    os.symlink("../../..", os.path.join(dest, ".collections", "ansible_collections", "aiplatform", "stack"))
+    return dest
+
+
+def test_a_tenth_service_gets_its_database_redis_user_key_and_first_admin_from_its_own_role_alone(keyed, tmp_path):
+    p, dummy = keyed
+    copy = collection_with_a_tenth_role(str(tmp_path / "collection"))
+    wiki = Platform(p.base_dir, services=SERVICES + ["wiki"], defaults=(DATABASE_MODE,), root=copy)
+    run = wiki.deploy()
+    assert run.rc == 0, run.stdout[-5000:]
+    # the stand-in answers its probe only once PostgreSQL and Redis took the logins its role was given and LiteLLM
+    # its key (tests/unit/fixtures/roles/wiki/templates/compose.yml.j2)
+    assert run.of(ev.HEALTH_SUCCESS, "wiki"), run.stdout[-5000:]
+    key = stored_secrets(p, "litellm")["key_wiki"]
+    status, doc = key_info(p, key)
+    assert status == 200 and doc["info"]["key_alias"] == "wiki"
+    acl = open(os.path.join(p.base_dir, "redis", "users.acl")).read().splitlines()
+    assert [line for line in acl if line.startswith("user wiki ") and line.endswith(" ~wiki:* &wiki:* +@all -@admin "
+                                                                        "-@dangerous +info")], acl  # its own rules
+    databases = docker("exec", "aiplatform-postgres", "sh", "-c", 'psql -U "$POSTGRES_USER" -d postgres -Atc '
+                       '"SELECT datname FROM pg_database WHERE datname = \'wiki\'"').stdout.split()
+    assert databases == ["wiki"]
+    assert {e["service"] for e in run.events if e.get("admin") == "created"} == {"wiki"}
+    again = wiki.deploy()
+    assert again.rc == 0 and again.recap()["changed"] == 0, again.stdout[-3000:]
 
 
 def test_config_only_litellm_is_reported_by_status_and_its_applications_hold_the_master_key(lab):
