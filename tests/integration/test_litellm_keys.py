@@ -154,8 +154,8 @@ def test_a_tenth_service_gets_its_database_redis_user_key_and_first_admin_from_i
     status, doc = key_info(p, key)
     assert status == 200 and doc["info"]["key_alias"] == "wiki"
     acl = open(os.path.join(p.base_dir, "redis", "users.acl")).read().splitlines()
-    assert [line for line in acl if line.startswith("user wiki ") and line.endswith(" ~wiki:* &wiki:* +@all -@admin "
-                                                                        "-@dangerous +info")], acl  # its own rules
+    own_rules = " ~wiki:* &wiki:* +@all -@admin -@dangerous +info"  # the role's own rules
+    assert [line for line in acl if line.startswith("user wiki ") and line.endswith(own_rules)], acl
     databases = docker("exec", "aiplatform-postgres", "sh", "-c", 'psql -U "$POSTGRES_USER" -d postgres -Atc '
                        '"SELECT datname FROM pg_database WHERE datname = \'wiki\'"').stdout.split()
     assert databases == ["wiki"]

@@ -10,7 +10,7 @@ MODULE = "aiplatform.stack.ollama_models"
 ARGS = {"service": "ollama", "container": "aiplatform-ollama", "models": ["llama3", "qwen"], "timeout": 100}
 
 
-def pull(monkeypatch, steps, args=ARGS, seconds_per_step=1.0, **kw):
+def pull(monkeypatch, steps, args=None, seconds_per_step=1.0, **kw):
     """Run the action; the module answers `steps` in order, each taking `seconds_per_step` of a fake clock."""
     now = [0.0]
 
@@ -18,7 +18,7 @@ def pull(monkeypatch, steps, args=ARGS, seconds_per_step=1.0, **kw):
         now[0] += seconds_per_step
         return steps.pop(0)
     monkeypatch.setattr(ollama_models, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
-    return run_action(ollama_models, dict(args), answer, **kw)
+    return run_action(ollama_models, dict(ARGS if args is None else args), answer, **kw)
 
 
 def step(missing, **progress):

@@ -16,12 +16,12 @@ LOOPING = {"verdict": "waiting", "detail": "connection refused", "logs": ["panic
 TASK_VARS = {"inventory_hostname": "node1", "hostvars": {"node1": {"ansible_host": "10.0.0.5"}}}
 
 
-def status(found, services=(WEB, DB), others=None, task_vars=TASK_VARS, **args):
+def status(found, services=(WEB, DB), others=None, task_vars=None, **args):
     """Run the action: the probe round finds `found`; other modules answer from `others` ({module: result})."""
     def answer(name, module_args):
         return {"services": found} if name == PROBE else (others or {}).get(name, {"changed": True})
     args = {"services": list(services), "projects_dir": "/srv/aiplatform", **args}
-    return run_action(platform_status, args, answer, task_vars, check_mode=args.pop("check_mode", False))
+    return run_action(platform_status, args, answer, TASK_VARS if task_vars is None else task_vars, check_mode=args.pop("check_mode", False))
 
 
 def test_one_probe_round_asks_for_every_service_and_the_drift_against_what_was_deployed():

@@ -36,10 +36,10 @@ def declaring(role: str) -> dict | None:
         return ((yaml.safe_load(fh) or {}).get(f"{role}_service") or {}).get("route")
 
 
-def routes(enabled=ENABLED, custom=None, wanted=None, litellm_api=False, hostnames=None, domain="aiplatform.internal",
+def routes(enabled=None, custom=None, wanted=None, litellm_api=False, hostnames=None, domain="aiplatform.internal",
            https_port=443):
     """The routes as the plan works them out (needs.routes): from what the enabled roles declare, or `wanted`."""
-    services = {name: {"name": name, "route": declaring(name)} for name in enabled}
+    services = {name: {"name": name, "route": declaring(name)} for name in (ENABLED if enabled is None else enabled)}
     services.update({name: {"name": name, "custom": {}, "route": spec.get("route") and {"port": "main"}}
                      for name, spec in (custom or {}).items()})
     services["proxy"] = {"name": "proxy", "route_options": {

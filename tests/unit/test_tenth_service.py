@@ -151,7 +151,7 @@ def test_without_the_tenth_service_the_providers_serve_the_nine_as_before():
 def test_nothing_outside_the_fixture_role_names_the_tenth_service():
     # what a new service must not need: an edit to a provider's role, the plugins, the playbooks or the inventories
     for top in ("roles", "plugins", "playbooks", "inventories"):
-        for folder, _, names in os.walk(os.path.join(ROOT, top)):
+        for folder, dummy, names in os.walk(os.path.join(ROOT, top)):
             for name in names:
                 with open(os.path.join(folder, name), errors="replace") as fh:
                     assert "wiki" not in fh.read().lower(), os.path.join(folder, name)
