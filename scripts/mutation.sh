@@ -19,8 +19,8 @@ if [ ! -f "$venv/.complete" ]; then
   log "creating $venv (${tools[*]} and requirements.txt)"
   rm -rf "$venv"; mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip >/dev/null
-  "$venv/bin/pip" install -q "${tools[@]}" -r requirements.txt
+  { "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q "${tools[@]}" -r requirements.txt; } \
+    > "$venv/pip.log" 2>&1 || { cat "$venv/pip.log"; exit 1; }
   touch "$venv/.complete"
 fi
 

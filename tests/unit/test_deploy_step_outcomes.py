@@ -1,0 +1,311 @@
+"""The host side of a deploy step, part by part, with the engine, the network and compose replaced by fakes: what each
+part of a request does and what it answers (the parts mutation testing, scripts/mutation.sh, found unguarded)."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import deploy_step, pg_login
+from ansible_collections.aiplatform.stack.plugins.module_utils.compose import ComposeError
+from ansible_collections.aiplatform.stack.plugins.module_utils.deploy_step import (
+    engine_down,
+    models_missing,
+    probe_remote,
+    run_step,
+    wiring,
+)
+
+
+# -- dependencies on other hosts ---------------------------------------------------------------------------------
+def test_postgres_elsewhere_is_ready_only_when_every_consumer_logs_in_to_its_own_database(monkeypatch):
+    tried = []
+
+    def login(host, port, user, password, database):
+        tried.append((host, port, user, password, database))
+        if user == "n8n":
+            raise pg_login.LoginError('password authentication failed for user "n8n"')
+        return "ok"
+
+    monkeypatch.setattr(pg_login, "login", login)
+    dep = {"host": "10.0.0.5", "port": 5432, "logins": [
+        {"user": "litellm", "password": "a", "database": "litellm"}, {"user": "n8n", "password": "b", "database": "n8n"}]}
+    got = probe_remote(dep)
+    assert got == {"verdict": "waiting", "detail": '10.0.0.5:5432 n8n as n8n: password authentication failed for '
+                                                   'user "n8n"'}
+    assert tried == [("10.0.0.5", 5432, "litellm", "a", "litellm"), ("10.0.0.5", 5432, "n8n", "b", "n8n")]
+
+    tried.clear()
+    monkeypatch.setattr(pg_login, "login", lambda *a: tried.append(a))
+    got = probe_remote(dep)
+    assert got == {"verdict": "ready",
+                   "detail": "10.0.0.5:5432: litellm logged in to litellm, n8n logged in to n8n"}
+    assert len(tried) == 2
+
+
+def test_a_login_that_cannot_reach_postgres_elsewhere_is_waited_for(monkeypatch):
+    def unreachable(*args):
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(pg_login, "login", unreachable)
+    got = probe_remote({"host": "db", "port": 5432, "logins": [{"user": "u", "password": "p", "database": "d"}]})
+    assert got == {"verdict": "waiting", "detail": "db:5432 d as u: connection refused"}
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis"])
+def test_postgres_and_redis_elsewhere_are_asked_in_their_own_protocol(monkeypatch, kind):
+    asked = []
+    monkeypatch.setattr(pg_login, "ping", lambda host, port: asked.append(("postgres", host, port)) or (True, "pg up"))
+    monkeypatch.setattr(deploy_step, "redis_ping",
+                        lambda host, port: asked.append(("redis", host, port)) or (False, "-LOADING"))
+    got = probe_remote({"host": "h", "port": 7, "probe": {"type": kind}})
+    assert asked == [(kind, "h", 7)]
+    assert got == ({"verdict": "ready", "detail": "h:7 pg up"} if kind == "postgres"
+                   else {"verdict": "waiting", "detail": "h:7 -LOADING"})
+
+
+@pytest.mark.parametrize("error", [OSError("no route to host"), pg_login.LoginError("bad startup reply")])
+def test_a_ping_that_fails_leaves_the_dependency_waiting_with_the_reason(monkeypatch, error):
+    def fails(host, port):
+        raise error
+
+    monkeypatch.setattr(pg_login, "ping", fails)
+    assert probe_remote({"host": "h", "port": 1, "probe": {"type": "postgres"}}) == {
+        "verdict": "waiting", "detail": f"h:1 {error}"}
+
+
+def test_an_http_dependency_elsewhere_is_probed_at_its_published_port_and_an_ipv6_host_is_bracketed(monkeypatch):
+    asked = []
+    monkeypatch.setattr(deploy_step, "http_probe", lambda probe, host: asked.append((probe, host)) or (True, "HTTP 200"))
+    got = probe_remote({"host": "fd00::5", "port": 4000, "probe": {"type": "http", "path": "/health", "url": "x"}})
+    assert got == {"verdict": "ready", "detail": "fd00::5:4000 HTTP 200"}
+    assert asked == [({"type": "http", "path": "/health", "port": 4000, "url": None}, "[fd00::5]")]
+    probe_remote({"host": "10.0.0.5", "port": 80, "probe": {"type": "http"}})
+    assert asked[-1][1] == "10.0.0.5"
+
+
+def test_any_other_dependency_elsewhere_is_a_tcp_connect(monkeypatch):
+    asked = []
+    monkeypatch.setattr(deploy_step, "tcp_probe", lambda host, port: asked.append((host, port)) or (False, "refused"))
+    assert probe_remote({"host": "h", "port": 11434}) == {"verdict": "waiting", "detail": "h:11434 refused"}
+    assert asked == [("h", 11434)]
+
+
+# -- Ollama's models -----------------------------------------------------------------------------------------------
+def test_the_models_ollama_lacks_are_asked_at_its_container_address(monkeypatch):
+    urls = []
+
+    def open_url(url, timeout, use_proxy):
+        urls.append((url, timeout, use_proxy))
+        return io.BytesIO(json.dumps({"models": [{"name": "llama3.2:latest"}]}).encode())
+
+    monkeypatch.setattr(deploy_step, "open_url", open_url)
+    probe = {"containers": [{"name": "x"}, {"name": "aiplatform-ollama", "address": "172.18.0.4"}]}
+    assert models_missing(probe, {"port": 11434, "names": ["llama3.2", "qwen2.5"]}) == ["qwen2.5"]
+    assert urls == [("http://172.18.0.4:11434/api/tags", 5, False)]
+
+
+def test_models_are_not_known_without_an_address_or_an_answer_and_none_are_missing_when_none_are_wanted(monkeypatch):
+    assert models_missing({"containers": [{"name": "x"}]}, {"port": 1, "names": ["a"]}) is None
+    assert models_missing({"containers": [{"address": "10.1.1.1"}]}, {"port": 1, "names": []}) == []
+
+    def down(url, timeout, use_proxy):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(deploy_step, "open_url", down)
+    assert models_missing({"containers": [{"address": "10.1.1.1"}]}, {"port": 1, "names": ["a"]}) is None
+
+
+# -- links, checked from inside the container's network ------------------------------------------------------------
+ENDPOINTS = [{"name": "postgres", "host": "postgres", "port": "5432"}, {"name": "redis", "host": "redis", "port": 6379}]
+
+
+def test_links_are_checked_from_inside_the_network_of_the_running_container(monkeypatch):
+    seen = []
+    monkeypatch.setattr(deploy_step, "in_netns", lambda pid, eps: seen.append((pid, eps)) or [
+        {"ok": True, "address": "172.18.0.2:5432"}, {"ok": False, "address": "172.18.0.3:6379", "detail": "refused"}])
+    commands = []
+
+    def run(argv):
+        commands.append(argv)
+        return 0, "4242\n", ""
+
+    got = wiring(run, {"container": "aiplatform-n8n", "endpoints": ENDPOINTS})
+    assert commands == [["docker", "inspect", "-f", "{{.State.Pid}}", "aiplatform-n8n"]]
+    assert seen == [(4242, [("postgres", 5432), ("redis", 6379)])]
+    assert got == {"postgres": {"ok": True, "address": "172.18.0.2:5432"},
+                   "redis": {"ok": False, "address": "172.18.0.3:6379", "detail": "refused"}}
+
+
+@pytest.mark.parametrize("answer", [(1, "", "No such container"), (0, "0\n", ""), (0, "", "")])
+def test_the_links_of_a_container_that_does_not_run_are_all_broken(monkeypatch, answer):
+    monkeypatch.setattr(deploy_step, "in_netns", lambda pid, eps: pytest.fail("no namespace to enter"))
+    got = wiring(lambda argv: answer, {"container": "aiplatform-n8n", "endpoints": ENDPOINTS})
+    assert got == {"postgres": {"ok": False, "address": "postgres:5432", "detail": "aiplatform-n8n is not running"},
+                   "redis": {"ok": False, "address": "redis:6379", "detail": "aiplatform-n8n is not running"}}
+
+
+def test_a_network_that_cannot_be_entered_breaks_every_link_with_the_reason(monkeypatch):
+    def refuse(pid, eps):
+        raise PermissionError("setns: operation not permitted")
+
+    monkeypatch.setattr(deploy_step, "in_netns", refuse)
+    got = wiring(lambda argv: (0, "77", ""), {"container": "c", "endpoints": ENDPOINTS[:1]})
+    assert got == {"postgres": {"ok": False, "address": "postgres:5432",
+                                "detail": "cannot enter the network of c: setns: operation not permitted"}}
+
+
+# -- stop, roll back, up, with compose replaced --------------------------------------------------------------------
+class FakeDeployer:
+    """ProjectDeployer as run_step uses it: every call recorded; a project named in `fails` raises compose's error."""
+
+    calls: list = []
+    fails: dict = {}
+
+    def __init__(self, run, project_src, project_name, check_mode=False):
+        self.name, self.check_mode = project_name, check_mode
+        self.calls.append(("init", project_src, project_name, check_mode))
+
+    def _answer(self, what, **facts):
+        self.calls.append((what, self.name, facts))
+        if self.name in self.fails:
+            raise self.fails[self.name]
+        return {"changed": True, "did": what, **facts}
+
+    def present(self, files, pull, networks, recreate_services, validated):
+        return self._answer("present", files=files, pull=pull, networks=networks, recreate_services=recreate_services,
+                            validated=validated, check_mode=self.check_mode)
+
+    def previous(self):
+        return self._answer("previous")
+
+    def stopped(self):
+        return self._answer("stopped")
+
+
+@pytest.fixture
+def compose(monkeypatch):
+    FakeDeployer.calls, FakeDeployer.fails = [], {}
+    monkeypatch.setattr(deploy_step, "ProjectDeployer", FakeDeployer)
+    monkeypatch.setattr(deploy_step.drift, "remember", lambda *a: True)
+    monkeypatch.setattr(deploy_step.drift, "check_step", lambda run, checks, results, inspected: {})
+    return FakeDeployer
+
+
+def project(name, **extra):
+    return {"service": name, "project_src": f"/opt/aiplatform/{name}", "project_name": f"aiplatform-{name}", **extra}
+
+
+def test_a_stop_and_a_rollback_each_reach_compose_and_answer_per_service(compose):
+    compose.fails = {"aiplatform-dify": ComposeError({"category": "engine", "cause": "daemon gone"})}
+    out = run_step({"stop": [project("n8n"), project("dify")], "previous": [project("litellm")]}, run=None)
+    assert out["stop"] == {"n8n": {"changed": True, "did": "stopped"},
+                           "dify": {"category": "engine", "cause": "daemon gone", "failed": True, "changed": False}}
+    assert out["previous"] == {"litellm": {"changed": True, "did": "previous"}}
+    assert ("init", "/opt/aiplatform/litellm", "aiplatform-litellm", False) in compose.calls
+
+
+def test_check_mode_stops_rolls_back_and_starts_nothing(compose):
+    out = run_step({"stop": [project("n8n")], "previous": [project("dify")], "up": [project("flowise")]},
+                   check_mode=True, run=None)
+    assert compose.calls == []
+    assert "stop" not in out and "previous" not in out and "up" not in out
+
+
+def test_an_up_gets_the_pull_policy_the_networks_and_what_the_check_validated(compose):
+    p = project("n8n", files={"compose.yml": {"content": "x"}}, recreate_services=["n8n"], validated={"hash": "h"},
+                model={"external_networks": ["aiplatform-link-b"]})
+    out = run_step({"up": [p], "networks": ["aiplatform-link-a"], "pull": "always"}, run=None)
+    facts = out["up"]["n8n"]
+    assert facts["pull"] == "always"
+    assert facts["networks"] == ["aiplatform-link-a", "aiplatform-link-b"]
+    assert facts["files"] == {"compose.yml": {"content": "x"}}
+    assert facts["recreate_services"] == ["n8n"] and facts["validated"] == {"hash": "h"}
+    assert facts["check_mode"] is False
+
+
+def test_an_up_pulls_only_missing_images_unless_asked_and_joins_no_network_it_was_not_given(compose):
+    out = run_step({"up": [project("n8n")]}, run=None)
+    assert out["up"]["n8n"]["pull"] == "missing" and out["up"]["n8n"]["networks"] == []
+    assert out["up"]["n8n"]["files"] == {}
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), ValueError("bad YAML")])
+def test_an_up_whose_files_cannot_be_written_fails_as_config(compose, error):
+    compose.fails = {"aiplatform-n8n": error}
+    out = run_step({"up": [project("n8n")]}, run=None)
+    assert out["up"]["n8n"]["failed"] is True and out["up"]["n8n"]["changed"] is False
+    assert out["up"]["n8n"]["category"] == "config" and out["up"]["n8n"]["cause"] == str(error)
+    assert out["up"]["n8n"]["advice"]
+
+
+def test_a_check_that_asks_to_start_a_changed_project_brings_it_up_with_what_it_validated(compose, monkeypatch):
+    answers = {True: {"changed": True, "changed_files": ["compose.yml"], "validated": {"hash": "v1"}},
+               False: {"changed": True, "actions": ["up"]}}
+
+    def present(self, files, pull, networks, recreate_services, validated):
+        self.calls.append((self.check_mode, validated))
+        return dict(answers[self.check_mode])
+
+    monkeypatch.setattr(FakeDeployer, "present", present)
+    out = run_step({"check": [project("redis", start_if_changed=True), project("n8n")]}, run=None)
+    assert out["check"]["redis"]["brought_up"] is True and out["check"]["redis"]["actions"] == ["up"]
+    assert [c for c in compose.calls if c[0] != "init"] == [(True, None), (False, {"hash": "v1"}), (True, None)]
+    assert "brought_up" not in out["check"]["n8n"] and out["check"]["n8n"]["changed"] is True
+
+
+def test_a_check_is_not_followed_by_an_up_in_check_mode_or_when_nothing_changed_or_it_failed(compose, monkeypatch):
+    def present(self, files, pull, networks, recreate_services, validated):
+        self.calls.append(self.check_mode)
+        return {"redis": {"changed": False}, "n8n": {"failed": True, "changed_files": ["x"]}}.get(
+            self.name.split("-")[1], {"changed": True, "changed_files": ["x"]})
+
+    monkeypatch.setattr(FakeDeployer, "present", present)
+    run_step({"check": [project("redis", start_if_changed=True), project("n8n", start_if_changed=True)]}, run=None)
+    assert [c for c in compose.calls if not isinstance(c, tuple)] == [True, True]
+    compose.calls.clear()
+    out = run_step({"check": [project("dify", start_if_changed=True)]}, check_mode=True, run=None)
+    assert [c for c in compose.calls if not isinstance(c, tuple)] == [True]
+    assert "brought_up" not in out["check"]["dify"]
+
+
+def test_an_up_that_fails_in_the_check_is_reported_as_the_failure_not_as_brought_up(compose, monkeypatch):
+    def present(self, files, pull, networks, recreate_services, validated):
+        if self.check_mode:
+            return {"changed": True, "changed_files": ["compose.yml"]}
+        return {"failed": True, "category": "port", "cause": "port 5432 is taken"}
+
+    monkeypatch.setattr(FakeDeployer, "present", present)
+    out = run_step({"check": [project("postgres", start_if_changed=True)]}, run=None)
+    assert out["check"]["postgres"] == {"failed": True, "category": "port", "cause": "port 5432 is taken",
+                                        "changed": False}
+
+
+# -- probes --------------------------------------------------------------------------------------------------------
+def test_an_engine_that_does_not_answer_leaves_every_asked_service_waiting_with_the_reason(compose, monkeypatch):
+    def no_engine(run, wanted, baseline, log_lines, raw=None):
+        raise RuntimeError("Cannot connect to the Docker daemon")
+
+    monkeypatch.setattr(deploy_step, "probe_services", no_engine)
+    out = run_step({"probe": [{"name": "n8n"}, {"name": "dify"}]}, run=None)
+    assert out["probe"] == engine_down([{"name": "n8n"}, {"name": "dify"}], RuntimeError("x")) | {
+        n: {"verdict": "waiting", "detail": "the Docker engine does not answer: Cannot connect to the Docker daemon",
+            "engine_down": True} for n in ("n8n", "dify")}
+
+
+def test_the_unchanged_projects_of_a_check_are_probed_with_the_baseline_and_log_lines_asked(compose, monkeypatch):
+    asked = []
+
+    def probe(run, wanted, baseline, log_lines, raw=None):
+        asked.append((wanted, baseline, log_lines))
+        return {w["name"]: {"verdict": "ready", "detail": "HTTP 200"} for w in wanted}
+
+    monkeypatch.setattr(deploy_step, "probe_services", probe)
+    monkeypatch.setattr(FakeDeployer, "present", lambda self, *a, **k: {"changed": self.name.endswith("dify")})
+    out = run_step({"check": [project("n8n", probe={"type": "http"}, target="n8n"), project("redis"),
+                              project("dify", probe={"type": "http"})],
+                    "baseline": {"aiplatform-n8n": 2}, "log_lines": 7}, run=None)
+    assert asked == [([{"name": "n8n", "project": "aiplatform-n8n", "probe": {"type": "http"}, "target": "n8n"}],
+                      {"aiplatform-n8n": 2}, 7)]
+    assert out["probe"] == {"n8n": {"verdict": "ready", "detail": "HTTP 200"}}
