@@ -2,7 +2,13 @@
 (scripts/mutation.sh) found unguarded: databases, rollbacks, stops, refused logins, skips that propagate."""
 from __future__ import annotations
 
-from .test_scheduler import SEED, FakeHost, first, run
+import random
+
+import pytest
+
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import Scheduler
+
+from .test_scheduler import SEED, Clock, FakeHost, first, run, service
 
 N8N_REFUSED = 'HTTP 503: Error: password authentication failed for user "n8n"'
 
@@ -131,3 +137,105 @@ def test_a_skipped_service_blocks_what_depends_on_it_in_turn():
     assert summary["failed_services"] == ["postgres", "litellm", "openwebui"]
     assert summary["healthy"] == ["ollama"]
     assert not any(p["service"] in ("litellm", "openwebui") for r in host.requests for p in r.get("up") or [])
+
+
+def run_tweaked(specs: dict, deps: dict, tweak, answer, check_mode: bool = False):
+    """run() with the services given first-admin or key specs by `tweak`, and the host's answers edited by `answer`."""
+    clock = Clock()
+    host = FakeHost(clock, specs)
+    events: list[dict] = []
+
+    def step(request: dict) -> dict:
+        return answer(request, host.step(request))
+
+    local = [service(n, list(deps[n])) for n in deps]
+    tweak({s.name: s for s in local})
+    sched = Scheduler(local, step, events.append, clock=clock, sleep=clock.sleep, wall=clock, rng=random.Random(1),
+                      check_mode=check_mode)
+    return sched.run(), events, host, sched
+
+
+ADMIN = {"kind": "n8n", "target": "n8n", "port": 5678, "email": "admin@example.org", "secrets_file": "/etc/n8n.json"}
+
+
+def with_admin(services):
+    services["n8n"].admin = dict(ADMIN)
+
+
+def admins_answer(action, ok=True):
+    def answer(request, out):
+        if request.get("admins"):
+            out["admins"] = {a["service"]: {"ok": ok, "action": action, "category": "auth", "cause": "login refused"}
+                             for a in request["admins"] if out["probe"].get(a["service"], {}).get("verdict") == "ready"}
+        return out
+    return answer
+
+
+@pytest.mark.parametrize("action", ["created", "would_create"])
+def test_a_first_administrator_made_or_to_be_made_is_said_and_makes_the_run_changed(action):
+    specs = {"n8n": {"running": True}}
+    summary, events, dummy, dummy2 = run_tweaked(specs, {"n8n": []}, with_admin, admins_answer(action),
+                                                 check_mode=action == "would_create")
+    said = [e for e in events if e["type"] == "DEPLOY_SUCCESS" and e.get("admin") == action]
+    assert len(said) == 1 and said[0]["service"] == "n8n" and said[0]["changed"] is True
+    assert "admin@example.org" in said[0]["message"]
+    assert summary["changed"] is True and summary["healthy"] == ["n8n"]
+
+
+def test_a_verified_first_administrator_changes_nothing():
+    summary, events, dummy, sched = run_tweaked({"n8n": {"running": True}}, {"n8n": []}, with_admin,
+                                                admins_answer("verified"))
+    assert summary["changed"] is False and summary["healthy"] == ["n8n"] and sched.warnings == []
+
+
+def test_a_first_administrator_that_could_not_be_checked_now_is_a_warning_not_a_failure():
+    summary, events, dummy, sched = run_tweaked({"n8n": {"running": True}}, {"n8n": []}, with_admin,
+                                                admins_answer("unverified"))
+    assert summary["healthy"] == ["n8n"] and summary["changed"] is False
+    assert len(sched.warnings) == 1 and sched.warnings[0].startswith("n8n: its first administrator exists")
+
+
+def test_a_first_administrator_refused_or_not_answered_fails_the_application():
+    summary, dummy, dummy2, dummy3 = run_tweaked({"n8n": {"running": True}}, {"n8n": []}, with_admin,
+                                                 admins_answer("created", ok=False))
+    assert summary["services"]["n8n"]["state"] == "failed"
+    assert summary["services"]["n8n"]["category"] == "auth" and summary["services"]["n8n"]["detail"] == "login refused"
+    summary, dummy, dummy2, dummy3 = run_tweaked({"n8n": {"running": True}}, {"n8n": []}, with_admin,
+                                                 lambda request, out: out)  # the host said nothing about it
+    assert summary["services"]["n8n"]["state"] == "failed"
+    assert summary["services"]["n8n"]["category"] == "unknown"
+
+
+def with_keys(services):
+    services["litellm"].virtual_keys = {"target": "litellm", "port": 4000, "applications": [{"alias": "dify"}]}
+
+
+def keys_answer(actions, ok=True):
+    def answer(request, out):
+        if request.get("virtual_keys"):
+            out["virtual_keys"] = {k["service"]: {"ok": ok, "actions": actions, "category": "auth", "cause": "401"}
+                                   for k in request["virtual_keys"]}
+        return out
+    return answer
+
+
+def test_registered_virtual_keys_are_said_and_make_the_run_changed_verified_ones_do_not():
+    summary, events, dummy, dummy2 = run_tweaked({"litellm": {"running": True}}, {"litellm": []}, with_keys,
+                                                 keys_answer({"dify": "registered", "n8n": "verified"}))
+    said = [e for e in events if e["type"] == "DEPLOY_SUCCESS" and e.get("virtual_keys")]
+    assert [e["virtual_keys"] for e in said] == [{"dify": "registered"}] and said[0]["changed"] is True
+    assert said[0]["service"] == "litellm"
+    assert summary["changed"] is True and summary["healthy"] == ["litellm"]
+    summary, events, dummy, dummy2 = run_tweaked({"litellm": {"running": True}}, {"litellm": []}, with_keys,
+                                                 keys_answer({"dify": "verified"}))
+    assert summary["changed"] is False and not any(e.get("virtual_keys") for e in events)
+
+
+def test_virtual_keys_refused_or_not_answered_fail_litellm():
+    summary, dummy, dummy2, dummy3 = run_tweaked({"litellm": {"running": True}}, {"litellm": []}, with_keys,
+                                                 keys_answer({}, ok=False))
+    assert summary["services"]["litellm"]["state"] == "failed"
+    assert summary["services"]["litellm"]["category"] == "auth" and summary["services"]["litellm"]["detail"] == "401"
+    summary, dummy, dummy2, dummy3 = run_tweaked({"litellm": {"running": True}}, {"litellm": []}, with_keys,
+                                                 lambda request, out: out)
+    assert summary["services"]["litellm"]["state"] == "failed"
