@@ -309,3 +309,128 @@ def test_the_unchanged_projects_of_a_check_are_probed_with_the_baseline_and_log_
     assert asked == [([{"name": "n8n", "project": "aiplatform-n8n", "probe": {"type": "http"}, "target": "n8n"}],
                       {"aiplatform-n8n": 2}, 7)]
     assert out["probe"] == {"n8n": {"verdict": "ready", "detail": "HTTP 200"}}
+
+
+# -- what follows a probe in the same step ---------------------------------------------------------------------------
+@pytest.fixture
+def host(compose, monkeypatch):
+    """probe_services answering `host.ready` as ready, everything else waiting; the other parts recorded."""
+
+    class Host:
+        ready: set = set()
+        done: list = []
+
+    def probe(run, wanted, baseline, log_lines, raw=None):
+        return {w["name"]: {"verdict": "ready" if w["name"] in Host.ready else "waiting", "detail": "",
+                            "containers": [{"service": w["name"], "address": "172.18.0.9", "name": f"c-{w['name']}"}]}
+                for w in wanted}
+
+    def databases(run, container, admin_user, dbs, check_mode):
+        Host.done.append(("databases", container, admin_user, dbs, check_mode))
+        return ["created database n8n"]
+
+    def ensure(kind):
+        def fake(spec, base, check_mode, wait):
+            Host.done.append((kind, spec["service"], base, check_mode, wait))
+            return {"ok": True, "action": "created"}
+        return fake
+
+    monkeypatch.setattr(deploy_step, "probe_services", probe)
+    monkeypatch.setattr(deploy_step.app_databases, "ensure", databases)
+    monkeypatch.setattr(deploy_step.first_admin, "ensure", ensure("admin"))
+    monkeypatch.setattr(deploy_step.litellm_keys, "ensure", ensure("keys"))
+    monkeypatch.setattr(deploy_step, "models_missing", lambda probe, spec: Host.done.append(("models", spec["service"]))
+                        or ["qwen2.5"])
+    monkeypatch.setattr(deploy_step, "wiring", lambda run, w: Host.done.append(("wiring", w["name"])) or {})
+    monkeypatch.setattr(deploy_step, "probe_remote", lambda dep: {"verdict": "ready", "detail": dep["name"]})
+    Host.ready, Host.done = set(), []
+    return Host
+
+
+ASKS = {"probe": [{"name": "postgres"}, {"name": "n8n"}, {"name": "litellm"}, {"name": "ollama"}],
+        "databases": {"when_ready": "postgres", "container": "aiplatform-postgres", "databases": [{"name": "n8n"}]},
+        "admins": [{"service": "n8n", "port": 5678}],
+        "virtual_keys": [{"service": "litellm", "port": 4000, "wait": 5}],
+        "models": [{"service": "ollama", "names": ["qwen2.5"]}],
+        "wiring": [{"name": "n8n", "if_ready": True}, {"name": "dify"}],
+        "remote": [{"name": "redis", "host": "10.0.0.2", "port": 6379}]}
+
+
+def test_each_part_is_done_in_the_step_in_which_its_service_answers(host):
+    host.ready = {"postgres", "n8n", "litellm", "ollama"}
+    out = run_step(dict(ASKS), run=None)
+    assert out["databases"] == {"ok": True, "changes": ["created database n8n"]}
+    assert ("databases", "aiplatform-postgres", "postgres", [{"name": "n8n"}], False) in host.done
+    assert out["admins"] == {"n8n": {"ok": True, "action": "created"}}
+    assert ("admin", "n8n", "http://172.18.0.9:5678", False, 30.0) in host.done
+    assert out["virtual_keys"] == {"litellm": {"ok": True, "action": "created"}}
+    assert ("keys", "litellm", "http://172.18.0.9:4000", False, 5.0) in host.done
+    assert out["models"] == {"ollama": ["qwen2.5"]}
+    assert out["wiring"] == {"n8n": {}, "dify": {}}
+    assert out["remote"] == {"redis": {"verdict": "ready", "detail": "redis"}}
+
+
+def test_nothing_is_done_for_a_service_that_does_not_answer_yet_but_unconditional_links_are_checked(host):
+    out = run_step(dict(ASKS), run=None)
+    assert "databases" not in out
+    assert out["admins"] == {} and out["virtual_keys"] == {} and out["models"] == {}
+    assert out["wiring"] == {"dify": {}}
+    assert [d for d in host.done if d[0] != "wiring"] == []
+
+
+def test_databases_not_tied_to_a_probe_are_made_at_once_and_their_error_is_reported_with_its_category(host,
+                                                                                                       monkeypatch):
+    dbs = {"container": "pg", "admin_user": "root", "databases": []}
+    run_step({"databases": dbs}, check_mode=True, run=None)
+    assert host.done == [("databases", "pg", "root", [], True)]
+
+    def refused(run, container, admin_user, dbs, check_mode):
+        raise deploy_step.app_databases.DatabaseError("password authentication failed", "auth")
+
+    monkeypatch.setattr(deploy_step.app_databases, "ensure", refused)
+    out = run_step({"databases": dbs}, run=None)
+    assert out["databases"] == {"ok": False, "category": "auth", "cause": "password authentication failed"}
+
+
+def test_an_administrator_or_keys_asked_of_a_container_without_an_address_fail_without_a_call(host, monkeypatch):
+    got = deploy_step.claim_admin({"service": "n8n", "port": 5678}, {"containers": [{"service": "n8n"}]}, False)
+    assert got["ok"] is False and got["changed"] is False and got["category"] == "unknown"
+    assert "container n8n has no network address" in got["cause"]
+    got = deploy_step.register_keys({"service": "litellm", "target": "proxy", "port": 4000},
+                                    {"containers": [{"service": "litellm", "address": "10.1.1.1"}]}, True)
+    assert got["ok"] is False and "container proxy has no network address" in got["cause"]
+    assert host.done == []
+
+
+def test_the_run_lock_is_given_back_only_by_a_settled_step_outside_check_mode(host, monkeypatch):
+    released = []
+    monkeypatch.setattr(deploy_step.run_lock, "release", lambda d, r: released.append((d, r)) or True)
+    host.ready = {"n8n"}
+    lock = {"dir": "/run/aiplatform", "run": "r1"}
+    out = run_step({"probe": [{"name": "n8n"}], "release_lock_if_settled": lock}, run=None)
+    assert out["lock_released"] is True and released == [("/run/aiplatform", "r1")]
+    out = run_step({"probe": [{"name": "n8n"}], "release_lock_if_settled": lock}, check_mode=True, run=None)
+    assert "lock_released" not in out and len(released) == 1
+    out = run_step({"probe": [{"name": "n8n"}, {"name": "dify"}], "release_lock_if_settled": lock}, run=None)
+    assert "lock_released" not in out and len(released) == 1
+
+
+def test_what_was_started_is_remembered_for_status_and_what_failed_is_not(compose, monkeypatch):
+    remembered = []
+    monkeypatch.setattr(deploy_step.drift, "remember", lambda src, config_hash, model: remembered.append((src, config_hash, model)))
+    monkeypatch.setattr(FakeDeployer, "present", lambda self, *a, **k: {"config_hash": "h-" + self.name}
+                        if self.name != "aiplatform-dify" else {"failed": True})
+    run_step({"up": [project("n8n", model={"m": 1}), project("dify")]}, run=None)
+    assert remembered == [("/opt/aiplatform/n8n", "h-aiplatform-n8n", {"m": 1})]
+    remembered.clear()
+    run_step({"up": [project("n8n")]}, check_mode=True, run=None)
+    assert remembered == []
+
+
+def test_a_poll_asked_for_probes_again_until_a_service_answers(host, monkeypatch):
+    polled = []
+    monkeypatch.setattr(deploy_step, "poll", lambda run, request, out, pool_map: polled.append(request["poll"]) or 3)
+    out = run_step({"probe": [{"name": "n8n"}], "poll": {"seconds": 2}}, run=None)
+    assert out["polls"] == 3 and polled == [{"seconds": 2}]
+    out = run_step({"poll": {"seconds": 2}}, run=None)
+    assert "polls" not in out and len(polled) == 1
