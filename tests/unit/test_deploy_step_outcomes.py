@@ -434,3 +434,174 @@ def test_a_poll_asked_for_probes_again_until_a_service_answers(host, monkeypatch
     assert out["polls"] == 3 and polled == [{"seconds": 2}]
     out = run_step({"poll": {"seconds": 2}}, run=None)
     assert "polls" not in out and len(polled) == 1
+
+
+# -- the poll ------------------------------------------------------------------------------------------------------
+class Ticks:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class Highest:
+    @staticmethod
+    def uniform(low: float, high: float) -> float:
+        return high
+
+
+def polled(request, out, monkeypatch, probe=None, remote=None):
+    clock, asked = Ticks(), []
+
+    def fake_probe(run, wanted, baseline, log_lines):
+        asked.append((run, [dict(w) for w in wanted], dict(baseline), log_lines))
+        return probe(clock()) if probe else {w["name"]: {"verdict": "waiting", "detail": ""} for w in wanted}
+
+    monkeypatch.setattr(deploy_step, "probe_services", fake_probe)
+    monkeypatch.setattr(deploy_step, "probe_remote", lambda dep: remote(clock()) if remote else {"verdict": "waiting"})
+    monkeypatch.setattr(deploy_step, "log_tail", lambda run, name, lines: asked.append(("logs", run, name, lines))
+                        or ["FATAL"])
+    rounds = deploy_step.poll("RUN", request, out, lambda fn, items: [fn(i) for i in items], clock=clock,
+                              sleep=clock.sleep, rng=Highest)
+    return rounds, clock, asked
+
+
+def test_a_poll_lasts_five_seconds_unless_told_and_its_pauses_double_from_a_quarter_second_to_one(monkeypatch):
+    rounds, clock, asked = polled({"probe": [{"name": "n8n"}], "poll": {}}, {"probe": {"n8n": {"verdict": "waiting"}},
+                                                                              "remote": {}}, monkeypatch)
+    assert rounds == 6 and clock() == pytest.approx(4.75)  # 0.25 + 0.5 + 1 + 1 + 1 + 1; one more would pass 5 s
+    rounds, clock, asked = polled({"probe": [{"name": "n8n"}], "poll": {"seconds": 2, "base": 0.5, "cap": 0.5}},
+                                  {"probe": {"n8n": {"verdict": "waiting"}}, "remote": {}}, monkeypatch)
+    assert rounds == 4 and clock() == pytest.approx(2.0)  # a round that ends exactly at the window still counts
+
+
+def test_a_poll_probes_with_the_asked_baseline_and_log_lines_but_fetches_no_log_in_between(monkeypatch):
+    request = {"probe": [{"name": "n8n", "with_logs": True}], "poll": {"seconds": 1}, "baseline": {"c-n8n": 3},
+               "log_lines": 7}
+    out = {"probe": {"n8n": {"verdict": "waiting", "containers": [{"name": "c-n8n", "restart_count": 5}]}}, "remote": {}}
+    rounds, clock, asked = polled(request, out, monkeypatch)
+    probes = [a for a in asked if a[0] == "RUN"]
+    assert probes and all(w == [{"name": "n8n", "with_logs": False}] and b == {"c-n8n": 3} and n == 7
+                          for dummy, w, b, n in probes)
+    assert request["baseline"] == {"c-n8n": 3}  # the request itself is left as it was
+
+
+def test_a_poll_that_ends_waiting_fetches_the_log_once_of_the_services_that_asked_for_it(monkeypatch):
+    request = {"probe": [{"name": "n8n", "with_logs": True}, {"name": "dify"}], "poll": {"seconds": 1},
+               "log_lines": 9}
+
+    def probe(t):
+        return {"n8n": {"verdict": "waiting", "containers": [{"name": "c-n8n", "restart_count": 0}]},
+                "dify": {"verdict": "waiting", "containers": [{"name": "c-dify", "restart_count": 0}]}}
+
+    out = {"probe": probe(0), "remote": {}}
+    rounds, clock, asked = polled(request, out, monkeypatch, probe=probe)
+    assert [a for a in asked if a[0] == "logs"] == [("logs", "RUN", "c-n8n", 9)]
+    assert out["probe"]["n8n"]["logs"] == ["FATAL"] and "logs" not in out["probe"]["dify"]
+
+
+def test_a_poll_that_ends_with_an_answer_or_makes_no_round_fetches_no_log(monkeypatch):
+    request = {"probe": [{"name": "n8n", "with_logs": True}], "poll": {"seconds": 5}}
+    out = {"probe": {"n8n": {"verdict": "waiting", "containers": [{"name": "c", "restart_count": 0}]}}, "remote": {}}
+    rounds, clock, asked = polled(request, out, monkeypatch,
+                                  probe=lambda t: {"n8n": {"verdict": "ready", "containers": [{"name": "c"}]}})
+    assert rounds == 1 and not [a for a in asked if a[0] == "logs"]
+    out = {"probe": {"n8n": {"verdict": "waiting", "containers": [{"name": "c", "restart_count": 0}]}}, "remote": {}}
+    rounds, clock, asked = polled(dict(request, poll={"seconds": 0.1}), out, monkeypatch)
+    assert rounds == 0 and asked == []
+
+
+def test_a_poll_of_remote_dependencies_alone_ends_when_one_answers(monkeypatch):
+    request = {"remote": [{"name": "redis", "host": "h", "port": 6379}], "poll": {"seconds": 5}}
+    out = {"probe": {}, "remote": {"redis": {"verdict": "waiting"}}}
+    rounds, clock, asked = polled(request, out, monkeypatch,
+                                  remote=lambda t: {"verdict": "ready" if t >= 1.0 else "waiting", "detail": "tcp"})
+    assert out["remote"] == {"redis": {"verdict": "ready", "detail": "tcp"}}
+    assert rounds == 3 and asked == []  # nothing local to probe
+
+
+def test_a_poll_during_which_the_engine_stops_answering_says_so_for_each_service(monkeypatch):
+    def no_engine(run, wanted, baseline, log_lines):
+        raise RuntimeError("Cannot connect")
+
+    monkeypatch.setattr(deploy_step, "probe_services", no_engine)
+    out = {"probe": {"n8n": {"verdict": "waiting"}}, "remote": {}}
+    clock = Ticks()
+    deploy_step.poll(None, {"probe": [{"name": "n8n"}], "poll": {"seconds": 1}}, out, None, clock=clock,
+                     sleep=clock.sleep, rng=Highest)
+    assert out["probe"] == {"n8n": {"verdict": "waiting", "engine_down": True,
+                                    "detail": "the Docker engine does not answer: Cannot connect"}}
+
+
+# -- the drift check, and when a step is settled ---------------------------------------------------------------------
+def test_a_drift_check_that_cannot_judge_is_a_warning_and_unchanged_projects_are_still_remembered(compose, monkeypatch):
+    def broken(run, checks, results, inspected):
+        raise KeyError("State")
+
+    remembered = []
+    monkeypatch.setattr(deploy_step.drift, "check_step", broken)
+    monkeypatch.setattr(deploy_step.drift, "remember", lambda src, h, model: remembered.append(src))
+    monkeypatch.setattr(FakeDeployer, "present", lambda self, *a, **k: {"changed": self.name == "aiplatform-dify",
+                                                                          "failed": self.name == "aiplatform-n8n"})
+    out = run_step({"check": [project("redis"), project("dify"), project("n8n")]}, run=None)
+    assert out["warnings"] == ["drift check skipped: 'State'"]
+    assert remembered == ["/opt/aiplatform/redis"]
+    remembered.clear()
+    run_step({"check": [project("redis")]}, check_mode=True, run=None)
+    assert remembered == []
+
+
+def test_containers_that_drifted_count_as_changed_and_lose_their_probe_answer(compose, monkeypatch):
+    diffs = [{"service": "redis", "container": "c-redis", "field": "image", "expected": "redis:7.4", "found": "redis:7.2"}]
+    monkeypatch.setattr(deploy_step.drift, "check_step", lambda run, checks, results, inspected: {"redis": diffs})
+    monkeypatch.setattr(deploy_step, "probe_services", lambda run, wanted, baseline, lines, raw=None: {
+        w["name"]: {"verdict": "ready"} for w in wanted})
+    monkeypatch.setattr(FakeDeployer, "present", lambda self, *a, **k: {"changed": False, "diff": [{"d": 1}]})
+    out = run_step({"check": [project("redis", probe={"type": "redis"}), project("n8n", probe={"type": "http"})]},
+                   run=None)
+    assert "redis" not in out["probe"] and out["probe"]["n8n"] == {"verdict": "ready"}
+    assert out["check"]["redis"]["diff"][0] == {"d": 1} and len(out["check"]["redis"]["diff"]) == 2
+    assert out["check"]["redis"]["changed"] is True and out["check"]["redis"]["recreate_services"] == ["redis"]
+    assert out["check"]["redis"]["reason"] == "drift: image redis:7.2 (want redis:7.4)"
+
+
+def test_a_step_that_stops_or_rolls_back_or_whose_check_failed_is_not_settled():
+    done = {"check": {"n8n": {}}, "probe": {"n8n": {"verdict": "ready"}}, "wiring": {}, "models": {}, "remote": {}}
+    assert deploy_step.settled({"check": [{"service": "n8n"}]}, done)
+    assert not deploy_step.settled({"check": [{"service": "n8n"}], "stop": [{"service": "dify"}]}, done)
+    assert not deploy_step.settled({"check": [{"service": "n8n"}], "previous": [{"service": "dify"}]}, done)
+    assert not deploy_step.settled({"check": [{"service": "n8n"}]}, dict(done, check={"n8n": {"failed": True}}))
+
+
+# -- Redis, asked in its own protocol --------------------------------------------------------------------------------
+@pytest.mark.parametrize(("reply", "expected"), [(b"+PONG\r\n", (True, "+PONG")),
+                                                 (b"-NOAUTH Authentication required.\r\n-ERR x\r\n",
+                                                  (True, "-NOAUTH Authentication required.")),
+                                                 (b"-LOADING Redis is loading the dataset in memory\r\n",
+                                                  (False, "-LOADING Redis is loading the dataset in memory")),
+                                                 (b"", (False, "no answer"))])
+def test_redis_is_serving_when_it_answers_pong_or_asks_for_a_password(reply, expected):
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    got = []
+
+    def answer():
+        conn, dummy = server.accept()
+        with conn:
+            got.append(conn.recv(64))
+            conn.sendall(reply)
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    try:
+        assert deploy_step.redis_ping("127.0.0.1", str(server.getsockname()[1]), timeout=2.0) == expected
+    finally:
+        thread.join(5)
+        server.close()
+    assert got == [b"PING\r\n"]
