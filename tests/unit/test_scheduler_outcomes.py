@@ -239,3 +239,64 @@ def test_virtual_keys_refused_or_not_answered_fail_litellm():
     summary, dummy, dummy2, dummy3 = run_tweaked({"litellm": {"running": True}}, {"litellm": []}, with_keys,
                                                  lambda request, out: out)
     assert summary["services"]["litellm"]["state"] == "failed"
+
+
+# -- what the events say ---------------------------------------------------------------------------------------------
+def test_every_event_about_a_dependency_elsewhere_says_so_at_the_level_of_its_own_type():
+    from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+
+    deps = {"litellm": ["postgres"]}
+    specs = {"litellm": {"ready_after": 1.0}, "postgres": {"elsewhere": True, "remote_ready_at": 3.0}}
+    remote = {"postgres": {"host": "10.0.0.5", "port": 5432, "probe": {"type": "tcp"},
+                           "backoff": {"initial": 0, "base": 0.5, "factor": 2, "cap": 1, "deadline": 30}}}
+    dummy, events, dummy2 = run(specs, deps=deps, remote=remote)
+    about = [e for e in events if e["service"] == "postgres"]
+    assert {e["type"] for e in about} == {"DEPENDENCY_WAIT", "DEPENDENCY_READY"}
+    for e in about:
+        assert e["message"].startswith("dependency on another host: ")
+        assert e["level"] == ev.level_of(e["type"])
+
+
+def test_a_broken_link_names_each_unreachable_dependency_in_the_failure():
+    specs = {n: {"running": True} for n in SEED}
+    specs["n8n"].update(wired=True, unwired=True)
+    summary, events, dummy = run(specs)
+    assert summary["services"]["n8n"]["category"] == "dependency"
+    assert summary["services"]["n8n"]["detail"] == "cannot reach postgres at postgres:5432"
+    assert first(events, "CONNECTIVITY_FAIL", "n8n")["category"] == "dependency"
+
+
+def test_a_start_says_what_compose_did_how_long_it_took_and_which_files_changed():
+    summary, events, dummy = run({"redis": {"ready_after": 1.0}}, deps={"redis": []})
+    started = first(events, "DEPLOY_SUCCESS", "redis")
+    assert started["changed"] is True and started["changed_files"] == ["compose.yml"]
+    assert started["message"].startswith("started up (") and started["duration"] == 0.2
+
+
+def test_compose_output_the_parser_does_not_know_is_a_warning_with_its_first_lines(monkeypatch):
+    up = FakeHost.up
+
+    def chatty(self, name):
+        return dict(up(self, name), unparsed=[f"line {i}" for i in range(7)])
+
+    monkeypatch.setattr(FakeHost, "up", chatty)
+    clock = Clock()
+    host = FakeHost(clock, {"n8n": {"ready_after": 1.0}})
+    sched = Scheduler([service("n8n", [])], host.step, lambda e: None, clock=clock, sleep=clock.sleep, wall=clock,
+                      rng=random.Random(1))
+    sched.run()
+    assert sched.warnings == ["n8n: compose printed output the parser does not know: line 0; line 1; line 2; "
+                              "line 3; line 4"]
+
+
+def test_a_failure_with_advice_says_the_fix_in_its_specific_event_and_a_crash_loop_has_no_second_one():
+    specs = {n: {"ready_after": 1.0} for n in SEED}
+    specs["litellm"]["up_fails"] = "port"
+    dummy, events, dummy2 = run(specs, failures={"n8n": ("config", "no secret 'db_password' loaded")})
+    assert first(events, "PORT_CONFLICT", "litellm")["message"] == "bind failed"
+    assert first(events, "CONFIG_INVALID", "n8n")["category"] == "config"
+    assert first(events, "DEPLOY_FAIL", "litellm")["message"] == "[port] bind failed"
+    specs = {n: {"ready_after": 1.0} for n in SEED}
+    specs["n8n"]["crash"] = True
+    dummy, events, dummy2 = run(specs)
+    assert len([e for e in events if e["type"] == "RESTART_LOOP" and e["service"] == "n8n"]) == 2  # the loop, the stop
