@@ -165,6 +165,7 @@ class FakeDeployer:
 
     def __init__(self, run, project_src, project_name, check_mode=False):
         self.name, self.check_mode = project_name, check_mode
+        assert run == "RUN", "compose is run through the step's own runner"
         self.calls.append(("init", project_src, project_name, check_mode))
 
     def _answer(self, what, **facts):
@@ -199,7 +200,7 @@ def project(name, **extra):
 
 def test_a_stop_and_a_rollback_each_reach_compose_and_answer_per_service(compose):
     compose.fails = {"aiplatform-dify": ComposeError({"category": "engine", "cause": "daemon gone"})}
-    out = run_step({"stop": [project("n8n"), project("dify")], "previous": [project("litellm")]}, run=None)
+    out = run_step({"stop": [project("n8n"), project("dify")], "previous": [project("litellm")]}, run="RUN")
     assert out["stop"] == {"n8n": {"changed": True, "did": "stopped"},
                            "dify": {"category": "engine", "cause": "daemon gone", "failed": True, "changed": False}}
     assert out["previous"] == {"litellm": {"changed": True, "did": "previous"}}
@@ -208,7 +209,7 @@ def test_a_stop_and_a_rollback_each_reach_compose_and_answer_per_service(compose
 
 def test_check_mode_stops_rolls_back_and_starts_nothing(compose):
     out = run_step({"stop": [project("n8n")], "previous": [project("dify")], "up": [project("flowise")]},
-                   check_mode=True, run=None)
+                   check_mode=True, run="RUN")
     assert compose.calls == []
     assert "stop" not in out and "previous" not in out and "up" not in out
 
@@ -216,7 +217,7 @@ def test_check_mode_stops_rolls_back_and_starts_nothing(compose):
 def test_an_up_gets_the_pull_policy_the_networks_and_what_the_check_validated(compose):
     p = project("n8n", files={"compose.yml": {"content": "x"}}, recreate_services=["n8n"], validated={"hash": "h"},
                 model={"external_networks": ["aiplatform-link-b"]})
-    out = run_step({"up": [p], "networks": ["aiplatform-link-a"], "pull": "always"}, run=None)
+    out = run_step({"up": [p], "networks": ["aiplatform-link-a"], "pull": "always"}, run="RUN")
     facts = out["up"]["n8n"]
     assert facts["pull"] == "always"
     assert facts["networks"] == ["aiplatform-link-a", "aiplatform-link-b"]
@@ -226,7 +227,7 @@ def test_an_up_gets_the_pull_policy_the_networks_and_what_the_check_validated(co
 
 
 def test_an_up_pulls_only_missing_images_unless_asked_and_joins_no_network_it_was_not_given(compose):
-    out = run_step({"up": [project("n8n")]}, run=None)
+    out = run_step({"up": [project("n8n")]}, run="RUN")
     assert out["up"]["n8n"]["pull"] == "missing" and out["up"]["n8n"]["networks"] == []
     assert out["up"]["n8n"]["files"] == {}
 
@@ -234,7 +235,7 @@ def test_an_up_pulls_only_missing_images_unless_asked_and_joins_no_network_it_wa
 @pytest.mark.parametrize("error", [OSError("disk full"), ValueError("bad YAML")])
 def test_an_up_whose_files_cannot_be_written_fails_as_config(compose, error):
     compose.fails = {"aiplatform-n8n": error}
-    out = run_step({"up": [project("n8n")]}, run=None)
+    out = run_step({"up": [project("n8n")]}, run="RUN")
     assert out["up"]["n8n"]["failed"] is True and out["up"]["n8n"]["changed"] is False
     assert out["up"]["n8n"]["category"] == "config" and out["up"]["n8n"]["cause"] == str(error)
     assert out["up"]["n8n"]["advice"]
@@ -249,7 +250,7 @@ def test_a_check_that_asks_to_start_a_changed_project_brings_it_up_with_what_it_
         return dict(answers[self.check_mode])
 
     monkeypatch.setattr(FakeDeployer, "present", present)
-    out = run_step({"check": [project("redis", start_if_changed=True), project("n8n")]}, run=None)
+    out = run_step({"check": [project("redis", start_if_changed=True), project("n8n")]}, run="RUN")
     assert out["check"]["redis"]["brought_up"] is True and out["check"]["redis"]["actions"] == ["up"]
     assert [c for c in compose.calls if c[0] != "init"] == [(True, None), (False, {"hash": "v1"}), (True, None)]
     assert "brought_up" not in out["check"]["n8n"] and out["check"]["n8n"]["changed"] is True
@@ -262,10 +263,10 @@ def test_a_check_is_not_followed_by_an_up_in_check_mode_or_when_nothing_changed_
             self.name.split("-")[1], {"changed": True, "changed_files": ["x"]})
 
     monkeypatch.setattr(FakeDeployer, "present", present)
-    run_step({"check": [project("redis", start_if_changed=True), project("n8n", start_if_changed=True)]}, run=None)
+    run_step({"check": [project("redis", start_if_changed=True), project("n8n", start_if_changed=True)]}, run="RUN")
     assert [c for c in compose.calls if not isinstance(c, tuple)] == [True, True]
     compose.calls.clear()
-    out = run_step({"check": [project("dify", start_if_changed=True)]}, check_mode=True, run=None)
+    out = run_step({"check": [project("dify", start_if_changed=True)]}, check_mode=True, run="RUN")
     assert [c for c in compose.calls if not isinstance(c, tuple)] == [True]
     assert "brought_up" not in out["check"]["dify"]
 
@@ -277,7 +278,7 @@ def test_an_up_that_fails_in_the_check_is_reported_as_the_failure_not_as_brought
         return {"failed": True, "category": "port", "cause": "port 5432 is taken"}
 
     monkeypatch.setattr(FakeDeployer, "present", present)
-    out = run_step({"check": [project("postgres", start_if_changed=True)]}, run=None)
+    out = run_step({"check": [project("postgres", start_if_changed=True)]}, run="RUN")
     assert out["check"]["postgres"] == {"failed": True, "category": "port", "cause": "port 5432 is taken",
                                         "changed": False}
 
@@ -288,7 +289,7 @@ def test_an_engine_that_does_not_answer_leaves_every_asked_service_waiting_with_
         raise RuntimeError("Cannot connect to the Docker daemon")
 
     monkeypatch.setattr(deploy_step, "probe_services", no_engine)
-    out = run_step({"probe": [{"name": "n8n"}, {"name": "dify"}]}, run=None)
+    out = run_step({"probe": [{"name": "n8n"}, {"name": "dify"}]}, run="RUN")
     assert out["probe"] == engine_down([{"name": "n8n"}, {"name": "dify"}], RuntimeError("x")) | {
         n: {"verdict": "waiting", "detail": "the Docker engine does not answer: Cannot connect to the Docker daemon",
             "engine_down": True} for n in ("n8n", "dify")}
@@ -305,7 +306,7 @@ def test_the_unchanged_projects_of_a_check_are_probed_with_the_baseline_and_log_
     monkeypatch.setattr(FakeDeployer, "present", lambda self, *a, **k: {"changed": self.name.endswith("dify")})
     out = run_step({"check": [project("n8n", probe={"type": "http"}, target="n8n"), project("redis"),
                               project("dify", probe={"type": "http"})],
-                    "baseline": {"aiplatform-n8n": 2}, "log_lines": 7}, run=None)
+                    "baseline": {"aiplatform-n8n": 2}, "log_lines": 7}, run="RUN")
     assert asked == [([{"name": "n8n", "project": "aiplatform-n8n", "probe": {"type": "http"}, "target": "n8n"}],
                       {"aiplatform-n8n": 2}, 7)]
     assert out["probe"] == {"n8n": {"verdict": "ready", "detail": "HTTP 200"}}
@@ -358,7 +359,7 @@ ASKS = {"probe": [{"name": "postgres"}, {"name": "n8n"}, {"name": "litellm"}, {"
 
 def test_each_part_is_done_in_the_step_in_which_its_service_answers(host):
     host.ready = {"postgres", "n8n", "litellm", "ollama"}
-    out = run_step(dict(ASKS), run=None)
+    out = run_step(dict(ASKS), run="RUN")
     assert out["databases"] == {"ok": True, "changes": ["created database n8n"]}
     assert ("databases", "aiplatform-postgres", "postgres", [{"name": "n8n"}], False) in host.done
     assert out["admins"] == {"n8n": {"ok": True, "action": "created"}}
@@ -371,7 +372,7 @@ def test_each_part_is_done_in_the_step_in_which_its_service_answers(host):
 
 
 def test_nothing_is_done_for_a_service_that_does_not_answer_yet_but_unconditional_links_are_checked(host):
-    out = run_step(dict(ASKS), run=None)
+    out = run_step(dict(ASKS), run="RUN")
     assert "databases" not in out
     assert out["admins"] == {} and out["virtual_keys"] == {} and out["models"] == {}
     assert out["wiring"] == {"dify": {}}
@@ -381,24 +382,24 @@ def test_nothing_is_done_for_a_service_that_does_not_answer_yet_but_unconditiona
 def test_databases_not_tied_to_a_probe_are_made_at_once_and_their_error_is_reported_with_its_category(host,
                                                                                                        monkeypatch):
     dbs = {"container": "pg", "admin_user": "root", "databases": []}
-    run_step({"databases": dbs}, check_mode=True, run=None)
+    run_step({"databases": dbs}, check_mode=True, run="RUN")
     assert host.done == [("databases", "pg", "root", [], True)]
 
     def refused(run, container, admin_user, dbs, check_mode):
         raise deploy_step.app_databases.DatabaseError("password authentication failed", "auth")
 
     monkeypatch.setattr(deploy_step.app_databases, "ensure", refused)
-    out = run_step({"databases": dbs}, run=None)
+    out = run_step({"databases": dbs}, run="RUN")
     assert out["databases"] == {"ok": False, "category": "auth", "cause": "password authentication failed"}
 
 
 def test_an_administrator_or_keys_asked_of_a_container_without_an_address_fail_without_a_call(host, monkeypatch):
     got = deploy_step.claim_admin({"service": "n8n", "port": 5678}, {"containers": [{"service": "n8n"}]}, False)
     assert got["ok"] is False and got["changed"] is False and got["category"] == "unknown"
-    assert "container n8n has no network address" in got["cause"]
+    assert got["cause"] == "setup of the first administrator: container n8n has no network address"
     got = deploy_step.register_keys({"service": "litellm", "target": "proxy", "port": 4000},
                                     {"containers": [{"service": "litellm", "address": "10.1.1.1"}]}, True)
-    assert got["ok"] is False and "container proxy has no network address" in got["cause"]
+    assert got["ok"] is False and got["cause"] == "virtual keys: container proxy has no network address"
     assert host.done == []
 
 
@@ -407,11 +408,11 @@ def test_the_run_lock_is_given_back_only_by_a_settled_step_outside_check_mode(ho
     monkeypatch.setattr(deploy_step.run_lock, "release", lambda d, r: released.append((d, r)) or True)
     host.ready = {"n8n"}
     lock = {"dir": "/run/aiplatform", "run": "r1"}
-    out = run_step({"probe": [{"name": "n8n"}], "release_lock_if_settled": lock}, run=None)
+    out = run_step({"probe": [{"name": "n8n"}], "release_lock_if_settled": lock}, run="RUN")
     assert out["lock_released"] is True and released == [("/run/aiplatform", "r1")]
-    out = run_step({"probe": [{"name": "n8n"}], "release_lock_if_settled": lock}, check_mode=True, run=None)
+    out = run_step({"probe": [{"name": "n8n"}], "release_lock_if_settled": lock}, check_mode=True, run="RUN")
     assert "lock_released" not in out and len(released) == 1
-    out = run_step({"probe": [{"name": "n8n"}, {"name": "dify"}], "release_lock_if_settled": lock}, run=None)
+    out = run_step({"probe": [{"name": "n8n"}, {"name": "dify"}], "release_lock_if_settled": lock}, run="RUN")
     assert "lock_released" not in out and len(released) == 1
 
 
@@ -420,19 +421,19 @@ def test_what_was_started_is_remembered_for_status_and_what_failed_is_not(compos
     monkeypatch.setattr(deploy_step.drift, "remember", lambda src, config_hash, model: remembered.append((src, config_hash, model)))
     monkeypatch.setattr(FakeDeployer, "present", lambda self, *a, **k: {"config_hash": "h-" + self.name}
                         if self.name != "aiplatform-dify" else {"failed": True})
-    run_step({"up": [project("n8n", model={"m": 1}), project("dify")]}, run=None)
+    run_step({"up": [project("n8n", model={"m": 1}), project("dify")]}, run="RUN")
     assert remembered == [("/opt/aiplatform/n8n", "h-aiplatform-n8n", {"m": 1})]
     remembered.clear()
-    run_step({"up": [project("n8n")]}, check_mode=True, run=None)
+    run_step({"up": [project("n8n")]}, check_mode=True, run="RUN")
     assert remembered == []
 
 
 def test_a_poll_asked_for_probes_again_until_a_service_answers(host, monkeypatch):
     polled = []
     monkeypatch.setattr(deploy_step, "poll", lambda run, request, out, pool_map: polled.append(request["poll"]) or 3)
-    out = run_step({"probe": [{"name": "n8n"}], "poll": {"seconds": 2}}, run=None)
+    out = run_step({"probe": [{"name": "n8n"}], "poll": {"seconds": 2}}, run="RUN")
     assert out["polls"] == 3 and polled == [{"seconds": 2}]
-    out = run_step({"poll": {"seconds": 2}}, run=None)
+    out = run_step({"poll": {"seconds": 2}}, run="RUN")
     assert "polls" not in out and len(polled) == 1
 
 
@@ -547,11 +548,11 @@ def test_a_drift_check_that_cannot_judge_is_a_warning_and_unchanged_projects_are
     monkeypatch.setattr(deploy_step.drift, "remember", lambda src, h, model: remembered.append(src))
     monkeypatch.setattr(FakeDeployer, "present", lambda self, *a, **k: {"changed": self.name == "aiplatform-dify",
                                                                           "failed": self.name == "aiplatform-n8n"})
-    out = run_step({"check": [project("redis"), project("dify"), project("n8n")]}, run=None)
+    out = run_step({"check": [project("redis"), project("dify"), project("n8n")]}, run="RUN")
     assert out["warnings"] == ["drift check skipped: 'State'"]
     assert remembered == ["/opt/aiplatform/redis"]
     remembered.clear()
-    run_step({"check": [project("redis")]}, check_mode=True, run=None)
+    run_step({"check": [project("redis")]}, check_mode=True, run="RUN")
     assert remembered == []
 
 
@@ -562,7 +563,7 @@ def test_containers_that_drifted_count_as_changed_and_lose_their_probe_answer(co
         w["name"]: {"verdict": "ready"} for w in wanted})
     monkeypatch.setattr(FakeDeployer, "present", lambda self, *a, **k: {"changed": False, "diff": [{"d": 1}]})
     out = run_step({"check": [project("redis", probe={"type": "redis"}), project("n8n", probe={"type": "http"})]},
-                   run=None)
+                   run="RUN")
     assert "redis" not in out["probe"] and out["probe"]["n8n"] == {"verdict": "ready"}
     assert out["check"]["redis"]["diff"][0] == {"d": 1} and len(out["check"]["redis"]["diff"]) == 2
     assert out["check"]["redis"]["changed"] is True and out["check"]["redis"]["recreate_services"] == ["redis"]
@@ -605,3 +606,147 @@ def test_redis_is_serving_when_it_answers_pong_or_asks_for_a_password(reply, exp
         thread.join(5)
         server.close()
     assert got == [b"PING\r\n"]
+
+
+# -- the details that decide what reaches compose, the engine and the network ---------------------------------------
+def test_a_compose_error_of_an_up_is_answered_as_a_failure_with_compose_s_own_category(compose):
+    compose.fails = {"aiplatform-n8n": ComposeError({"category": "port", "cause": "port 5678 is taken", "advice": "x"})}
+    out = run_step({"up": [project("n8n")]}, run="RUN")
+    assert out["up"]["n8n"] == {"category": "port", "cause": "port 5678 is taken", "advice": "x", "failed": True,
+                                "changed": False}
+
+
+def test_the_check_and_the_up_it_leads_to_use_the_pull_policy_asked(compose, monkeypatch):
+    pulls = []
+
+    def present(self, files, pull, networks, recreate_services, validated):
+        pulls.append((self.check_mode, pull))
+        return {"changed": True, "changed_files": ["compose.yml"]}
+
+    monkeypatch.setattr(FakeDeployer, "present", present)
+    run_step({"check": [project("redis", start_if_changed=True)], "pull": "always"}, run="RUN")
+    assert pulls == [(True, "always"), (False, "always")]
+
+
+def test_a_project_brought_up_or_failed_by_the_check_is_neither_probed_nor_judged_for_drift(compose, monkeypatch):
+    probed, judged = [], []
+    monkeypatch.setattr(deploy_step, "probe_services", lambda run, wanted, baseline, lines, raw=None: probed.extend(
+        w["name"] for w in wanted) or {})
+    monkeypatch.setattr(deploy_step.drift, "check_step", lambda run, checks, results, inspected: judged.extend(
+        p["service"] for p in checks) or {})
+    answers = {"aiplatform-redis": {"changed": True, "changed_files": ["x"]}, "aiplatform-n8n": {"failed": True},
+               "aiplatform-dify": {"changed": False}}
+    monkeypatch.setattr(FakeDeployer, "present", lambda self, *a, **k: dict(answers[self.name]))
+    probe = {"type": "http"}
+    run_step({"check": [project("redis", start_if_changed=True, probe=probe), project("n8n", probe=probe),
+                        project("dify", probe=probe)]}, run="RUN")
+    assert probed == ["dify"] and judged == ["n8n", "dify"]
+
+
+def test_a_drifted_project_that_has_no_probe_is_judged_all_the_same(compose, monkeypatch):
+    diffs = [{"service": "redis", "container": "c", "field": "image", "expected": "a", "found": "b"}]
+    monkeypatch.setattr(deploy_step.drift, "check_step", lambda run, checks, results, inspected: {"redis": diffs})
+    monkeypatch.setattr(FakeDeployer, "present", lambda self, *a, **k: {"changed": False})
+    out = run_step({"check": [project("redis")]}, run="RUN")
+    assert out["check"]["redis"]["changed"] is True and out["probe"] == {}
+
+
+def test_probes_read_twenty_log_lines_unless_asked_otherwise(compose, monkeypatch):
+    lines = []
+    monkeypatch.setattr(deploy_step, "probe_services", lambda run, wanted, baseline, n, raw=None: lines.append(n) or {})
+    run_step({"probe": [{"name": "n8n"}]}, run="RUN")
+    assert lines == [20]
+    clock, tails = Ticks(), []
+    monkeypatch.setattr(deploy_step, "probe_services", lambda run, wanted, baseline, n: lines.append(n) or {
+        "n8n": {"verdict": "waiting", "containers": [{"name": "c", "restart_count": 0}]}})
+    monkeypatch.setattr(deploy_step, "log_tail", lambda run, name, n: tails.append(n) or [])
+    out = {"probe": {"n8n": {"verdict": "waiting", "containers": [{"name": "c", "restart_count": 0}]}}, "remote": {}}
+    deploy_step.poll(None, {"probe": [{"name": "n8n", "with_logs": True}], "poll": {"seconds": 1}}, out, None,
+                     clock=clock, sleep=clock.sleep, rng=Highest)
+    assert set(lines) == {20} and tails == [20]
+
+
+def test_a_poll_ending_on_a_service_whose_answer_has_its_log_already_fetches_no_other(monkeypatch):
+    out = {"probe": {"n8n": {"verdict": "waiting", "containers": [{"name": "c", "restart_count": 0}]}}, "remote": {}}
+    rounds, clock, asked = polled({"probe": [{"name": "n8n", "with_logs": True}], "poll": {"seconds": 1}}, out,
+                                  monkeypatch, probe=lambda t: {"n8n": {"verdict": "waiting", "logs": ["own"],
+                                                                        "containers": [{"name": "c", "restart_count": 0}]}})
+    assert out["probe"]["n8n"]["logs"] == ["own"] and not [a for a in asked if a[0] == "logs"]
+
+
+def test_the_pause_of_a_poll_is_drawn_between_zero_and_the_doubling_pause(monkeypatch):
+    drawn = []
+
+    class Recording:
+        @staticmethod
+        def uniform(low, high):
+            drawn.append((low, high))
+            return high
+
+    monkeypatch.setattr(deploy_step, "probe_services", lambda run, wanted, baseline, n: {
+        w["name"]: {"verdict": "waiting"} for w in wanted})
+    clock = Ticks()
+    deploy_step.poll(None, {"probe": [{"name": "n8n"}], "poll": {"seconds": 2}},
+                     {"probe": {"n8n": {"verdict": "waiting"}}, "remote": {}}, None, clock=clock, sleep=clock.sleep,
+                     rng=Recording)
+    assert drawn[:4] == [(0.0, 0.25), (0.0, 0.5), (0.0, 1.0), (0.0, 1.0)]
+
+
+def test_the_step_s_own_runner_reaches_the_poll_the_databases_the_models_and_the_links(host, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(deploy_step, "poll", lambda run, request, out, pool_map: seen.update(
+        poll=(run, sorted(out), pool_map(lambda x: x * 2, [1]))) or 1)
+    monkeypatch.setattr(deploy_step, "models_missing", lambda probe, spec: seen.update(models=probe) or [])
+    monkeypatch.setattr(deploy_step, "wiring", lambda run, w: seen.update(wiring=run) or {})
+
+    def databases(run, container, admin_user, dbs, check_mode):
+        seen["databases"] = run(["psql"], "CREATE DATABASE n8n")
+        return []
+
+    monkeypatch.setattr(deploy_step.app_databases, "ensure", databases)
+    host.ready = {"postgres", "ollama"}
+    calls = []
+
+    def run(argv, data=None):
+        calls.append((argv, data))
+        return 0, "", ""
+
+    run_step({"probe": [{"name": "postgres"}, {"name": "ollama"}], "poll": {"seconds": 1},
+              "databases": {"when_ready": "postgres", "container": "pg", "databases": []},
+              "models": [{"service": "ollama", "names": ["a"]}], "wiring": [{"name": "dify"}]}, run=run)
+    assert seen["poll"][0] is run and "probe" in seen["poll"][1] and seen["poll"][2] == [2]
+    assert calls == [(["psql"], "CREATE DATABASE n8n")] and seen["databases"] == (0, "", "")
+    assert seen["models"]["verdict"] == "ready" and seen["wiring"] is run
+
+
+def test_a_redis_that_answers_in_bytes_that_are_not_utf8_is_still_read():
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer():
+        conn, dummy = server.accept()
+        with conn:
+            conn.recv(64)
+            conn.sendall(b"-ERR \xff\xfe\r\n")
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    try:
+        ok, line = deploy_step.redis_ping("127.0.0.1", server.getsockname()[1], timeout=2.0)
+    finally:
+        thread.join(5)
+        server.close()
+    assert ok is False and line.startswith("-ERR ")
+
+
+def test_a_redis_that_accepts_but_never_answers_is_given_up_after_the_timeout():
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    try:
+        with pytest.raises(OSError):
+            deploy_step.redis_ping("127.0.0.1", server.getsockname()[1], timeout=0.3)
+    finally:
+        server.close()
