@@ -35,7 +35,10 @@ def mutation(source_path: str, name: str, source: list[str]) -> tuple[int, str, 
     diff = get_diff_for_mutant(name, path=source_path).splitlines()
     before = [d[1:].strip() for d in diff if d.startswith("-") and not d.startswith("---")]
     after = [d[1:].strip() for d in diff if d.startswith("+") and not d.startswith("+++")]
-    line = next((i + 1 for i, text in enumerate(source) if before and text.strip() == before[0]), 0)
+    # the mutated function's own lines: the same line may stand in two functions
+    function = re.sub(r"__mutmut_\d+$", "", name.rpartition(".")[2]).rpartition("ǁ")[2].removeprefix("x_")
+    start = next((i for i, text in enumerate(source) if re.match(rf"\s*def {re.escape(function)}\(", text)), 0)
+    line = next((i + 1 for i, text in enumerate(source) if i >= start and before and text.strip() == before[0]), 0)
     return line, " / ".join(before), " / ".join(after)
 
 
