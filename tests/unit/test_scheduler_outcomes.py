@@ -162,10 +162,11 @@ def with_admin(services):
     services["n8n"].admin = dict(ADMIN)
 
 
-def admins_answer(action, ok=True):
+def admins_answer(action, ok=True, category="auth"):
     def answer(request, out):
         if request.get("admins"):
-            out["admins"] = {a["service"]: {"ok": ok, "action": action, "category": "auth", "cause": "login refused"}
+            out["admins"] = {a["service"]: {"ok": ok, "action": action, "category": category, "cause": "login refused",
+                                            "advice": "reset the password"}
                              for a in request["admins"] if out["probe"].get(a["service"], {}).get("verdict") == "ready"}
         return out
     return answer
@@ -204,6 +205,13 @@ def test_a_first_administrator_refused_or_not_answered_fails_the_application():
                                                  lambda request, out: out)  # the host said nothing about it
     assert summary["services"]["n8n"]["state"] == "failed"
     assert summary["services"]["n8n"]["category"] == "unknown"
+    assert summary["services"]["n8n"]["detail"] == "setup of the first administrator: no answer"
+
+
+def test_a_first_administrator_refused_for_its_configuration_says_the_fix():
+    summary, events, dummy, dummy2 = run_tweaked({"n8n": {"running": True}}, {"n8n": []}, with_admin,
+                                                 admins_answer("created", ok=False, category="config"))
+    assert first(events, "CONFIG_INVALID", "n8n")["message"] == "login refused; fix: reset the password"
 
 
 def with_keys(services):
@@ -213,7 +221,8 @@ def with_keys(services):
 def keys_answer(actions, ok=True):
     def answer(request, out):
         if request.get("virtual_keys"):
-            out["virtual_keys"] = {k["service"]: {"ok": ok, "actions": actions, "category": "auth", "cause": "401"}
+            out["virtual_keys"] = {k["service"]: {"ok": ok, "actions": actions, "category": "config", "cause": "401",
+                                                  "advice": "check master_key"}
                                    for k in request["virtual_keys"]}
         return out
     return answer
@@ -224,7 +233,7 @@ def test_registered_virtual_keys_are_said_and_make_the_run_changed_verified_ones
                                                  keys_answer({"dify": "registered", "n8n": "verified"}))
     said = [e for e in events if e["type"] == "DEPLOY_SUCCESS" and e.get("virtual_keys")]
     assert [e["virtual_keys"] for e in said] == [{"dify": "registered"}] and said[0]["changed"] is True
-    assert said[0]["service"] == "litellm"
+    assert said[0]["service"] == "litellm" and said[0]["message"] == "virtual keys: dify registered"
     assert summary["changed"] is True and summary["healthy"] == ["litellm"]
     summary, events, dummy, dummy2 = run_tweaked({"litellm": {"running": True}}, {"litellm": []}, with_keys,
                                                  keys_answer({"dify": "verified"}))
@@ -232,13 +241,16 @@ def test_registered_virtual_keys_are_said_and_make_the_run_changed_verified_ones
 
 
 def test_virtual_keys_refused_or_not_answered_fail_litellm():
-    summary, dummy, dummy2, dummy3 = run_tweaked({"litellm": {"running": True}}, {"litellm": []}, with_keys,
-                                                 keys_answer({}, ok=False))
+    summary, events, dummy2, dummy3 = run_tweaked({"litellm": {"running": True}}, {"litellm": []}, with_keys,
+                                                  keys_answer({}, ok=False))
+    assert first(events, "CONFIG_INVALID", "litellm")["message"] == "401; fix: check master_key"
     assert summary["services"]["litellm"]["state"] == "failed"
-    assert summary["services"]["litellm"]["category"] == "auth" and summary["services"]["litellm"]["detail"] == "401"
+    assert summary["services"]["litellm"]["category"] == "config" and summary["services"]["litellm"]["detail"] == "401"
     summary, dummy, dummy2, dummy3 = run_tweaked({"litellm": {"running": True}}, {"litellm": []}, with_keys,
                                                  lambda request, out: out)
     assert summary["services"]["litellm"]["state"] == "failed"
+    assert summary["services"]["litellm"]["category"] == "unknown"
+    assert summary["services"]["litellm"]["detail"] == "virtual keys: no answer"
 
 
 # -- what the events say ---------------------------------------------------------------------------------------------
