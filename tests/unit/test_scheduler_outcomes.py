@@ -312,3 +312,40 @@ def test_a_failure_with_advice_says_the_fix_in_its_specific_event_and_a_crash_lo
     specs["n8n"]["crash"] = True
     dummy, events, dummy2 = run(specs)
     assert len([e for e in events if e["type"] == "RESTART_LOOP" and e["service"] == "n8n"]) == 2  # the loop, the stop
+
+
+def test_virtual_keys_to_be_registered_in_check_mode_are_said_in_words_with_nothing_changed():
+    summary, events, dummy, dummy2 = run_tweaked({"litellm": {"running": True}}, {"litellm": []}, with_keys,
+                                                 keys_answer({"dify": "would_register"}), check_mode=True)
+    said = next(e for e in events if e.get("virtual_keys"))
+    assert said["message"] == "virtual keys: dify would register; check mode: nothing changed"
+
+
+@pytest.mark.parametrize("claim", ["admin", "keys"])
+def test_a_refusal_that_gives_no_category_cause_or_advice_fails_as_unknown_with_no_fix(claim):
+    name = "n8n" if claim == "admin" else "litellm"
+    part = "admins" if claim == "admin" else "virtual_keys"
+
+    def answer(request, out):
+        if request.get(part):
+            out[part] = {name: {"ok": False}}
+        return out
+
+    summary, events, dummy, dummy2 = run_tweaked({name: {"running": True}}, {name: []},
+                                                 with_admin if claim == "admin" else with_keys, answer)
+    assert summary["services"][name]["category"] == "unknown" and summary["services"][name]["detail"] == ""
+
+
+@pytest.mark.parametrize("claim", ["admin", "keys"])
+def test_a_configuration_refusal_without_advice_says_only_its_cause(claim):
+    name = "n8n" if claim == "admin" else "litellm"
+    part = "admins" if claim == "admin" else "virtual_keys"
+
+    def answer(request, out):
+        if request.get(part):
+            out[part] = {name: {"ok": False, "category": "config", "cause": "bad key"}}
+        return out
+
+    dummy, events, dummy2, dummy3 = run_tweaked({name: {"running": True}}, {name: []},
+                                                with_admin if claim == "admin" else with_keys, answer)
+    assert first(events, "CONFIG_INVALID", name)["message"] == "bad key"
