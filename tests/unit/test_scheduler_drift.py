@@ -58,3 +58,13 @@ def test_check_mode_reports_drift_and_its_diff_and_starts_nothing():
     assert "check mode: nothing changed" in next(e for e in events if e["type"] == ev.DRIFT)["message"]
     assert not [r for r in host.requests if r.get("up")]
     assert summary["diff"][0]["before_header"] == "redis/redis (running containers)"
+
+
+def test_the_drift_event_carries_the_differences_and_says_they_will_be_recreated():
+    dummy, events, dummy2 = deploy()
+    warning = next(e for e in events if e["type"] == ev.DRIFT)
+    assert warning["drift"] == DIFFS
+    assert warning["message"].endswith("; they will be recreated")
+    # ollama runs unchanged and was never started: its only word is that nothing was restarted
+    ollama = [e for e in events if e["type"] == ev.DEPLOY_SUCCESS and e["service"] == "ollama"]
+    assert len(ollama) == 1 and ollama[0]["changed"] is False and ollama[0]["changed_files"] == []
