@@ -98,7 +98,8 @@ options:
     default: []
     suboptions: *project
   probe:
-    description: Services to probe, each C(name), C(project), C(probe), C(target).
+    description: Services to probe, each C(name), C(project), C(probe), C(target), and C(with_logs) (the log tail of
+      a service still waiting is wanted).
     type: list
     elements: dict
     default: []
@@ -388,6 +389,18 @@ up:
   returned: when not in check mode
   type: dict
   sample: {redis: {changed: true, actions: [pull, up], rollback_available: false}}
+stop:
+  description: Per service asked to stop, what M(aiplatform.stack.compose_project) returns for state C(stopped).
+  returned: when not in check mode
+  type: dict
+  sample: {n8n: {changed: true, actions: [stop]}}
+previous:
+  description:
+    - Per service asked to roll back, C(changed) and C(actions), or C(failed) with C(category), C(cause) and
+      C(advice) (no previous version kept).
+  returned: when not in check mode
+  type: dict
+  sample: {n8n: {changed: true, actions: []}}
 probe:
   description: Per service, C(verdict) (ready, waiting, crash_loop), C(detail), C(containers), C(logs).
   returned: always
