@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.six.moves.urllib.error import URLError
 from ansible.module_utils.urls import open_url
 
-from . import app_databases, drift, first_admin, litellm_keys, pg_login, run_lock, runner
+from . import app_databases, drift, first_admin, litellm_keys, pg_login, run_lock, runner, step_protocol
 from . import errors as err
 from .compose import ComposeError
 from .connectivity import in_netns
@@ -31,7 +31,7 @@ from .probes import http_probe, log_tail, probe_services, tcp_probe
 from .project import ProjectDeployer
 
 
-def _present(p: dict, pull: str, networks: list[str], check_mode: bool, run) -> dict:
+def _present(p: step_protocol.ProjectSpec, pull: str, networks: list[str], check_mode: bool, run) -> step_protocol.ProjectResult:
     # the link networks its compose file joins (parsed on the controller), made when missing before `up`
     networks = sorted(set(networks) | set((p.get("model") or {}).get("external_networks") or []))
     try:
@@ -45,7 +45,7 @@ def _present(p: dict, pull: str, networks: list[str], check_mode: bool, run) -> 
                 "advice": err.ADVICE[err.CONFIG]}
 
 
-def _check_or_start(p: dict, pull: str, networks: list[str], check_mode: bool, run) -> dict:
+def _check_or_start(p: step_protocol.ProjectSpec, pull: str, networks: list[str], check_mode: bool, run) -> step_protocol.ProjectResult:
     """The check of one project; one that asks to be started and whose files changed is brought up in the same call
     (`brought_up`), with what the check validated. One changed only in its containers (stopped, removed, labelled
     by hand) is left to the drift check of this step, which says what differs before the up step puts it back."""
@@ -56,7 +56,7 @@ def _check_or_start(p: dict, pull: str, networks: list[str], check_mode: bool, r
     return r
 
 
-def _simple(p: dict, state: str, run) -> dict:
+def _simple(p: step_protocol.ProjectSpec, state: str, run) -> step_protocol.ProjectResult:
     try:
         deployer = ProjectDeployer(run, p["project_src"], p["project_name"])
         return deployer.previous() if state == "previous" else deployer.stopped()
@@ -64,7 +64,7 @@ def _simple(p: dict, state: str, run) -> dict:
         return dict(exc.info, failed=True, changed=False)
 
 
-def probe_remote(dep: dict) -> dict:
+def probe_remote(dep: step_protocol.RemoteSpec) -> step_protocol.RemoteResult:
     """A dependency on another host, probed at its published endpoint from here.
 
     PostgreSQL is ready for its consumers here when each can log in to its own database (`logins`).
@@ -92,7 +92,7 @@ def probe_remote(dep: dict) -> dict:
     return {"verdict": "ready" if ok else "waiting", "detail": f"{dep['host']}:{dep['port']} {detail}"}
 
 
-def models_missing(probe: dict, spec: dict) -> list[str] | None:
+def models_missing(probe: step_protocol.ProbeResult, spec: step_protocol.ModelsSpec) -> list[str] | None:
     """The models among spec's `names` that Ollama does not list; None when it cannot be asked."""
     address = next((c.get("address") for c in probe.get("containers") or [] if c.get("address")), None)
     if not address or not spec.get("names"):
@@ -104,13 +104,13 @@ def models_missing(probe: dict, spec: dict) -> list[str] | None:
     return missing(list(spec["names"]), tags)
 
 
-def container_address(probe: dict, target: str) -> str | None:
+def container_address(probe: step_protocol.ProbeResult, target: str) -> str | None:
     """The address of the probed container of compose service `target` on its network."""
     return next((c.get("address") for c in probe.get("containers") or []
                  if c.get("service") == target and c.get("address")), None)
 
 
-def _at_container(ensure, what: str, spec: dict, probe: dict, check_mode: bool) -> dict:
+def _at_container(ensure, what: str, spec: dict, probe: step_protocol.ProbeResult, check_mode: bool) -> dict:
     """ensure(spec, url, check_mode, wait) at the address of the spec's target container, as the probe found it."""
     target = spec.get("target") or spec["service"]
     address = container_address(probe, target)
@@ -120,12 +120,12 @@ def _at_container(ensure, what: str, spec: dict, probe: dict, check_mode: bool) 
     return ensure(spec, f"http://{address}:{spec['port']}", check_mode, float(spec.get("wait", 30)))
 
 
-def claim_admin(spec: dict, probe: dict, check_mode: bool) -> dict:
+def claim_admin(spec: step_protocol.AdminSpec, probe: step_protocol.ProbeResult, check_mode: bool) -> step_protocol.AdminResult:
     """The first administrator of one application (module_utils/first_admin.py), at its container's address."""
     return _at_container(first_admin.ensure, "setup of the first administrator", spec, probe, check_mode)
 
 
-def register_keys(spec: dict, probe: dict, check_mode: bool) -> dict:
+def register_keys(spec: step_protocol.VirtualKeysSpec, probe: step_protocol.ProbeResult, check_mode: bool) -> step_protocol.KeysResult:
     """The applications' LiteLLM virtual keys (module_utils/litellm_keys.py), at LiteLLM's container address."""
     return _at_container(litellm_keys.ensure, "virtual keys", spec, probe, check_mode)
 
@@ -139,7 +139,7 @@ def redis_ping(host: str, port: int, timeout: float = 3.0) -> tuple[bool, str]:
     return line == "+PONG" or line.startswith("-NOAUTH"), line or "no answer"
 
 
-def wiring(run, svc: dict) -> dict:
+def wiring(run, svc: step_protocol.WiringSpec) -> dict[str, step_protocol.LinkCheck]:
     """{dependency: {ok, address, detail}} for one service's links, from inside its network namespace."""
     rc, out, dummy = run(["docker", "inspect", "-f", "{{.State.Pid}}", svc["container"]])
     pid = int(out.strip() or 0) if rc == 0 else 0
@@ -156,12 +156,12 @@ def wiring(run, svc: dict) -> dict:
     return {e["name"]: found for e, found in zip(endpoints, checks)}
 
 
-def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
+def run_step(request: step_protocol.StepRequest, check_mode: bool = False, run=runner.run) -> step_protocol.StepResult:
     """Do what `request` asks (see the module docstring); returns a result per part and per service."""
     pull = request.get("pull", "missing")
     networks = list(request.get("networks") or [])
     parallel = max(1, int(request.get("parallel", 8)))
-    out: dict = {}
+    out: step_protocol.StepResult = {}
 
     def pool_map(fn, items):
         if not items:
@@ -241,7 +241,7 @@ def run_step(request: dict, check_mode: bool = False, run=runner.run) -> dict:
     return out
 
 
-def poll(run, request: dict, out: dict, pool_map, clock=time.monotonic, sleep=time.sleep, rng=random) -> int:
+def poll(run, request: step_protocol.StepRequest, out: dict, pool_map, clock=time.monotonic, sleep=time.sleep, rng=random) -> int:
     """Probe again while every answer in `out` is "waiting", for at most `poll.seconds`; returns the rounds made.
 
     The pause between rounds grows from `base` to `cap` (exponential, full jitter, never under 0.1 s). Restart
@@ -279,17 +279,17 @@ def poll(run, request: dict, out: dict, pool_map, clock=time.monotonic, sleep=ti
     return rounds
 
 
-def engine_down(wanted: list[dict], exc: Exception) -> dict:
+def engine_down(wanted: list[step_protocol.ProbeSpec], exc: Exception) -> dict[str, step_protocol.ProbeResult]:
     """Every asked-for service "waiting" because the engine did not answer (the scheduler gives it a grace)."""
     return {s["name"]: {"verdict": "waiting", "detail": f"the Docker engine does not answer: {exc}",
                         "engine_down": True} for s in wanted}
 
 
-def _all_waiting(out: dict) -> bool:
+def _all_waiting(out: step_protocol.StepResult) -> bool:
     return all(r.get("verdict") == "waiting" for part in ("probe", "remote") for r in out[part].values())
 
 
-def _judge_drift(run, checks: list[dict], out: dict, inspected: dict, check_mode: bool) -> None:
+def _judge_drift(run, checks: list[step_protocol.ProjectSpec], out: step_protocol.StepResult, inspected: dict, check_mode: bool) -> None:
     """Unchanged projects whose containers drifted count as changed (the up step recreates them); their probe
     answer is dropped, so nothing later in this step takes them for settled."""
     try:
@@ -308,7 +308,7 @@ def _judge_drift(run, checks: list[dict], out: dict, inspected: dict, check_mode
             drift.remember(p["project_src"], r.get("config_hash"), p.get("model"))  # known good: for status.yml
 
 
-def settled(request: dict, out: dict) -> bool:
+def settled(request: step_protocol.StepRequest, out: step_protocol.StepResult) -> bool:
     """Nothing left to do after this step: nothing started or stopped, every project unchanged and every service
     asked for answering, databases, administrators, keys, wiring, models and remote dependencies fine."""
     if any(request.get(part) for part in ("up", "stop", "previous")):

@@ -98,7 +98,8 @@ options:
     default: []
     suboptions: *project
   probe:
-    description: Services to probe, each C(name), C(project), C(probe), C(target).
+    description: Services to probe, each C(name), C(project), C(probe), C(target), and C(with_logs) (the log tail of
+      a service still waiting is wanted).
     type: list
     elements: dict
     default: []
@@ -388,6 +389,18 @@ up:
   returned: when not in check mode
   type: dict
   sample: {redis: {changed: true, actions: [pull, up], rollback_available: false}}
+stop:
+  description: Per service asked to stop, what M(aiplatform.stack.compose_project) returns for state C(stopped).
+  returned: when not in check mode
+  type: dict
+  sample: {n8n: {changed: true, actions: [stop]}}
+previous:
+  description:
+    - Per service asked to roll back, C(changed) and C(actions), or C(failed) with C(category), C(cause) and
+      C(advice) (no previous version kept).
+  returned: when not in check mode
+  type: dict
+  sample: {n8n: {changed: true, actions: []}}
 probe:
   description: Per service, C(verdict) (ready, waiting, crash_loop), C(detail), C(containers), C(logs).
   returned: always
@@ -443,77 +456,13 @@ wiring:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import step_protocol
 from ansible_collections.aiplatform.stack.plugins.module_utils.deploy_step import run_step
-from ansible_collections.aiplatform.stack.plugins.module_utils.first_admin import KINDS
-
-_LIST = {"type": "list", "elements": "dict", "default": []}
-_DATABASE = {"name": {"type": "str", "required": True}, "owner": {"type": "str", "required": True},
-             "password": {"type": "str", "required": True, "no_log": True},
-             "extensions": {"type": "list", "elements": "str", "default": []}}
-# secret_files carry the env files with secrets: declared no_log so no invocation or syslog line holds them
-_PROJECTS = dict(_LIST, options={
-    "service": {"type": "str", "required": True},
-    "project_src": {"type": "path", "required": True},
-    "project_name": {"type": "str", "required": True},
-    "files": {"type": "dict", "default": {}},
-    "secret_files": {"type": "dict", "default": {}, "no_log": True},
-    "probe": {"type": "dict"},
-    "target": {"type": "str"},
-    "model": {"type": "dict"},
-    "recreate_services": {"type": "list", "elements": "str"},
-    "validated": {"type": "dict"},
-    "start_if_changed": {"type": "bool", "default": False},
-})
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "check": _PROJECTS, "up": _PROJECTS, "stop": _PROJECTS, "previous": _PROJECTS, "probe": _LIST,
-            "remote": dict(_LIST, options={
-                "name": {"type": "str", "required": True}, "host": {"type": "str", "required": True},
-                "port": {"type": "int", "required": True}, "probe": {"type": "dict", "default": {}},
-                "backoff": {"type": "dict"}, "type": {"type": "str"},
-                "logins": {"type": "list", "elements": "dict", "options": {
-                    "user": {"type": "str", "required": True}, "password": {"type": "str", "required": True, "no_log": True},
-                    "database": {"type": "str", "required": True}}}}),
-            "wiring": _LIST, "models": _LIST,
-            "baseline": {"type": "dict", "default": {}},
-            "poll": {"type": "dict", "options": {"seconds": {"type": "float", "default": 5.0},
-                                                 "base": {"type": "float", "default": 0.25},
-                                                 "cap": {"type": "float", "default": 1.0}}},
-            "release_lock_if_settled": {"type": "dict"},
-            "admins": dict(_LIST, options={
-                "service": {"type": "str", "required": True},
-                "kind": {"type": "str", "required": True, "choices": list(KINDS)},
-                "target": {"type": "str"}, "port": {"type": "int", "required": True},
-                "email": {"type": "str", "required": True}, "name": {"type": "str", "default": "Platform Admin"},
-                "password": {"type": "str", "required": True, "no_log": True},
-                "init_password": {"type": "str", "no_log": True},
-                "secrets_file": {"type": "str"}, "reset": {"type": "str"},
-                "wait": {"type": "float", "default": 30}}),
-            # the key values inside are no_log; the names and models around them are not secret
-            "virtual_keys": dict(_LIST, no_log=False, options={
-                "service": {"type": "str", "required": True}, "target": {"type": "str"},
-                "port": {"type": "int", "required": True},
-                "master_key": {"type": "str", "required": True, "no_log": True},
-                "applications": {"type": "list", "elements": "dict", "required": True, "options": {
-                    "alias": {"type": "str", "required": True},
-                    "key": {"type": "str", "required": True, "no_log": True},
-                    "models": {"type": "list", "elements": "str", "default": []}}},
-                "secrets_file": {"type": "str"},
-                "wait": {"type": "float", "default": 30}}),
-            # only the passwords are secret: a no_log on the whole dict would mask every name in the output
-            "databases": {"type": "dict", "options": {
-                "container": {"type": "str", "required": True},
-                "admin_user": {"type": "str", "default": "postgres"},
-                "when_ready": {"type": "str"},
-                "databases": {"type": "list", "elements": "dict", "required": True, "options": _DATABASE}}},
-            "pull": {"type": "str", "default": "missing", "choices": ["missing", "never", "always"]},
-            "networks": {"type": "list", "elements": "str", "default": []},
-            "parallel": {"type": "int", "default": 8},
-            "log_lines": {"type": "int", "default": 20},
-        },
+        argument_spec=step_protocol.ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     if not module.get_bin_path("docker"):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils import step_protocol as sp
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.health_wait import HealthTracker, brief_containers
 
 PENDING = "pending"  # waiting for its dependencies
@@ -47,14 +48,14 @@ class Service:
     """One service placed on this host."""
 
     name: str
-    project: dict  # {service, project_src, project_name, files, secret_files, probe, target}
-    wait: dict  # {name, project, probe, target, backoff, type} for the health wait
+    project: sp.ProjectSpec  # {service, project_src, project_name, files, secret_files, probe, target}
+    wait: sp.ProbeSpec  # {name, project, probe, target, backoff, type} for the health wait
     deps: list[str] = field(default_factory=list)
-    wiring: dict | None = None  # {name, container, endpoints}
-    databases: dict | None = None  # PostgreSQL only: {container, admin_user, databases}
-    models: dict | None = None  # {port, names}: models it should have (Ollama)
-    admin: dict | None = None  # {kind, target, port, email, name, password, ...}: its first administrator
-    virtual_keys: dict | None = None  # LiteLLM: {target, port, master_key, applications: [{alias, key, models}]}
+    wiring: sp.WiringSpec | None = None  # {name, container, endpoints}
+    databases: sp.DatabasesSpec | None = None  # PostgreSQL only: {container, admin_user, databases}
+    models: dict | None = None  # {port, names}: models it should have (Ollama); sp.ModelsSpec less service
+    admin: dict | None = None  # {kind, target, port, email, name, password, ...}: sp.AdminSpec less service
+    virtual_keys: dict | None = None  # LiteLLM: {target, port, master_key, applications}: sp.VirtualKeysSpec less service
     models_missing: list | None = None  # None: not known (the pull step will look)
     unchanged: bool = False  # runs as the files say but did not answer the check's probe
     failure: tuple | None = None  # (category, cause) known before the deploy (its files could not be rendered)
@@ -84,7 +85,7 @@ class Scheduler:
         self.remote_tracker = HealthTracker(self._emit_remote, rng, ask_logs=False)
         self.wiring_after_deps: list[Service] = []  # healthy, but their links are checked once their dependencies are
         self.queued: dict[str, list] = {"stop": [], "previous": [], "wiring": []}
-        self.queued_databases: dict | None = None
+        self.queued_databases: sp.DatabasesSpec | None = None
         self.steps = 0
         self.changed_elsewhere = False  # databases made, loops stopped, rollbacks
         self.warnings: list[str] = []
@@ -224,7 +225,7 @@ class Scheduler:
                 # runs unchanged but does not answer: once its dependencies are healthy it is waited for, not started
                 s.unchanged = True
 
-    def _drifted(self, s: Service, r: dict) -> None:
+    def _drifted(self, s: Service, r: sp.ProjectResult) -> None:
         """Containers changed behind the platform's back: said now, recreated by the up step (their hash label still
         matches, so compose alone would not)."""
         s.drift = r.get("reason", "drift")
@@ -233,7 +234,7 @@ class Scheduler:
         self._event(ev.DRIFT, s.name, f"containers differ from the deployed configuration: {s.drift}; {then}",
                     drift=r.get("container_drift"))
 
-    def _healthy(self, s: Service, resp: dict) -> None:
+    def _healthy(self, s: Service, resp: sp.StepResponse) -> None:
         """A service answered its probe; PostgreSQL also needs the application databases before it counts."""
         if s.state == ROLLING_BACK:
             s.state = ROLLED_BACK
@@ -252,7 +253,7 @@ class Scheduler:
         else:
             self.queued["wiring"].append(s.wiring)
 
-    def _databases_done(self, s: Service, resp: dict) -> bool:
+    def _databases_done(self, s: Service, resp: sp.StepResponse) -> bool:
         got = resp.get("databases")
         if got is None:
             return False
@@ -266,7 +267,7 @@ class Scheduler:
                         changed=True, databases=True)
         return True
 
-    def _ask_claims(self, request: dict, names: list[str]) -> None:
+    def _ask_claims(self, request: sp.StepRequest, names: list[str]) -> None:
         """The first-administrator setups and virtual keys of these services, done on the host if their probe answers
         in the step."""
         asked = [self.services[n] for n in names if n in self.services and self.services[n].state in (PENDING, WAITING)]
@@ -275,7 +276,7 @@ class Scheduler:
             if specs:
                 request[part] = specs
 
-    def _admin_done(self, s: Service, resp: dict) -> bool:
+    def _admin_done(self, s: Service, resp: sp.StepResponse) -> bool:
         """Its first administrator was set up or verified in this step; otherwise it fails (never overwritten)."""
         got = (resp.get("admins") or {}).get(s.name) or {
             "ok": False, "category": err.UNKNOWN, "cause": "setup of the first administrator: no answer"}
@@ -296,7 +297,7 @@ class Scheduler:
                         "mode: nothing changed", changed=True, admin="would_create")
         return True
 
-    def _keys_done(self, s: Service, resp: dict) -> bool:
+    def _keys_done(self, s: Service, resp: sp.StepResponse) -> bool:
         """The applications' virtual keys were registered or verified in this step; otherwise it fails."""
         got = (resp.get("virtual_keys") or {}).get(s.name) or {
             "ok": False, "category": err.UNKNOWN, "cause": "virtual keys: no answer"}
@@ -312,7 +313,7 @@ class Scheduler:
                 virtual_keys=done)
         return True
 
-    def _wired(self, s: Service, checks: dict) -> None:
+    def _wired(self, s: Service, checks: dict[str, sp.LinkCheck]) -> None:
         broken = {dep: c for dep, c in sorted(checks.items()) if not c.get("ok")}
         for dep, c in broken.items():
             self._event(ev.CONNECTIVITY_FAIL, s.name, f"cannot reach {dep} at {c['address']}: {c['detail']}",
@@ -350,7 +351,7 @@ class Scheduler:
         """One step (or a sleep until the next probe is due); False when nothing can move any more."""
         now = self.clock()
         up = self._startable()
-        request: dict = {}
+        request: sp.StepRequest = {}
         for s in [s for s in up if s.unchanged]:
             self._start_event(s)
             self._event(ev.DEPLOY_SUCCESS, s.name, "unchanged, nothing restarted", changed=False, changed_files=[])
@@ -408,7 +409,7 @@ class Scheduler:
         self._settle(request, resp, started)
         return True
 
-    def _ask_wiring(self, request: dict, names: list[str]) -> None:
+    def _ask_wiring(self, request: sp.StepRequest, names: list[str]) -> None:
         """The links of these services, checked on the host in the step in which they answer (when the services
         they link to are healthy already): no round trip of its own after they become healthy."""
         wiring = [dict(s.wiring, if_ready=True) for s in (self.services[n] for n in names if n in self.services)
@@ -416,7 +417,7 @@ class Scheduler:
         if wiring:
             request["wiring"] = list(request.get("wiring") or []) + wiring
 
-    def _may_be_last(self, request: dict) -> bool:
+    def _may_be_last(self, request: sp.StepRequest) -> bool:
         """Nothing would follow this step if every service it probes answers: the host may give the run lock back
         in it (deploy_step's `settled` decides), which spares the playbook a task."""
         if any(part in request for part in ("up", "stop", "previous", "databases", "remote")):
@@ -434,10 +435,10 @@ class Scheduler:
                 return False  # the pull step follows
         return True
 
-    def _poll_request(self, now: float) -> dict:
+    def _poll_request(self, now: float) -> sp.StepRequest:
         """Nothing to start or undo: every wait is probed on the host until one of them changes (`poll`)."""
-        request: dict = {"poll": {"seconds": max(0.1, min(POLL_SECONDS, self.tracker.time_left(now),
-                                                          self.remote_tracker.time_left(now)))}}
+        request: sp.StepRequest = {"poll": {"seconds": max(0.1, min(POLL_SECONDS, self.tracker.time_left(now),
+                                                                    self.remote_tracker.time_left(now)))}}
         if self.tracker.pending:
             request["probe"] = self.tracker.due(None)
             request["baseline"] = dict(self.tracker.baseline)
@@ -450,11 +451,11 @@ class Scheduler:
             request["remote"] = self.remote_tracker.due(None)
         return request
 
-    def _call(self, request: dict) -> dict:
+    def _call(self, request: sp.StepRequest) -> sp.StepResponse:
         self.steps += 1
         return self.step(request)
 
-    def _settle(self, request: dict, resp: dict, started: float) -> None:
+    def _settle(self, request: sp.StepRequest, resp: sp.StepResponse, started: float) -> None:
         now = self.clock()
         duration = round(now - started, 3)
         if resp.get("failed"):
@@ -515,7 +516,7 @@ class Scheduler:
             if w["name"] in wired and not w.get("if_ready"):  # those were judged as their service became healthy
                 self._wired(self.services[w["name"]], wired[w["name"]])
 
-    def _started(self, s: Service, r: dict, duration: float, now: float) -> None:
+    def _started(self, s: Service, r: sp.ProjectResult, duration: float, now: float) -> None:
         """Its `up` went through (in an up step, or in the check for what needs nothing): now waited for."""
         if r.get("unparsed"):
             self.warnings.append(f"{s.name}: compose printed output the parser does not know: "
@@ -529,7 +530,7 @@ class Scheduler:
         s.state = WAITING
         self.tracker.add(s.wait, now)
 
-    def _ended(self, done: dict[str, dict], resp: dict | None = None) -> None:
+    def _ended(self, done: dict[str, dict], resp: sp.StepResponse | None = None) -> None:
         for name, outcome in done.items():
             s = self.services[name]
             if outcome["state"] == "healthy":
