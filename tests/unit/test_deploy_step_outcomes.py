@@ -379,8 +379,8 @@ def test_nothing_is_done_for_a_service_that_does_not_answer_yet_but_unconditiona
     assert [d for d in host.done if d[0] != "wiring"] == []
 
 
-def test_databases_not_tied_to_a_probe_are_made_at_once_and_their_error_is_reported_with_its_category(host,
-                                                                                                       monkeypatch):
+def test_databases_not_tied_to_a_probe_are_made_at_once_and_their_error_is_reported_with_its_category(
+        host, monkeypatch):
     dbs = {"container": "pg", "admin_user": "root", "databases": []}
     run_step({"databases": dbs}, check_mode=True, run="RUN")
     assert host.done == [("databases", "pg", "root", [], True)]
@@ -472,8 +472,8 @@ def polled(request, out, monkeypatch, probe=None, remote=None):
 
 
 def test_a_poll_lasts_five_seconds_unless_told_and_its_pauses_double_from_a_quarter_second_to_one(monkeypatch):
-    rounds, clock, asked = polled({"probe": [{"name": "n8n"}], "poll": {}}, {"probe": {"n8n": {"verdict": "waiting"}},
-                                                                              "remote": {}}, monkeypatch)
+    answers = {"probe": {"n8n": {"verdict": "waiting"}}, "remote": {}}
+    rounds, clock, asked = polled({"probe": [{"name": "n8n"}], "poll": {}}, answers, monkeypatch)
     assert rounds == 6 and clock() == pytest.approx(4.75)  # 0.25 + 0.5 + 1 + 1 + 1 + 1; one more would pass 5 s
     rounds, clock, asked = polled({"probe": [{"name": "n8n"}], "poll": {"seconds": 2, "base": 0.5, "cap": 0.5}},
                                   {"probe": {"n8n": {"verdict": "waiting"}}, "remote": {}}, monkeypatch)
@@ -546,8 +546,8 @@ def test_a_drift_check_that_cannot_judge_is_a_warning_and_unchanged_projects_are
     remembered = []
     monkeypatch.setattr(deploy_step.drift, "check_step", broken)
     monkeypatch.setattr(deploy_step.drift, "remember", lambda src, h, model: remembered.append(src))
-    monkeypatch.setattr(FakeDeployer, "present", lambda self, *a, **k: {"changed": self.name == "aiplatform-dify",
-                                                                          "failed": self.name == "aiplatform-n8n"})
+    monkeypatch.setattr(FakeDeployer, "present", lambda self, *a, **k: {
+        "changed": self.name == "aiplatform-dify", "failed": self.name == "aiplatform-n8n"})
     out = run_step({"check": [project("redis"), project("dify"), project("n8n")]}, run="RUN")
     assert out["warnings"] == ["drift check skipped: 'State'"]
     assert remembered == ["/opt/aiplatform/redis"]
