@@ -28,7 +28,8 @@ def deploy(specs: dict, deps: dict, answer=None, **kwargs):
         event["t"] = clock()
         events.append(event)
 
-    local = [service(n, list(deps[n])) for n in deps if not specs[n].get("elsewhere")]
+    local = [service(n, list(deps[n]), specs[n].get("deadline", 60.0), specs[n].get("wired", False))
+             for n in deps if not specs[n].get("elsewhere")]
     sched = Scheduler(local, step, emit, clock=clock, sleep=clock.sleep, wall=lambda: WALL + clock(),
                       rng=random.Random(1), **kwargs)
     return sched.run(), events, host, sched
