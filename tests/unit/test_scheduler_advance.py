@@ -215,3 +215,53 @@ def test_a_poll_waiting_only_for_a_dependency_elsewhere_ends_by_its_deadline():
     assert summary["services"]["n8n"]["state"] == "skipped"
     assert all(p["poll"]["seconds"] <= 3.0 for p in host.requests if p.get("poll"))
     assert host.polls and min(host.polls) < 3.0
+
+
+LOCK = {"dir": "/opt/aiplatform", "run": "r1"}
+
+
+def offered_lock_wrongly(specs: dict, deps: dict, answer=None, **kwargs) -> list[int]:
+    """The steps after the check that offered the run lock back although more steps followed when every service
+    they probed answered (or that asked for more than probes); [] when the lock was offered only as it should be."""
+    answers: list[dict] = []
+
+    def recording(request, out):
+        out = answer(request, out) if answer else out
+        answers.append(out)
+        return out
+    summary, dummy, host, dummy2 = deploy(specs, deps, recording, lock=LOCK, **kwargs)
+    last = len(host.requests) - 1
+    wrong = []
+    for i, (request, out) in enumerate(zip(host.requests, answers, strict=True)):
+        if i == 0 or not request.get("release_lock_if_settled"):
+            continue
+        everything_answered = all(out["probe"].get(p["name"], {}).get("verdict") == "ready"
+                                  for p in request.get("probe") or [])
+        if any(request.get(part) for part in ("up", "stop", "previous", "databases", "remote")) or \
+                (everything_answered and i != last):
+            wrong.append(i)
+    return wrong
+
+
+def test_the_run_lock_is_offered_back_only_in_a_step_after_which_nothing_would_follow():
+    no_models = {"redis": [], "postgres": [], "n8n": ["postgres", "redis"], "dify": ["redis"], "flowise": ["postgres"]}
+    assert offered_lock_wrongly({n: {"ready_after": 1.0 + i, "wired": n != "postgres"}
+                                 for i, n in enumerate(no_models)}, no_models) == []
+    # a service still to start later, a rollback, a dependency elsewhere, links checked after the service answered
+    assert offered_lock_wrongly({"redis": {"ready_after": 1.0}, "n8n": {"ready_after": 3.0}, "dify": {}},
+                                {"redis": [], "n8n": [], "dify": ["n8n"]}) == []
+    assert offered_lock_wrongly({"litellm": {"crash": True, "previous_ready_after": 2.0}, "redis": {"ready_after": 1.0}},
+                                {"litellm": [], "redis": []}) == []
+    assert offered_lock_wrongly({"n8n": {"ready_after": 1.0}, "dify": {"running": True, "ready_at": 2.0},
+                                 "litellm": {"elsewhere": True, "remote_ready_at": 6.0}},
+                                {"n8n": [], "dify": ["litellm"], "litellm": []}, remote=SLOW_REMOTE) == []
+    unchecked: list[int] = []
+
+    def skip_first_links(request, out):
+        if out["probe"].get("n8n", {}).get("verdict") == "ready" and not unchecked:
+            unchecked.append(1)
+            out["wiring"].pop("n8n", None)
+        return out
+    assert offered_lock_wrongly({"n8n": {"ready_after": 1.0, "wired": True}, "ollama": {"ready_after": 1.5},
+                                 "redis": {"ready_after": 1.5, "wired": True}},
+                                {"n8n": [], "ollama": [], "redis": []}, skip_first_links) == []
