@@ -265,3 +265,20 @@ def test_the_run_lock_is_offered_back_only_in_a_step_after_which_nothing_would_f
     assert offered_lock_wrongly({"n8n": {"ready_after": 1.0, "wired": True}, "ollama": {"ready_after": 1.5},
                                  "redis": {"ready_after": 1.5, "wired": True}},
                                 {"n8n": [], "ollama": [], "redis": []}, skip_first_links) == []
+
+
+def test_a_dependency_elsewhere_that_keeps_refusing_a_login_is_said_a_config_error_and_ends_its_wait_early():
+    remote = {"postgres": {"host": "10.0.0.5", "port": 5432, "probe": {"type": "http"},
+                           "backoff": {"initial": 0, "base": 0.5, "factor": 2, "cap": 1, "deadline": 120}}}
+
+    def refusing(request, out):
+        for d in request.get("remote") or []:
+            out["remote"][d["name"]] = {"verdict": "waiting",
+                                        "detail": 'HTTP 503: password authentication failed for user "n8n"'}
+        return out
+    specs = {"n8n": {}, "postgres": {"elsewhere": True}}
+    summary, events, dummy, dummy2 = deploy(specs, {"n8n": ["postgres"], "postgres": []}, refusing, remote=remote)
+    said = first(events, "CONFIG_INVALID", "postgres")
+    assert said["level"] == "ERROR" and said["message"].startswith("dependency on another host: ")
+    assert said["t"] < 60.0  # not the 120 s deadline
+    assert summary["services"]["n8n"]["state"] == "skipped"

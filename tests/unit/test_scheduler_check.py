@@ -244,3 +244,9 @@ def test_a_dependency_elsewhere_known_down_does_not_stop_the_first_look_at_the_o
 def test_the_check_asks_for_the_models_a_service_should_have():
     summary, dummy, host, dummy2 = deploy({"ollama": {"running": True}}, {"ollama": []})
     assert host.requests[0]["models"] == [{"port": 11434, "names": ["llama3.2"], "service": "ollama"}]
+
+
+def test_the_check_asks_for_the_application_databases_with_postgres_spec_once_it_answers():
+    summary, dummy, host, dummy2 = deploy({"postgres": {"running": True}}, {"postgres": []})
+    assert host.requests[0]["databases"] == {"container": "aiplatform-postgres", "databases": [],
+                                             "when_ready": "postgres"}
