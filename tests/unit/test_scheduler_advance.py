@@ -101,7 +101,7 @@ def test_links_the_host_did_not_check_as_the_service_answered_are_checked_in_the
             unchecked.append(1)
             out["wiring"].clear()
         return out
-    specs = {"n8n": {"ready_after": 1.0, "wired": True, "unwired": True}, "ollama": {"ready_after": 5.0}}
+    specs = {"n8n": {"ready_after": 1.0, "wired": True, "unwired": True}, "ollama": {"ready_after": 5.0, "wired": True}}
     summary, events, host, dummy = deploy(specs, {"n8n": [], "ollama": []}, skip_first_links)
     assert unchecked
     assert any(w["name"] == "n8n" and not w.get("if_ready") for r in host.requests for w in r.get("wiring") or [])
@@ -118,6 +118,7 @@ def test_databases_refused_say_the_fix_and_made_ones_are_a_change_of_postgres():
     assert first(events, "CONFIG_INVALID", "postgres")["message"] == ("application databases: role n8n: permission "
                                                                       "denied; fix: check the PostgreSQL admin "
                                                                       "credentials and the database names")
+    assert len([e for e in events if e["type"] == "DEPLOY_FAIL" and e["service"] == "postgres"]) == 1
 
     def bare(request, out):
         if "databases" in out:
@@ -181,11 +182,12 @@ def test_serial_starts_the_next_service_only_once_the_one_before_is_healthy():
 
 
 def test_an_unchanged_service_that_did_not_answer_is_probed_in_the_step_that_follows_its_dependencies():
-    specs = {"redis": {"ready_after": 1.0}, "n8n": {"running": True, "ready_at": 0.5}, "dify": {}}
+    specs = {"redis": {"ready_after": 1.0}, "n8n": {"running": True, "ready_at": 0.5, "wired": True}, "dify": {}}
     summary, events, host, dummy = deploy(specs, {"redis": [], "n8n": ["redis"], "dify": ["redis"]})
     step = next(r for r in host.requests if r.get("up"))
     assert [p["service"] for p in step["up"]] == ["dify"]
     assert "n8n" in [p["name"] for p in step["probe"]]  # at once: nothing was restarted
+    assert [w["name"] for w in step["wiring"] if w.get("if_ready")] == ["n8n"]  # its links, in the same step
     said = first(events, "DEPLOY_SUCCESS", "n8n")
     assert said["message"] == "unchanged, nothing restarted"
     assert said["changed"] is False and said["changed_files"] == []
@@ -282,3 +284,61 @@ def test_a_dependency_elsewhere_that_keeps_refusing_a_login_is_said_a_config_err
     assert said["level"] == "ERROR" and said["message"].startswith("dependency on another host: ")
     assert said["t"] < 60.0  # not the 120 s deadline
     assert summary["services"]["n8n"]["state"] == "skipped"
+
+
+def test_the_run_lock_given_back_by_a_later_step_counts_as_given_back():
+    def released(request, out):
+        if request.get("release_lock_if_settled") and "check" not in request:
+            out["lock_released"] = True
+        return out
+    dummy, dummy2, host, sched = deploy({"redis": {"ready_after": 1.0}}, {"redis": []}, released, lock=LOCK)
+    assert len(host.requests) > 1 and sched.lock_released is True
+
+
+def test_an_engine_that_stops_answering_fails_every_service_waiting_on_it():
+    specs = {n: {"ready_after": None, "engine_down_at": 2.0, "deadline": 120.0} for n in ("redis", "n8n", "dify")}
+    summary, dummy, dummy2, dummy3 = deploy(specs, {n: [] for n in specs})
+    assert all(summary["services"][n]["category"] == "engine" for n in specs)
+    assert summary["failed_services"] == ["redis", "n8n", "dify"]
+
+
+def test_a_start_that_changed_nothing_is_said_unchanged_and_one_that_did_names_what_compose_did():
+    def unchanged(request, out):
+        for p in request.get("up") or []:
+            out["up"][p["service"]] = {"changed": False, "actions": []}
+        return out
+    dummy, events, dummy2, dummy3 = deploy({"redis": {"running": True}, "n8n": {}}, {"redis": [], "n8n": ["redis"]},
+                                           unchanged)
+    said = first(events, "DEPLOY_SUCCESS", "n8n")
+    assert said["message"] == "unchanged, nothing restarted (0.2 s)" and said["changed"] is False
+
+    def recreated(request, out):
+        for p in request.get("up") or []:
+            out["up"][p["service"]]["actions"] = ["Recreate", "Start"]
+        return out
+    dummy, events, dummy2, dummy3 = deploy({"redis": {"running": True}, "n8n": {}}, {"redis": [], "n8n": ["redis"]},
+                                           recreated)
+    assert first(events, "DEPLOY_SUCCESS", "n8n")["message"] == "started Recreate, Start (0.2 s)"
+
+
+def test_a_rollback_refused_for_its_configuration_without_advice_says_only_its_cause():
+    def refused(request, out):
+        for p in request.get("previous") or []:
+            out["previous"][p["service"]] = {"failed": True, "category": "config", "cause": "no previous image"}
+        return out
+    dummy, events, dummy2, dummy3 = deploy({"litellm": {"crash": True, "previous_ready_after": 1.0}}, {"litellm": []},
+                                           refused)
+    assert first(events, "CONFIG_INVALID", "litellm")["message"] == "rollback failed: no previous image"
+
+
+def test_a_running_service_that_answers_only_later_and_alone_is_waited_for_until_healthy():
+    summary, dummy, host, dummy2 = deploy({"redis": {"running": True, "ready_at": 5.0}}, {"redis": []})
+    assert summary["healthy"] == ["redis"] and summary["services"]["redis"]["changed"] is False
+    assert summary["steps"] == len(host.requests) > 2
+
+
+def test_a_dependency_elsewhere_probed_on_by_the_host_is_said_to_be_probed_on():
+    specs = {"n8n": {}, "litellm": {"elsewhere": True, "remote_ready_at": 6.0}}
+    dummy, events, dummy2, dummy3 = deploy(specs, {"n8n": ["litellm"], "litellm": []}, remote=SLOW_REMOTE)
+    waits = [e for e in events if e["type"] == "DEPENDENCY_WAIT"]
+    assert len(waits) > 1 and all(", probing on, " in e["message"] for e in waits[1:])

@@ -191,9 +191,10 @@ def test_a_service_blocked_in_the_check_does_not_stop_the_check_of_the_services_
         out["check"]["postgres"] = {"failed": True, "category": "config", "cause": "bad password"}
 
     specs = {"postgres": {"running": True}, "n8n": {"running": True}, "redis": {"running": True}}
-    summary, dummy, host, dummy2 = deploy(specs, {"postgres": [], "n8n": ["postgres"], "redis": []},
+    summary, events, host, dummy = deploy(specs, {"postgres": [], "n8n": ["postgres"], "redis": []},
                                           in_check(refused))
     assert summary["services"]["n8n"]["state"] == "skipped"
+    assert [e["type"] for e in events if e["service"] == "n8n"] == ["DEPLOY_SKIPPED"]
     assert summary["services"]["redis"]["state"] == "healthy" and summary["services"]["redis"]["changed"] is False
     assert len(host.requests) == 1
 
@@ -250,3 +251,8 @@ def test_the_check_asks_for_the_application_databases_with_postgres_spec_once_it
     summary, dummy, host, dummy2 = deploy({"postgres": {"running": True}}, {"postgres": []})
     assert host.requests[0]["databases"] == {"container": "aiplatform-postgres", "databases": [],
                                              "when_ready": "postgres"}
+
+    summary, dummy, host, dummy2 = deploy({"postgres": {"ready_after": 2.0}}, {"postgres": []})
+    asked = [r["databases"] for r in host.requests if "databases" in r]
+    assert len(asked) > 1 and all(a == {"container": "aiplatform-postgres", "databases": [],
+                                        "when_ready": "postgres"} for a in asked)
