@@ -86,7 +86,7 @@ def test_an_interrupted_run_says_which_service_it_stopped_and_what_it_was_doing(
 
 
 def test_a_service_being_started_when_the_run_is_interrupted_is_recorded_as_interrupted():
-    events, summary = interrupted({"redis": {"running": True}, "n8n": {}}, {"redis": [], "n8n": ["redis"]},
+    dummy, summary = interrupted({"redis": {"running": True}, "n8n": {}}, {"redis": [], "n8n": ["redis"]},
                                   lambda request: "up" in request)
     assert summary["services"]["n8n"] == {"state": "failed", "changed": False, "category": "interrupted",
                                           "detail": "interrupted while starting"}
@@ -102,7 +102,7 @@ def test_links_the_host_did_not_check_as_the_service_answered_are_checked_in_the
             out["wiring"].clear()
         return out
     specs = {"n8n": {"ready_after": 1.0, "wired": True, "unwired": True}, "ollama": {"ready_after": 5.0, "wired": True}}
-    summary, events, host, dummy = deploy(specs, {"n8n": [], "ollama": []}, skip_first_links)
+    summary, dummy2, host, dummy = deploy(specs, {"n8n": [], "ollama": []}, skip_first_links)
     assert unchecked
     assert any(w["name"] == "n8n" and not w.get("if_ready") for r in host.requests for w in r.get("wiring") or [])
     assert summary["services"]["n8n"]["state"] == "failed"
@@ -174,7 +174,7 @@ def test_a_skipped_service_fails_in_the_dependency_category():
 
 def test_serial_starts_the_next_service_only_once_the_one_before_is_healthy():
     specs = {"redis": {"ready_after": 2.0}, "ollama": {"ready_after": 2.0}, "n8n": {"ready_after": 2.0}}
-    summary, events, host, dummy = deploy(specs, {n: [] for n in specs}, serial=True)
+    summary, events, dummy2, dummy = deploy(specs, {n: [] for n in specs}, serial=True)
     assert summary["healthy"] == ["redis", "ollama", "n8n"]
     starts = [e for e in events if e["type"] == "DEPLOY_START"]
     for before, after in itertools.pairwise(starts):
@@ -197,7 +197,7 @@ def test_an_unchanged_service_that_did_not_answer_is_probed_in_the_step_that_fol
 def test_the_links_of_a_service_are_not_checked_when_its_dependency_elsewhere_fails():
     specs = {"dify": {"running": True, "wired": True, "unwired": True},
              "litellm": {"elsewhere": True, "remote_ready_at": 1000.0}}
-    summary, events, host, dummy = deploy(specs, {"dify": ["litellm"], "litellm": []}, remote=SLOW_REMOTE)
+    dummy2, events, host, dummy = deploy(specs, {"dify": ["litellm"], "litellm": []}, remote=SLOW_REMOTE)
     assert not any(w for r in host.requests for w in r.get("wiring") or [] if not w.get("if_ready"))
     assert not any(e["type"] == "CONNECTIVITY_FAIL" for e in events)
     assert first(events, "DEPENDENCY_FAIL", "litellm")
@@ -231,7 +231,7 @@ def offered_lock_wrongly(specs: dict, deps: dict, answer=None, **kwargs) -> list
         out = answer(request, out) if answer else out
         answers.append(out)
         return out
-    summary, dummy, host, dummy2 = deploy(specs, deps, recording, lock=LOCK, **kwargs)
+    dummy3, dummy, host, dummy2 = deploy(specs, deps, recording, lock=LOCK, **kwargs)
     last = len(host.requests) - 1
     wrong = []
     for i, (request, out) in enumerate(zip(host.requests, answers, strict=True)):
@@ -257,6 +257,9 @@ def test_the_run_lock_is_offered_back_only_in_a_step_after_which_nothing_would_f
     assert offered_lock_wrongly({"n8n": {"ready_after": 1.0}, "dify": {"running": True, "ready_at": 2.0},
                                  "litellm": {"elsewhere": True, "remote_ready_at": 6.0}},
                                 {"n8n": [], "dify": ["litellm"], "litellm": []}, remote=SLOW_REMOTE) == []
+    # links of a service that answered before its own dependency did: checked once that dependency is healthy
+    assert offered_lock_wrongly({"redis": {"ready_after": 4.0}, "n8n": {"running": True, "wired": True}},
+                                {"redis": [], "n8n": ["redis"]}) == []
     unchecked: list[int] = []
 
     def skip_first_links(request, out):

@@ -142,7 +142,7 @@ def test_an_unchanged_service_that_answers_is_said_unchanged_and_healthy_with_it
     def probed(out):
         out["probe"]["redis"].update(detail="PONG", containers=[container])
 
-    summary, events, dummy, dummy2 = deploy({"redis": {"running": True}}, {"redis": []}, in_check(probed))
+    dummy3, events, dummy, dummy2 = deploy({"redis": {"running": True}}, {"redis": []}, in_check(probed))
     unchanged = first(events, "DEPLOY_SUCCESS", "redis")
     assert unchanged["message"] == "unchanged, nothing restarted (0.2 s)"
     assert unchanged["changed"] is False and unchanged["duration"] == 0.2 and unchanged["changed_files"] == []
@@ -180,7 +180,7 @@ def test_a_changed_service_that_still_answers_starts_once_in_its_up_not_in_the_c
         out["probe"]["n8n"] = {"verdict": "ready", "detail": "old version", "containers": []}
 
     specs = {"redis": {}, "n8n": {}}
-    dummy, events, host, dummy2 = deploy(specs, {"redis": [], "n8n": ["redis"]}, in_check(answering))
+    dummy, events, dummy3, dummy2 = deploy(specs, {"redis": [], "n8n": ["redis"]}, in_check(answering))
     assert [e["type"] for e in events if e["service"] == "n8n"][:2] == ["DEPLOY_START", "DEPLOY_SUCCESS"]
     assert len([e for e in events if e["type"] == "DEPLOY_START" and e["service"] == "n8n"]) == 1
     assert first(events, "DEPLOY_SUCCESS", "n8n")["changed"] is True
@@ -222,7 +222,7 @@ def test_a_dependency_elsewhere_unanswered_at_the_first_look_is_probed_in_the_ne
     # counts as due at once, so the step that starts dify (its own dependency answered in the check) probes it
     specs = {"redis": {"running": True}, "dify": {}, "n8n": {"running": True, "ready_at": 100.0},
              "postgres": {"elsewhere": True, "remote_ready_at": 0.3}}
-    summary, events, host, dummy = deploy(specs, {"redis": [], "dify": ["redis"], "n8n": ["postgres"],
+    dummy2, events, host, dummy = deploy(specs, {"redis": [], "dify": ["redis"], "n8n": ["postgres"],
                                                   "postgres": []}, in_check(lambda out: out["remote"].clear()),
                                           remote=REMOTE)
     assert [p["service"] for p in host.requests[1]["up"]] == ["dify"]
@@ -243,16 +243,15 @@ def test_a_dependency_elsewhere_known_down_does_not_stop_the_first_look_at_the_o
 
 
 def test_the_check_asks_for_the_models_a_service_should_have():
-    summary, dummy, host, dummy2 = deploy({"ollama": {"running": True}}, {"ollama": []})
+    dummy3, dummy, host, dummy2 = deploy({"ollama": {"running": True}}, {"ollama": []})
     assert host.requests[0]["models"] == [{"port": 11434, "names": ["llama3.2"], "service": "ollama"}]
 
 
-def test_the_check_asks_for_the_application_databases_with_postgres_spec_once_it_answers():
-    summary, dummy, host, dummy2 = deploy({"postgres": {"running": True}}, {"postgres": []})
+def test_the_check_and_every_step_after_it_ask_for_the_application_databases_with_postgres_spec():
+    dummy3, dummy, host, dummy2 = deploy({"postgres": {"running": True}}, {"postgres": []})
     assert host.requests[0]["databases"] == {"container": "aiplatform-postgres", "databases": [],
                                              "when_ready": "postgres"}
-
-    summary, dummy, host, dummy2 = deploy({"postgres": {"ready_after": 2.0}}, {"postgres": []})
+    dummy3, dummy, host, dummy2 = deploy({"postgres": {"ready_after": 2.0}}, {"postgres": []})  # and in every poll
     asked = [r["databases"] for r in host.requests if "databases" in r]
     assert len(asked) > 1 and all(a == {"container": "aiplatform-postgres", "databases": [],
                                         "when_ready": "postgres"} for a in asked)

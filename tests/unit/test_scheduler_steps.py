@@ -59,7 +59,7 @@ def test_a_failed_step_that_should_have_rolled_back_fails_the_service_with_the_h
 
 
 def test_a_failed_step_that_should_have_made_the_databases_fails_postgres():
-    summary, events, dummy, dummy2 = deploy({"postgres": {}, "n8n": {}}, {"postgres": [], "n8n": ["postgres"]},
+    dummy3, events, dummy, dummy2 = deploy({"postgres": {}, "n8n": {}}, {"postgres": [], "n8n": ["postgres"]},
                                             fail_step_when("databases"))
     assert first(events, "DEPLOY_FAIL", "postgres")["message"] == \
         "[connection] application databases: ssh: connection lost"
@@ -70,7 +70,7 @@ def test_a_dependency_elsewhere_probed_in_a_failed_step_is_still_waited_for():
                            "backoff": {"initial": 0, "base": 0.5, "factor": 2, "cap": 1, "deadline": 30}}}
     specs = {"redis": {"running": True}, "n8n": {}, "postgres": {"elsewhere": True, "remote_ready_at": 2.0},
              "dify": {}}
-    summary, events, host, dummy = deploy(specs, {"redis": [], "n8n": ["redis"], "dify": ["postgres"],
+    summary, events, dummy2, dummy = deploy(specs, {"redis": [], "n8n": ["redis"], "dify": ["postgres"],
                                                   "postgres": []}, fail_step_when("remote"), remote=remote)
     assert any(e["service"] == "postgres" and e["type"] == "DEPENDENCY_WAIT" and "ssh: connection lost" in e["message"]
                for e in events)
@@ -136,7 +136,7 @@ def test_a_start_the_host_does_not_answer_fails_as_unknown_and_the_others_in_its
             out["up"].pop("n8n")
         return out
     specs = {"redis": {"running": True}, "n8n": {}, "dify": {}}
-    summary, events, host, dummy = deploy(specs, {"redis": [], "n8n": ["redis"], "dify": ["redis"]}, quiet)
+    summary, dummy2, host, dummy = deploy(specs, {"redis": [], "n8n": ["redis"], "dify": ["redis"]}, quiet)
     assert [p["service"] for p in next(r for r in host.requests if "up" in r)["up"]] == ["n8n", "dify"]
     assert summary["services"]["n8n"] == {"state": "failed", "changed": False, "category": "unknown",
                                           "detail": "no answer"}
