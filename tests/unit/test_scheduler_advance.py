@@ -87,7 +87,7 @@ def test_an_interrupted_run_says_which_service_it_stopped_and_what_it_was_doing(
 
 def test_a_service_being_started_when_the_run_is_interrupted_is_recorded_as_interrupted():
     dummy, summary = interrupted({"redis": {"running": True}, "n8n": {}}, {"redis": [], "n8n": ["redis"]},
-                                  lambda request: "up" in request)
+                                 lambda request: "up" in request)
     assert summary["services"]["n8n"] == {"state": "failed", "changed": False, "category": "interrupted",
                                           "detail": "interrupted while starting"}
 

@@ -222,9 +222,8 @@ def test_a_dependency_elsewhere_unanswered_at_the_first_look_is_probed_in_the_ne
     # counts as due at once, so the step that starts dify (its own dependency answered in the check) probes it
     specs = {"redis": {"running": True}, "dify": {}, "n8n": {"running": True, "ready_at": 100.0},
              "postgres": {"elsewhere": True, "remote_ready_at": 0.3}}
-    dummy2, events, host, dummy = deploy(specs, {"redis": [], "dify": ["redis"], "n8n": ["postgres"],
-                                                  "postgres": []}, in_check(lambda out: out["remote"].clear()),
-                                          remote=REMOTE)
+    deps = {"redis": [], "dify": ["redis"], "n8n": ["postgres"], "postgres": []}
+    dummy2, events, host, dummy = deploy(specs, deps, in_check(lambda out: out["remote"].clear()), remote=REMOTE)
     assert [p["service"] for p in host.requests[1]["up"]] == ["dify"]
     assert host.requests[1]["remote"][0]["name"] == "postgres" and host.requests[1]["remote"][0]["host"] == "10.0.0.5"
     assert first(events, "DEPENDENCY_READY", "postgres")["t"] < 1.0

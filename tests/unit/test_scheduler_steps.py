@@ -60,7 +60,7 @@ def test_a_failed_step_that_should_have_rolled_back_fails_the_service_with_the_h
 
 def test_a_failed_step_that_should_have_made_the_databases_fails_postgres():
     dummy3, events, dummy, dummy2 = deploy({"postgres": {}, "n8n": {}}, {"postgres": [], "n8n": ["postgres"]},
-                                            fail_step_when("databases"))
+                                           fail_step_when("databases"))
     assert first(events, "DEPLOY_FAIL", "postgres")["message"] == \
         "[connection] application databases: ssh: connection lost"
 
@@ -70,8 +70,8 @@ def test_a_dependency_elsewhere_probed_in_a_failed_step_is_still_waited_for():
                            "backoff": {"initial": 0, "base": 0.5, "factor": 2, "cap": 1, "deadline": 30}}}
     specs = {"redis": {"running": True}, "n8n": {}, "postgres": {"elsewhere": True, "remote_ready_at": 2.0},
              "dify": {}}
-    summary, events, dummy2, dummy = deploy(specs, {"redis": [], "n8n": ["redis"], "dify": ["postgres"],
-                                                  "postgres": []}, fail_step_when("remote"), remote=remote)
+    deps = {"redis": [], "n8n": ["redis"], "dify": ["postgres"], "postgres": []}
+    summary, events, dummy2, dummy = deploy(specs, deps, fail_step_when("remote"), remote=remote)
     assert any(e["service"] == "postgres" and e["type"] == "DEPENDENCY_WAIT" and "ssh: connection lost" in e["message"]
                for e in events)
     assert summary["services"]["dify"]["state"] == "healthy"
@@ -234,8 +234,8 @@ def test_a_service_or_a_dependency_elsewhere_the_host_leaves_out_of_its_answer_i
                                             remote=remote)
     assert any(e["type"] == "HEALTH_RETRY" and e["service"] == "n8n" and e["message"].startswith("not ready: no answer;")
                for e in events)
-    assert any(e["type"] == "DEPENDENCY_WAIT" and e["message"].startswith("dependency on another host: not ready: "
-                                                                           "no answer;") for e in events)
+    waited = "dependency on another host: not ready: no answer;"
+    assert any(e["type"] == "DEPENDENCY_WAIT" and e["message"].startswith(waited) for e in events)
     assert summary["healthy"] == ["n8n", "dify"]
 
 
