@@ -17,6 +17,8 @@ from ansible_collections.aiplatform.stack.plugins.module_utils.deploy_step impor
     wiring,
 )
 
+from .test_deploy_step import FakeTime, NoJitter  # the fake clock and the jitter at its top
+
 
 # -- dependencies on other hosts ---------------------------------------------------------------------------------
 def test_postgres_elsewhere_is_ready_only_when_every_consumer_logs_in_to_its_own_database(monkeypatch):
@@ -438,25 +440,8 @@ def test_a_poll_asked_for_probes_again_until_a_service_answers(host, monkeypatch
 
 
 # -- the poll ------------------------------------------------------------------------------------------------------
-class Ticks:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-
-class Highest:
-    @staticmethod
-    def uniform(low: float, high: float) -> float:
-        return high
-
-
 def polled(request, out, monkeypatch, probe=None, remote=None):
-    clock, asked = Ticks(), []
+    clock, asked = FakeTime(), []
 
     def fake_probe(run, wanted, baseline, log_lines):
         asked.append((run, [dict(w) for w in wanted], dict(baseline), log_lines))
@@ -467,7 +452,7 @@ def polled(request, out, monkeypatch, probe=None, remote=None):
     monkeypatch.setattr(deploy_step, "log_tail", lambda run, name, lines: asked.append(("logs", run, name, lines))
                         or ["FATAL"])
     rounds = deploy_step.poll("RUN", request, out, lambda fn, items: [fn(i) for i in items], clock=clock,
-                              sleep=clock.sleep, rng=Highest)
+                              sleep=clock.sleep, rng=NoJitter)
     return rounds, clock, asked
 
 
@@ -531,9 +516,9 @@ def test_a_poll_during_which_the_engine_stops_answering_says_so_for_each_service
 
     monkeypatch.setattr(deploy_step, "probe_services", no_engine)
     out = {"probe": {"n8n": {"verdict": "waiting"}}, "remote": {}}
-    clock = Ticks()
+    clock = FakeTime()
     deploy_step.poll(None, {"probe": [{"name": "n8n"}], "poll": {"seconds": 1}}, out, None, clock=clock,
-                     sleep=clock.sleep, rng=Highest)
+                     sleep=clock.sleep, rng=NoJitter)
     assert out["probe"] == {"n8n": {"verdict": "waiting", "engine_down": True,
                                     "detail": "the Docker engine does not answer: Cannot connect"}}
 
@@ -656,13 +641,13 @@ def test_probes_read_twenty_log_lines_unless_asked_otherwise(compose, monkeypatc
     monkeypatch.setattr(deploy_step, "probe_services", lambda run, wanted, baseline, n, raw=None: lines.append(n) or {})
     run_step({"probe": [{"name": "n8n"}]}, run="RUN")
     assert lines == [20]
-    clock, tails = Ticks(), []
+    clock, tails = FakeTime(), []
     monkeypatch.setattr(deploy_step, "probe_services", lambda run, wanted, baseline, n: lines.append(n) or {
         "n8n": {"verdict": "waiting", "containers": [{"name": "c", "restart_count": 0}]}})
     monkeypatch.setattr(deploy_step, "log_tail", lambda run, name, n: tails.append(n) or [])
     out = {"probe": {"n8n": {"verdict": "waiting", "containers": [{"name": "c", "restart_count": 0}]}}, "remote": {}}
     deploy_step.poll(None, {"probe": [{"name": "n8n", "with_logs": True}], "poll": {"seconds": 1}}, out, None,
-                     clock=clock, sleep=clock.sleep, rng=Highest)
+                     clock=clock, sleep=clock.sleep, rng=NoJitter)
     assert set(lines) == {20} and tails == [20]
 
 
@@ -685,7 +670,7 @@ def test_the_pause_of_a_poll_is_drawn_between_zero_and_the_doubling_pause(monkey
 
     monkeypatch.setattr(deploy_step, "probe_services", lambda run, wanted, baseline, n: {
         w["name"]: {"verdict": "waiting"} for w in wanted})
-    clock = Ticks()
+    clock = FakeTime()
     deploy_step.poll(None, {"probe": [{"name": "n8n"}], "poll": {"seconds": 2}},
                      {"probe": {"n8n": {"verdict": "waiting"}}, "remote": {}}, None, clock=clock, sleep=clock.sleep,
                      rng=Recording)
