@@ -7,6 +7,7 @@
 #                                               plan (needs the engine and the lab images); all (default): both
 #        CORES="2.17 2.19"                      the releases (default: oldest and newest claimed, plus 2.18)
 #        SANITY_CORES="2.17 2.19"               the releases sanity runs on (about 1-3 minutes each)
+#        CORES_PARALLEL=0                       the code phase one release after the other (default: all at once)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -78,13 +79,32 @@ plan() {  # core venv version
   rm -rf "$work"
 }
 
-started=$SECONDS
-for core in $cores; do
-  t=$SECONDS
-  venv=$(venv_for "$core")
+one() {  # core venv: one release's phase, timed
+  local core=$1 venv=$2 t=$SECONDS version
   version=$("$venv/bin/python" -c 'from ansible.release import __version__; print(__version__)')
   [ "$phase" = plan ] || code "$core" "$venv" "$version"
   [ "$phase" = code ] || plan "$core" "$venv" "$version"
   log "ansible-core $version ($phase): passed in $((SECONDS - t)) s"
-done
+}
+
+started=$SECONDS
+declare -A venvs=()
+for core in $cores; do venvs[$core]=$(venv_for "$core"); done  # one after the other: pip's cache is shared
+if [ "${CORES_PARALLEL:-1}" = 1 ] && [ "$phase" = code ]; then
+  # Each release's unit tests and sanity use one core of the machine at a time, in their own copies and venvs: all
+  # at once they take about as long as the longest; each one's output is shown whole, in order, once it ends.
+  declare -A pids=() logs=()
+  for core in $cores; do
+    logs[$core]=$(mktemp "/tmp/aiplatform-cores-$core.XXXX.log")
+    one "$core" "${venvs[$core]}" >"${logs[$core]}" 2>&1 & pids[$core]=$!
+  done
+  failed=
+  for core in $cores; do
+    wait "${pids[$core]}" || failed="$failed $core"
+    cat "${logs[$core]}"; rm -f "${logs[$core]}"
+  done
+  [ -z "$failed" ] || { log "failed on ansible-core$failed"; exit 1; }
+else
+  for core in $cores; do one "$core" "${venvs[$core]}"; done
+fi
 log "all releases passed ($phase) in $((SECONDS - started)) s"
