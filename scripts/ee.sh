@@ -15,7 +15,6 @@ bash scripts/setup.sh --test >/dev/null
 export PATH="$root/.venv/bin:$PATH"
 version=$(sed -n 's/^version: *//p' galaxy.yml)
 tag=${EE_TAG:-aiplatform-ee:$version}
-navigator_version=26.10.0
 
 build() {
   local base=${EE_BASE_IMAGE:-} default work
@@ -42,7 +41,6 @@ build() {
 }
 
 run() {
-  [ -x "$root/.venv/bin/ansible-navigator" ] || pip install -q "ansible-navigator==$navigator_version"
   log "three lab hosts (python3 lab/multihost.py up)"
   bash lab/build.sh
   python3 lab/multihost.py up

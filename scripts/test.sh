@@ -82,6 +82,7 @@ join ansible-lint
 stage package bash scripts/package-check.sh
 join lab-images
 stage cores-plan bash scripts/test-cores.sh plan
-stage ee bash scripts/ee.sh
+# the execution environment: built here, run by test_multihost against its three hosts (one lab, one deploy)
+stage ee-build bash scripts/ee.sh build
 stage molecule molecule test
 stage pytest pytest tests --durations=0 "$@"

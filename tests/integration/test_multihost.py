@@ -4,6 +4,7 @@ service on one host uses its dependency on another through that host's address a
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -100,6 +101,36 @@ def test_order_across_hosts_from_the_events(runs):
 
 def test_second_run_changes_nothing_on_any_host(runs):
     assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap(runs[1]).values()), recap(runs[1])
+
+
+def ee_image():
+    """The execution environment's tag, built by scripts/ee.sh when this machine has none yet."""
+    version = re.search(r"^version: *(\S+)", open(os.path.join(ROOT, "galaxy.yml")).read(), re.M).group(1)
+    tag = f"aiplatform-ee:{version}"
+    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False).returncode != 0:
+        subprocess.run(["bash", "scripts/ee.sh", "build"], cwd=ROOT, check=True)
+    return tag
+
+
+def test_the_execution_environment_runs_site_against_the_three_hosts_and_changes_nothing(hosts, runs):
+    # As AWX runs it: the collection installed in the execution environment (scripts/ee.sh build), site.yml run by
+    # ansible-navigator in it over SSH against the hosts deployed above. Every task runs; nothing is left to change.
+    log_dir = tempfile.mkdtemp(prefix="aiplatform-ee-log-")
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0")
+    env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + env["PATH"]
+    proc = subprocess.run(
+        ["ansible-navigator", "run", "playbooks/site.yml", "--mode", "stdout", "--pull-policy", "never",
+         "--eei", ee_image(), "--ce", "docker", "-i", "inventories/lab-multihost",
+         "--senv", "ANSIBLE_COLLECTIONS_PATH=/usr/share/ansible/collections", f"--co=--network={multihost.NETWORK}",
+         "--lf", os.path.join(log_dir, "ansible-navigator.log"), "--pae", "false"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    out = proc.stdout
+    assert proc.returncode == 0, out[-6000:] + proc.stderr[-2000:]
+    for host in hosts:
+        line = re.search(rf"^{host} +: ok=\d+ +changed=(\d+) +unreachable=(\d+) +failed=(\d+)", out, re.M)
+        assert line and line.groups() == ("0", "0", "0"), (host, out[-4000:])
+    # the platform's own log lines reach the job output from inside the EE
+    assert re.search(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[INFO\] \[[a-z0-9]+\] ", out), out[-4000:]
 
 
 def test_apps_reach_their_dependencies_on_other_hosts(hosts, runs):
