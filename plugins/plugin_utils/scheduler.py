@@ -140,9 +140,10 @@ class Scheduler:
         except (KeyboardInterrupt, SystemExit):
             for s in self.services.values():
                 if s.state in ACTIVE_STATES:
-                    s.state, s.category, s.detail = FAILED, "interrupted", f"interrupted while {s.state}"
+                    was = s.state
+                    s.state, s.category, s.detail = FAILED, "interrupted", f"interrupted while {was}"
                     self._event(ev.DEPLOY_FAIL, s.name, f"[interrupted] the run was stopped while {s.name} was "
-                                f"{s.state.replace('_', ' ')}; re-run to converge", category="interrupted")
+                                f"{was.replace('_', ' ')}; re-run to converge", category="interrupted")
             raise
         return self.summary()
 
@@ -238,6 +239,8 @@ class Scheduler:
         """A service answered its probe; PostgreSQL also needs the application databases before it counts."""
         if s.state == ROLLING_BACK:
             s.state = ROLLED_BACK
+        elif s.state in BAD_STATES:
+            pass  # failed while still waited for (its databases' step failed): a later answer does not undo it
         elif s.databases and not self._databases_done(s, resp):
             s.state = PROVISIONING
             self.queued_databases = dict(s.databases)

@@ -59,10 +59,13 @@ def test_a_failed_step_that_should_have_rolled_back_fails_the_service_with_the_h
 
 
 def test_a_failed_step_that_should_have_made_the_databases_fails_postgres():
-    dummy3, events, dummy, dummy2 = deploy({"postgres": {}, "n8n": {}}, {"postgres": [], "n8n": ["postgres"]},
-                                           fail_step_when("databases"))
+    summary, events, dummy, dummy2 = deploy({"postgres": {}, "n8n": {}}, {"postgres": [], "n8n": ["postgres"]},
+                                            fail_step_when("databases"))
     assert first(events, "DEPLOY_FAIL", "postgres")["message"] == \
         "[connection] application databases: ssh: connection lost"
+    # its later answers do not make it healthy again: a service with a DEPLOY_FAIL ends failed, its consumers skipped
+    assert summary["services"]["postgres"]["state"] == "failed"
+    assert summary["services"]["n8n"]["state"] == "skipped"
 
 
 def test_a_dependency_elsewhere_probed_in_a_failed_step_is_still_waited_for():
