@@ -134,7 +134,9 @@ class Scheduler:
                 else:
                     self._skip_if_blocked(s)
             self._check()
-            while any(s.state in ACTIVE_STATES for s in self.services.values()) or self.wiring_after_deps:
+            # a link check, stop or databases request still queued is sent even when no service waits any more
+            while any(s.state in ACTIVE_STATES for s in self.services.values()) or self.wiring_after_deps \
+                    or any(self.queued.values()) or self.queued_databases:
                 if not self._advance():
                     break
         except (KeyboardInterrupt, SystemExit):

@@ -108,6 +108,22 @@ def test_links_the_host_did_not_check_as_the_service_answered_are_checked_in_the
     assert summary["services"]["n8n"]["detail"] == "cannot reach postgres at postgres:5432"
 
 
+def test_links_left_unchecked_by_the_last_service_to_answer_are_still_checked_before_the_run_ends():
+    unchecked: list[int] = []
+
+    def skip_first_links(request, out):
+        if out["probe"].get("n8n", {}).get("verdict") == "ready" and not unchecked:
+            unchecked.append(1)
+            out["wiring"].clear()
+        return out
+    summary, dummy2, host, dummy = deploy({"n8n": {"ready_after": 1.0, "wired": True, "unwired": True}},
+                                          {"n8n": []}, skip_first_links)
+    assert unchecked
+    assert any(w["name"] == "n8n" and not w.get("if_ready") for r in host.requests for w in r.get("wiring") or [])
+    assert summary["services"]["n8n"]["state"] == "failed"
+    assert summary["services"]["n8n"]["detail"] == "cannot reach postgres at postgres:5432"
+
+
 def test_databases_refused_say_the_fix_and_made_ones_are_a_change_of_postgres():
     def refused(request, out):
         if "databases" in out:
