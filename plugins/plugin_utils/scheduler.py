@@ -402,7 +402,13 @@ class Scheduler:
                         self._fail(s, "dependency", "its dependencies never settled")
                 return False
             times = [t for t in (self.tracker.next_due(), self.remote_tracker.next_due()) if t is not None]
-            if not times:
+            if not times:  # no wait is left that could answer: what still waits ends failed, not in neither list
+                for s in self.services.values():
+                    if s.state == PROVISIONING:
+                        self._fail(s, "engine", "application databases: the host never answered")
+                for s in self.services.values():
+                    if s.state == PENDING and not self._skip_if_blocked(s):
+                        self._fail(s, "dependency", "its dependencies never settled")
                 return False
             self.sleep(max(0.0, min(times) - now))
             return True

@@ -202,6 +202,10 @@ def test_postgres_never_counts_healthy_while_the_host_leaves_its_databases_unans
     summary, dummy, host, dummy2 = deploy({"postgres": {}, "n8n": {}}, {"postgres": [], "n8n": ["postgres"]}, answer)
     assert asked and "postgres" not in summary["healthy"]
     assert not any(r.get("up") for r in host.requests)
+    # the run ends with a verdict for each: PostgreSQL failed with the reason, its consumer skipped
+    assert summary["services"]["postgres"]["state"] == "failed"
+    assert summary["services"]["postgres"]["detail"] == "application databases: the host never answered"
+    assert summary["services"]["n8n"]["state"] == "skipped"
 
 
 def test_postgres_whose_databases_are_refused_when_asked_again_fails():
