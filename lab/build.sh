@@ -4,6 +4,8 @@
 # After the base, the images are built in parallel lanes (LAB_BUILD_LANES=1 builds one at a time): a build waits mostly on the
 # network and the disk, and the two npm images (n8n, Flowise) are the long poles, so each gets a lane of its own.
 # Usage: lab/build.sh [image ...]   (default: every image)
+#        LAB_CORE_READY=<file>        touch that file as soon as every image but the npm ones (Node, n8n, Flowise) is
+#                                     built: scripts/test.sh starts the engine tests that need none of those then
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { printf '[%s] [INFO] [lab] %s\n' "$(date '+%F %T')" "$*"; }
@@ -92,14 +94,27 @@ npm_lanes() {
   for img in "${pids[@]}"; do wait "$img" || rc=1; done
   return $rc
 }
+core_ready() {  # every image but the npm ones is built: say so in LAB_CORE_READY (a file), when it is given
+  [ -z "${LAB_CORE_READY:-}" ] || touch "$LAB_CORE_READY"
+  log "lab images but the npm ones ready in $((SECONDS - t0)) s"
+}
+core_lanes() {
+  local pids=() pid rc=0
+  lane "${pip_images[@]}" & pids+=($!)
+  lane "${other[@]}" & pids+=($!)
+  for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+  [ $rc -ne 0 ] || core_ready
+  return $rc
+}
 if [ "${LAB_BUILD_LANES:-}" = 1 ]; then
+  lane "${pip_images[@]}" "${other[@]}"
+  core_ready
   [ ${#npm_images[@]} -eq 0 ] || build_image node
-  lane "${npm_images[@]}" "${pip_images[@]}" "${other[@]}"
+  lane "${npm_images[@]}"
 else
   pids=()
   [ ${#npm_images[@]} -eq 0 ] || { npm_lanes & pids+=($!); }
-  lane "${pip_images[@]}" & pids+=($!)
-  lane "${other[@]}" & pids+=($!)
+  core_lanes & pids+=($!)
   failed=0
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   [ "$failed" -eq 0 ] || { echo "a lab image failed to build (see above)" >&2; exit 1; }

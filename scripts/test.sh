@@ -47,6 +47,13 @@ join() {  # name: wait for a background stage, show its output, keep its seconds
   return $rc
 }
 
+wait_for_core_images() {  # until lab/build.sh says every image but the npm ones is built, or it ended without
+  while [ ! -e "$LAB_CORE_READY" ]; do
+    if [ -e "${bg_log[lab-images]}.end" ]; then join lab-images; [ -e "$LAB_CORE_READY" ] && return 0; return 1; fi
+    sleep 2
+  done
+}
+
 install_chromium() {
   command -v chromium >/dev/null 2>&1 && return
   log "installing Debian's chromium (the HTML report is checked in it)"
@@ -73,16 +80,25 @@ fi
 # The lab build waits on the network and the disk as much as on the cores: it runs in the background while the
 # cores are tested, and only the check-mode plans and what follows need its images.
 stage chromium install_chromium
+LAB_CORE_READY=$(mktemp -u /tmp/aiplatform-lab-core.XXXX)
+export LAB_CORE_READY
 background lab-images bash lab/build.sh
 # The last stage's pytest runs the unit tests on .venv's core: test-cores.sh runs them on the other cores only.
 CORES_UNIT_IN_PYTEST=$(python -c 'from ansible.release import __version__ as v; print(".".join(v.split(".")[:2]))')
 export CORES_UNIT_IN_PYTEST
 stage cores-code bash scripts/test-cores.sh code
 join ansible-lint
-stage package bash scripts/package-check.sh
-join lab-images
-stage cores-plan bash scripts/test-cores.sh plan
+# the package checks need no engine: they run beside the stages that wait on it, until the engine tests
+background package bash scripts/package-check.sh
+# The npm images (n8n, Flowise) are the long poles of a build from nothing: what needs none of them starts as soon as
+# the rest is built, and pytest runs the tests that need them last; a deploy that runs one waits for it
+# (tests/integration/conftest.py, wait_for_late_images).
+stage lab-core wait_for_core_images
 # the execution environment: built here, run by test_multihost against its three hosts (one lab, one deploy)
 stage ee-build bash scripts/ee.sh build
 stage molecule molecule test
+join package
+export AIPLATFORM_LAB_BUILD_END="${bg_log[lab-images]}.end" AIPLATFORM_LAB_BUILD_LOG="${bg_log[lab-images]}"
 stage pytest pytest tests --durations=0 "$@"
+if [ -n "${bg_pid[lab-images]:-}" ]; then join lab-images; fi
+stage cores-plan bash scripts/test-cores.sh plan

@@ -56,10 +56,30 @@ def engine_ready():
     return shutil.which("docker") and docker("info", check=False).returncode == 0
 
 
+# The npm images (the long poles of lab/build.sh on a machine that has none): scripts/test.sh starts the engine
+# tests while they build, and a deploy that runs one waits for it (wait_for_late_images).
+LATE_IMAGES = {"n8n": "aiplatform-lab/n8n:current", "flowise": "aiplatform-lab/flowise:current"}
+
+
 def lab_images_present():
     return all(docker("image", "inspect", f"aiplatform-lab/{n}:current", check=False).returncode == 0
-               for n in ("postgres", "redis", "litellm", "openwebui", "standin", "nginx", "squid", "host", "n8n", "flowise",
-                         "caddy", "pebble"))
+               for n in ("postgres", "redis", "litellm", "openwebui", "standin", "nginx", "squid", "host", "caddy",
+                         "pebble"))
+
+
+def wait_for_late_images(services):
+    """The npm images these services run: present, or made by the lab build scripts/test.sh runs in the background
+    (AIPLATFORM_LAB_BUILD_END is the file it writes when it ends); a test fails at once when nothing will make them."""
+    wanted = [LATE_IMAGES[s] for s in services if s in LATE_IMAGES]
+    end, deadline = os.environ.get("AIPLATFORM_LAB_BUILD_END"), time.monotonic() + 3600
+    while True:
+        missing = [i for i in wanted if docker("image", "inspect", i, check=False).returncode != 0]
+        if not missing:
+            return
+        if not end or os.path.exists(end) or time.monotonic() > deadline:
+            pytest.fail(f"lab images missing: {', '.join(missing)} (lab/build.sh makes them; the background build's "
+                        f"log: {os.environ.get('AIPLATFORM_LAB_BUILD_LOG', 'none')})")
+        time.sleep(5)
 
 
 class Run:
@@ -106,6 +126,8 @@ class Platform:
 
     def deploy(self, *extra, playbook="playbooks/site.yml", env=None, log_dir=None):
         log_dir = log_dir or tempfile.mkdtemp(prefix="aiplatform-log-")
+        wait_for_late_images(next((item["aiplatform_services"] for item in reversed((*self.defaults, *extra))
+                                   if isinstance(item, dict) and "aiplatform_services" in item), self.services))
         argv = ["ansible-playbook", playbook, "-i", "inventories/lab", "-e", f"aiplatform_base_dir={self.base_dir}",
                 "-e", json.dumps({"aiplatform_services": self.services})]
         for item in (*self.defaults, *extra):
@@ -156,12 +178,14 @@ def deployed_platform(*extra, services=None):
     p.teardown()
 
 
-# The whole platform that the tests of SHARED_MODULES share (n8n in queue mode, so the real n8n logs in to Redis too).
-SHARED_VARS = {"n8n_queue_mode": True}
-# The modules that use it, in the order they run (before every other integration test, so that one deploy serves them
+# The whole platform that the tests of SHARED_MODULES share, behind its HTTPS front door as operators run it (n8n in
+# queue mode, so the real n8n logs in to Redis too).
+SHARED_SERVICES = SERVICES + ["proxy"]
+SHARED_VARS = {"n8n_queue_mode": True, "proxy_https_port": 443, "proxy_http_port": 80}
+# The modules that use it, in the order they run (after every other integration test, so that one deploy serves them
 # all): those that only read it first, then those that change it and put it back, last the one that purges it.
-SHARED_MODULES = ["test_hardening", "test_least_privilege", "test_network_links", "test_first_admin", "test_platform",
-                  "test_backup_restore"]
+SHARED_MODULES = ["test_hardening", "test_least_privilege", "test_network_links", "test_proxy", "test_first_admin",
+                  "test_platform", "test_backup_restore"]
 
 
 class SharedPlatform:
@@ -177,7 +201,7 @@ class SharedPlatform:
         if self.platform is None or self.teardowns != TEARDOWNS[0]:
             if self.platform is not None:
                 shutil.rmtree(self.platform.base_dir, ignore_errors=True)
-            p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES, defaults=(SHARED_VARS,))
+            p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SHARED_SERVICES, defaults=(SHARED_VARS,))
             p.teardown()
             run = p.deploy()
             assert run.rc == 0, run.stdout[-5000:] + run.stderr[-2000:]
@@ -205,14 +229,21 @@ class SharedPlatform:
         return self.cycled
 
 
+# The other modules whose deploys run an npm image (LATE_IMAGES): after those that need none, before the shared ones.
+LATE_MODULES = ["test_hostile_input", "test_proxy_acme"]
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """The shared platform's modules run first, in SHARED_MODULES' order, each whole; then the other integration
-    tests; the unit tests last, as `pytest tests` always ran them (after the engine tests)."""
+    """The unit tests first, then the engine tests that need no npm image (on a machine without lab images those
+    images are still being built meanwhile), then LATE_MODULES, last the shared platform's modules, in
+    SHARED_MODULES' order, each whole."""
     def rank(item):
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         if os.sep + "integration" + os.sep not in str(item.path):
-            return len(SHARED_MODULES) + 1
-        return SHARED_MODULES.index(module) if module in SHARED_MODULES else len(SHARED_MODULES)
+            return 0
+        if module in SHARED_MODULES:
+            return 3 + SHARED_MODULES.index(module)
+        return 2 if module in LATE_MODULES else 1
     items.sort(key=rank)  # stable: each module keeps its own order
 
 

@@ -15,13 +15,14 @@ import urllib.request
 
 import pytest
 
-from .conftest import SERVICES, Platform, docker
+from .conftest import Platform, docker
 
 KEY = "integration-backup-key-0123456789"
 # the volumes a backup takes without aiplatform_backup_models (Ollama's models are optional); Dify's weaviate only
 # with dify_vector_store weaviate
 VOLUMES = ["aiplatform_redis_data", "aiplatform_n8n_data", "aiplatform_flowise_data", "aiplatform_dify_storage",
-           "aiplatform_dify_plugins", "aiplatform_anythingllm_storage", "aiplatform_openwebui_data"]
+           "aiplatform_dify_plugins", "aiplatform_anythingllm_storage", "aiplatform_openwebui_data",
+           "aiplatform_proxy_data"]
 EMAIL = "admin@aiplatform.local"
 
 
@@ -147,7 +148,7 @@ def test_the_backup_is_sealed_complete_and_reported(taken):
     assert all(value not in enc for value in p.secrets())
     assert run.of("BACKUP_START") and run.of("BACKUP_SUCCESS")[0]["size"] == manifest["size"]
     paused = {e["service"] for e in run.of("BACKUP_PAUSE")}
-    assert paused == {"redis", "dify", "anythingllm", "openwebui"} and len(run.of("BACKUP_RESUME")) == len(run.of("BACKUP_PAUSE"))
+    assert paused == {"redis", "dify", "anythingllm", "openwebui", "proxy"} and len(run.of("BACKUP_RESUME")) == len(run.of("BACKUP_PAUSE"))
     print(f"backup: {run.seconds:.1f} s, archive {manifest['size']} bytes")
 
 
@@ -177,7 +178,7 @@ def test_purge_then_restore_onto_a_fresh_base_dir_brings_everything_back(taken):
     left = docker("network", "ls", "--filter", "label=aiplatform.stack.network=true", "--format", "{{.Name}}").stdout.split()
     assert not left, f"platform networks left after teardown: {left}"
     shutil.rmtree(p.base_dir)
-    fresh = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES, defaults=p.defaults)
+    fresh = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=p.services, defaults=p.defaults)
     run = fresh.deploy({"aiplatform_backup_key": KEY, "aiplatform_restore_from": os.path.join(dest, name)},
                        playbook="playbooks/restore.yml")
     assert run.rc == 0, run.stdout[-6000:] + run.stderr[-2000:]

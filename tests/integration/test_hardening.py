@@ -16,7 +16,7 @@ import yaml
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 
-from .conftest import ROOT, SERVICES, docker
+from .conftest import ROOT, SHARED_SERVICES, docker
 
 # container -> (service, its key in the role's hardening as the plan derives it)
 REAL = {
@@ -78,7 +78,7 @@ def test_each_real_container_runs_with_only_what_it_needs_and_is_healthy(deploye
 
 def test_the_deploy_reported_no_error(deployed):
     assert not [e for e in deployed.events if e["level"] == "ERROR"]
-    assert sorted({e["service"] for e in deployed.of(ev.HEALTH_SUCCESS)}) == sorted(SERVICES)
+    assert sorted({e["service"] for e in deployed.of(ev.HEALTH_SUCCESS)}) == sorted(SHARED_SERVICES)
 
 
 def test_a_read_only_root_refuses_a_write_and_its_tmpfs_takes_one(deployed):

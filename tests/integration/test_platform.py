@@ -16,7 +16,7 @@ import pytest
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
 from ..dependency_map import default_dependencies
-from .conftest import ROOT, SERVICES, docker, wait_until
+from .conftest import ROOT, SHARED_SERVICES, docker, wait_until
 
 # the Open WebUI release the lab builds (tests/unit/test_pins.py keeps the role's pin on it)
 OPENWEBUI_VERSION = re.search(r"^ARG OPEN_WEBUI_VERSION=(\S+)$", open(os.path.join(
@@ -44,14 +44,14 @@ def runs(shared_platform, whole):
     out = os.path.join(os.path.dirname(os.path.dirname(__file__)), "output")
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "platform_times.json"), "w") as fh:
-        json.dump({"hosts": 1, "services": len(SERVICES), "cold_s": round(first.seconds, 1),
+        json.dump({"hosts": 1, "services": len(SHARED_SERVICES), "cold_s": round(first.seconds, 1),
                    "noop_s": round(second.seconds, 1)}, fh)
     return first, second, started
 
 
 def test_every_service_is_healthy(runs):
     first = runs[0]
-    assert sorted({e["service"] for e in first.of(ev.HEALTH_SUCCESS)}) == sorted(SERVICES)
+    assert sorted({e["service"] for e in first.of(ev.HEALTH_SUCCESS)}) == sorted(SHARED_SERVICES)
     assert not [e for e in first.events if e["level"] == "ERROR"]
     # Dify is healthy only when api, sandbox and plugin daemon answer and nginx serves
     detail = first.of(ev.HEALTH_SUCCESS, "dify")[0]["message"]
@@ -209,13 +209,18 @@ def test_dify_nginx_routes_console_api_and_web(runs):
 
 
 def test_every_published_port_is_on_loopback_and_data_services_unpublished(runs):
+    # the front door alone listens beyond this host, on its two ports (proxy_https_port, proxy_http_port)
+    front_door = set()
     for line in docker("ps", "--format", "{{.Names}} {{.Ports}}").stdout.splitlines():
         name, dummy, ports = line.partition(" ")
         if name in ("aiplatform-postgres", "aiplatform-redis"):
             assert "->" not in ports, line
         for item in ports.split(", "):
-            if "->" in item:
+            if "->" in item and name == "aiplatform-proxy" and not item.startswith("127.0.0.1:"):
+                front_door.add(item)
+            elif "->" in item:
                 assert item.startswith("127.0.0.1:"), line
+    assert front_door <= {"0.0.0.0:443->443/tcp", "0.0.0.0:80->80/tcp", ":::443->443/tcp", ":::80->80/tcp"}, front_door
 
 
 def test_wrong_wiring_fails(whole, runs):
@@ -253,8 +258,11 @@ def test_subset_by_tags(whole, runs):
 def test_status_table_lists_every_service_with_its_url(whole, runs):
     run = whole.deploy(playbook="playbooks/status.yml")
     assert run.rc == 0, run.stdout[-3000:]
-    states = {e["service"]: e["state"] for e in run.of(ev.SERVICE_STATUS)}
-    assert states == {s: "healthy" for s in SERVICES}
+    # the proxy's certificates have events of their own (state "certificate"), beside its row
+    states = {e["service"]: e["state"] for e in run.of(ev.SERVICE_STATUS) if e["state"] != "certificate"}
+    assert states == {s: "healthy" for s in SHARED_SERVICES}
+    certificates = [e for e in run.of(ev.SERVICE_STATUS, "proxy") if e["state"] == "certificate"]
+    assert certificates and all(e["level"] == "INFO" for e in certificates), certificates
     for url in ("http://127.0.0.1:8081", "http://127.0.0.1:5678", "http://127.0.0.1:3000", "http://127.0.0.1:8080"):
         assert url in run.stdout
     assert not run.of(ev.CONNECTIVITY_FAIL)

@@ -1,18 +1,17 @@
-"""The HTTPS front door on the real engine (lab images caddy and pebble): every application through the proxy with
-the platform CA, websockets upgraded, n8n told its https webhook URL, application ports closed to other hosts, a
-certificate under the threshold shown as WARN by the status, and the private-ACME mode getting its certificate from
-a lab ACME server (pebble). Traffic stays on this machine (loopback and the engine's bridges)."""
+"""The HTTPS front door on the real engine (lab image caddy), in front of the shared whole platform: every application
+through the proxy with the platform CA, websockets upgraded, n8n told its https webhook URL, application ports closed
+to other hosts, a certificate under the threshold shown as WARN by the status (the private-ACME mode is in
+test_proxy_acme). Traffic stays on this machine (loopback and the engine's bridges)."""
 import http.client
 import json
 import os
 import socket
 import ssl
-import subprocess
 import tempfile
 
 import pytest
 
-from .conftest import SERVICES, Platform, docker, read_head, stored_secrets, wait_until
+from .conftest import docker, read_head, stored_secrets, wait_until
 
 DOMAIN = "aiplatform.internal"
 # service -> (path of its ready page, statuses that count): the lab's stand-ins and real images answer these
@@ -40,17 +39,11 @@ def platform_ca(tmpdir):
     return path
 
 
-FRONTED = {"proxy_https_port": 443, "proxy_http_port": 80}
-
-
 @pytest.fixture(scope="module")
-def fronted(lab):
-    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=SERVICES + ["proxy"])
-    p.teardown()
-    run = p.deploy(FRONTED)
-    assert run.rc == 0, run.recap()
-    yield p, platform_ca(p.base_dir)
-    p.teardown()
+def fronted(shared_platform):
+    """The shared whole platform (conftest.SHARED_SERVICES: the proxy on 443 and 80) and the platform CA's file."""
+    p = shared_platform.get()[0]
+    yield p, platform_ca(tempfile.mkdtemp(prefix="aiplatform-ca-"))
 
 
 def test_each_application_answers_its_ready_page_through_the_proxy(fronted):
@@ -69,7 +62,7 @@ def _answers(host, path, cafile, good):
 
 def test_a_second_run_with_the_proxy_changes_nothing(fronted):
     p = fronted[0]
-    again = p.deploy(FRONTED)
+    again = p.deploy()
     assert again.rc == 0 and again.recap()["changed"] == 0, again.stdout[-3000:]
 
 
@@ -141,52 +134,3 @@ def test_a_certificate_under_the_threshold_is_a_warn_in_status(fronted):
     assert any("expires in" in e["message"] and f"openwebui.{DOMAIN}" in e["message"] for e in warns), run.recap()
     ok = p.deploy(playbook="playbooks/status.yml")
     assert not [e for e in ok.of("SERVICE_STATUS", "proxy") if e.get("level") == "WARN"], ok.recap()
-
-
-@pytest.fixture
-def pebble(lab):
-    """A lab ACME server reachable from the proxy as https://pebble:14000/dir (on the proxy's link network to n8n,
-    made before the deploy), and the CA of its own certificate."""
-    net = "aiplatform-n8n.proxy"
-    docker("network", "create", "--label", "aiplatform.stack.network=true", net, check=False)
-    docker("rm", "-f", "aiplatform-lab-pebble", check=False)
-    docker("run", "-d", "--name", "aiplatform-lab-pebble", "--network", net, "--network-alias", "pebble",
-           "aiplatform-lab/pebble:current")
-    ca = docker("exec", "aiplatform-lab-pebble", "cat", "/etc/pebble/ca.crt").stdout
-    yield ca
-    docker("rm", "-f", "aiplatform-lab-pebble", check=False)
-
-
-def served_certificate(host):
-    """The PEM certificate and issuer line the proxy serves for `host` on 127.0.0.1:443."""
-    out = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:443", "-servername", host], input="",
-                         capture_output=True, text=True, timeout=15, check=False).stdout
-    pem = out.partition("-----BEGIN CERTIFICATE-----")[2].partition("-----END CERTIFICATE-----")[0]
-    issuer = next((line for line in out.splitlines() if line.startswith("issuer=")), "")
-    return pem, issuer
-
-
-def from_pebble(host, unlike=None):
-    """The certificate served for `host` when pebble issued it (and it is not `unlike`), else None."""
-    pem, issuer = served_certificate(host)
-    return pem if pem and "Pebble" in issuer and pem != unlike else None
-
-
-def test_private_acme_gets_its_certificate_from_the_lab_acme_server_and_renews_it_alone(lab, pebble):
-    # The lab's pebble issues 90-second certificates (lab/images/pebble): Caddy renews one when a third of its
-    # lifetime is left, looking every proxy_renew_interval - no ansible run, no restart in between.
-    p = Platform(tempfile.mkdtemp(prefix="aiplatform-base-"), services=["postgres", "redis", "n8n", "proxy"])
-    p.teardown()
-    host = f"n8n.{DOMAIN}"
-    try:
-        run = p.deploy({"proxy_certificates": "private_acme", "proxy_acme_ca": "https://pebble:14000/dir",
-                        "proxy_acme_ca_root": pebble, "proxy_acme_email": "ops@example.org",
-                        "proxy_renew_interval": "5s"})
-        assert run.rc == 0, run.recap()
-        first = wait_until(lambda: from_pebble(host), 120, f"a certificate for {host} from pebble")
-        started = docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-proxy").stdout
-        renewed = wait_until(lambda: from_pebble(host, unlike=first), 150, f"a renewed certificate for {host} from pebble")
-        assert renewed != first
-        assert docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-proxy").stdout == started  # not restarted
-    finally:
-        p.teardown()
