@@ -67,6 +67,14 @@ def lab_images_present():
                          "pebble"))
 
 
+def wait_for_lab_build():
+    """Until the lab build scripts/test.sh runs in the background has ended (a test that stops the engine would end
+    it too); at once when none runs."""
+    end, deadline = os.environ.get("AIPLATFORM_LAB_BUILD_END"), time.monotonic() + 3600
+    while end and not os.path.exists(end) and time.monotonic() < deadline:
+        time.sleep(5)
+
+
 def wait_for_late_images(services):
     """The npm images these services run: present, or made by the lab build scripts/test.sh runs in the background
     (AIPLATFORM_LAB_BUILD_END is the file it writes when it ends); a test fails at once when nothing will make them."""
@@ -229,8 +237,9 @@ class SharedPlatform:
         return self.cycled
 
 
-# The other modules whose deploys run an npm image (LATE_IMAGES): after those that need none, before the shared ones.
-LATE_MODULES = ["test_hostile_input", "test_proxy_acme"]
+# The other modules that need the whole lab build (their deploys run an npm image of LATE_IMAGES, or they stop the
+# engine, and wait for the build to end: wait_for_lab_build): after those that need none of it, before the shared ones.
+LATE_MODULES = ["test_engine_loss", "test_hostile_input", "test_proxy_acme"]
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
-from .conftest import ROOT, engine_ready, wait_until
+from .conftest import ROOT, engine_ready, wait_for_lab_build, wait_until
 
 # when the engine is stopped: the log line that marks the moment
 POINTS = {
@@ -79,6 +79,7 @@ def assert_accounted_for(log_dir, proc_out):
 
 @pytest.fixture(scope="module")
 def engine_platform(platform):
+    wait_for_lab_build()  # stopping the engine would end the image builds still running
     yield platform
     if not engine_ready():
         start_engine()
