@@ -4,8 +4,8 @@
 # After the base, the images are built in parallel lanes (LAB_BUILD_LANES=1 builds one at a time): a build waits mostly on the
 # network and the disk, and the two npm images (n8n, Flowise) are the long poles, so each gets a lane of its own.
 # Usage: lab/build.sh [image ...]   (default: every image)
-#        LAB_CORE_READY=<file>        touch that file as soon as every image but the npm ones (Node, n8n, Flowise) is
-#                                     built: scripts/test.sh starts the engine tests that need none of those then
+#        LAB_CORE_READY=<file>        touch that file as soon as every image but the late ones (Node, n8n, Flowise,
+#                                     Open WebUI) is built: scripts/test.sh starts the engine tests that need none then
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { printf '[%s] [INFO] [lab] %s\n' "$(date '+%F %T')" "$*"; }
@@ -82,10 +82,18 @@ t0=$SECONDS
 build_base
 docker tag "${TAG[base]}" aiplatform-lab/base:current
 # Lanes, all at once: the npm images each in a lane of their own once Node is built (both need it), the pip images
-# (LiteLLM, Open WebUI) in one, the Debian-package images in another.
-npm_images=(); pip_images=(); other=()
+# (LiteLLM, then Open WebUI) in one, the Debian-package images in another. The "late" images (the npm ones and Open
+# WebUI, the longest pip install) are needed only by the engine tests that run last: LAB_CORE_READY is written as
+# soon as the others are built.
+npm_images=(); pip_images=(); late_pip=(); other=()
 for img in "${want[@]}"; do
-  case $img in base) ;; n8n|flowise) npm_images+=("$img") ;; litellm|openwebui) pip_images+=("$img") ;; *) other+=("$img") ;; esac
+  case $img in
+    base) ;;
+    n8n|flowise) npm_images+=("$img") ;;
+    openwebui) late_pip+=("$img") ;;
+    litellm) pip_images+=("$img") ;;
+    *) other+=("$img") ;;
+  esac
 done
 npm_lanes() {
   local img pids=() rc=0
@@ -94,23 +102,24 @@ npm_lanes() {
   for img in "${pids[@]}"; do wait "$img" || rc=1; done
   return $rc
 }
-core_ready() {  # every image but the npm ones is built: say so in LAB_CORE_READY (a file), when it is given
+core_ready() {  # every image but the late ones is built: say so in LAB_CORE_READY (a file), when it is given
   [ -z "${LAB_CORE_READY:-}" ] || touch "$LAB_CORE_READY"
-  log "lab images but the npm ones ready in $((SECONDS - t0)) s"
+  log "lab images but the late ones (Node, n8n, Flowise, Open WebUI) ready in $((SECONDS - t0)) s"
 }
-core_lanes() {
+core_lanes() {  # then the late pip images, in the lane the core pip images used
   local pids=() pid rc=0
   lane "${pip_images[@]}" & pids+=($!)
   lane "${other[@]}" & pids+=($!)
   for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
   [ $rc -ne 0 ] || core_ready
+  [ $rc -ne 0 ] || lane "${late_pip[@]}" || rc=1
   return $rc
 }
 if [ "${LAB_BUILD_LANES:-}" = 1 ]; then
   lane "${pip_images[@]}" "${other[@]}"
   core_ready
   [ ${#npm_images[@]} -eq 0 ] || build_image node
-  lane "${npm_images[@]}"
+  lane "${npm_images[@]}" "${late_pip[@]}"
 else
   pids=()
   [ ${#npm_images[@]} -eq 0 ] || { npm_lanes & pids+=($!); }

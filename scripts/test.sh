@@ -90,14 +90,16 @@ stage cores-code bash scripts/test-cores.sh code
 join ansible-lint
 # the package checks need no engine: they run beside the stages that wait on it, until the engine tests
 background package bash scripts/package-check.sh
-# The npm images (n8n, Flowise) are the long poles of a build from nothing: what needs none of them starts as soon as
-# the rest is built, and pytest runs the tests that need them last; a deploy that runs one waits for it
-# (tests/integration/conftest.py, wait_for_late_images).
+# The late images (Node, n8n, Flowise, Open WebUI) are the long poles of a build from nothing: what needs none of
+# them starts as soon as the rest is built, and pytest runs the tests that need them last; a deploy that runs one
+# waits for it (tests/integration/conftest.py, wait_for_late_images).
 stage lab-core wait_for_core_images
-# the execution environment: built here, run by test_multihost against its three hosts (one lab, one deploy)
-stage ee-build bash scripts/ee.sh build
+# the execution environment (on the lab's base): built beside molecule, run by test_multihost against its three hosts
+background ee-build bash scripts/ee.sh build
 stage molecule molecule test
 join package
+join ee-build
+export AIPLATFORM_EE_BUILT=1  # test_multihost need not build it again
 export AIPLATFORM_LAB_BUILD_END="${bg_log[lab-images]}.end" AIPLATFORM_LAB_BUILD_LOG="${bg_log[lab-images]}"
 stage pytest pytest tests --durations=0 "$@"
 if [ -n "${bg_pid[lab-images]:-}" ]; then join lab-images; fi

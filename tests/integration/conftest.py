@@ -56,15 +56,15 @@ def engine_ready():
     return shutil.which("docker") and docker("info", check=False).returncode == 0
 
 
-# The npm images (the long poles of lab/build.sh on a machine that has none): scripts/test.sh starts the engine
-# tests while they build, and a deploy that runs one waits for it (wait_for_late_images).
-LATE_IMAGES = {"n8n": "aiplatform-lab/n8n:current", "flowise": "aiplatform-lab/flowise:current"}
+# The late images (the npm ones and Open WebUI: the long poles of lab/build.sh on a machine that has none):
+# scripts/test.sh starts the engine tests while they build, and a deploy that runs one waits for it.
+LATE_IMAGES = {"n8n": "aiplatform-lab/n8n:current", "flowise": "aiplatform-lab/flowise:current",
+               "openwebui": "aiplatform-lab/openwebui:current"}
 
 
 def lab_images_present():
     return all(docker("image", "inspect", f"aiplatform-lab/{n}:current", check=False).returncode == 0
-               for n in ("postgres", "redis", "litellm", "openwebui", "standin", "nginx", "squid", "host", "caddy",
-                         "pebble"))
+               for n in ("postgres", "redis", "litellm", "standin", "nginx", "squid", "host", "caddy", "pebble"))
 
 
 def wait_for_lab_build():
@@ -76,7 +76,7 @@ def wait_for_lab_build():
 
 
 def wait_for_late_images(services):
-    """The npm images these services run: present, or made by the lab build scripts/test.sh runs in the background
+    """The late images these services run: present, or made by the lab build scripts/test.sh runs in the background
     (AIPLATFORM_LAB_BUILD_END is the file it writes when it ends); a test fails at once when nothing will make them."""
     wanted = [LATE_IMAGES[s] for s in services if s in LATE_IMAGES]
     end, deadline = os.environ.get("AIPLATFORM_LAB_BUILD_END"), time.monotonic() + 3600
@@ -237,13 +237,13 @@ class SharedPlatform:
         return self.cycled
 
 
-# The other modules that need the whole lab build (their deploys run an npm image of LATE_IMAGES, or they stop the
+# The other modules that need the whole lab build (their deploys run an image of LATE_IMAGES, or they stop the
 # engine, and wait for the build to end: wait_for_lab_build): after those that need none of it, before the shared ones.
-LATE_MODULES = ["test_engine_loss", "test_hostile_input", "test_proxy_acme"]
+LATE_MODULES = ["test_engine_loss", "test_hostile_input", "test_litellm_keys", "test_proxy_acme"]
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The unit tests first, then the engine tests that need no npm image (on a machine without lab images those
+    """The unit tests first, then the engine tests that need no late image (on a machine without lab images those
     images are still being built meanwhile), then LATE_MODULES, last the shared platform's modules, in
     SHARED_MODULES' order, each whole."""
     def rank(item):
