@@ -34,10 +34,15 @@ class ActionModule(PlatformAction):
         def emit(event_type, name, message, **facts):
             self.emit(ev.make_event(event_type, name, message, **facts))
 
-        found = probe_round(self, task_vars, services, drift_dir=args.get("projects_dir")) if services else {}
+        # with the log tail of what does not answer: a refused login often shows only there
+        found = probe_round(self, task_vars, [dict(s, with_logs=True) for s in services],
+                            drift_dir=args.get("projects_dir")) if services else {}
         for svc in services:
             entry = found.get(svc["name"], {})
             state, why = rc.diagnose(entry, window=float(args.get("window", 120)), climb=int(args.get("climb", 3)))
+            if state == rc.UNHEALTHY:  # in the words of the deploy's wait, naming the credential to check
+                why = rc.refused_login(svc["name"], why, entry.get("logs", [])) or why
+                entry = dict(entry, detail=why)
             if state == rc.CRASH_LOOP:
                 stopped = False
                 if args.get("stop_loops", True) and args.get("projects_dir") and not self._task.check_mode:

@@ -7,6 +7,7 @@ import time
 
 from ansible.errors import AnsibleError
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import recovery as rc
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
@@ -58,7 +59,8 @@ class ActionModule(PlatformAction):
                     return False, entry
             return True, {}
 
-        found = probe_round(self, task_vars, services) if services else {}
+        # with the log tail of what does not answer: a refused login often shows only there
+        found = probe_round(self, task_vars, [dict(s, with_logs=True) for s in services]) if services else {}
         for svc in services:
             name = svc["name"]
             state, why = rc.diagnose(found.get(name, {}))
@@ -66,6 +68,9 @@ class ActionModule(PlatformAction):
                 outcome[name] = {"state": "healthy", "attempts": 0}
                 continue
             logs, category, attempt = found.get(name, {}).get("logs", []), None, 0
+            refused = rc.refused_login(name, why, logs)
+            if refused:  # no restart cures a wrong credential: straight to the operator, naming it
+                category, why = err.CONFIG, refused
             while True:
                 attempt += 1
                 action = rc.next_action(state, attempt, category)
@@ -101,7 +106,7 @@ class ActionModule(PlatformAction):
                                        attempt=attempt, action=action))
                     outcome[name] = {"state": "recovered", "attempts": attempt, "action": action}
                     break
-                state = rc.CRASH_LOOP if waited.get("state") == "crash_loop" else rc.UNHEALTHY
+                state = {"crash_loop": rc.CRASH_LOOP, "engine_restarted": rc.STOPPED}.get(waited.get("state"), rc.UNHEALTHY)
                 why, logs = waited.get("detail", ""), waited.get("logs", logs)
         failed = sorted(n for n, o in outcome.items() if o["state"] not in ("healthy", "recovered"))
         result.update(changed=any(o.get("attempts") for o in outcome.values()), services=outcome, events=self.events)

@@ -12,8 +12,11 @@ Probe kinds (a service's `probe` dict):
 """
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import socket
+import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
@@ -100,30 +103,89 @@ def container_facts(inspect: dict) -> dict:
     }
 
 
-def assess(containers: list[dict], baseline: dict[str, int] | None = None) -> tuple[str, str]:
-    """Judge a service's containers while waiting for it.
+# The judgement of a service's containers (judge), shared by the deploy's wait, status and recover.
+RUNNING = "running"  # every container runs (one-shot jobs may have ended with 0)
+CRASH_LOOP = "crash_loop"  # a container exited with an error, is restarting, or keeps restarting
+STOPPED = "stopped"  # a container ended by itself with exit code 0, or was created and never started
+MISSING = "missing"  # no container at all
+NOT_RUNNING = "not_running"  # a container is neither running nor ended (removing)
+ENGINE_RESTARTED = "engine_restarted"  # a container stopped with the Docker engine, which has started again since
 
-    Returns (verdict, detail): verdict is "ok" (all running, or one-shot jobs done), "crash_loop" (a container
-    exited, is restarting, or restarted since `baseline`), or "missing".
-    `baseline` maps container name -> restart count when the wait began.
+
+def docker_time(stamp: str | None) -> float | None:
+    """Epoch seconds of a Docker timestamp (2026-12-07T09:30:01.123456789Z); None for none or the zero time."""
+    if not stamp or stamp.startswith("0001-"):
+        return None
+    day, _, rest = stamp.rstrip("Z").partition("T")
+    whole, _, fraction = rest.partition(".")
+    try:
+        moment = datetime.datetime.strptime(f"{day}T{whole}", "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+    return moment.timestamp() + (float("0." + fraction[:9]) if fraction.isdigit() else 0.0)
+
+
+def engine_started_at(pidfile: str = "/var/run/docker.pid") -> float | None:
+    """When the local Docker engine started (epoch seconds): dockerd writes its pid file as it starts. None when it
+    cannot be told here (DOCKER_HOST names another engine, or no pid file: rootless)."""
+    if os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock") != "unix:///var/run/docker.sock":
+        return None
+    try:
+        return os.stat(pidfile).st_mtime
+    except OSError:
+        return None
+
+
+def judge(containers: list[dict], baseline: dict[str, int] | None = None, engine_started: float | None = None,
+          now: float | None = None, window: float = 120.0, climb: int = 3) -> tuple[str, str]:
+    """(state, detail) of a service from its containers' facts (container_facts): one of the states above.
+
+    A restart counts towards a crash loop when it happened since `baseline` (container name -> restart count when a
+    wait began) or, without a baseline, when a container restarted at least `climb` times and last started less than
+    `window` seconds before `now`. A container that ended before the engine's current start (`engine_started`) was
+    stopped with the engine, not by a fault of its own.
     """
     if not containers:
-        return "missing", "no container"
-    baseline = baseline or {}
+        return MISSING, "no container"
+    now = time.time() if now is None else now
     for c in containers:
-        if c["oneshot"] and c["status"] == "exited" and c["exit_code"] == 0:
+        if c.get("oneshot") and c.get("status") == "exited" and c.get("exit_code") == 0:
             continue
-        restarts = c["restart_count"] - baseline.get(c["name"], c["restart_count"])
-        if c["status"] == "restarting":
-            return "crash_loop", f"{c['name']} restarting (exit code {c['exit_code']}, {c['restart_count']} restarts)"
-        if restarts > 0:
-            return "crash_loop", f"{c['name']} restarted {restarts} time(s) during the wait ({c['restart_count']} in all)"
-        if c["status"] in ("exited", "dead"):
-            why = " (out of memory)" if c["oom_killed"] else ""
-            return "crash_loop", f"{c['name']} exited with code {c['exit_code']}{why}"
-        if not c["running"]:
-            return "missing", f"{c['name']} is {c['status']}"
-    return "ok", "running"
+        count = c.get("restart_count") or 0
+        if c.get("status") == "restarting":
+            return CRASH_LOOP, f"{c['name']} restarting (exit code {c.get('exit_code')}, {count} restarts)"
+        if baseline is not None:
+            restarts = count - baseline.get(c["name"], count)
+            if restarts > 0:
+                return CRASH_LOOP, f"{c['name']} restarted {restarts} time(s) during the wait ({count} in all)"
+        else:
+            started = docker_time(c.get("started_at"))
+            if count >= climb and started is not None and now - started < window:
+                return CRASH_LOOP, f"{c['name']} restarting: {count} restarts, last exit code {c.get('exit_code')}"
+        if c.get("status") in ("exited", "dead", "created"):
+            code, finished = c.get("exit_code"), docker_time(c.get("finished_at"))
+            if engine_started is not None and finished is not None and finished <= engine_started:
+                return ENGINE_RESTARTED, (f"{c['name']} stopped with the Docker engine (exit code {code}); the engine "
+                                          f"started again {engine_started - finished:.0f} s later")
+            if code not in (0, None):
+                why = " (out of memory)" if c.get("oom_killed") else ""
+                return CRASH_LOOP, f"{c['name']} exited with code {code}{why}"
+            return STOPPED, f"{c['name']} {c['status']} (exit code {code})"
+        if not c.get("running", c.get("status") == "running"):
+            return NOT_RUNNING, f"{c['name']} is {c.get('status')}"
+    return RUNNING, "running"
+
+
+# the deploy's wait: what each judgement means for it (a container that ended by itself ends the wait at once)
+WAIT_VERDICT = {RUNNING: "ok", CRASH_LOOP: "crash_loop", STOPPED: "crash_loop", MISSING: "missing",
+                NOT_RUNNING: "missing", ENGINE_RESTARTED: "engine_restarted"}
+
+
+def assess(containers: list[dict], baseline: dict[str, int] | None = None,
+           engine_started: float | None = None) -> tuple[str, str]:
+    """The deploy's wait's reading of judge(): "ok", "crash_loop", "missing" or "engine_restarted"."""
+    state, detail = judge(containers, baseline or {}, engine_started)
+    return WAIT_VERDICT[state], detail
 
 
 def _docker_json(run, argv: list[str]) -> list:
@@ -212,16 +274,19 @@ def probe_services(run, services: list[dict], baseline: dict[str, int] | None = 
                    log_lines: int = 20, docker: str = "docker", raw: dict | None = None) -> dict[str, dict]:
     """One round: for each service {name, project, probe, target}, its verdict and facts.
 
-    verdict: ready | waiting | crash_loop. Log lines are collected for crash loops, and for a waiting service that
+    verdict: ready | waiting | crash_loop | engine_restarted. Log lines are collected for crash loops, and for a waiting service that
     asks for them (`with_logs`). `raw`: see project_containers().
     """
     by_project = project_containers(run, sorted({s["project"] for s in services}), docker, raw)
+    engine_started = engine_started_at()
     results = {}
     for svc in services:
         containers = by_project.get(svc["project"], [])
-        verdict, detail = assess(containers, baseline)
-        entry = {"containers": containers}
-        if verdict == "crash_loop":
+        verdict, detail = assess(containers, baseline, engine_started)
+        entry = {"containers": containers, "engine_started": engine_started}
+        if verdict == "engine_restarted":
+            entry.update(verdict=verdict, detail=detail)
+        elif verdict == "crash_loop":
             bad = next((c for c in containers if detail.startswith(c["name"])), containers[0])
             entry.update(verdict="crash_loop", detail=detail, logs=log_tail(run, bad["name"], log_lines, docker))
         elif verdict == "missing":

@@ -340,11 +340,12 @@ class Container(TypedDict, total=False):
 class ProbeResult(TypedDict, total=False):
     """Per service in `probe`."""
 
-    verdict: str  # ready | waiting | crash_loop
+    verdict: str  # ready | waiting | crash_loop | engine_restarted
     detail: str
     containers: List[Container]
     logs: List[str]
     engine_down: bool  # the Docker engine did not answer
+    engine_started: Optional[float]  # epoch seconds the local engine started (None: not known here)
 
 
 class RemoteResult(TypedDict):

@@ -402,7 +402,9 @@ previous:
   type: dict
   sample: {n8n: {changed: true, actions: []}}
 probe:
-  description: Per service, C(verdict) (ready, waiting, crash_loop), C(detail), C(containers), C(logs).
+  description:
+    - Per service, C(verdict) (ready, waiting, crash_loop, engine_restarted), C(detail), C(containers), C(logs),
+      C(engine_started) (epoch seconds; a container that ended before it stopped with the engine).
   returned: always
   type: dict
   sample: {redis: {verdict: ready, detail: PONG, containers: []}}

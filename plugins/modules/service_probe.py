@@ -98,9 +98,15 @@ services:
           started_at: "2026-11-26T18:00:00.000000000Z"
   contains:
     verdict:
-      description: ready, waiting or crash_loop.
+      description:
+        - ready, waiting, crash_loop, or engine_restarted (a container stopped with the Docker engine, which has
+          started again since).
       type: str
       sample: waiting
+    engine_started:
+      description: When the local Docker engine started (epoch seconds, from its pid file); null when unknown.
+      type: float
+      sample: 1796630370.5
     detail:
       description: Why, in a few words (status code, probe output, exit code).
       type: str

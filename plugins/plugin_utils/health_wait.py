@@ -113,6 +113,8 @@ class HealthTracker:
             self.emit(ev.make_event(ev.HEALTH_SUCCESS, name, f"healthy after {elapsed:.1f} s ({tries}): {r['detail']}",
                                     containers=brief_containers(r.get("containers", [])), **facts))
             return dict(base, state="healthy")
+        if r["verdict"] == "engine_restarted":  # not the service's fault: the caller decides (scheduler: up again)
+            return dict(base, state="engine_restarted")
         if r["verdict"] == "crash_loop":
             logs = r.get("logs", [])
             last = f"; last log line: {logs[-1]}" if logs else ""
@@ -176,8 +178,9 @@ def wait_for(services: list[dict], probe_round, emit, clock=time.monotonic, slee
 
     probe_round(list of specs, baseline) -> {name: {verdict, detail, containers, logs}}
     emit(event dict) delivers HEALTH_RETRY / HEALTH_SUCCESS / HEALTH_TIMEOUT / RESTART_LOOP events as they happen.
-    state is healthy, timeout, crash_loop, config (a dependency kept refusing the login) or engine (the Docker
-    engine stopped answering; the caller reports it).
+    state is healthy, timeout, crash_loop, config (a dependency kept refusing the login), engine (the Docker
+    engine stopped answering; the caller reports it) or engine_restarted (its containers stopped with the engine,
+    which has started again).
     """
     tracker = HealthTracker(emit, rng)
     tracker.baseline.update(baseline or {})

@@ -8,7 +8,8 @@ def probe_round(action, task_vars: dict, specs: list[dict], baseline: dict | Non
     """{name: {verdict, detail, containers, logs}} for the given service descriptions; with `drift_dir` (the base
     directory) also `drift`, the differences of their containers from what was deployed."""
     module_args = {
-        "services": [{k: s[k] for k in ("name", "project", "target", "probe") if s.get(k) is not None} for s in specs],
+        "services": [{k: s[k] for k in ("name", "project", "target", "probe", "with_logs")
+                     if s.get(k) is not None} for s in specs],
         "baseline": baseline or {},
         "log_lines": log_lines,
     }

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
+from ansible_collections.aiplatform.stack.plugins.module_utils import probes
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import permanent
 
 HEALTHY = "healthy"
 CRASH_LOOP = "crash_loop"
@@ -36,39 +38,38 @@ MANUAL_CATEGORIES = {err.CONFIG, err.PORT, err.IMAGE, err.ENGINE, err.DISK, err.
 
 
 def _age_seconds(started_at: str | None, now: datetime.datetime) -> float | None:
-    if not started_at or started_at.startswith("0001-"):
-        return None
-    stamp = started_at.rstrip("Z").split(".")[0]
-    try:
-        started = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC)
-    except ValueError:
-        return None
-    return (now - started).total_seconds()
+    started = probes.docker_time(started_at)
+    return None if started is None else now.timestamp() - started
+
+
+# the one judgement of a service's containers (probes.judge), read for status and recover
+STATE_OF = {probes.CRASH_LOOP: CRASH_LOOP, probes.STOPPED: STOPPED, probes.MISSING: MISSING,
+            probes.NOT_RUNNING: UNHEALTHY, probes.ENGINE_RESTARTED: STOPPED}
 
 
 def diagnose(entry: dict, now: datetime.datetime | None = None, window: float = 120.0, climb: int = 3) -> tuple[str, str]:
-    """(state, why) of a service from one probe round's entry {verdict, detail, containers}.
+    """(state, why) of a service from one probe round's entry {verdict, detail, containers, engine_started}.
 
-    A restart loop is a container that is restarting, or has restarted at least `climb` times and was (re)started
-    less than `window` seconds ago.
+    The containers are judged as the deploy's wait judges them (probes.judge), without its baseline: a restart loop
+    is a container that is restarting, or has restarted at least `climb` times and was (re)started less than
+    `window` seconds ago. A container stopped with the Docker engine is STOPPED, and says so.
     """
     now = now or datetime.datetime.now(datetime.UTC)
-    containers = entry.get("containers") or []
-    if not containers:
-        return MISSING, "no container"
-    for c in containers:
-        if c.get("oneshot") and c.get("status") == "exited" and c.get("exit_code") == 0:
-            continue
-        age = _age_seconds(c.get("started_at"), now)
-        if c.get("status") == "restarting" or (c.get("restart_count", 0) >= climb and age is not None and age < window):
-            return CRASH_LOOP, (f"{c['name']} restarting: {c.get('restart_count', 0)} restarts, "
-                                f"last exit code {c.get('exit_code')}")
-        if c.get("status") in ("exited", "dead", "created"):
-            code = c.get("exit_code")
-            return (CRASH_LOOP if code not in (0, None) else STOPPED), f"{c['name']} {c['status']} (exit code {code})"
+    state, why = probes.judge(entry.get("containers") or [], None, entry.get("engine_started"), now.timestamp(),
+                              window, climb)
+    if state != probes.RUNNING:
+        return STATE_OF[state], why
     if entry.get("verdict") == "ready":
         return HEALTHY, entry.get("detail", "")
     return UNHEALTHY, entry.get("detail", "")
+
+
+def refused_login(name: str, why: str, logs: list[str]) -> str | None:
+    """What a dependency refusing this service's login says, in the words the deploy's wait uses (permanent.py);
+    None when its probe and log tail show no refused login."""
+    refused = permanent.refused_login(name, [why, *(logs or [])[-5:]])
+    return None if refused is None else (f"{refused['link']} refuses {name}'s login ({refused['evidence']}); check "
+                                         f"{refused['credential']}")
 
 
 def next_action(state: str, attempt: int, category: str | None = None) -> str:
@@ -110,7 +111,7 @@ def status_row(name: str, host: str, entry: dict, state: str, url: str | None, n
     return {
         "service": name, "host": host, "state": state,
         "health": entry.get("detail", ""),
-        "uptime_s": int(min(ages)) if ages else 0,
+        "uptime_s": round(min(ages)) if ages else 0,
         "restarts": sum(int(c.get("restart_count") or 0) for c in containers),
         "containers": f"{len(running)}/{len(containers)}" + (f" +{len(done)}/{len(jobs)} jobs done" if jobs else ""),
         "url": url or "",

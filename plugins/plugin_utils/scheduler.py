@@ -39,6 +39,8 @@ BAD_STATES = frozenset({FAILED, SKIPPED})
 ACTIVE_STATES = frozenset({PENDING, STARTING, WAITING, PROVISIONING, UNWINDING, ROLLING_BACK})
 # A step with nothing to start or undo probes on the host for at most this long: an event at least this often.
 POLL_SECONDS = 3.0
+# A service whose containers stopped with a restarting Docker engine is brought up again this many times a run.
+ENGINE_RESTARTS = 2
 REMOTE_EVENT = {ev.HEALTH_RETRY: ev.DEPENDENCY_WAIT, ev.HEALTH_SUCCESS: ev.DEPENDENCY_READY,
                 ev.HEALTH_TIMEOUT: ev.DEPENDENCY_FAIL, ev.RESTART_LOOP: ev.DEPENDENCY_FAIL}
 
@@ -66,6 +68,7 @@ class Service:
     detail: str = ""
     diff: list = field(default_factory=list)
     drift: str = ""  # what the check found changed behind the platform's back (drift.summary), put back by the up
+    engine_restarts: int = 0  # times its wait saw its containers stopped with the Docker engine
 
 
 class Scheduler:
@@ -395,20 +398,10 @@ class Scheduler:
         if remote_due:
             request["remote"] = remote_due
         if not request:
-            if not any(s.state in ACTIVE_STATES and s.state != PENDING for s in self.services.values()) \
-                    and not self.remote_tracker.pending:
-                for s in self.services.values():  # nothing runs that could unblock them: cannot happen by design
-                    if s.state == PENDING:
-                        self._fail(s, "dependency", "its dependencies never settled")
-                return False
             times = [t for t in (self.tracker.next_due(), self.remote_tracker.next_due()) if t is not None]
-            if not times:  # no wait is left that could answer: what still waits ends failed, not in neither list
-                for s in self.services.values():
-                    if s.state == PROVISIONING:
-                        self._fail(s, "engine", "application databases: the host never answered")
-                for s in self.services.values():
-                    if s.state == PENDING and not self._skip_if_blocked(s):
-                        self._fail(s, "dependency", "its dependencies never settled")
+            if not times or (not self.remote_tracker.pending and
+                             not any(s.state in ACTIVE_STATES and s.state != PENDING for s in self.services.values())):
+                self._end_unsettled()
                 return False
             self.sleep(max(0.0, min(times) - now))
             return True
@@ -419,6 +412,15 @@ class Scheduler:
         self.lock_released = self.lock_released or bool(resp.get("lock_released"))
         self._settle(request, resp, started)
         return True
+
+    def _end_unsettled(self) -> None:
+        """Nothing is left that could answer: what still waits ends failed (or skipped), not in neither list."""
+        for s in self.services.values():
+            if s.state == PROVISIONING:
+                self._fail(s, "engine", "application databases: the host never answered")
+        for s in self.services.values():
+            if s.state == PENDING and not self._skip_if_blocked(s):
+                self._fail(s, "dependency", "its dependencies never settled")
 
     def _ask_wiring(self, request: sp.StepRequest, names: list[str]) -> None:
         """The links of these services, checked on the host in the step in which they answer (when the services
@@ -532,7 +534,7 @@ class Scheduler:
         if r.get("unparsed"):
             self.warnings.append(f"{s.name}: compose printed output the parser does not know: "
                                  f"{'; '.join(r['unparsed'][:5])}")
-        s.changed = bool(r.get("changed"))
+        s.changed = s.changed or bool(r.get("changed"))  # brought up again after an engine restart: still changed
         s.rollback_available = bool(r.get("rollback_available"))
         what = "started " + ", ".join(r.get("actions") or []) if s.changed else "unchanged, nothing restarted"
         what += f"; put back {s.drift}" if s.drift and s.changed else ""
@@ -550,6 +552,9 @@ class Scheduler:
             if outcome["state"] == "engine":  # nothing to roll back or stop with: the engine is gone
                 self._fail(s, err.ENGINE, f"while waiting for {name}: {outcome['detail']}", err.ADVICE[err.ENGINE])
                 continue
+            if outcome["state"] == "engine_restarted":
+                self._engine_restarted(s, outcome["detail"])
+                continue
             s.category = {"crash_loop": "crash_loop", "config": "config"}.get(outcome["state"], "timeout")
             s.detail = outcome["detail"]
             if s.state == WAITING and s.changed and s.rollback_available and self.rollback:
@@ -561,6 +566,18 @@ class Scheduler:
                 self.queued["stop"].append(s.project)
             else:
                 s.state = FAILED
+
+    def _engine_restarted(self, s: Service, detail: str) -> None:
+        """Its containers stopped with the Docker engine, which runs again: no fault of its own, so it is brought up
+        again and given a whole wait (at most ENGINE_RESTARTS times a run), instead of being judged a crash loop."""
+        if s.engine_restarts >= ENGINE_RESTARTS:
+            self._fail(s, err.ENGINE, f"the Docker engine restarted {s.engine_restarts + 1} times while waiting for "
+                       f"{s.name}: {detail}", err.ADVICE[err.ENGINE])
+            return
+        s.engine_restarts += 1
+        self._event(ev.HEALTH_RETRY, s.name, f"the Docker engine restarted while waiting for it: {detail}; bringing "
+                    "it up again, its wait starts over", category=err.ENGINE)
+        s.state, s.unchanged = PENDING, False  # up again once its dependencies answer (they may have stopped too)
 
     def _remote_ended(self, done: dict[str, dict]) -> None:
         for name, outcome in done.items():

@@ -67,24 +67,34 @@ def lab_images_present():
                for n in ("postgres", "redis", "litellm", "standin", "nginx", "squid", "host", "caddy", "pebble"))
 
 
+_LATE_IMAGES_PRESENT: set[str] = set()  # seen present once: not inspected again on every deploy
+
+
+def lab_build_running(deadline: float) -> bool:
+    """True while the lab build scripts/test.sh runs in the background has not ended (AIPLATFORM_LAB_BUILD_END is the
+    file it writes when it ends) and `deadline` (monotonic) is ahead; False at once when none runs."""
+    end = os.environ.get("AIPLATFORM_LAB_BUILD_END")
+    return bool(end) and not os.path.exists(end) and time.monotonic() < deadline
+
+
 def wait_for_lab_build():
-    """Until the lab build scripts/test.sh runs in the background has ended (a test that stops the engine would end
-    it too); at once when none runs."""
-    end, deadline = os.environ.get("AIPLATFORM_LAB_BUILD_END"), time.monotonic() + 3600
-    while end and not os.path.exists(end) and time.monotonic() < deadline:
+    """Until the background lab build has ended (a test that stops the engine would end it too)."""
+    deadline = time.monotonic() + 3600
+    while lab_build_running(deadline):
         time.sleep(5)
 
 
 def wait_for_late_images(services):
-    """The late images these services run: present, or made by the lab build scripts/test.sh runs in the background
-    (AIPLATFORM_LAB_BUILD_END is the file it writes when it ends); a test fails at once when nothing will make them."""
-    wanted = [LATE_IMAGES[s] for s in services if s in LATE_IMAGES]
-    end, deadline = os.environ.get("AIPLATFORM_LAB_BUILD_END"), time.monotonic() + 3600
+    """The late images these services run: present, or made by the background lab build; a test fails at once when
+    nothing will make them."""
+    deadline = time.monotonic() + 3600
     while True:
-        missing = [i for i in wanted if docker("image", "inspect", i, check=False).returncode != 0]
+        missing = [i for i in (LATE_IMAGES[s] for s in services if s in LATE_IMAGES) if i not in _LATE_IMAGES_PRESENT
+                   and docker("image", "inspect", i, check=False).returncode != 0]
+        _LATE_IMAGES_PRESENT.update(LATE_IMAGES[s] for s in services if s in LATE_IMAGES and LATE_IMAGES[s] not in missing)
         if not missing:
             return
-        if not end or os.path.exists(end) or time.monotonic() > deadline:
+        if not lab_build_running(deadline):
             pytest.fail(f"lab images missing: {', '.join(missing)} (lab/build.sh makes them; the background build's "
                         f"log: {os.environ.get('AIPLATFORM_LAB_BUILD_LOG', 'none')})")
         time.sleep(5)

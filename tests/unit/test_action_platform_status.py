@@ -46,7 +46,7 @@ def test_a_crash_loop_is_stopped_with_its_volumes_kept_and_that_is_a_change():
     (stop,) = host.sent(COMPOSE)
     assert stop == {"project_src": "/srv/aiplatform/db", "project_name": "aiplatform-db", "state": "stopped"}
     (loop,) = events_of(result, "RESTART_LOOP", "db")
-    assert "aiplatform-db restarting: 7 restarts" in loop["message"] and "stopped to end the loop" in loop["message"]
+    assert "aiplatform-db restarting (exit code 2, 7 restarts)" in loop["message"] and "stopped to end the loop" in loop["message"]
     assert loop["category"] == "crash_loop" and loop["logs"] == ["panic: no config"]
     assert [r["state"] for r in result["rows"]] == ["healthy", "stopped (crash loop)"]
     assert result["changed"] is True
@@ -126,3 +126,16 @@ def test_a_security_warning_of_a_service_is_said_every_time():
     web = dict(WEB, status_warnings=["the applications hold its master key"])
     result, host = status({"web": RUNNING}, services=[web])
     assert events_of(result, "SECURITY_WARNING", "web")[0]["message"] == "the applications hold its master key"
+
+
+def test_a_refused_login_in_the_log_tail_is_the_health_of_the_row_naming_the_credential():
+    refused = dict(RUNNING, verdict="waiting", detail="HTTP 503: Redis not ready",
+                   logs=["ERROR Redis ping failed: auth:AuthenticationError"])
+    result, host = status({"web": refused, "db": dict(RUNNING, detail="tcp open")})
+    (probe,) = host.sent(PROBE)
+    assert all(s["with_logs"] for s in probe["services"])  # the module reads the log tail of what does not answer
+    web = next(r for r in result["rows"] if r["service"] == "web")
+    assert web["state"] == "unhealthy"
+    assert web["health"].startswith("redis refuses web's login (ERROR Redis ping failed: auth:AuthenticationError)")
+    warn, = events_of(result, "SERVICE_STATUS", "web")
+    assert "check Redis user web's password" in warn["message"]

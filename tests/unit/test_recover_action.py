@@ -118,3 +118,19 @@ def test_recover_registers_every_result_the_roles_render_with_as_the_deploy_does
     wanted = read_by_role_vars()
     assert "aiplatform_host_check" in wanted
     assert wanted <= registered("recover.yml"), wanted - registered("recover.yml")
+
+
+def test_a_refused_login_is_a_call_for_manual_action_naming_the_credential_and_nothing_is_restarted(tmp_path,
+                                                                                                     monkeypatch):
+    # Open WebUI's words for a wrong Redis password: its probe says only that Redis is not ready, its log says why
+    svc = custom_service(tmp_path)
+    refused = {"verdict": "waiting", "detail": "HTTP 503: Redis not ready",
+               "containers": [{"name": "aiplatform-echo", "status": "running", "running": True, "restart_count": 0}],
+               "logs": ["INFO boot", "ERROR Redis ping failed: auth:AuthenticationError"]}
+    result, calls = recover(tmp_path, monkeypatch, svc, refused)
+    assert calls == []  # no restart, recreate or reconfigure cures a wrong password
+    assert result["failed"] and result["services"]["echo"]["state"] == "unhealthy"
+    needed, = [e for e in result["events"] if e["type"] == "RECOVERY_NEEDED"]
+    assert needed["category"] == "config"
+    assert "redis refuses echo's login (ERROR Redis ping failed: auth:AuthenticationError)" in needed["message"]
+    assert "user_echo in <aiplatform_secrets_dir>/redis.json" in needed["message"]

@@ -30,7 +30,8 @@ class FakeHost:
     """Services as behaviours: how long until ready after a start, whether they crash, fail to start, or run already.
 
     spec keys: ready_after (s), crash (bool), up_fails (category), running (unchanged and answering already),
-    dies_at (time at which a running service starts crash looping), previous_ready_after (after a rollback).
+    dies_at (time at which a running service starts crash looping), previous_ready_after (after a rollback),
+    engine_restarts_at (times at which its containers stopped with a restarting Docker engine).
     """
 
     def __init__(self, clock: Clock, specs: dict[str, dict], interrupt_at_step: int | None = None) -> None:
@@ -47,6 +48,10 @@ class FakeHost:
         if spec.get("engine_down_at") is not None and now >= spec["engine_down_at"]:
             return {"verdict": "waiting", "detail": "the Docker engine does not answer: Cannot connect",
                     "engine_down": True, "containers": []}
+        restarted = [t for t in spec.get("engine_restarts_at", []) if t <= now and self.started.get(name, -1.0) < t]
+        if restarted:  # its containers stopped with the engine at that time, and it was not brought up since
+            return {"verdict": "engine_restarted", "detail": f"aiplatform-{name} stopped with the Docker engine "
+                    "(exit code 137); the engine started again 2 s later", "containers": []}
         if spec.get("dies_at") is not None and now >= spec["dies_at"]:
             return {"verdict": "crash_loop", "detail": f"{name} exited with code 1", "logs": ["boom"], "containers": []}
         if spec.get("running") and name not in self.started:

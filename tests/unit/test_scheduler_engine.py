@@ -1,0 +1,44 @@
+"""A Docker engine restarted during a deploy: the services whose containers stopped with it are not judged crash
+loops. They are brought up again and given a whole wait, a bounded number of times (issue 22, item 5)."""
+from __future__ import annotations
+
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import ENGINE_RESTARTS
+
+from .test_scheduler import first, run
+
+DEPS = {"redis": [], "postgres": ["redis"], "litellm": ["postgres"], "n8n": ["postgres"]}
+
+
+def ups_of(host, name):
+    return [i for i, r in enumerate(host.requests) if any(p["service"] == name for p in r.get("up") or [])]
+
+
+def test_services_stopped_with_a_restarted_engine_are_brought_up_again_and_end_healthy():
+    specs = {"redis": {"ready_after": 1.0}, "postgres": {"ready_after": 1.0},
+             "litellm": {"ready_after": 6.0, "engine_restarts_at": [4.0]},
+             "n8n": {"ready_after": 6.0, "engine_restarts_at": [4.0]}}
+    summary, events, host = run(specs, deps=DEPS)
+    assert summary["failed_services"] == [] and set(summary["healthy"]) == set(DEPS)
+    assert not [e for e in events if e["type"] in ("RESTART_LOOP", "DEPLOY_FAIL")]
+    for name in ("litellm", "n8n"):
+        assert len(ups_of(host, name)) == 2, name  # up again once the engine was seen back
+        retry = next(e for e in events if e["type"] == "HEALTH_RETRY" and e["service"] == name and e.get("category"))
+        assert retry["category"] == "engine" and retry["level"] == "WARN"
+        assert "the Docker engine restarted while waiting for it" in retry["message"] and "exit code 137" in retry["message"]
+        # a whole wait from the second up: healthy ready_after seconds after it, not judged on the first deadline
+        assert first(events, "HEALTH_SUCCESS", name)["t"] >= retry["t"] + 6.0
+        assert summary["services"][name]["changed"] is True
+    assert len(ups_of(host, "postgres")) == 1  # it answered before: nothing of it stopped
+
+
+def test_an_engine_that_keeps_restarting_fails_the_service_with_category_engine_and_its_dependents_skip():
+    restarts = [5.0 + 10.0 * i for i in range(ENGINE_RESTARTS + 1)]
+    specs = {"redis": {"ready_after": 1.0}, "postgres": {"ready_after": 1.0},
+             "litellm": {"ready_after": 12.0, "engine_restarts_at": restarts}, "n8n": {"ready_after": 1.0}}
+    summary, events, host = run(specs, deps={**DEPS, "n8n": ["litellm"]})
+    fail = first(events, "DEPLOY_FAIL", "litellm")
+    assert fail["category"] == "engine"
+    assert f"the Docker engine restarted {ENGINE_RESTARTS + 1} times while waiting for litellm" in fail["message"]
+    assert len(ups_of(host, "litellm")) == ENGINE_RESTARTS + 1
+    assert summary["services"]["n8n"]["state"] == "skipped"
+    assert not [e for e in events if e["type"] == "RESTART_LOOP"]
