@@ -4,6 +4,9 @@
 # After the base, the images are built in parallel lanes (LAB_BUILD_LANES=1 builds one at a time): a build waits mostly on the
 # network and the disk, and the two npm images (n8n, Flowise) are the long poles, so each gets a lane of its own.
 # Usage: lab/build.sh [image ...]   (default: every image)
+#        LAB_REBUILD=1                build the images named even when their tag exists (not their parents)
+#        LAB_CACHE_PREFIX=<name>      the npm and pip cache volumes are <name>-npm-cache and <name>-pip-cache
+#                                     (default aiplatform-lab)
 #        LAB_CORE_READY=<file>        touch that file as soon as every image but the late ones (Node, n8n, Flowise,
 #                                     Open WebUI) is built: scripts/test.sh starts the engine tests that need none then
 set -euo pipefail
@@ -56,13 +59,32 @@ tag_of() {  # name: the content tag, from the folder and the parent's tag (compu
   echo "aiplatform-lab/$name:$(content_hash "$here/images/$name" "$(tag_of "$(parent_of "$name")")")"
 }
 
+# The machine's npm and pip caches, shared by every build that installs from those registries (the legacy builder
+# cannot mount a cache into a RUN step): a rebuild or a second release fetches only what changed.
+cache=${LAB_CACHE_PREFIX:-aiplatform-lab}
+CACHES=(-v "$cache-npm-cache:/root/.npm" -v "$cache-pip-cache:/root/.cache/pip")
+
+install_layer() {  # name parent_tag tag log: run the folder's install.sh on the parent with the caches mounted, commit
+  # the result and print its tag (the Dockerfile's BASE). The Dockerfile's ARG <NAME>_VERSION=<release> lines are
+  # passed to it as environment variables, so the release stays pinned in one place.
+  local name=$1 parent=$2 tag=$3 out=$4 dir="$here/images/$1" cid env=() kv
+  while read -r kv; do env+=(-e "$kv"); done < <(sed -nE 's/^ARG ([A-Z_]+_VERSION)=(\S+)$/\1=\2/p' "$dir/Dockerfile")
+  cid=$(docker create "${CACHES[@]}" -v "$dir:/lab:ro" "${env[@]}" "$parent" bash /lab/install.sh) || return 1
+  docker start -a "$cid" >"$out" 2>&1 || { docker rm "$cid" >/dev/null; return 1; }
+  docker commit "$cid" "$tag-installed" >/dev/null && docker rm "$cid" >/dev/null && echo "$tag-installed"
+}
+
 build_image() {  # name: build it unless its tag exists, then point :current at it
   local name=$1 tag parent_tag
   tag=$(tag_of "$name"); parent_tag=$(tag_of "$(parent_of "$name")")
-  if ! docker image inspect "$tag" >/dev/null 2>&1; then
+  if { [ "${LAB_REBUILD:-}" = 1 ] && [[ " ${want[*]} " == *" $name "* ]]; } || ! docker image inspect "$tag" >/dev/null 2>&1; then
     log "building $name"
     local t0=$SECONDS out
     out=$(mktemp /tmp/aiplatform-lab-build.XXXX)
+    if [ -f "$here/images/$name/install.sh" ]; then
+      parent_tag=$(install_layer "$name" "$parent_tag" "$tag" "$out") \
+        || { tail -n 30 "$out" >&2; rm -f "$out"; log "$name FAILED (install.sh)"; return 1; }
+    fi
     DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$parent_tag" --build-arg "MIRROR=$(mirror)" -t "$tag" \
       "$here/images/$name" >"$out" 2>&1 || { tail -n 30 "$out" >&2; rm -f "$out"; log "$name FAILED"; return 1; }
     rm -f "$out"

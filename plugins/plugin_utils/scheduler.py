@@ -94,6 +94,7 @@ class Scheduler:
         self.warnings: list[str] = []
         self.lock = lock
         self.lock_released = False
+        self.engine_started = 0.0  # the latest start of the host's Docker engine its probes reported (0: unknown)
 
     # -- events -------------------------------------------------------------------------------------------------
     def _event(self, event_type: str, service: str, message: str, **facts) -> None:
@@ -516,6 +517,7 @@ class Scheduler:
             if pg.state == PROVISIONING and self._databases_done(pg, resp) and pg.state == PROVISIONING:
                 pg.state = HEALTHY
         probes = resp.get("probe") or {}
+        self._engine_seen(probes)
         polled = "poll" in request
         asked = {s["name"] for s in request.get("probe") or []}
         self._ended(self.tracker.record({n: probes.get(n) or {"verdict": "waiting", "detail": "no answer"}
@@ -567,16 +569,28 @@ class Scheduler:
             else:
                 s.state = FAILED
 
-    def _engine_restarted(self, s: Service, detail: str) -> None:
+    def _engine_seen(self, probes: dict[str, sp.ProbeResult]) -> None:
+        """The engine's start as the host reports it: a later one than before means it restarted during the run, and
+        what answered before may have stopped with it (with restart policy "no", for good): brought up again."""
+        started = max((p.get("engine_started") or 0.0 for p in probes.values()), default=0.0)
+        if not started:
+            return
+        if self.engine_started and started > self.engine_started:
+            for s in self.services.values():
+                if s.state == HEALTHY:
+                    self._engine_restarted(s, "it answered before; the engine may have stopped it", "after it answered")
+        self.engine_started = max(self.engine_started, started)
+
+    def _engine_restarted(self, s: Service, detail: str, when: str = "while waiting for it") -> None:
         """Its containers stopped with the Docker engine, which runs again: no fault of its own, so it is brought up
         again and given a whole wait (at most ENGINE_RESTARTS times a run), instead of being judged a crash loop."""
         if s.engine_restarts >= ENGINE_RESTARTS:
-            self._fail(s, err.ENGINE, f"the Docker engine restarted {s.engine_restarts + 1} times while waiting for "
-                       f"{s.name}: {detail}", err.ADVICE[err.ENGINE])
+            self._fail(s, err.ENGINE, f"the Docker engine restarted {s.engine_restarts + 1} times {when} "
+                       f"({s.name}): {detail}", err.ADVICE[err.ENGINE])
             return
         s.engine_restarts += 1
-        self._event(ev.HEALTH_RETRY, s.name, f"the Docker engine restarted while waiting for it: {detail}; bringing "
-                    "it up again, its wait starts over", category=err.ENGINE)
+        self._event(ev.HEALTH_RETRY, s.name, f"the Docker engine restarted {when}: {detail}; bringing it up again, "
+                    "its wait starts over", category=err.ENGINE)
         s.state, s.unchanged = PENDING, False  # up again once its dependencies answer (they may have stopped too)
 
     def _remote_ended(self, done: dict[str, dict]) -> None:

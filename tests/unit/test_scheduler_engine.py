@@ -10,7 +10,9 @@ DEPS = {"redis": [], "postgres": ["redis"], "litellm": ["postgres"], "n8n": ["po
 
 
 def ups_of(host, name):
-    return [i for i, r in enumerate(host.requests) if any(p["service"] == name for p in r.get("up") or [])]
+    """The steps that brought it up: in an `up`, or in the check (what needs nothing starts there)."""
+    return [i for i, r in enumerate(host.requests) if any(p["service"] == name for p in r.get("up") or []) or
+            any(p["service"] == name and p.get("start_if_changed") for p in r.get("check") or [])]
 
 
 def test_services_stopped_with_a_restarted_engine_are_brought_up_again_and_end_healthy():
@@ -28,7 +30,15 @@ def test_services_stopped_with_a_restarted_engine_are_brought_up_again_and_end_h
         # a whole wait from the second up: healthy ready_after seconds after it, not judged on the first deadline
         assert first(events, "HEALTH_SUCCESS", name)["t"] >= retry["t"] + 6.0
         assert summary["services"][name]["changed"] is True
-    assert len(ups_of(host, "postgres")) == 1  # it answered before: nothing of it stopped
+    # what answered before the restart is brought up again (a no-op where the engine restarted it) and waited for;
+    # its dependents start again only once it answers again
+    for name in ("redis", "postgres"):
+        assert len(ups_of(host, name)) == 2, name
+        again = [e for e in events if e["type"] == "HEALTH_RETRY" and e["service"] == name and e.get("category")]
+        assert len(again) == 1 and "the Docker engine restarted after it answered" in again[0]["message"]
+    postgres_again = [e["t"] for e in events if e["type"] == "HEALTH_SUCCESS" and e["service"] == "postgres"][1]
+    litellm_again = [e["t"] for e in events if e["type"] == "DEPLOY_START" and e["service"] == "litellm"][1]
+    assert litellm_again >= postgres_again
 
 
 def test_an_engine_that_keeps_restarting_fails_the_service_with_category_engine_and_its_dependents_skip():
@@ -38,7 +48,7 @@ def test_an_engine_that_keeps_restarting_fails_the_service_with_category_engine_
     summary, events, host = run(specs, deps={**DEPS, "n8n": ["litellm"]})
     fail = first(events, "DEPLOY_FAIL", "litellm")
     assert fail["category"] == "engine"
-    assert f"the Docker engine restarted {ENGINE_RESTARTS + 1} times while waiting for litellm" in fail["message"]
+    assert f"the Docker engine restarted {ENGINE_RESTARTS + 1} times while waiting for it (litellm)" in fail["message"]
     assert len(ups_of(host, "litellm")) == ENGINE_RESTARTS + 1
     assert summary["services"]["n8n"]["state"] == "skipped"
     assert not [e for e in events if e["type"] == "RESTART_LOOP"]
