@@ -44,13 +44,13 @@ def start_engine():
     wait_until(engine_ready, 60, "the engine answers again")
 
 
-def start_deploy(platform, log_dir):
+def start_deploy(platform, log_dir, **extra_vars):
     env = dict(os.environ, AIPLATFORM_LOG_DIR=log_dir, ANSIBLE_FORCE_COLOR="0",
                PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"])
     argv = ["ansible-playbook", "playbooks/site.yml", "-i", "inventories/lab",
             "-e", f"aiplatform_base_dir={platform.base_dir}", "-e", json.dumps({"aiplatform_services": platform.services}),
             # the wait for LiteLLM must outlast the engine's absence by far: the failure is the engine's, not a timeout
-            "-e", json.dumps({"litellm_backoff": {"deadline": 300}})]
+            "-e", json.dumps({"litellm_backoff": {"deadline": 300}, **extra_vars})]
     return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -105,6 +105,36 @@ def test_the_engine_stopped_mid_run_is_an_error_event_naming_the_step(engine_pla
     errors = assert_accounted_for(log_dir, out)
     assert any(e["category"] == "engine" for e in errors), [(e["type"], e["category"], e["message"]) for e in errors]
     assert any("docker daemon" in e["message"].lower() or "engine" in e["message"].lower() for e in errors), errors
+
+
+def test_an_engine_restarted_during_a_wait_is_not_a_crash_loop_and_the_deploy_ends_healthy(engine_platform, tmp_path):
+    # restart policy "no": the engine does not start the containers again by itself, so what it stopped stays
+    # stopped (exit code 137) until the deploy brings it up again; with it, PostgreSQL and Redis, which had answered
+    platform = engine_platform
+    platform.teardown()
+    log_dir = str(tmp_path)
+    proc = start_deploy(platform, log_dir, aiplatform_restart_policy="no")
+    try:
+        wait_until(lambda: log_has(log_dir, POINTS["during_a_wait"]) or proc.poll() is not None, 240,
+                   POINTS["during_a_wait"], interval=0.05)
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        stop_engine()
+        start_engine()
+        out, dummy = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if not engine_ready():
+            start_engine()
+    assert proc.returncode == 0, out[-4000:]
+    events = events_of(log_dir)
+    assert not [e for e in events if e["level"] == "ERROR"], [e["message"] for e in events if e["level"] == "ERROR"]
+    again = {e["service"]: e["message"] for e in events if e["type"] == ev.HEALTH_RETRY and e.get("category") == "engine"}
+    assert "stopped with the Docker engine" in again.get("litellm", ""), again
+    assert {"postgres", "redis"} <= set(again), again
+    healthy = {e["service"] for e in events if e["type"] == ev.HEALTH_SUCCESS}
+    assert set(platform.services) <= healthy
+    assert events[-1]["type"] == ev.RUN_END and events[-1]["status"] != "failed", events[-1]
 
 
 def test_a_killed_module_is_an_error_event_naming_the_step(platform, tmp_path):
