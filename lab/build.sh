@@ -68,7 +68,7 @@ install_layer() {  # name parent_tag tag log: run the folder's install.sh on the
   # the result and print its tag (the Dockerfile's BASE). The Dockerfile's ARG <NAME>_VERSION=<release> lines are
   # passed to it as environment variables, so the release stays pinned in one place.
   local name=$1 parent=$2 tag=$3 out=$4 dir="$here/images/$1" cid env=() kv
-  while read -r kv; do env+=(-e "$kv"); done < <(sed -nE 's/^ARG ([A-Z_]+_VERSION)=(\S+)$/\1=\2/p' "$dir/Dockerfile")
+  while read -r kv; do env+=(-e "$kv"); done < <(sed -nE 's/^ARG ([A-Z0-9_]+_VERSION)=(\S+)$/\1=\2/p' "$dir/Dockerfile")
   cid=$(docker create "${CACHES[@]}" -v "$dir:/lab:ro" "${env[@]}" "$parent" bash /lab/install.sh) || return 1
   docker start -a "$cid" >"$out" 2>&1 || { docker rm "$cid" >/dev/null; return 1; }
   docker commit "$cid" "$tag-installed" >/dev/null && docker rm "$cid" >/dev/null && echo "$tag-installed"

@@ -13,6 +13,7 @@ from ansible_collections.aiplatform.stack.plugins.module_utils import events as 
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, needs, proxy, service_roles
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import host_plan as hp
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.waves import DependencyError, dependency_waves
 
@@ -45,7 +46,7 @@ def known_variables(service: str) -> set[str]:
 
 class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("services", "custom_services", "only", "dependencies", "strict_variables",
-                             "one_at_a_time", "extra_links"))
+                             "one_at_a_time", "extra_links", "network"))
 
     def nested_problems(self, services: list[str], task_vars: dict) -> list[str]:
         """Typos inside dict options as the inventory sets them, with the closest field."""
@@ -142,7 +143,10 @@ class ActionModule(PlatformAction):
         if problems:
             return dict(result, failed=True, changed=False, category="config", events=self.events,
                         msg="invalid platform configuration, nothing was changed:\n- " + "\n- ".join(problems))
+        # this host's part, read by every playbook (hp.host_plan): nothing is placed again in Jinja
+        plan = hp.host_plan(catalog, enabled, waves, host, groups, args.get("network") or "aiplatform")
         return dict(result, changed=False, events=self.events, waves=waves,
                     ansible_facts={"aiplatform_catalog": catalog, "aiplatform_enabled": enabled,
                                    "aiplatform_waves": waves, "aiplatform_dependency_map": deps,
-                                   "aiplatform_deploying": [n for w in waves for n in w]})
+                                   "aiplatform_deploying": [n for w in waves for n in w],
+                                   "aiplatform_host_plan": plan})

@@ -9,7 +9,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import inputs, redis_acl
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import proxy
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import host_plan, proxy
 
 
 def placed_on(names, catalog, host, groups):
@@ -63,15 +63,7 @@ def link_network_names(catalog, host, groups, prefix):
 
 def published_ports(names, catalog):
     """[{service, port, bind, container}] of the published ports of the services among `names`."""
-    out = []
-    for name in names:
-        svc = catalog.get(name) or {}
-        for port in svc.get("ports", []):
-            if port.get("published"):
-                out.append({"service": name, "port": int(port["published"]),
-                            "bind": port.get("bind") or "0.0.0.0",  # noqa: S104
-                            "container": port.get("container_name") or svc["container"]})
-    return out
+    return host_plan.published_ports(list(names), dict(catalog))
 
 
 def yaml_quote(value, plain=False):

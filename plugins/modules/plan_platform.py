@@ -16,8 +16,11 @@ description:
   - A host port claimed twice is a PORT_CONFLICT event naming both claimants.
   - Each problem is a CONFIG_INVALID event naming the service, the field and the fix; the task then fails.
   - On success sets the facts C(aiplatform_catalog) (the descriptions), C(aiplatform_enabled),
-    C(aiplatform_waves) (lists of service names, in dependency order), C(aiplatform_dependency_map) and
-    C(aiplatform_deploying).
+    C(aiplatform_waves) (lists of service names, in dependency order), C(aiplatform_dependency_map),
+    C(aiplatform_deploying) and C(aiplatform_host_plan), this host's part of the plan that every playbook reads - the
+    enabled services placed here (C(enabled)), this run's selection placed here in dependency order (C(deploying)),
+    the same by wave (C(waves)), the order to remove them (C(teardown)), the link networks they need here
+    (C(networks)), their published ports (C(ports)) and the secrets each needs (C(secrets)).
 version_added: 0.1.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
@@ -53,6 +56,10 @@ options:
     description: Order the services one by one (upgrades recreate one service at a time behind its health gate).
     type: bool
     default: false
+  network:
+    description: The prefix of the platform's network names (C(aiplatform_network)), for the link networks a host needs.
+    type: str
+    default: aiplatform
   strict_variables:
     description:
       - Reject variables that start with an enabled service's prefix (C(litellm_)) but are not among that role's
@@ -91,6 +98,19 @@ waves:
   type: list
   elements: list
   sample: [[redis], [postgres], [litellm]]
+ansible_facts:
+  description: The facts named above; C(aiplatform_host_plan) is this host's part of the plan.
+  returned: success
+  type: dict
+  sample:
+    aiplatform_host_plan:
+      enabled: [redis, postgres, litellm]
+      deploying: [redis, postgres, litellm]
+      waves: [[redis], [postgres], [litellm]]
+      teardown: [litellm, postgres, redis]
+      networks: [aiplatform-postgres.litellm, aiplatform-redis.litellm]
+      ports: [{service: litellm, port: 4000, bind: 127.0.0.1, container: aiplatform-litellm}]
+      secrets: {redis: {}, postgres: {admin_password: {kind: token, length: 32}}, litellm: {master_key: {kind: token}}}
 events:
   description: CONFIG_INVALID events, one per problem.
   returned: always

@@ -40,6 +40,12 @@ options:
             HEALTHCHECK)."
         type: dict
         required: true
+      with_logs:
+        description:
+          - Also return the log tail of the service when it does not answer its probe (a refused login often shows
+            only there); crash-looping containers always return theirs.
+        type: bool
+        default: false
   baseline:
     description: Restart count of each container when the wait began; a higher count is a crash loop.
     type: dict
@@ -145,6 +151,7 @@ def main() -> None:
                 "project": {"type": "str", "required": True},
                 "target": {"type": "str"},
                 "probe": {"type": "dict", "required": True},
+                "with_logs": {"type": "bool", "default": False},
             }},
             "baseline": {"type": "dict", "default": {}},
             "log_lines": {"type": "int", "default": 20},

@@ -124,3 +124,32 @@ def test_a_role_option_that_cannot_be_templated_is_a_problem_naming_the_service_
     variables = dict(role_defaults("aiplatform"), **task_vars(redis_image=trust_as_template("{{ no_such_mirror }}/redis:7")))
     result = run_action(plan_platform, {"services": ["redis"]}, lambda name, module_args: {}, variables)[0]
     assert result["failed"] and "redis" in result["msg"] and "no_such_mirror" in result["msg"]
+
+
+def test_each_host_gets_its_part_of_the_plan_once_for_every_playbook():
+    # worker runs on the gpu group's host, app and cache on the aiplatform group's: each host's plan holds its own
+    worker = dict(WORKER, host_group="gpu")
+    app = dict(APP, connects_to=[{"service": "cache", "port": "main"}], published_port=8000)
+    groups = {"aiplatform": ["node1"], "gpu": ["node2"], "all": ["node1", "node2"]}
+    plans = {}
+    for host in ("node1", "node2"):
+        variables = dict(task_vars(host, ("node1", "node2")), groups=groups)
+        result = plan({"app": app, "cache": CACHE, "worker": worker}, variables, network="aip")
+        assert not result.get("failed"), result
+        plans[host] = result["ansible_facts"]["aiplatform_host_plan"]
+        catalog = result["ansible_facts"]["aiplatform_catalog"]
+    assert plans["node1"]["enabled"] == ["app", "cache"] and plans["node2"]["enabled"] == ["worker"]
+    assert plans["node1"]["waves"] == [["cache"], ["app"]] and plans["node2"]["waves"] == [["worker"]]
+    assert plans["node1"]["deploying"] == ["cache", "app"] and plans["node1"]["teardown"] == ["app", "cache"]
+    # app's link to cache is a network of its own on node1, named with the platform's prefix; node2 needs none
+    assert plans["node1"]["networks"] == ["aip-cache.app"] and plans["node2"]["networks"] == []
+    assert plans["node1"]["secrets"] == {"cache": catalog["cache"]["secrets"], "app": catalog["app"]["secrets"]}
+    assert [(p["service"], p["port"]) for p in plans["node1"]["ports"]] == [("app", 8000)]
+    assert plans["node2"]["ports"] == []
+
+
+def test_only_some_services_leave_the_rest_enabled_on_the_host_but_out_of_the_run():
+    result = plan({"app": APP, "cache": CACHE, "worker": WORKER}, only=["cache"])
+    host_plan = result["ansible_facts"]["aiplatform_host_plan"]
+    assert host_plan["deploying"] == ["cache"] and host_plan["teardown"] == ["cache"]
+    assert sorted(host_plan["enabled"]) == ["app", "cache", "worker"]  # what the host holds: not orphaned
