@@ -116,10 +116,9 @@ def docker_time(stamp: str | None) -> float | None:
     """Epoch seconds of a Docker timestamp (2026-12-07T09:30:01.123456789Z); None for none or the zero time."""
     if not stamp or stamp.startswith("0001-"):
         return None
-    day, _, rest = stamp.rstrip("Z").partition("T")
-    whole, _, fraction = rest.partition(".")
+    whole, dummy, fraction = stamp.rstrip("Z").partition(".")
     try:
-        moment = datetime.datetime.strptime(f"{day}T{whole}", "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+        moment = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
     except ValueError:
         return None
     return moment.timestamp() + (float("0." + fraction[:9]) if fraction.isdigit() else 0.0)

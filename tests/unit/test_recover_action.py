@@ -120,8 +120,8 @@ def test_recover_registers_every_result_the_roles_render_with_as_the_deploy_does
     assert wanted <= registered("recover.yml"), wanted - registered("recover.yml")
 
 
-def test_a_refused_login_is_a_call_for_manual_action_naming_the_credential_and_nothing_is_restarted(tmp_path,
-                                                                                                     monkeypatch):
+def test_a_refused_login_is_a_call_for_manual_action_naming_the_credential_and_nothing_is_restarted(
+        tmp_path, monkeypatch):
     # Open WebUI's words for a wrong Redis password: its probe says only that Redis is not ready, its log says why
     svc = custom_service(tmp_path)
     refused = {"verdict": "waiting", "detail": "HTTP 503: Redis not ready",

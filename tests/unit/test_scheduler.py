@@ -45,9 +45,8 @@ class FakeHost:
         self.polls: list[float] = []  # the poll window of each step that polled
 
     def verdict(self, name: str) -> dict:
-        return dict(self._verdict(name), engine_started=max([0.5] + [t for s in self.specs.values()
-                                                                      for t in s.get("engine_restarts_at", [])
-                                                                      if t <= self.clock()]))
+        restarts = [t for s in self.specs.values() for t in s.get("engine_restarts_at", []) if t <= self.clock()]
+        return dict(self._verdict(name), engine_started=max([0.5, *restarts]))
 
     def _verdict(self, name: str) -> dict:
         spec, now = self.specs[name], self.clock()
