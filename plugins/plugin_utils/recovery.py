@@ -7,8 +7,10 @@ answer is a call for manual action with advice. No action ever removes a volume.
 from __future__ import annotations
 
 import datetime
+import time
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.module_utils import probes
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import permanent
 
@@ -83,6 +85,90 @@ def next_action(state: str, attempt: int, category: str | None = None) -> str:
 def attempt_delay(attempt: int, base: float = 1.0, cap: float = 30.0) -> float:
     """Seconds to wait before recovery attempt `attempt` (2, 4, 8 ... up to `cap`; none before the first)."""
     return 0.0 if attempt <= 1 else min(cap, base * 2 ** (attempt - 1))
+
+
+class Recovery:
+    """Bring one host's services back, each by its state's plan, bounded, backing off between attempts.
+
+    Plain Python, as the deploy's scheduler: the host is reached through `act(svc, action)` (restart, recreate or
+    reconfigure; a result dict, `failed` with `category` and `cause` or `msg`), `stop(svc)` (a crash loop that
+    nothing cured is stopped, volumes kept) and `probe(specs, baseline)` (one probe round); time through `clock` and
+    `sleep`; `wait(specs, probe, emit, clock=, sleep=)` is health_wait.wait_for. So every path is unit-tested with
+    fakes (tests/unit/test_recovery_run.py).
+    """
+
+    def __init__(self, act, stop, probe, wait, emit, stable_seconds: float = 10.0, check_mode: bool = False,
+                 clock=time.monotonic, sleep=time.sleep) -> None:
+        self.act, self.stop, self.probe, self.wait, self.emit = act, stop, probe, wait, emit
+        self.stable_seconds, self.check_mode = float(stable_seconds), check_mode
+        self.clock, self.sleep = clock, sleep
+
+    def run(self, services: list[dict], found: dict[str, dict]) -> dict[str, dict]:
+        """{name: outcome} for each service, judged from `found` (a probe round with the log tails); outcome state is
+        healthy (left alone), recovered, or the state it was left in (a call for manual action said why)."""
+        return {svc["name"]: self.recover(svc, found.get(svc["name"], {})) for svc in services}
+
+    def recover(self, svc: dict, entry: dict) -> dict:
+        name = svc["name"]
+        state, why = diagnose(entry)
+        if state == HEALTHY:
+            return {"state": "healthy", "attempts": 0}
+        logs, category, attempt = entry.get("logs", []), None, 0
+        refused = refused_login(name, why, logs)
+        if refused:  # no restart cures a wrong credential: straight to the operator, naming it
+            category, why = err.CONFIG, refused
+        while True:
+            attempt += 1
+            action = next_action(state, attempt, category)
+            if action == MANUAL:
+                if state == CRASH_LOOP and not self.check_mode:
+                    self.stop(svc)
+                cause = f"{why}. " if category and why else ""  # what the last attempt failed on
+                self._event(ev.RECOVERY_NEEDED, name, f"{state} after {attempt - 1} recovery attempt(s): "
+                            f"{cause}{advice(state, category, logs)}", category=category or state)
+                return {"state": state, "attempts": attempt - 1, "why": why}
+            self._event(ev.RECOVERY_START, name, f"{state} ({why}); attempt {attempt}: {action}", category=state,
+                        attempt=attempt, action=action)
+            if self.check_mode:
+                return {"state": state, "attempts": 0, "would": action}
+            if attempt > 1:  # back off between attempts: give a dependency or the engine time to settle
+                self.sleep(attempt_delay(attempt))
+            res = self.act(svc, action)
+            if res.get("failed"):
+                category, why = res.get("category", "unknown"), res.get("cause") or res.get("msg", "")
+                continue
+            waited = self.wait([svc], self.probe, self.emit, clock=self.clock, sleep=self.sleep).get(name, {})
+            if waited.get("state") == "healthy":
+                entry = self._unstable(svc, waited)
+                if entry:
+                    self._event(ev.RESTART_LOOP, name, f"healthy, then {entry.get('detail')}", category="crash_loop",
+                                logs=entry.get("logs", []))
+                    state, why, logs = CRASH_LOOP, entry.get("detail", ""), entry.get("logs", logs)
+                    continue
+                self._event(ev.RECOVERY_SUCCESS, name, f"healthy again after {action} (attempt {attempt})",
+                            attempt=attempt, action=action)
+                return {"state": "recovered", "attempts": attempt, "action": action}
+            state = WAIT_STATE.get(waited.get("state"), UNHEALTHY)
+            why, logs = waited.get("detail", ""), waited.get("logs", logs)
+
+    def _unstable(self, svc: dict, waited: dict) -> dict:
+        """Healthy is not recovered until it stays so for stable_seconds: the probe entry that says it did not (a
+        service that exits a few seconds after starting), or {}."""
+        baseline = {c["name"]: c["restart_count"] for c in waited.get("containers", [])}
+        deadline = self.clock() + self.stable_seconds
+        while self.clock() < deadline:
+            self.sleep(1.0)
+            entry = self.probe([svc], baseline).get(svc["name"], {})
+            if entry.get("verdict") == "crash_loop":
+                return entry
+        return {}
+
+    def _event(self, event_type: str, name: str, message: str, **facts) -> None:
+        self.emit(ev.make_event(event_type, name, message, **facts))
+
+
+# how a recovery attempt's wait ended -> the state the next attempt works on
+WAIT_STATE = {"crash_loop": CRASH_LOOP, "engine_restarted": STOPPED}
 
 
 def advice(state: str, category: str | None, logs: list[str]) -> str:

@@ -36,7 +36,7 @@ def recover(tmp_path, monkeypatch, svc, first_look):
     looks = iter([{svc["name"]: first_look}])
     monkeypatch.setattr(recover_services, "probe_round", lambda action, task_vars, specs, baseline=None:
                         next(looks, {svc["name"]: HEALTHY}))
-    monkeypatch.setattr(recover_services, "wait_for", lambda specs, probe, emit: {svc["name"]: {"state": "healthy"}})
+    monkeypatch.setattr(recover_services, "wait_for", lambda specs, probe, emit, **kw: {svc["name"]: {"state": "healthy"}})
     loader = DataLoader()
     task = Task()
     task.action = "aiplatform.stack.recover_services"

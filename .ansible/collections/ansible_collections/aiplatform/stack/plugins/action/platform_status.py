@@ -1,0 +1,109 @@
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Status of the services on a host: one probe round, a table, restart loops found and stopped."""
+from __future__ import annotations
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import drift
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import recovery as rc
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
+
+
+def service_url(svc: dict, host: str, hostvars: dict) -> str | None:
+    for port in svc.get("ports", []):
+        if port.get("published"):
+            bind = port.get("bind") or "0.0.0.0"  # noqa: S104 (an address compared, not bound)
+            address = (hostvars.get(host) or {}).get("ansible_host", host) if bind == "0.0.0.0" else bind  # noqa: S104
+            scheme = ("https" if port.get("name") == "https" else
+                      "http" if svc.get("probe", {}).get("type") in ("http", "all") else "tcp")
+            return f"{scheme}://{address}:{port['published']}"
+    return None
+
+
+class ActionModule(PlatformAction):
+    _VALID_ARGS = frozenset(("services", "projects_dir", "stop_loops", "window", "climb", "orphans", "networks"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        services = list(args.get("services") or [])
+        host = self.host
+        rows, stopped_any = [], False
+
+        def emit(event_type, name, message, **facts):
+            self.emit(ev.make_event(event_type, name, message, **facts))
+
+        # with the log tail of what does not answer: a refused login often shows only there
+        found = probe_round(self, task_vars, [dict(s, with_logs=True) for s in services],
+                            drift_dir=args.get("projects_dir")) if services else {}
+        for svc in services:
+            entry = found.get(svc["name"], {})
+            state, why = rc.diagnose(entry, window=float(args.get("window", 120)), climb=int(args.get("climb", 3)))
+            if state == rc.UNHEALTHY:  # in the words of the deploy's wait, naming the credential to check
+                why = rc.refused_login(svc["name"], why, entry.get("logs", [])) or why
+                entry = dict(entry, detail=why)
+            if state == rc.CRASH_LOOP:
+                stopped = False
+                if args.get("stop_loops", True) and args.get("projects_dir") and not self._task.check_mode:
+                    stop = self._execute_module("aiplatform.stack.compose_project", task_vars=task_vars, module_args={
+                        "project_src": f"{args['projects_dir']}/{svc['name']}", "project_name": svc["project"],
+                        "state": "stopped"})
+                    stopped = not stop.get("failed")
+                    stopped_any = stopped_any or bool(stop.get("changed"))
+                emit(ev.RESTART_LOOP, svc["name"], f"{why}" + ("; stopped to end the loop, volumes kept" if stopped else ""),
+                     category="crash_loop", logs=entry.get("logs", []))
+                state = "stopped (crash loop)" if stopped else state
+            details = []
+            if entry.get("drift") and state in (rc.HEALTHY, rc.UNHEALTHY):
+                # changed behind the platform's back: what differs, by container (site.yml puts it back)
+                details = [f"{d['container']}: {drift.describe(d)}" for d in entry["drift"]]
+                state, why = rc.DRIFT, "; ".join(details) + (f" ({why})" if state == rc.UNHEALTHY else "")
+            # not healthy is worth a warning in the log, not just a line of the table
+            emit(ev.SERVICE_STATUS, svc["name"], f"{state}: {why}", state=state,
+                 level="INFO" if state == rc.HEALTHY else "WARN", drift=entry.get("drift"),
+                 containers=[{k: c.get(k) for k in ("name", "status", "started_at", "created", "restart_count", "oneshot")}
+                             for c in entry.get("containers", [])])
+            if svc.get("certificates") and state in (rc.HEALTHY, rc.UNHEALTHY, rc.DRIFT):
+                details += self._certificate_lines(task_vars, svc)
+            for warning in svc.get("status_warnings") or []:  # e.g. LiteLLM config-only: the applications hold its master key
+                emit(ev.SECURITY_WARNING, svc["name"], warning)
+            row = rc.status_row(svc["name"], host, entry, state, service_url(svc, host, task_vars.get("hostvars", {})))
+            rows.append(dict(row, details=details, drift=entry.get("drift") or []))
+        if args.get("orphans") and args.get("projects_dir"):
+            rows += self._orphan_rows(task_vars, [s["name"] for s in services], args["projects_dir"], host,
+                                      list(args.get("networks") or []))
+        # stopping a looping container is a change on the host
+        return dict(result, changed=stopped_any, rows=rows, table=rc.format_table(rows), events=self.events)
+
+    def _certificate_lines(self, task_vars: dict, svc: dict) -> list[str]:
+        """The proxy's certificates as a client sees them (one TLS handshake per hostname, on the host): a line each
+        for the row, a WARN event when one has fewer than warn_days days left (its renewal is overdue) or none is read."""
+        spec = svc["certificates"]
+        if not spec.get("hostnames"):
+            return []
+        res = self._execute_module("aiplatform.stack.certificate_expiry", task_vars=task_vars, module_args={
+            "address": spec.get("address") or "127.0.0.1", "port": int(spec.get("port") or 443),
+            "hostnames": list(spec["hostnames"]), "warn_days": int(spec.get("warn_days") or 30)})
+        if res.get("failed"):
+            self.emit(ev.make_event(ev.SERVICE_STATUS, svc["name"], f"certificates not read: {res.get('msg')}",
+                                    level="WARN", state="unknown"))
+            return []
+        lines = []
+        for cert in res.get("certificates") or []:
+            self.emit(ev.make_event(ev.SERVICE_STATUS, svc["name"], cert["message"], state="certificate",
+                                    level="INFO" if cert["level"] == "OK" else "WARN", certificate=cert))
+            lines.append(f"{cert['level']} {cert['message']}")
+        return lines
+
+    def _orphan_rows(self, task_vars: dict, enabled: list[str], base_dir: str, host: str, networks: list[str]) -> list[dict]:
+        """A row per orphaned service (ORPHANED, with what it holds) and its ORPHANED warning."""
+        res = self._execute_module("aiplatform.stack.platform_orphans", task_vars=task_vars,
+                                   module_args={"base_dir": base_dir, "enabled": enabled, "networks": networks})
+        if res.get("failed"):
+            self.emit(ev.make_event(ev.SERVICE_STATUS, "host", f"orphans not looked for: {res.get('msg')}",
+                                    level="WARN", state="unknown"))
+            return []
+        for event in res.get("events") or []:
+            self.emit(event)
+        return [rc.orphan_row(o, host) for o in (res.get("orphans") or {}).get("services") or []]

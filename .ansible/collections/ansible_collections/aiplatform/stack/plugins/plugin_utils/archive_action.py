@@ -1,0 +1,18 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
+"""What the backup and restore actions share: one step of the host module, its events, its failure."""
+from __future__ import annotations
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction, module_failure
+
+
+class ArchiveAction(PlatformAction):
+    def step(self, task_vars: dict, **module_args) -> dict:
+        """Run one step of aiplatform.stack.platform_archive on the host; its events go out live."""
+        res = self._execute_module("aiplatform.stack.platform_archive", module_args=module_args, task_vars=task_vars)
+        for event in res.pop("events", []) or []:
+            self.emit(event)
+        if res.get("failed"):
+            failure = res if res.get("category") else module_failure(res)
+            raise backup.BackupError(f"{module_args['step']}: {failure.get('msg')}", failure.get("category", "unknown"))
+        return res

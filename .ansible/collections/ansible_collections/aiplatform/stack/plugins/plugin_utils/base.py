@@ -1,0 +1,43 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
+"""The plumbing every action plugin of the collection shares: its host, live events, temporary files."""
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import live_events
+
+# exit codes of a module process ended by a signal (the shell reports 128 + the signal's number)
+KILLED = {-9: "SIGKILL", -15: "SIGTERM", 137: "SIGKILL", 143: "SIGTERM"}
+
+
+def module_failure(res: dict) -> dict:
+    """A category and a cause for a module call that failed without saying why (killed, crashed, no JSON)."""
+    rc = res.get("rc")
+    if rc in KILLED:
+        return {"category": "interrupted",
+                "msg": f"the module's process was killed ({KILLED[rc]}) before it answered; re-run to converge"}
+    detail = (res.get("module_stderr") or res.get("msg") or "no output").strip().splitlines()
+    return {"category": err.UNKNOWN, "msg": f"the module failed (rc {rc}): {detail[-1] if detail else 'no output'}"}
+
+
+class PlatformAction(ActionBase):
+    """An action that records service events: each is stamped with the host, sent live, and kept for the result."""
+
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        self.host = (task_vars or {}).get("inventory_hostname", "")
+        self.events: list[dict] = []
+        return result
+
+    def emit(self, event: dict) -> dict:
+        event["host"] = self.host
+        event["live"] = live_events.send(self._task, self.host, event)
+        self.events.append(event)
+        return event
+
+    def cleanup(self) -> None:
+        """Remove the remote temporary directory the module calls of this task shared."""
+        self._remove_tmp_path(self._connection._shell.tmpdir)

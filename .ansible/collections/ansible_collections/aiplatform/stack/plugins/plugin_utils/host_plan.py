@@ -1,0 +1,45 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
+"""One host's part of the run plan, worked out once by plan_platform and read by every playbook.
+
+Deploy, recover, status, teardown, backup and restore each needed "the services placed here" (and in which order,
+and which link networks they need): each task used to work it out again in Jinja. It is computed here, in one place,
+from the validated catalog and the dependency waves, and kept as the host's fact `aiplatform_host_plan`.
+"""
+from __future__ import annotations
+
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
+
+
+def host_plan(catalog: dict, enabled: list[str], waves: list[list[str]], host: str, groups: dict,
+              network_prefix: str) -> dict:
+    """{enabled, deploying, waves, teardown, networks, ports, secrets} of `host`:
+
+    enabled: every enabled service placed here (what the host should hold: anything else is orphaned);
+    deploying: this run's selection placed here, in dependency order; waves: the same by dependency wave (a wave with
+    nothing here is left out); teardown: the order to remove them (dependents first); networks: the link networks
+    the enabled services need here; ports: the published ports of this run's selection here; secrets: the secrets
+    each of those needs (generated on the host if missing).
+    """
+    here_waves = [w for w in (cat.placed_on(wave, catalog, host, groups) for wave in waves) if w]
+    deploying = [name for wave in here_waves for name in wave]
+    return {
+        "enabled": cat.placed_on(enabled, catalog, host, groups),
+        "deploying": deploying,
+        "waves": here_waves,
+        "teardown": list(reversed(deploying)),
+        "networks": cat.link_network_names(catalog, host, groups, network_prefix),
+        "ports": published_ports(deploying, catalog),
+        "secrets": {name: catalog[name].get("secrets") or {} for name in deploying},
+    }
+
+
+def published_ports(names: list[str], catalog: dict) -> list[dict]:
+    """[{service, port, bind, container}] of the published ports of the services among `names`."""
+    out = []
+    for name in names:
+        svc = catalog.get(name) or {}
+        out += [{"service": name, "port": int(port["published"]),
+                 "bind": port.get("bind") or "0.0.0.0",  # noqa: S104 - what compose itself binds to without one
+                 "container": port.get("container_name") or svc["container"]}
+                for port in svc.get("ports") or [] if port.get("published")]
+    return out

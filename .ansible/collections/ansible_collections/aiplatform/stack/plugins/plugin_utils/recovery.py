@@ -1,0 +1,153 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
+"""What is wrong with a running service, and what to do about it: diagnosis and recovery plans by category.
+
+Recovery is bounded: each category has an ordered list of actions, one per attempt; past the end of the list the
+answer is a call for manual action with advice. No action ever removes a volume.
+"""
+from __future__ import annotations
+
+import datetime
+
+from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
+from ansible_collections.aiplatform.stack.plugins.module_utils import probes
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import permanent
+
+HEALTHY = "healthy"
+CRASH_LOOP = "crash_loop"
+UNHEALTHY = "unhealthy"
+MISSING = "missing"
+STOPPED = "stopped"
+# status only, in capitals: conditions for the operator, not recovered by recover.yml
+DRIFT = "DRIFT"  # runs, but its containers differ from what was deployed (site.yml puts them back)
+ORPHANED = "ORPHANED"  # on the host, but not enabled there by the inventory (teardown.yml removes it on request)
+
+RESTART = "restart"
+RECREATE = "recreate"
+RECONFIGURE = "reconfigure"
+MANUAL = "manual"
+
+# state -> actions, one per attempt
+PLANS = {
+    CRASH_LOOP: [RECREATE, RECONFIGURE],
+    UNHEALTHY: [RESTART, RECREATE],
+    MISSING: [RECONFIGURE],
+    STOPPED: [RECONFIGURE],
+}
+# categories no restart can fix: straight to the operator
+MANUAL_CATEGORIES = {err.CONFIG, err.PORT, err.IMAGE, err.ENGINE, err.DISK, err.COMMAND_TIMEOUT, err.CLAIMED}
+
+
+def _age_seconds(started_at: str | None, now: datetime.datetime) -> float | None:
+    started = probes.docker_time(started_at)
+    return None if started is None else now.timestamp() - started
+
+
+# the one judgement of a service's containers (probes.judge), read for status and recover
+STATE_OF = {probes.CRASH_LOOP: CRASH_LOOP, probes.STOPPED: STOPPED, probes.MISSING: MISSING,
+            probes.NOT_RUNNING: UNHEALTHY, probes.ENGINE_RESTARTED: STOPPED}
+
+
+def diagnose(entry: dict, now: datetime.datetime | None = None, window: float = 120.0, climb: int = 3) -> tuple[str, str]:
+    """(state, why) of a service from one probe round's entry {verdict, detail, containers, engine_started}.
+
+    The containers are judged as the deploy's wait judges them (probes.judge), without its baseline: a restart loop
+    is a container that is restarting, or has restarted at least `climb` times and was (re)started less than
+    `window` seconds ago. A container stopped with the Docker engine is STOPPED, and says so.
+    """
+    now = now or datetime.datetime.now(datetime.UTC)
+    state, why = probes.judge(entry.get("containers") or [], None, entry.get("engine_started"), now.timestamp(),
+                              window, climb)
+    if state != probes.RUNNING:
+        return STATE_OF[state], why
+    if entry.get("verdict") == "ready":
+        return HEALTHY, entry.get("detail", "")
+    return UNHEALTHY, entry.get("detail", "")
+
+
+def refused_login(name: str, why: str, logs: list[str]) -> str | None:
+    """What a dependency refusing this service's login says, in the words the deploy's wait uses (permanent.py);
+    None when its probe and log tail show no refused login."""
+    refused = permanent.refused_login(name, [why, *(logs or [])[-5:]])
+    return None if refused is None else (f"{refused['link']} refuses {name}'s login ({refused['evidence']}); check "
+                                         f"{refused['credential']}")
+
+
+def next_action(state: str, attempt: int, category: str | None = None) -> str:
+    """The action for attempt number `attempt` (1-based); MANUAL when the plan is used up."""
+    if category in MANUAL_CATEGORIES:
+        return MANUAL
+    plan = PLANS.get(state, [])
+    return plan[attempt - 1] if 0 < attempt <= len(plan) else MANUAL
+
+
+def attempt_delay(attempt: int, base: float = 1.0, cap: float = 30.0) -> float:
+    """Seconds to wait before recovery attempt `attempt` (2, 4, 8 ... up to `cap`; none before the first)."""
+    return 0.0 if attempt <= 1 else min(cap, base * 2 ** (attempt - 1))
+
+
+def advice(state: str, category: str | None, logs: list[str]) -> str:
+    if category in MANUAL_CATEGORIES:
+        return err.ADVICE[category]
+    last = f" Last log line: {logs[-1]}" if logs else ""
+    if state == CRASH_LOOP:
+        return ("the container keeps exiting after recreate and reconfigure; it was stopped. Read `docker logs` for "
+                "the cause (configuration, permissions, a missing dependency), fix it in the inventory and re-run." + last)
+    if state == UNHEALTHY:
+        return ("it runs but never answers its readiness probe, even after restart and recreate; check its "
+                "dependencies and `docker logs`." + last)
+    return "bring it up with playbooks/site.yml and read the deploy events." + last
+
+
+def status_row(name: str, host: str, entry: dict, state: str, url: str | None, now: datetime.datetime | None = None) -> dict:
+    """One line of the status table."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    # one-shot init jobs are counted apart: a finished job is not a stopped service
+    every = entry.get("containers") or []
+    containers = [c for c in every if not c.get("oneshot")]
+    jobs = [c for c in every if c.get("oneshot")]
+    running = [c for c in containers if c.get("status") == "running"]
+    done = [c for c in jobs if c.get("status") == "exited" and c.get("exit_code") == 0]
+    ages = [a for a in (_age_seconds(c.get("started_at"), now) for c in running) if a is not None]
+    return {
+        "service": name, "host": host, "state": state,
+        "health": entry.get("detail", ""),
+        "uptime_s": round(min(ages)) if ages else 0,
+        "restarts": sum(int(c.get("restart_count") or 0) for c in containers),
+        "containers": f"{len(running)}/{len(containers)}" + (f" +{len(done)}/{len(jobs)} jobs done" if jobs else ""),
+        "url": url or "",
+    }
+
+
+def orphan_row(orphan: dict, host: str) -> dict:
+    """The status row of an orphaned service: what it still holds, one detail line each."""
+    containers = orphan.get("containers") or []
+    running = [c for c in containers if c.get("state") == "running"]
+    details = [f"container {c['name']}: {c.get('status') or c.get('state')} ({c.get('image')})" for c in containers]
+    details += [f"port {p}" for p in orphan.get("ports") or []]
+    details += [f"volume {v}" for v in orphan.get("volumes") or []]
+    details += [f"directory {orphan['project_dir']}"] if orphan.get("project_dir") else []
+    return {"service": orphan["service"], "host": host, "state": ORPHANED,
+            "health": "not enabled on this host by the inventory", "uptime_s": 0, "restarts": 0,
+            "containers": f"{len(running)}/{len(containers)}", "url": "", "details": details,
+            "ports": list(orphan.get("ports") or []), "volumes": list(orphan.get("volumes") or [])}
+
+
+def _duration(seconds: int) -> str:
+    if seconds >= 86400:
+        return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def format_table(rows: list[dict]) -> str:
+    cols = ["service", "host", "state", "uptime", "restarts", "containers", "url", "health"]
+    data = [[r["service"], r["host"], r["state"], _duration(r["uptime_s"]), str(r["restarts"]), r["containers"], r["url"],
+             r["health"][:60]] for r in rows]
+    widths = [max(len(c), *(len(d[i]) for d in data)) if data else len(c) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True))]
+    for r, d in zip(rows, data, strict=True):
+        lines.append("  ".join(v.ljust(w) for v, w in zip(d, widths, strict=True)))
+        # what a DRIFT or ORPHANED row is about: one line each, under the service's own line
+        lines += [" " * (widths[0] + 2) + "- " + str(x) for x in r.get("details") or []]
+    return "\n".join(line.rstrip() for line in lines)

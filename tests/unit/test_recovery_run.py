@@ -1,0 +1,143 @@
+"""recover.yml's recovery (recovery.Recovery) against a fake host and a fake clock, as the deploy's scheduler is
+tested: each state's plan in order, bounded, backing off, a recovery that must stay healthy, and a call for manual
+action that says why. The health wait is the real one (health_wait.wait_for) on the same fake clock."""
+from __future__ import annotations
+
+import random
+
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import recovery as rc
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.health_wait import wait_for
+
+SVC = {"name": "n8n", "project": "aiplatform-n8n", "probe": {"type": "http", "port": 5678},
+       "backoff": {"initial": 0.5, "base": 0.5, "factor": 2, "cap": 2, "deadline": 20, "floor": 0.1}}
+CONTAINERS = [{"name": "aiplatform-n8n", "status": "running", "running": True, "restart_count": 0, "exit_code": 0}]
+READY = {"verdict": "ready", "detail": "HTTP 200", "containers": CONTAINERS}
+WAITING = {"verdict": "waiting", "detail": "HTTP 503", "containers": CONTAINERS}
+LOOPING = {"verdict": "crash_loop", "detail": "aiplatform-n8n exited with code 1", "logs": ["Error: boom"],
+           "containers": [dict(CONTAINERS[0], status="exited", running=False, exit_code=1)]}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t, self.slept = 0.0, []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += max(0.0, seconds)
+
+
+class FakeHost:
+    """What the service does after each action: `after[action]` is healthy, looping, silent (never answers), or
+    (healthy_for, seconds): answers, then loops that long after the action. `fails[action]` is the act's result."""
+
+    def __init__(self, clock: Clock, after: dict, fails: dict | None = None) -> None:
+        self.clock, self.after, self.fails = clock, after, fails or {}
+        self.actions: list[tuple[float, str]] = []
+        self.stops = 0
+        self.current = None
+        self.paused_before: list[float | None] = []  # the last pause before each action
+
+    def act(self, svc, action):
+        self.clock.t += 0.2  # one module call
+        self.actions.append((self.clock(), action))
+        self.paused_before.append(self.clock.slept[-1] if self.clock.slept else None)
+        if action in self.fails:
+            return self.fails[action]
+        self.current = action
+        return {"changed": True}
+
+    def stop(self, svc):
+        self.stops += 1
+        return {"changed": True}
+
+    def probe(self, specs, baseline):
+        self.clock.t += 0.2
+        kind = self.after.get(self.current, "looping")
+        if isinstance(kind, tuple):
+            since = self.clock() - self.actions[-1][0]
+            kind = "healthy" if since < kind[1] else "looping"
+        entry = {"healthy": READY, "looping": LOOPING, "silent": WAITING}[kind]
+        return {s["name"]: entry for s in specs}
+
+
+def recover(first_look, after, fails=None, check_mode=False, stable_seconds=5.0):
+    clock = Clock()
+    host = FakeHost(clock, after, fails)
+    events: list[dict] = []
+
+    def emit(event):
+        event["t"] = clock()
+        events.append(event)
+
+    def wait(specs, probe, emit_, clock=None, sleep=None):
+        return wait_for(specs, probe, emit_, clock=clock, sleep=sleep, rng=random.Random(1))
+
+    recovery = rc.Recovery(host.act, host.stop, host.probe, wait, emit, stable_seconds=stable_seconds,
+                           check_mode=check_mode, clock=clock, sleep=clock.sleep)
+    outcome = recovery.run([SVC], {"n8n": first_look})["n8n"]
+    return outcome, events, host, clock
+
+
+def kinds(events):
+    return [e["type"] for e in events if e["type"].startswith(("RECOVERY", "RESTART"))]
+
+
+def test_a_crash_loop_is_recreated_then_reconfigured_backing_off_and_recovered_when_it_stays_healthy():
+    outcome, events, host, clock = recover(LOOPING, {"recreate": "looping", "reconfigure": "healthy"})
+    assert outcome == {"state": "recovered", "attempts": 2, "action": "reconfigure"}
+    assert [a for dummy, a in host.actions] == ["recreate", "reconfigure"]
+    assert host.paused_before[1] == rc.attempt_delay(2) == 2.0  # backed off right before the second attempt
+    assert kinds(events) == ["RECOVERY_START", "RESTART_LOOP", "RECOVERY_START", "RECOVERY_SUCCESS"]
+    success = events[-1]
+    assert success["message"] == "healthy again after reconfigure (attempt 2)"
+    # recovered only after it stayed healthy for stable_seconds
+    assert success["t"] - host.actions[-1][0] >= 5.0
+    assert host.stops == 0
+
+
+def test_healthy_then_looping_within_the_stable_time_is_not_recovered_and_the_next_action_follows():
+    outcome, events, host, dummy = recover(LOOPING, {"recreate": ("healthy_for", 3.0), "reconfigure": "healthy"})
+    assert outcome["state"] == "recovered" and outcome["action"] == "reconfigure"
+    relapse = next(e for e in events if e["type"] == "RESTART_LOOP")
+    assert relapse["message"] == "healthy, then aiplatform-n8n exited with code 1"
+
+
+def test_a_crash_loop_nothing_cures_is_stopped_with_a_call_for_manual_action_naming_the_last_log_line():
+    outcome, events, host, dummy = recover(LOOPING, {})
+    assert outcome["state"] == "crash_loop" and outcome["attempts"] == 2
+    assert [a for dummy, a in host.actions] == ["recreate", "reconfigure"]
+    assert host.stops == 1  # not left looping; volumes are never touched by a stop
+    needed = events[-1]
+    assert needed["type"] == "RECOVERY_NEEDED" and needed["level"] == "ERROR" and needed["category"] == "crash_loop"
+    assert needed["message"].startswith("crash_loop after 2 recovery attempt(s): ")
+    assert needed["message"].endswith("Last log line: Error: boom")
+
+
+def test_a_service_that_never_answers_is_restarted_then_recreated_then_handed_to_the_operator():
+    outcome, events, host, clock = recover(WAITING, {"restart": "silent", "recreate": "silent"})
+    assert [a for dummy, a in host.actions] == ["restart", "recreate"]
+    assert outcome["state"] == "unhealthy" and outcome["attempts"] == 2 and host.stops == 0
+    assert clock.t >= 2 * SVC["backoff"]["deadline"]  # each attempt had its whole wait
+    assert "never answers its readiness probe" in events[-1]["message"]
+
+
+def test_a_failed_action_with_a_category_no_restart_cures_goes_straight_to_the_operator():
+    fails = {"recreate": {"failed": True, "category": "port", "cause": "0.0.0.0:5678: address already in use"}}
+    outcome, events, host, dummy = recover(LOOPING, {}, fails)
+    assert [a for dummy, a in host.actions] == ["recreate"] and outcome["attempts"] == 1
+    needed = events[-1]
+    assert needed["category"] == "port" and "address already in use" in needed["message"]
+
+
+def test_check_mode_says_what_it_would_do_and_does_nothing():
+    outcome, events, host, dummy = recover(LOOPING, {}, check_mode=True)
+    assert outcome == {"state": "crash_loop", "attempts": 0, "would": "recreate"}
+    assert host.actions == [] and host.stops == 0 and kinds(events) == ["RECOVERY_START"]
+
+
+def test_a_healthy_service_is_left_alone():
+    outcome, events, host, dummy = recover(READY, {})
+    assert outcome == {"state": "healthy", "attempts": 0} and host.actions == [] and events == []
