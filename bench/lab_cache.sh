@@ -9,12 +9,12 @@ images=("$@"); [ ${#images[@]} -gt 0 ] || images=(litellm openwebui)
 prefix=aiplatform-lab-bench
 build() {  # images...: print the seconds one build of them took
   local t0=$SECONDS
-  LAB_REBUILD=1 LAB_BUILD_LANES=1 LAB_CACHE_PREFIX=$prefix bash "$root/lab/build.sh" "$@" >&2
+  LAB_REBUILD=1 LAB_BUILD_LANES=1 LAB_CACHE_PREFIX=$prefix bash "$root/lab/build.sh" "$@" >&2 || return 1
   echo $((SECONDS - t0))
 }
 docker volume rm -f "$prefix-npm-cache" "$prefix-pip-cache" >/dev/null
-cold=$(build "${images[@]}")
-warm=$(build "${images[@]}")
+cold=$(build "${images[@]}") || { echo "the build failed" >&2; exit 1; }
+warm=$(build "${images[@]}") || { echo "the build failed" >&2; exit 1; }
 docker volume rm -f "$prefix-npm-cache" "$prefix-pip-cache" >/dev/null
 printf '| images | empty caches | warm caches | ratio |\n|---|---|---|---|\n| %s | %s s | %s s | %.2f |\n' \
   "${images[*]}" "$cold" "$warm" "$(awk "BEGIN {print $warm / $cold}")"

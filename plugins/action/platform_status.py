@@ -40,7 +40,7 @@ class ActionModule(PlatformAction):
         for svc in services:
             entry = found.get(svc["name"], {})
             state, why = rc.diagnose(entry, window=float(args.get("window", 120)), climb=int(args.get("climb", 3)))
-            if state == rc.UNHEALTHY:  # in the words of the deploy's wait, naming the credential to check
+            if state in (rc.UNHEALTHY, rc.CRASH_LOOP):  # in the deploy's wait's words, naming the credential
                 why = rc.refused_login(svc["name"], why, entry.get("logs", [])) or why
                 entry = dict(entry, detail=why)
             if state == rc.CRASH_LOOP:

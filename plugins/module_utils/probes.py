@@ -106,10 +106,14 @@ def container_facts(inspect: dict) -> dict:
 # The judgement of a service's containers (judge), shared by the deploy's wait, status and recover.
 RUNNING = "running"  # every container runs (one-shot jobs may have ended with 0)
 CRASH_LOOP = "crash_loop"  # a container exited with an error, is restarting, or keeps restarting
-STOPPED = "stopped"  # a container ended by itself with exit code 0, or was created and never started
+STOPPED = "stopped"  # a container ended by itself with exit code 0
 MISSING = "missing"  # no container at all
-NOT_RUNNING = "not_running"  # a container is neither running nor ended (removing)
+NOT_RUNNING = "not_running"  # a container is neither running nor ended (created, not started yet; removing)
 ENGINE_RESTARTED = "engine_restarted"  # a container stopped with the Docker engine, which has started again since
+# A container that ended at most this long before the engine's current start stopped with it (a graceful restart of
+# dockerd stops its containers, then starts again within seconds); an older exit is the container's own. An engine
+# that died without stopping them stamps their end at its next start: that is not told apart (a crash then).
+ENGINE_STOP_SECONDS = 120.0
 
 
 def docker_time(stamp: str | None) -> float | None:
@@ -126,8 +130,9 @@ def docker_time(stamp: str | None) -> float | None:
 
 def engine_started_at(pidfile: str = "/var/run/docker.pid") -> float | None:
     """When the local Docker engine started (epoch seconds): dockerd writes its pid file as it starts. None when it
-    cannot be told here (DOCKER_HOST names another engine, or no pid file: rootless)."""
-    if os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock") != "unix:///var/run/docker.sock":
+    cannot be told here (DOCKER_HOST or DOCKER_CONTEXT names another engine, or no pid file: rootless)."""
+    if os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock") != "unix:///var/run/docker.sock" or \
+            os.environ.get("DOCKER_CONTEXT", "default") != "default":
         return None
     try:
         return os.stat(pidfile).st_mtime
@@ -161,9 +166,12 @@ def judge(containers: list[dict], baseline: dict[str, int] | None = None, engine
             started = docker_time(c.get("started_at"))
             if count >= climb and started is not None and now - started < window:
                 return CRASH_LOOP, f"{c['name']} restarting: {count} restarts, last exit code {c.get('exit_code')}"
-        if c.get("status") in ("exited", "dead", "created"):
+        if c.get("status") == "created":
+            return NOT_RUNNING, f"{c['name']} created, not started"
+        if c.get("status") in ("exited", "dead"):
             code, finished = c.get("exit_code"), docker_time(c.get("finished_at"))
-            if engine_started is not None and finished is not None and finished <= engine_started:
+            if engine_started is not None and finished is not None and \
+                    engine_started - ENGINE_STOP_SECONDS <= finished <= engine_started:
                 return ENGINE_RESTARTED, (f"{c['name']} stopped with the Docker engine (exit code {code}); the engine "
                                           f"started again {engine_started - finished:.0f} s later")
             if code not in (0, None):

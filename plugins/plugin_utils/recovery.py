@@ -46,7 +46,7 @@ def _age_seconds(started_at: str | None, now: datetime.datetime) -> float | None
 
 # the one judgement of a service's containers (probes.judge), read for status and recover
 STATE_OF = {probes.CRASH_LOOP: CRASH_LOOP, probes.STOPPED: STOPPED, probes.MISSING: MISSING,
-            probes.NOT_RUNNING: UNHEALTHY, probes.ENGINE_RESTARTED: STOPPED}
+            probes.NOT_RUNNING: STOPPED, probes.ENGINE_RESTARTED: STOPPED}
 
 
 def diagnose(entry: dict, now: datetime.datetime | None = None, window: float = 120.0, climb: int = 3) -> tuple[str, str]:

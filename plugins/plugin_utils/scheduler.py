@@ -194,6 +194,7 @@ class Scheduler:
                 if name in remote:
                     self._remote_ended(self.remote_tracker.record({name: remote[name]}, now))
         probes = resp.get("probe") or {}
+        self._engine_seen(probes)  # the engine's start before anything answered: a later one is a restart
         for s in todo:
             name = s.name
             r = (resp.get("check") or {}).get(name) or {"failed": True, "category": "unknown", "cause": "no answer"}
@@ -577,7 +578,7 @@ class Scheduler:
             return
         if self.engine_started and started > self.engine_started:
             for s in self.services.values():
-                if s.state == HEALTHY:
+                if s.state in (HEALTHY, PROVISIONING, ROLLED_BACK):
                     self._engine_restarted(s, "it answered before; the engine may have stopped it", "after it answered")
         self.engine_started = max(self.engine_started, started)
 
@@ -591,7 +592,11 @@ class Scheduler:
         s.engine_restarts += 1
         self._event(ev.HEALTH_RETRY, s.name, f"the Docker engine restarted {when}: {detail}; bringing it up again, "
                     "its wait starts over", category=err.ENGINE)
-        s.state, s.unchanged = PENDING, False  # up again once its dependencies answer (they may have stopped too)
+        if s.state in (ROLLING_BACK, ROLLED_BACK):  # its previous version again, never the one that failed
+            s.state = UNWINDING
+            self.queued["previous"].append(s.project)
+        else:  # up again once its dependencies answer (they may have stopped too)
+            s.state, s.unchanged = PENDING, False
 
     def _remote_ended(self, done: dict[str, dict]) -> None:
         for name, outcome in done.items():

@@ -41,6 +41,21 @@ def test_a_container_that_ended_before_the_engine_started_again_stopped_with_the
     assert rc.diagnose({"containers": [KILLED], "engine_started": ENGINE_STARTED}, NOW) == (rc.STOPPED, detail)
 
 
+def test_an_exit_long_before_the_engine_started_is_the_containers_own_and_not_the_engines():
+    # a crash days before a reboot is still a crash: the engine stops what runs, it did not stop this one
+    old = dict(KILLED, exit_code=1, finished_at="2026-12-05T08:00:00Z")
+    assert probes.judge([old], {}, ENGINE_STARTED, NOW.timestamp()) == (
+        probes.CRASH_LOOP, "aiplatform-litellm exited with code 1")
+
+
+def test_another_engine_named_by_a_docker_context_has_no_start_known_here(tmp_path, monkeypatch):
+    pidfile = tmp_path / "docker.pid"
+    pidfile.write_text("1234\n")
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("DOCKER_CONTEXT", "remote-engine")
+    assert probes.engine_started_at(str(pidfile)) is None
+
+
 def test_a_container_that_exited_after_the_engine_started_is_its_own_crash():
     crashed = dict(KILLED, finished_at="2026-12-07T09:59:45Z")
     assert probes.judge([crashed], {}, ENGINE_STARTED, NOW.timestamp()) == (
@@ -54,9 +69,9 @@ def test_the_deploy_and_status_judge_the_same_facts_alike():
         ([c(status="restarting", running=False, exit_code=3, restart_count=2)], probes.CRASH_LOOP, rc.CRASH_LOOP),
         ([c(status="exited", running=False, exit_code=1)], probes.CRASH_LOOP, rc.CRASH_LOOP),
         ([c(status="exited", running=False, exit_code=0)], probes.STOPPED, rc.STOPPED),
-        ([c(status="created", running=False, exit_code=0)], probes.STOPPED, rc.STOPPED),
+        ([c(status="created", running=False, exit_code=0)], probes.NOT_RUNNING, rc.STOPPED),
         ([], probes.MISSING, rc.MISSING),
-        ([c(status="removing", running=False)], probes.NOT_RUNNING, rc.UNHEALTHY),
+        ([c(status="removing", running=False)], probes.NOT_RUNNING, rc.STOPPED),
         ([c(status="exited", running=False, oneshot=True), c(name="y")], probes.RUNNING, rc.HEALTHY),
     ]
     for containers, state, status_state in cases:

@@ -52,3 +52,26 @@ def test_an_engine_that_keeps_restarting_fails_the_service_with_category_engine_
     assert len(ups_of(host, "litellm")) == ENGINE_RESTARTS + 1
     assert summary["services"]["n8n"]["state"] == "skipped"
     assert not [e for e in events if e["type"] == "RESTART_LOOP"]
+
+
+def test_an_engine_restart_between_the_check_and_the_first_probe_brings_back_what_the_check_found_healthy():
+    # redis runs unchanged and answers the check (engine start 0.5); the engine restarts at 1.0, before any probe
+    specs = {"redis": {"running": True}, "litellm": {"ready_after": 3.0, "engine_restarts_at": [1.0]}}
+    summary, events, host = run(specs, deps={"redis": [], "litellm": ["redis"]})
+    assert summary["failed_services"] == [] and set(summary["healthy"]) == {"redis", "litellm"}
+    # unchanged at the check (nothing started there), brought up in an `up` after the restart
+    assert any(p["service"] == "redis" for r in host.requests for p in r.get("up") or [])
+    assert any(e["type"] == "HEALTH_RETRY" and e["service"] == "redis" and e.get("category") == "engine"
+               for e in events)
+
+
+def test_a_service_rolling_back_when_the_engine_restarts_gets_its_previous_version_again_not_the_failed_one():
+    # LiteLLM's new version crash loops, its previous one is started (and answers 5 s later); the engine restarts
+    # during that wait
+    specs = {"redis": {"ready_after": 1.0}, "postgres": {"ready_after": 1.0},
+             "litellm": {"crash": True, "previous_ready_after": 5.0, "engine_restarts_at": [6.0]}}
+    summary, events, host = run(specs, deps={"redis": [], "postgres": ["redis"], "litellm": ["postgres"]})
+    previous = [i for i, r in enumerate(host.requests) if any(p["service"] == "litellm" for p in r.get("previous") or [])]
+    assert len(ups_of(host, "litellm")) == 1 and len(previous) == 2
+    assert summary["rolled_back"] == ["litellm"] and summary["services"]["litellm"]["state"] == "rolled_back"
+    assert summary["services"]["litellm"]["category"] == "crash_loop"  # why it was rolled back still stands
