@@ -100,10 +100,14 @@ def test_n8n_reports_an_https_webhook_url(fronted):
     status, answer, body = n8n_call(context, "POST", "/rest/login", login, headers)
     assert status == 200, body
     cookie = answer.getheader("Set-Cookie").split(";", 1)[0]
-    assert "Secure" in answer.getheader("Set-Cookie")  # n8n saw https (one proxy hop trusted)
+    assert "Secure" in answer.getheader("Set-Cookie")
     status, dummy, body = n8n_call(context, "GET", "/rest/settings", None, dict(headers, Cookie=cookie))
     assert status == 200, body
     assert json.loads(body)["data"]["urlBaseWebhook"] == f"https://n8n.{DOMAIN}/"
+    # the proxy's X-Forwarded-For is trusted (N8N_PROXY_HOPS): n8n's rate limiter keys on the client, not the proxy,
+    # and says so in its log when it is not
+    logs = docker("logs", "aiplatform-n8n")
+    assert "X-Forwarded-For" not in logs.stdout + logs.stderr, (logs.stdout + logs.stderr)[-2000:]
 
 
 def n8n_call(context, method, path, body, headers):
