@@ -281,8 +281,8 @@ def probe_services(run, services: list[dict], baseline: dict[str, int] | None = 
                    log_lines: int = 20, docker: str = "docker", raw: dict | None = None) -> dict[str, dict]:
     """One round: for each service {name, project, probe, target}, its verdict and facts.
 
-    verdict: ready | waiting | crash_loop | engine_restarted. Log lines are collected for crash loops, and for a waiting service that
-    asks for them (`with_logs`). `raw`: see project_containers().
+    verdict: ready | waiting | crash_loop | engine_restarted. Log lines are collected for crash loops, and for a
+    waiting service that asks for them (`with_logs`). `raw`: see project_containers().
     """
     by_project = project_containers(run, sorted({s["project"] for s in services}), docker, raw)
     engine_started = engine_started_at()

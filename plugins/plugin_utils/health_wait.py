@@ -138,9 +138,9 @@ class HealthTracker:
             if w.refused_count >= REFUSED_PROBES and now - w.refused_since >= REFUSED_SECONDS:
                 # permanent: waiting out the deadline would only delay the error
                 self.emit(ev.make_event(ev.CONFIG_INVALID, name,
-                                        f"{refused['link']} refuses {name}'s login ({refused['evidence']}); check "
-                                        f"{refused['credential']}; gave up after {elapsed:.0f} s instead of waiting "
-                                        f"{w.backoff.deadline:g} s", category="config", link=refused["link"], **facts))
+                                        f"{permanent.describe(name, refused)}; gave up after {elapsed:.0f} s "
+                                        f"instead of waiting {w.backoff.deadline:g} s", category="config",
+                                        link=refused["link"], **facts))
                 return dict(base, state="config", detail=f"{refused['link']} refused the login: {refused['evidence']}",
                             link=refused["link"])
         else:

@@ -23,6 +23,11 @@ PATTERNS = (
 )
 
 
+def describe(service: str, refused: dict) -> str:
+    """The words for a refusal refused_login() found: the link, the evidence and the credential to check."""
+    return f"{refused['link']} refuses {service}'s login ({refused['evidence']}); check {refused['credential']}"
+
+
 def refused_login(service: str, texts: list[str]) -> dict | None:
     """{link, credential, evidence} when one of `texts` (probe detail, log lines) shows a refused login."""
     for text in texts:

@@ -70,8 +70,7 @@ def refused_login(name: str, why: str, logs: list[str]) -> str | None:
     """What a dependency refusing this service's login says, in the words the deploy's wait uses (permanent.py);
     None when its probe and log tail show no refused login."""
     refused = permanent.refused_login(name, [why, *(logs or [])[-5:]])
-    return None if refused is None else (f"{refused['link']} refuses {name}'s login ({refused['evidence']}); check "
-                                         f"{refused['credential']}")
+    return None if refused is None else permanent.describe(name, refused)
 
 
 def next_action(state: str, attempt: int, category: str | None = None) -> str:

@@ -89,9 +89,9 @@ def wait_for_late_images(services):
     nothing will make them."""
     deadline = time.monotonic() + 3600
     while True:
-        missing = [i for i in (LATE_IMAGES[s] for s in services if s in LATE_IMAGES) if i not in _LATE_IMAGES_PRESENT
-                   and docker("image", "inspect", i, check=False).returncode != 0]
-        _LATE_IMAGES_PRESENT.update(LATE_IMAGES[s] for s in services if s in LATE_IMAGES and LATE_IMAGES[s] not in missing)
+        wanted = {LATE_IMAGES[s] for s in services if s in LATE_IMAGES} - _LATE_IMAGES_PRESENT
+        missing = sorted(i for i in wanted if docker("image", "inspect", i, check=False).returncode != 0)
+        _LATE_IMAGES_PRESENT.update(wanted.difference(missing))
         if not missing:
             return
         if not lab_build_running(deadline):
