@@ -200,6 +200,11 @@ def baseline_down(path):
     sh(compose(path, "down", "-v", "--remove-orphans"), check=False)
 
 
+def declared_dependencies(service: str) -> list[str]:
+    """The services `service` waits for, as its role declares them (`<service>_service.depends_on`)."""
+    with open(os.path.join(ROOT, "roles", service, "vars", "main.yml")) as fh:
+        return list(yaml.safe_load(fh)[f"{service}_service"].get("depends_on") or [])
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
@@ -208,9 +213,7 @@ def main():
     sh(["rm", "-rf", BASE_DIR])
     sh(playbook("site.yml"))  # renders every file once; the baseline is generated from them
     cat = catalog()
-    with open(os.path.join(ROOT, "roles", "aiplatform", "defaults", "main.yml")) as fh:
-        seed = yaml.safe_load(fh)["aiplatform_dependencies"]
-    deps = {n: [d for d in ds if d in cat] for n, ds in seed.items() if n in cat}
+    deps = {n: [d for d in declared_dependencies(n) if d in cat] for n in cat}
     path = baseline_file(cat, deps)
     runs = {"ours_cold": [], "ours_noop": [], "base_cold": [], "base_noop": []}
     for dummy in range(args.repeat):

@@ -32,7 +32,7 @@ mkdir -p "$stack"
 git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$stack"
 
 prefix=ansible_collections/aiplatform/stack
-tests=(test_scheduler test_scheduler_advance test_scheduler_check test_scheduler_steps test_scheduler_drift test_scheduler_outcomes test_deploy_step test_deploy_step_outcomes
+tests=(test_scheduler test_scheduler_advance test_scheduler_check test_scheduler_steps test_scheduler_drift test_scheduler_outcomes test_scheduler_engine test_deploy_step test_deploy_step_outcomes
        test_waves test_drift_deploy test_first_admin test_litellm_keys test_pg_login test_project test_redaction
        test_runner)
 {

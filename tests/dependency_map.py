@@ -1,15 +1,18 @@
-"""The platform's default dependency map, read from the pipeline role's defaults: the one copy the tests use."""
+"""The platform's default dependency map, read from each role's own `depends_on`: the one copy the tests use."""
 import os
 
 import yaml
 
-DEFAULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "roles", "aiplatform", "defaults",
-                        "main.yml")
+ROLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "roles")
+NINE = ["postgres", "redis", "ollama", "litellm", "dify", "n8n", "flowise", "anythingllm", "openwebui"]
+
+
+def declared_dependencies(service: str) -> list[str]:
+    """`<service>_service.depends_on` as its role ships it (roles/<service>/vars/main.yml)."""
+    with open(os.path.join(ROLES, service, "vars", "main.yml")) as fh:
+        return list(yaml.safe_load(fh)[f"{service}_service"]["depends_on"])
 
 
 def default_dependencies(services=None) -> dict[str, list[str]]:
-    """`aiplatform_dependencies` as the role ships it, for `services` (default: the nine, without the proxy)."""
-    with open(DEFAULTS) as fh:
-        deps = yaml.safe_load(fh)["aiplatform_dependencies"]
-    wanted = services or [name for name in deps if name != "proxy"]
-    return {name: list(deps[name]) for name in wanted}
+    """The roles' own dependency map, for `services` (default: the nine, without the proxy)."""
+    return {name: declared_dependencies(name) for name in services or NINE}

@@ -60,12 +60,14 @@ def validate(deps: dict[str, list[str]], known: list[str] | None = None) -> None
             if dep not in names:
                 raise DependencyError(
                     f"dependency map: service '{service}' depends on unknown service '{dep}'"
-                    f" (path {service} -> {dep}); fix aiplatform_dependencies or enable '{dep}'"
+                    f" (path {service} -> {dep}); enable '{dep}', or set aiplatform_dependencies.{service} (it replaces the"
+                    " role's depends_on)"
                 )
     cycle = find_cycle(deps)
     if cycle:
         raise DependencyError(
-            f"dependency map: cycle {' -> '.join(cycle)}; remove one of these dependencies in aiplatform_dependencies"
+            f"dependency map: cycle {' -> '.join(cycle)}; break it with aiplatform_dependencies.<service> (it replaces"
+            " that service's depends_on) for one of them"
         )
 
 

@@ -21,6 +21,7 @@ from ansible_collections.aiplatform.stack.plugins.action import deploy_platform,
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import render, service_roles
 
+from ..dependency_map import default_dependencies
 from .render_roles import ROOT
 
 # Outside a play, ansible-core 2.17 and 2.18's Templar turns a role variable that names another ("{{ proxy_https_port }}")
@@ -155,3 +156,13 @@ def test_nothing_outside_the_fixture_role_names_the_tenth_service():
             for name in names:
                 with open(os.path.join(folder, name), errors="replace") as fh:
                     assert "wiki" not in fh.read().lower(), os.path.join(folder, name)
+
+
+def test_the_dependency_map_is_the_roles_own_and_an_inventory_entry_replaces_one(planned):
+    tv, facts = planned
+    assert tv["aiplatform_dependencies"] == {}  # the shipped default: every role's own depends_on
+    roles = dict(default_dependencies(NINE + ["proxy"]), wiki=["postgres", "redis", "litellm"])
+    assert facts["aiplatform_dependency_map"] == roles
+    assert roles["n8n"] == ["postgres", "redis"] and roles["proxy"] == []
+    over = plan(task_vars(aiplatform_dependencies={"n8n": ["postgres"]}))
+    assert over["aiplatform_dependency_map"] == dict(roles, n8n=["postgres"])
