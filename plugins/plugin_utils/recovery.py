@@ -112,7 +112,7 @@ class Recovery:
         state, why = diagnose(entry)
         if state == HEALTHY:
             return {"state": "healthy", "attempts": 0}
-        logs, category, attempt = entry.get("logs", []), None, 0
+        logs, category, attempt, engine_restarts = entry.get("logs", []), None, 0, 0
         refused = refused_login(name, why, logs)
         if refused:  # no restart cures a wrong credential: straight to the operator, naming it
             category, why = err.CONFIG, refused
@@ -137,28 +137,41 @@ class Recovery:
                 category, why = res.get("category", "unknown"), res.get("cause") or res.get("msg", "")
                 continue
             waited = self.wait([svc], self.probe, self.emit, clock=self.clock, sleep=self.sleep).get(name, {})
+            ended = waited
             if waited.get("state") == "healthy":
-                entry = self._unstable(svc, waited)
-                if entry:
-                    self._event(ev.RESTART_LOOP, name, f"healthy, then {entry.get('detail')}", category="crash_loop",
-                                logs=entry.get("logs", []))
-                    state, why, logs = CRASH_LOOP, entry.get("detail", ""), entry.get("logs", logs)
+                relapse = self._unstable(svc, waited)
+                if not relapse:
+                    self._event(ev.RECOVERY_SUCCESS, name, f"healthy again after {action} (attempt {attempt})",
+                                attempt=attempt, action=action)
+                    return {"state": "recovered", "attempts": attempt, "action": action}
+                ended = dict(relapse, state=relapse["verdict"])
+                if relapse["verdict"] != "engine_restarted":
+                    self._event(ev.RESTART_LOOP, name, f"healthy, then {relapse.get('detail')}",
+                                category="crash_loop", logs=relapse.get("logs", []))
+            why, logs = ended.get("detail", ""), ended.get("logs", logs)
+            if ended.get("state") == "engine_restarted":
+                # stopped with the Docker engine, no fault of its own: the same action again, not the next one;
+                # an engine that keeps restarting is the operator's to look at (category engine), not a crash loop
+                if engine_restarts >= ENGINE_RESTARTS:
+                    state, category = STOPPED, err.ENGINE
+                    why = f"the Docker engine restarted {engine_restarts + 1} times: {why}"
                     continue
-                self._event(ev.RECOVERY_SUCCESS, name, f"healthy again after {action} (attempt {attempt})",
-                            attempt=attempt, action=action)
-                return {"state": "recovered", "attempts": attempt, "action": action}
-            state = WAIT_STATE.get(waited.get("state"), UNHEALTHY)
-            why, logs = waited.get("detail", ""), waited.get("logs", logs)
+                engine_restarts += 1
+                attempt -= 1
+                self._event(ev.HEALTH_RETRY, name, f"the Docker engine restarted after {action}: {why}; "
+                            f"{action} again", category=err.ENGINE)
+                continue
+            state = CRASH_LOOP if ended.get("state") == "crash_loop" else UNHEALTHY
 
     def _unstable(self, svc: dict, waited: dict) -> dict:
-        """Healthy is not recovered until it stays so for stable_seconds: the probe entry that says it did not (a
-        service that exits a few seconds after starting), or {}."""
+        """Healthy is not recovered until it stays so for stable_seconds: the probe entry that says it did not (its
+        containers loop or exit, or stopped with a restarted engine), or {}."""
         baseline = {c["name"]: c["restart_count"] for c in waited.get("containers", [])}
         deadline = self.clock() + self.stable_seconds
         while self.clock() < deadline:
             self.sleep(1.0)
             entry = self.probe([svc], baseline).get(svc["name"], {})
-            if entry.get("verdict") == "crash_loop":
+            if entry.get("verdict") in ("crash_loop", "engine_restarted"):
                 return entry
         return {}
 
@@ -166,8 +179,8 @@ class Recovery:
         self.emit(ev.make_event(event_type, name, message, **facts))
 
 
-# how a recovery attempt's wait ended -> the state the next attempt works on
-WAIT_STATE = {"crash_loop": CRASH_LOOP, "engine_restarted": STOPPED}
+# an engine restart during a recovery repeats the attempt, at most this often per service (as the deploy's)
+ENGINE_RESTARTS = 2
 
 
 def advice(state: str, category: str | None, logs: list[str]) -> str:

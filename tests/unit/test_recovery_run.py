@@ -15,6 +15,8 @@ READY = {"verdict": "ready", "detail": "HTTP 200", "containers": CONTAINERS}
 WAITING = {"verdict": "waiting", "detail": "HTTP 503", "containers": CONTAINERS}
 LOOPING = {"verdict": "crash_loop", "detail": "aiplatform-n8n exited with code 1", "logs": ["Error: boom"],
            "containers": [dict(CONTAINERS[0], status="exited", running=False, exit_code=1)]}
+ENGINE = {"verdict": "engine_restarted", "detail": "aiplatform-n8n stopped with the Docker engine (exit 137)",
+          "containers": [dict(CONTAINERS[0], status="exited", running=False, exit_code=137)]}
 
 
 class Clock:
@@ -30,8 +32,10 @@ class Clock:
 
 
 class FakeHost:
-    """What the service does after each action: `after[action]` is healthy, looping, silent (never answers), or
-    (healthy_for, seconds): answers, then loops that long after the action. `fails[action]` is the act's result."""
+    """What the service does after each action: `after[action]` is healthy, looping, silent (never answers), engine
+    (stopped with a restarted engine), or (healthy_for, seconds[, then]): answers, then loops (or `then`) that long
+    after the action; a list: one of those for each time the action is taken (the last one after that).
+    `fails[action]` is the act's result."""
 
     def __init__(self, clock: Clock, after: dict, fails: dict | None = None) -> None:
         self.clock, self.after, self.fails = clock, after, fails or {}
@@ -56,10 +60,13 @@ class FakeHost:
     def probe(self, specs, baseline):
         self.clock.t += 0.2
         kind = self.after.get(self.current, "looping")
+        if isinstance(kind, list):
+            taken = sum(1 for dummy, action in self.actions if action == self.current)
+            kind = kind[min(taken, len(kind)) - 1]
         if isinstance(kind, tuple):
             since = self.clock() - self.actions[-1][0]
-            kind = "healthy" if since < kind[1] else "looping"
-        entry = {"healthy": READY, "looping": LOOPING, "silent": WAITING}[kind]
+            kind = "healthy" if since < kind[1] else (kind[2] if len(kind) > 2 else "looping")
+        entry = {"healthy": READY, "looping": LOOPING, "silent": WAITING, "engine": ENGINE}[kind]
         return {s["name"]: entry for s in specs}
 
 
@@ -141,3 +148,27 @@ def test_check_mode_says_what_it_would_do_and_does_nothing():
 def test_a_healthy_service_is_left_alone():
     outcome, events, host, dummy = recover(READY, {})
     assert outcome == {"state": "healthy", "attempts": 0} and host.actions == [] and events == []
+
+
+def test_an_engine_restart_in_the_stable_time_repeats_the_action_and_is_no_crash_loop():
+    outcome, events, host, dummy = recover(LOOPING, {"recreate": [("healthy_for", 2.0, "engine"), "healthy"]})
+    assert outcome == {"state": "recovered", "attempts": 1, "action": "recreate"}
+    assert [a for dummy, a in host.actions] == ["recreate", "recreate"] and host.stops == 0
+    assert "RESTART_LOOP" not in kinds(events)
+    retry = next(e for e in events if e["type"] == "HEALTH_RETRY" and e.get("category") == "engine")
+    assert retry["message"].startswith("the Docker engine restarted after recreate: ")
+
+
+def test_an_engine_restart_during_the_wait_repeats_the_action():
+    outcome, events, host, dummy = recover(WAITING, {"restart": ["engine", "healthy"]})
+    assert outcome == {"state": "recovered", "attempts": 1, "action": "restart"}
+    assert [a for dummy, a in host.actions] == ["restart", "restart"]
+
+
+def test_an_engine_that_keeps_restarting_is_the_operators_with_category_engine_and_nothing_is_stopped():
+    outcome, events, host, dummy = recover(LOOPING, {"recreate": ("healthy_for", 2.0, "engine")})
+    assert [a for dummy, a in host.actions] == ["recreate"] * (1 + rc.ENGINE_RESTARTS)
+    assert outcome["state"] == "stopped" and host.stops == 0
+    needed = events[-1]
+    assert needed["type"] == "RECOVERY_NEEDED" and needed["category"] == "engine"
+    assert f"the Docker engine restarted {rc.ENGINE_RESTARTS + 1} times" in needed["message"]
