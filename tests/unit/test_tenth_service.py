@@ -6,22 +6,20 @@ The plan is the real action (plan_platform) and the files are rendered as the de
 (plugin_utils/render.py); nothing runs on a host.
 """
 import os
-import types
 
 import pytest
 import yaml
 from ansible.module_utils.compat.version import LooseVersion
 from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
 from ansible.release import __version__ as ansible_version
 from ansible.template import Templar
 
-from ansible_collections.aiplatform.stack.plugins.action import deploy_platform, plan_platform
+from ansible_collections.aiplatform.stack.plugins.action import deploy_platform
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import render, service_roles
 
 from ..dependency_map import default_dependencies
+from . import real_plan
 from .render_roles import ROOT
 
 # Outside a play, ansible-core 2.17 and 2.18's Templar turns a role variable that names another ("{{ proxy_https_port }}")
@@ -30,9 +28,9 @@ pytestmark = pytest.mark.skipif(LooseVersion(ansible_version) < LooseVersion("2.
                                 reason="needs ansible-core 2.19's templating outside a play")
 
 FIXTURE_ROLES = os.path.join(os.path.dirname(__file__), "fixtures", "roles")
-NINE = ["postgres", "redis", "ollama", "litellm", "dify", "n8n", "flowise", "anythingllm", "openwebui"]
+NINE = real_plan.NINE
 ENABLED = NINE + ["proxy", "wiki"]
-GROUPS = {"all": ["h1"], "aiplatform": ["h1"], "ungrouped": []}
+GROUPS = real_plan.GROUPS
 
 
 @pytest.fixture(autouse=True)
@@ -42,33 +40,10 @@ def fixture_roles(monkeypatch):
 
 
 def task_vars(**over) -> dict:
-    loader = DataLoader()
-    platform = service_roles._load(loader, os.path.join(service_roles.ROLES, "aiplatform", "defaults", "main.yml"))
-    out = dict(platform, inventory_hostname="h1", groups=GROUPS, ansible_play_hosts=["h1"], hostvars={"h1": {}},
-               aiplatform_services=ENABLED, litellm_database_enabled=True, aiplatform_custom_services={},
-               aiplatform_hardening_overrides={}, aiplatform_extra_links={})
-    out.update(over)
-    return out
+    return real_plan.task_vars(ENABLED, **over)
 
 
-def plan(tv: dict) -> dict:
-    loader = DataLoader()
-    task = Task()
-    task.action = "aiplatform.stack.plan_platform"
-    task.args = {"services": tv["aiplatform_services"], "custom_services": {}, "only": [],
-                 "dependencies": tv["aiplatform_dependencies"], "extra_links": {}, "strict_variables": True,
-                 "one_at_a_time": False}
-    connection = types.SimpleNamespace(_shell=types.SimpleNamespace(tmpdir="/tmp"))
-    action = plan_platform.ActionModule(task, connection, PlayContext(), loader, Templar(loader=loader), None)
-    action.emit = lambda event: None
-    result = action.run(task_vars=tv)
-    assert not result.get("failed"), result.get("msg")
-    return result["ansible_facts"]
-
-
-def secrets_of(catalog: dict) -> dict:
-    return {name: {key: f"{name}-{key}-0123456789abcdef" for key in svc.get("secrets") or {}}
-            for name, svc in catalog.items()}
+plan, secrets_of = real_plan.plan, real_plan.secrets_of
 
 
 def rendered(tv: dict, facts: dict, name: str) -> dict:
