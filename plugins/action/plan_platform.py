@@ -144,7 +144,7 @@ class ActionModule(PlatformAction):
             return dict(result, failed=True, changed=False, category="config", events=self.events,
                         msg="invalid platform configuration, nothing was changed:\n- " + "\n- ".join(problems))
         # this host's part, read by every playbook (hp.host_plan): nothing is placed again in Jinja
-        plan = hp.host_plan(catalog, enabled, waves, host, groups, args.get("network") or "aiplatform")
+        plan = hp.host_plan(catalog, enabled, waves, host, groups, args.get("network") or "aiplatform", deps)
         return dict(result, changed=False, events=self.events, waves=waves,
                     ansible_facts={"aiplatform_catalog": catalog, "aiplatform_enabled": enabled,
                                    "aiplatform_waves": waves, "aiplatform_dependency_map": deps,

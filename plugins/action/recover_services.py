@@ -14,7 +14,7 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import lin
 
 
 class ActionModule(PlatformAction):
-    _VALID_ARGS = frozenset(("services", "projects_dir", "pull", "stable_seconds"))
+    _VALID_ARGS = frozenset(("services", "dependencies", "projects_dir", "pull", "stable_seconds"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -43,10 +43,10 @@ class ActionModule(PlatformAction):
 
         # with the log tail of what does not answer: a refused login often shows only there
         found = probe_round(self, task_vars, [dict(s, with_logs=True) for s in services]) if services else {}
-        outcome = rc.Recovery(act, lambda svc: compose(svc, state="stopped"), probe, wait_for, self.emit,
-                              stable_seconds=float(args.get("stable_seconds", 10)),
-                              check_mode=self._task.check_mode).run(services, found)
-        failed = sorted(n for n, o in outcome.items() if o["state"] not in ("healthy", "recovered"))
+        recovery = rc.Recovery(act, lambda svc: compose(svc, state="stopped"), probe, wait_for, self.emit,
+                               stable_seconds=float(args.get("stable_seconds", 10)), check_mode=self._task.check_mode)
+        outcome = recovery.run(services, found, args.get("dependencies") or {})
+        failed = sorted(n for n, o in outcome.items() if o["state"] not in rc.BACK)
         result.update(changed=any(o.get("attempts") for o in outcome.values()), services=outcome, events=self.events)
         if failed:
             result.update(failed=True, msg="needs manual action: " + ", ".join(failed))

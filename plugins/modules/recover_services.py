@@ -17,15 +17,26 @@ description:
   - When the plan is used up, or the cause is one no restart fixes (config, port, image, engine, disk), a
     RECOVERY_NEEDED event says what the operator must do; a crash-looping service is stopped, not left looping.
   - Attempts back off (2 s, 4 s, ... before the second, third ...).
+  - A Docker engine restarted during an attempt's wait or stable time repeats that attempt (twice at most, then
+    category C(engine)); it is never counted as the service's crash.
   - Emits RECOVERY_START, RECOVERY_SUCCESS and RECOVERY_NEEDED, and the health wait's events.
 version_added: 0.1.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
   services:
-    description: Service descriptions of the services on this host (with their templates).
+    description:
+      - Service descriptions of the services on this host (with their templates), dependencies first (the host
+        plan's C(deploying) order).
     type: list
     elements: dict
     required: true
+  dependencies:
+    description:
+      - Service to the services it needs healthy (the plan's map). A service whose dependency on this host is still
+        not healthy after its own recovery is not acted on (RECOVERY_NEEDED, category C(dependency), naming it); one
+        whose dependency was brought back is probed again before it is judged.
+    type: dict
+    default: {}
   projects_dir:
     description: Directory holding one compose project per service.
     type: path
@@ -60,7 +71,8 @@ attributes:
 EXAMPLES = r"""
 - name: Recover what is not healthy on this host
   aiplatform.stack.recover_services:
-    services: "{{ aiplatform_here | map('extract', aiplatform_catalog) | list }}"
+    services: "{{ aiplatform_host_plan.deploying | map('extract', aiplatform_catalog) | list }}"
+    dependencies: "{{ aiplatform_host_plan.dependencies }}"
     projects_dir: /opt/aiplatform
 """
 

@@ -11,11 +11,12 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as
 
 
 def host_plan(catalog: dict, enabled: list[str], waves: list[list[str]], host: str, groups: dict,
-              network_prefix: str) -> dict:
-    """{enabled, deploying, waves, teardown, networks, ports, secrets} of `host`:
+              network_prefix: str, dependencies: dict[str, list[str]] | None = None) -> dict:
+    """{enabled, deploying, dependencies, waves, teardown, networks, ports, secrets} of `host`:
 
     enabled: every enabled service placed here (what the host should hold: anything else is orphaned);
-    deploying: this run's selection placed here, in dependency order; waves: the same by dependency wave (a wave with
+    deploying: this run's selection placed here, in dependency order; dependencies: what each of those needs healthy
+    first (the plan's map, wherever it runs: one graph for deploy and recover); waves: the same by dependency wave (a wave with
     nothing here is left out); teardown: the order to remove them (dependents first); networks: the link networks
     the enabled services need here; ports: the published ports of this run's selection here; secrets: the secrets
     each of those needs (generated on the host if missing).
@@ -25,6 +26,7 @@ def host_plan(catalog: dict, enabled: list[str], waves: list[list[str]], host: s
     return {
         "enabled": cat.placed_on(enabled, catalog, host, groups),
         "deploying": deploying,
+        "dependencies": {name: list((dependencies or {}).get(name) or []) for name in deploying},
         "waves": here_waves,
         "teardown": list(reversed(deploying)),
         "networks": cat.link_network_names(catalog, host, groups, network_prefix),

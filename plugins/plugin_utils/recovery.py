@@ -23,6 +23,9 @@ STOPPED = "stopped"
 DRIFT = "DRIFT"  # runs, but its containers differ from what was deployed (site.yml puts them back)
 ORPHANED = "ORPHANED"  # on the host, but not enabled there by the inventory (teardown.yml removes it on request)
 
+# outcomes a dependent may be recovered after
+BACK = ("healthy", "recovered")
+
 RESTART = "restart"
 RECREATE = "recreate"
 RECONFIGURE = "reconfigure"
@@ -102,10 +105,35 @@ class Recovery:
         self.stable_seconds, self.check_mode = float(stable_seconds), check_mode
         self.clock, self.sleep = clock, sleep
 
-    def run(self, services: list[dict], found: dict[str, dict]) -> dict[str, dict]:
+    def run(self, services: list[dict], found: dict[str, dict],
+            dependencies: dict[str, list[str]] | None = None) -> dict[str, dict]:
         """{name: outcome} for each service, judged from `found` (a probe round with the log tails); outcome state is
-        healthy (left alone), recovered, or the state it was left in (a call for manual action said why)."""
-        return {svc["name"]: self.recover(svc, found.get(svc["name"], {})) for svc in services}
+        healthy (left alone), recovered, or the state it was left in (a call for manual action said why).
+
+        One graph, as the deploy's: `services` come dependencies first, `dependencies` is the plan's map. A service
+        whose dependency here was brought back is judged again first (it may have come back with it); one whose
+        dependency here is still down is not acted on (no restart cures a missing database), and says which."""
+        outcome: dict[str, dict] = {}
+        for svc in services:
+            name = svc["name"]
+            mine = [d for d in (dependencies or {}).get(name) or [] if d in outcome]
+            down = [d for d in mine if outcome[d]["state"] not in BACK and not outcome[d].get("would")]
+            entry = found.get(name, {})
+            if any(outcome[d]["state"] == "recovered" for d in mine):
+                entry = self.probe([dict(svc, with_logs=True)], None).get(name, entry)
+            if down and diagnose(entry)[0] != HEALTHY:
+                outcome[name] = self._blocked(svc, entry, down)
+                continue
+            outcome[name] = self.recover(svc, entry)
+        return outcome
+
+    def _blocked(self, svc: dict, entry: dict, down: list[str]) -> dict:
+        state, why = diagnose(entry)
+        names = ", ".join(down)
+        self._event(ev.RECOVERY_NEEDED, svc["name"], f"{state} ({why}); not acted on: its dependency {names} is not "
+                    f"healthy on this host. Recover {names} first (its own RECOVERY_NEEDED says how), then re-run.",
+                    category=err.DEPENDENCY)
+        return {"state": state, "attempts": 0, "why": f"its dependency {names} is not healthy"}
 
     def recover(self, svc: dict, entry: dict) -> dict:
         name = svc["name"]

@@ -128,7 +128,7 @@ def test_a_role_option_that_cannot_be_templated_is_a_problem_naming_the_service_
 
 def test_each_host_gets_its_part_of_the_plan_once_for_every_playbook():
     # worker runs on the gpu group's host, app and cache on the aiplatform group's: each host's plan holds its own
-    worker = dict(WORKER, host_group="gpu")
+    worker = dict(WORKER, host_group="gpu", depends_on=["cache"])
     app = dict(APP, connects_to=[{"service": "cache", "port": "main"}], published_port=8000)
     groups = {"aiplatform": ["node1"], "gpu": ["node2"], "all": ["node1", "node2"]}
     plans = {}
@@ -141,6 +141,9 @@ def test_each_host_gets_its_part_of_the_plan_once_for_every_playbook():
     assert plans["node1"]["enabled"] == ["app", "cache"] and plans["node2"]["enabled"] == ["worker"]
     assert plans["node1"]["waves"] == [["cache"], ["app"]] and plans["node2"]["waves"] == [["worker"]]
     assert plans["node1"]["deploying"] == ["cache", "app"] and plans["node1"]["teardown"] == ["app", "cache"]
+    # one graph for deploy and recover: what each service here needs, wherever that runs
+    assert plans["node1"]["dependencies"] == {"cache": [], "app": ["cache"]}
+    assert plans["node2"]["dependencies"] == {"worker": ["cache"]}  # on node1: probed there by the deploy
     # app's link to cache is a network of its own on node1, named with the platform's prefix; node2 needs none
     assert plans["node1"]["networks"] == ["aip-cache.app"] and plans["node2"]["networks"] == []
     assert plans["node1"]["secrets"] == {"cache": catalog["cache"]["secrets"], "app": catalog["app"]["secrets"]}

@@ -172,3 +172,79 @@ def test_an_engine_that_keeps_restarting_is_the_operators_with_category_engine_a
     needed = events[-1]
     assert needed["type"] == "RECOVERY_NEEDED" and needed["category"] == "engine"
     assert f"the Docker engine restarted {rc.ENGINE_RESTARTS + 1} times" in needed["message"]
+
+
+PG = dict(SVC, name="postgres", project="aiplatform-postgres")
+DEPS = {"postgres": [], "n8n": ["postgres"]}
+
+
+class GraphHost(FakeHost):
+    """Two services, n8n needing postgres: `after[service][action]` as FakeHost's; before any action of its own a
+    service shows `before[service]` (n8n may come back with postgres: `before["n8n"]` is then a function of it)."""
+
+    def __init__(self, clock, after, before):
+        super().__init__(clock, {})
+        self.graph_after, self.before, self.doing = after, before, {}
+        self.probed: list[str] = []
+
+    def act(self, svc, action):
+        self.doing[svc["name"]] = action
+        return super().act(svc, action)
+
+    def probe(self, specs, baseline):
+        self.clock.t += 0.2
+        out = {}
+        for s in specs:
+            name = s["name"]
+            self.probed.append(name)
+            if name in self.doing:
+                kind = self.graph_after[name].get(self.doing[name], "looping")
+            else:
+                kind = self.before[name](self) if callable(self.before[name]) else self.before[name]
+            out[name] = {"healthy": READY, "looping": LOOPING, "silent": WAITING}[kind]
+        return out
+
+
+def recover_graph(found, after, before, check_mode=False):
+    clock = Clock()
+    host = GraphHost(clock, after, before)
+    events: list[dict] = []
+
+    def wait(specs, probe, emit_, clock=None, sleep=None):
+        return wait_for(specs, probe, emit_, clock=clock, sleep=sleep, rng=random.Random(1))
+
+    recovery = rc.Recovery(host.act, host.stop, host.probe, wait, events.append, stable_seconds=2.0,
+                           check_mode=check_mode, clock=clock, sleep=clock.sleep)
+    return recovery.run([PG, SVC], found, DEPS), events, host
+
+
+def test_a_dependent_of_a_dependency_nothing_cured_is_not_acted_on_and_names_it():
+    outcome, events, host = recover_graph({"postgres": LOOPING, "n8n": WAITING}, {"postgres": {}}, {})
+    assert outcome["postgres"]["state"] == "crash_loop" and outcome["n8n"]["attempts"] == 0
+    assert [a for dummy, a in host.actions] == ["recreate", "reconfigure"]  # postgres' only
+    blocked = events[-1]
+    assert blocked["type"] == "RECOVERY_NEEDED" and blocked["service"] == "n8n" and blocked["category"] == "dependency"
+    assert "its dependency postgres is not healthy on this host" in blocked["message"]
+
+
+def test_a_dependent_that_came_back_with_its_dependency_is_judged_again_and_left_alone():
+    outcome, events, host = recover_graph(
+        {"postgres": LOOPING, "n8n": WAITING}, {"postgres": {"recreate": "healthy"}},
+        {"n8n": lambda h: "healthy" if "postgres" in h.doing else "silent"})
+    assert outcome == {"postgres": {"state": "recovered", "attempts": 1, "action": "recreate"},
+                       "n8n": {"state": "healthy", "attempts": 0}}
+    assert [a for dummy, a in host.actions] == ["recreate"]
+
+
+def test_a_dependent_still_down_after_its_dependency_came_back_gets_its_own_recovery():
+    outcome, events, host = recover_graph({"postgres": LOOPING, "n8n": WAITING},
+                                          {"postgres": {"recreate": "healthy"}, "n8n": {"restart": "healthy"}},
+                                          {"n8n": "silent"})
+    assert outcome["n8n"] == {"state": "recovered", "attempts": 1, "action": "restart"}
+
+
+def test_a_healthy_dependent_of_a_failed_dependency_is_left_alone_and_check_mode_blocks_nothing():
+    outcome, events, host = recover_graph({"postgres": LOOPING, "n8n": READY}, {"postgres": {}}, {})
+    assert outcome["n8n"] == {"state": "healthy", "attempts": 0}
+    outcome, events, host = recover_graph({"postgres": LOOPING, "n8n": WAITING}, {}, {}, check_mode=True)
+    assert outcome["n8n"] == {"state": "unhealthy", "attempts": 0, "would": "restart"} and host.actions == []
