@@ -2,7 +2,8 @@
 """Deploy one host's services as a dependency graph: each starts the moment its own dependencies are healthy.
 
 Plain Python: the host is reached only through `step(request) -> response` (one module round trip, see
-module_utils/deploy_step.py), time through `clock` and `sleep`, so the whole schedule is unit-tested with fakes.
+module_utils/deploy_step.py), time through `clock` (it never sleeps: every wait is polled on the host), so the whole
+schedule is unit-tested with fakes.
 
 A run: one `check` step compares every service with what runs (the no-op fast path ends here when all are unchanged
 and answer their probe), then each step brings up what has become startable, probes what is due (local services and
@@ -74,7 +75,7 @@ class Service:
 class Scheduler:
     def __init__(self, services: list[Service], step, emit, remote: dict[str, dict] | None = None,
                  down: set[str] | None = None, rollback: bool = True, serial: bool = False, check_mode: bool = False,
-                 lock: dict | None = None, clock=time.monotonic, sleep=time.sleep, wall=time.time, rng=None) -> None:
+                 lock: dict | None = None, clock=time.monotonic, wall=time.time, rng=None) -> None:
         """remote: {name: {host, port, probe, backoff}} dependencies on other hosts; down: known failed elsewhere;
         lock: {dir, run} of the host's run lock, given back by the step that finds nothing left to do."""
         self.services = {s.name: s for s in services}
@@ -83,7 +84,7 @@ class Scheduler:
         self.remote = dict(remote or {})
         self.remote_state = {name: FAILED for name in (down or set())}
         self.rollback, self.serial, self.check_mode = rollback, serial, check_mode
-        self.clock, self.sleep, self.wall = clock, sleep, wall
+        self.clock, self.wall = clock, wall
         self.tracker = HealthTracker(emit, rng)
         self.remote_tracker = HealthTracker(self._emit_remote, rng, ask_logs=False)
         self.wiring_after_deps: list[Service] = []  # healthy, but their links are checked once their dependencies are
@@ -115,10 +116,11 @@ class Scheduler:
 
     def _fail(self, s: Service, category: str, cause: str, advice: str = "") -> None:
         s.state, s.category, s.detail = FAILED, category, cause
+        fix = f"; fix: {advice}" if advice else ""
         if category in ev.SPECIFIC_FAILURE and category != "crash_loop":
-            self._event(ev.SPECIFIC_FAILURE[category], s.name, f"{cause}; fix: {advice}" if advice else cause,
-                        category=category)
-        self._event(ev.DEPLOY_FAIL, s.name, f"[{category}] {cause}", category=category)
+            self._event(ev.SPECIFIC_FAILURE[category], s.name, cause + fix, category=category)
+            fix = ""  # said once, in the event of its kind
+        self._event(ev.DEPLOY_FAIL, s.name, f"[{category}] {cause}{fix}", category=category)
 
     # -- the state of a dependency, wherever it runs ------------------------------------------------------------
     def dep_state(self, name: str) -> str:
@@ -358,7 +360,7 @@ class Scheduler:
         return ready
 
     def _advance(self) -> bool:
-        """One step (or a sleep until the next probe is due); False when nothing can move any more."""
+        """One step; False when nothing can move any more."""
         now = self.clock()
         up = self._startable()
         request: sp.StepRequest = {}
@@ -399,14 +401,9 @@ class Scheduler:
         remote_due = [] if "poll" in request else self.remote_tracker.due(now)
         if remote_due:
             request["remote"] = remote_due
-        if not request:
-            times = [t for t in (self.tracker.next_due(), self.remote_tracker.next_due()) if t is not None]
-            if not times or (not self.remote_tracker.pending and
-                             not any(s.state in ACTIVE_STATES and s.state != PENDING for s in self.services.values())):
-                self._end_unsettled()
-                return False
-            self.sleep(max(0.0, min(times) - now))
-            return True
+        if not request:  # nothing to start or undo, and no wait left (a wait is always polled): it cannot move
+            self._end_unsettled()
+            return False
         if self.lock and self._may_be_last(request):
             request["release_lock_if_settled"] = self.lock
         started = self.clock()
@@ -419,10 +416,10 @@ class Scheduler:
         """Nothing is left that could answer: what still waits ends failed (or skipped), not in neither list."""
         for s in self.services.values():
             if s.state == PROVISIONING:
-                self._fail(s, "engine", "application databases: the host never answered")
+                self._fail(s, err.ENGINE, "application databases: the host never answered")
         for s in self.services.values():
             if s.state == PENDING and not self._skip_if_blocked(s):
-                self._fail(s, "dependency", "its dependencies never settled")
+                self._fail(s, err.DEPENDENCY, "its dependencies never settled")
 
     def _ask_wiring(self, request: sp.StepRequest, names: list[str]) -> None:
         """The links of these services, checked on the host in the step in which they answer (when the services

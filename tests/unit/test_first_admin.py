@@ -216,7 +216,7 @@ def run_with_admins(specs: dict, check_mode: bool = False):
         if s.name in ("n8n", "flowise"):
             s.admin = {"kind": s.name, "port": 1, "email": EMAIL, "password": PASSWORD,
                        "secrets_file": f"/opt/aiplatform/secrets/{s.name}.json"}
-    sched = Scheduler(local, host.step, events.append, clock=clock, sleep=clock.sleep, rng=random.Random(1),
+    sched = Scheduler(local, host.step, events.append, clock=clock, rng=random.Random(1),
                       check_mode=check_mode)
     summary = sched.run()
     return dict(summary, warnings=sched.warnings), events, host

@@ -212,7 +212,7 @@ def run_with_keys(specs: dict):
         if s.name == "litellm":
             s.virtual_keys = {"target": "litellm", "port": 4000, "master_key": MASTER,
                               "applications": [{"alias": a, "key": k, "models": []} for a, k in KEYS.items()]}
-    sched = Scheduler(local, host.step, events.append, clock=clock, sleep=clock.sleep, rng=random.Random(1))
+    sched = Scheduler(local, host.step, events.append, clock=clock, rng=random.Random(1))
     return sched.run(), events, host
 
 

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.health_wait import ENGINE_SECONDS
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import POLL_SECONDS, Scheduler, Service
 
@@ -162,7 +163,7 @@ def run(specs: dict[str, dict], deps: dict | None = None, remote: dict | None = 
              for n in deps if n in specs and not specs[n].get("elsewhere")]
     for s in local:
         s.failure = (failures or {}).get(s.name)
-    sched = Scheduler(local, host.step, emit, remote=remote, clock=clock, sleep=clock.sleep, wall=clock,
+    sched = Scheduler(local, host.step, emit, remote=remote, clock=clock, wall=clock,
                       rng=random.Random(1),
                       **kwargs)
     return sched.run(), events, host
@@ -419,7 +420,7 @@ def test_an_interrupted_run_records_what_was_in_flight_and_stops():
         clock = Clock()
         host = FakeHost(clock, specs, interrupt_at_step=3)
         local = [service(n, SEED[n]) for n in SEED]
-        Scheduler(local, host.step, events.append, clock=clock, sleep=clock.sleep).run()
+        Scheduler(local, host.step, events.append, clock=clock).run()
     interrupted = [e for e in events if e["type"] == "DEPLOY_FAIL" and e["category"] == "interrupted"]
     assert {e["service"] for e in interrupted} == set(SEED)
     assert len(host.requests) == 3
@@ -509,6 +510,7 @@ def test_an_engine_that_stops_answering_during_a_wait_fails_the_service_with_cat
     summary, events, dummy = run(specs, deps={"redis": [], "postgres": ["redis"], "litellm": ["postgres"]})
     fail = first(events, "DEPLOY_FAIL", "postgres")
     assert fail["category"] == "engine" and "does not answer" in fail["message"]
+    assert fail["message"].endswith(f"; fix: {err.ADVICE[err.ENGINE]}")  # what to do, not only what happened
     # its grace, not the 300 s deadline: seen down by the end of a poll, failed by the end of one ENGINE_SECONDS later
     assert 5.0 + ENGINE_SECONDS <= fail["t"] <= 5.0 + ENGINE_SECONDS + 2 * (POLL_SECONDS + STEP_COST)
     assert summary["services"]["litellm"]["state"] == "skipped"

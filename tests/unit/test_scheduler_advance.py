@@ -22,7 +22,7 @@ def test_the_run_lock_is_not_counted_given_back_when_no_service_got_as_far_as_th
     host = FakeHost(clock, {"n8n": {}})
     n8n = service("n8n", [])
     n8n.failure = ("config", "no secret loaded")
-    sched = Scheduler([n8n], host.step, lambda e: None, clock=clock, sleep=clock.sleep, wall=clock,
+    sched = Scheduler([n8n], host.step, lambda e: None, clock=clock, wall=clock,
                       rng=random.Random(1), lock={"dir": "/run/aiplatform", "run": "r1"})
     sched.run()
     assert sched.lock_released is False and host.requests == []
@@ -52,8 +52,7 @@ def interrupted(specs: dict, deps: dict, when):
             raise KeyboardInterrupt
         return host.step(request)
 
-    sched = Scheduler([service(n, list(deps[n])) for n in deps], step, events.append, clock=clock, sleep=clock.sleep,
-                      wall=clock, rng=random.Random(1))
+    sched = Scheduler([service(n, list(deps[n])) for n in deps], step, events.append, clock=clock, wall=clock, rng=random.Random(1))
     with pytest.raises(KeyboardInterrupt):
         sched.run()
     return events, sched.summary()
@@ -73,8 +72,7 @@ def test_an_interrupted_run_says_which_service_it_stopped_and_what_it_was_doing(
             raise KeyboardInterrupt
         return host.step(request)
 
-    sched = Scheduler([service("litellm", [])], step, events_so_far.append, clock=clock, sleep=clock.sleep,
-                      wall=clock, rng=random.Random(1))
+    sched = Scheduler([service("litellm", [])], step, events_so_far.append, clock=clock, wall=clock, rng=random.Random(1))
     with pytest.raises(KeyboardInterrupt):
         sched.run()
     assert sched.summary()["services"]["litellm"] == {"state": "failed", "changed": True, "category": "interrupted",
@@ -165,7 +163,7 @@ def test_the_host_is_asked_for_a_first_administrator_with_all_its_facts_and_not_
         out = host.step(request)
         out["admins"] = {a["service"]: {"ok": True, "action": "verified"} for a in request.get("admins") or []}
         return out
-    Scheduler([n8n], step, lambda e: None, clock=clock, sleep=clock.sleep, wall=clock, rng=random.Random(1)).run()
+    Scheduler([n8n], step, lambda e: None, clock=clock, wall=clock, rng=random.Random(1)).run()
     asked = [r["admins"] for r in host.requests if r.get("admins")]
     assert asked and all(a == [dict(ADMIN, service="n8n")] for a in asked)
     rolled = next(i for i, r in enumerate(host.requests) if r.get("previous"))

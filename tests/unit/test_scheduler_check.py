@@ -30,7 +30,7 @@ def deploy(specs: dict, deps: dict, answer=None, **kwargs):
 
     local = [service(n, list(deps[n]), specs[n].get("deadline", 60.0), specs[n].get("wired", False))
              for n in deps if not specs[n].get("elsewhere")]
-    sched = Scheduler(local, step, emit, clock=clock, sleep=clock.sleep, wall=lambda: WALL + clock(),
+    sched = Scheduler(local, step, emit, clock=clock, wall=lambda: WALL + clock(),
                       rng=random.Random(1), **kwargs)
     return sched.run(), events, host, sched
 
@@ -163,7 +163,7 @@ def test_the_check_times_its_round_trip_from_its_own_start():
     host = FakeHost(clock, {"redis": {"running": True}})
     events: list[dict] = []
     Scheduler([service("redis", [])], host.step, events.append, clock=clock,
-              sleep=clock.sleep, wall=clock, rng=random.Random(1)).run()
+              wall=clock, rng=random.Random(1)).run()
     assert first(events, "DEPLOY_SUCCESS", "redis")["duration"] == 0.2
 
 

@@ -35,7 +35,7 @@ def deploy(check_mode=False):
     host = DriftedHost(clock, {"redis": {"running": True, "ready_after": 1.0}, "ollama": {"running": True}})
     events = []
     sched = Scheduler([service("redis", []), service("ollama", [])], host.step, events.append, clock=clock,
-                      sleep=clock.sleep, rng=random.Random(1), check_mode=check_mode)
+                      rng=random.Random(1), check_mode=check_mode)
     return sched.run(), events, host
 
 

@@ -150,7 +150,7 @@ def run_tweaked(specs: dict, deps: dict, tweak, answer, check_mode: bool = False
 
     local = [service(n, list(deps[n])) for n in deps]
     tweak({s.name: s for s in local})
-    sched = Scheduler(local, step, events.append, clock=clock, sleep=clock.sleep, wall=clock, rng=random.Random(1),
+    sched = Scheduler(local, step, events.append, clock=clock, wall=clock, rng=random.Random(1),
                       check_mode=check_mode)
     return sched.run(), events, host, sched
 
@@ -294,7 +294,7 @@ def test_compose_output_the_parser_does_not_know_is_a_warning_with_its_first_lin
     monkeypatch.setattr(FakeHost, "up", chatty)
     clock = Clock()
     host = FakeHost(clock, {"n8n": {"ready_after": 1.0}})
-    sched = Scheduler([service("n8n", [])], host.step, lambda e: None, clock=clock, sleep=clock.sleep, wall=clock,
+    sched = Scheduler([service("n8n", [])], host.step, lambda e: None, clock=clock, wall=clock,
                       rng=random.Random(1))
     sched.run()
     assert sched.warnings == ["n8n: compose printed output the parser does not know: line 0; line 1; line 2; "

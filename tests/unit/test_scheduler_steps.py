@@ -205,6 +205,7 @@ def test_postgres_never_counts_healthy_while_the_host_leaves_its_databases_unans
     # the run ends with a verdict for each: PostgreSQL failed with the reason, its consumer skipped
     assert summary["services"]["postgres"]["state"] == "failed"
     assert summary["services"]["postgres"]["detail"] == "application databases: the host never answered"
+    assert summary["services"]["postgres"]["category"] == "engine"
     assert summary["services"]["n8n"]["state"] == "skipped"
 
 

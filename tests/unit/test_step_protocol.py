@@ -204,7 +204,7 @@ def _scheduler_requests() -> list[dict]:
         remote = {"redis": {"host": "10.0.0.5", "port": 6379, "probe": {"type": "tcp"}, "type": "infrastructure",
                             "backoff": {"initial": 0.5, "base": 0.5, "factor": 2, "cap": 2, "deadline": 60.0},
                             "logins": [{"user": "u", "password": "p", "database": "d"}]}}
-        Scheduler(local, step, lambda event: None, remote=remote, clock=clock, sleep=clock.sleep, wall=clock,
+        Scheduler(local, step, lambda event: None, remote=remote, clock=clock, wall=clock,
                   rng=random.Random(1), lock={"dir": "/opt/aiplatform", "run": "r1"}).run()
         requests += host.requests
     return requests
