@@ -122,6 +122,10 @@ class ActionModule(PlatformAction):
             # only services with a role have variables of their own (custom services are one inventory dict)
             prefixes = {name: known_variables(name) for name in enabled if service_roles.has_role(name)}
             problems += config_checks.unknown_variables(list(task_vars), prefixes)
+        # how each service here reaches its providers (a link that cannot be reached is a problem like any other)
+        here = cat.placed_on(enabled, catalog, host, groups)
+        reached, more = hp.endpoints(catalog, here, host, groups, task_vars.get("hostvars") or {})
+        problems += [] if problems else more
         waves = []
         if not problems:
             try:
@@ -144,7 +148,8 @@ class ActionModule(PlatformAction):
             return dict(result, failed=True, changed=False, category="config", events=self.events,
                         msg="invalid platform configuration, nothing was changed:\n- " + "\n- ".join(problems))
         # this host's part, read by every playbook (hp.host_plan): nothing is placed again in Jinja
-        plan = hp.host_plan(catalog, enabled, waves, host, groups, args.get("network") or "aiplatform", deps)
+        plan = hp.host_plan(catalog, enabled, waves, host, groups, args.get("network") or "aiplatform", deps,
+                            reached)
         return dict(result, changed=False, events=self.events, waves=waves,
                     ansible_facts={"aiplatform_catalog": catalog, "aiplatform_enabled": enabled,
                                    "aiplatform_waves": waves, "aiplatform_dependency_map": deps,

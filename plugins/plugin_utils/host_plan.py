@@ -11,12 +11,14 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as
 
 
 def host_plan(catalog: dict, enabled: list[str], waves: list[list[str]], host: str, groups: dict,
-              network_prefix: str, dependencies: dict[str, list[str]] | None = None) -> dict:
-    """{enabled, deploying, dependencies, waves, teardown, networks, ports, secrets} of `host`:
+              network_prefix: str, dependencies: dict[str, list[str]] | None = None,
+              reached: dict[str, dict] | None = None) -> dict:
+    """{enabled, deploying, dependencies, endpoints, waves, teardown, networks, ports, secrets} of `host`:
 
     enabled: every enabled service placed here (what the host should hold: anything else is orphaned);
     deploying: this run's selection placed here, in dependency order; dependencies: what each of those needs healthy
-    first (the plan's map, wherever it runs: one graph for deploy and recover); waves: the same by dependency wave (a wave with
+    first (the plan's map, wherever it runs: one graph for deploy and recover); endpoints: `reached` (endpoints());
+    waves: the same by dependency wave (a wave with
     nothing here is left out); teardown: the order to remove them (dependents first); networks: the link networks
     the enabled services need here; ports: the published ports of this run's selection here; secrets: the secrets
     each of those needs (generated on the host if missing).
@@ -27,6 +29,7 @@ def host_plan(catalog: dict, enabled: list[str], waves: list[list[str]], host: s
         "enabled": cat.placed_on(enabled, catalog, host, groups),
         "deploying": deploying,
         "dependencies": {name: list((dependencies or {}).get(name) or []) for name in deploying},
+        "endpoints": dict(reached or {}),
         "waves": here_waves,
         "teardown": list(reversed(deploying)),
         "networks": cat.link_network_names(catalog, host, groups, network_prefix),
@@ -45,3 +48,26 @@ def published_ports(names: list[str], catalog: dict) -> list[dict]:
                  "container": port.get("container_name") or svc["container"]}
                 for port in svc.get("ports") or [] if port.get("published")]
     return out
+
+
+def endpoints(catalog: dict, names: list[str], host: str, groups: dict, hostvars: dict) -> tuple[dict, list[str]]:
+    """How each of `names` (placed on `host`) reaches what it declares it connects to, and the problems.
+
+    {consumer: {provider: {port name: {host, port, local}}}}: the container and its port on the same host (over the
+    link's own network), another host's address and published port otherwise. A role reads its providers from here
+    (`aiplatform_host_plan.endpoints.<svc>.<provider>.<port>`), so only a declared link has an address, and a link
+    that cannot be reached (a provider elsewhere without a published port) fails the plan, before anything changes.
+    """
+    out: dict[str, dict] = {}
+    problems = []
+    for name in names:
+        mine = out.setdefault(name, {})
+        for link in (catalog.get(name) or {}).get("connects_to") or []:
+            provider, port = link.get("service"), link.get("port")
+            if provider not in catalog or not isinstance(port, str):
+                continue  # a link to a service not enabled, or a malformed one: cat.link_problems reports it
+            try:
+                mine.setdefault(provider, {})[port] = cat.endpoint(catalog, provider, port, host, groups, hostvars)
+            except cat.ConfigError as exc:
+                problems.append(f"{name}.connects_to: {exc}")
+    return out, problems

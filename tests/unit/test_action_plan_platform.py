@@ -156,3 +156,26 @@ def test_only_some_services_leave_the_rest_enabled_on_the_host_but_out_of_the_ru
     host_plan = result["ansible_facts"]["aiplatform_host_plan"]
     assert host_plan["deploying"] == ["cache"] and host_plan["teardown"] == ["cache"]
     assert sorted(host_plan["enabled"]) == ["app", "cache", "worker"]  # what the host holds: not orphaned
+
+
+def test_each_service_reaches_its_declared_links_through_the_plan_and_an_unreachable_one_fails_it():
+    # app and cache on node1, worker on node2: app reaches cache's container over their link, worker node1's address
+    groups = {"aiplatform": ["node1"], "gpu": ["node2"], "all": ["node1", "node2"]}
+    link = [{"service": "cache", "port": "main"}]
+    hostvars = {"node1": {"ansible_host": "10.0.0.5"}, "node2": {}}
+
+    def plan_on(host, cache):
+        services = {"app": dict(APP, connects_to=link), "cache": cache,
+                    "worker": dict(WORKER, host_group="gpu", connects_to=link)}
+        variables = dict(task_vars(host, ("node1", "node2")), groups=groups, hostvars=hostvars)
+        return plan(services, variables)
+
+    published = dict(CACHE, published_port=16379)
+    node1 = plan_on("node1", published)["ansible_facts"]["aiplatform_host_plan"]["endpoints"]
+    assert node1 == {"app": {"cache": {"main": {"host": "aiplatform-cache", "port": 6379, "local": True}}}, "cache": {}}
+    node2 = plan_on("node2", published)["ansible_facts"]["aiplatform_host_plan"]["endpoints"]
+    assert node2 == {"worker": {"cache": {"main": {"host": "10.0.0.5", "port": 16379, "local": False}}}}
+    # a link nothing can reach: the plan fails before anything changes, naming the consumer and the fix
+    failed = plan_on("node2", CACHE)
+    assert failed["failed"] and failed["category"] == "config"
+    assert "worker.connects_to: cache: port 'main' must be published" in failed["msg"]

@@ -10,7 +10,7 @@ import yaml
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import certificates, inputs
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, needs, proxy
+from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, host_plan, needs, proxy
 
 from .render_roles import ROOT, render, role_defaults
 
@@ -74,6 +74,11 @@ def proxy_vars(mode="platform_ca", route_map=None, **over):
     values["proxy_service"] = dict(values["aiplatform_catalog"]["proxy"], project="aiplatform-proxy",
                                    hardening={"proxy": dict(DEFAULTS["proxy_hardening"])})
     values.update(over)
+    # how the proxy reaches each route, as the plan works it out (host_plan.endpoints, its connects_to)
+    reached, problems = host_plan.endpoints(values["aiplatform_catalog"], ["proxy"], values["inventory_hostname"],
+                                            values["groups"], values["hostvars"])
+    assert problems == []
+    values["aiplatform_host_plan"] = {"endpoints": reached}
     return values
 
 
