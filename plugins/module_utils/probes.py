@@ -111,9 +111,12 @@ MISSING = "missing"  # no container at all
 NOT_RUNNING = "not_running"  # a container is neither running nor ended (created, not started yet; removing)
 ENGINE_RESTARTED = "engine_restarted"  # a container stopped with the Docker engine, which has started again since
 # A container that ended at most this long before the engine's current start stopped with it (a graceful restart of
-# dockerd stops its containers, then starts again within seconds); an older exit is the container's own. An engine
-# that died without stopping them stamps their end at its next start: that is not told apart (a crash then).
+# dockerd stops its containers, then starts again within seconds); an older exit is the container's own.
 ENGINE_STOP_SECONDS = 120.0
+# An engine that died (killed, out of memory) stopped nothing: its next start ends what still ran, and stamps that end
+# just after it started (0.3 s measured here after `kill -9` of dockerd, exit code 0). A container started before the
+# engine's current start and ended at most this long after it was ended that way.
+ENGINE_REAP_SECONDS = 10.0
 
 
 def docker_time(stamp: str | None) -> float | None:
@@ -146,8 +149,9 @@ def judge(containers: list[dict], baseline: dict[str, int] | None = None, engine
 
     A restart counts towards a crash loop when it happened since `baseline` (container name -> restart count when a
     wait began) or, without a baseline, when a container restarted at least `climb` times and last started less than
-    `window` seconds before `now`. A container that ended before the engine's current start (`engine_started`) was
-    stopped with the engine, not by a fault of its own.
+    `window` seconds before `now`. A container that ended shortly before the engine's current start
+    (`engine_started`), or that ran before it and was ended as it started (the engine had died), was stopped with the
+    engine, not by a fault of its own.
     """
     if not containers:
         return MISSING, "no container"
@@ -174,6 +178,11 @@ def judge(containers: list[dict], baseline: dict[str, int] | None = None, engine
                     engine_started - ENGINE_STOP_SECONDS <= finished <= engine_started:
                 return ENGINE_RESTARTED, (f"{c['name']} stopped with the Docker engine (exit code {code}); the engine "
                                           f"started again {engine_started - finished:.0f} s later")
+            started = docker_time(c.get("started_at"))
+            if engine_started is not None and finished is not None and started is not None and \
+                    started < engine_started <= finished <= engine_started + ENGINE_REAP_SECONDS:
+                return ENGINE_RESTARTED, (f"{c['name']} still ran when the Docker engine stopped without stopping it "
+                                          f"(exit code {code}); ended as the engine started again")
             if code not in (0, None):
                 why = " (out of memory)" if c.get("oom_killed") else ""
                 return CRASH_LOOP, f"{c['name']} exited with code {code}{why}"

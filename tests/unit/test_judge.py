@@ -56,6 +56,25 @@ def test_another_engine_named_by_a_docker_context_has_no_start_known_here(tmp_pa
     assert probes.engine_started_at(str(pidfile)) is None
 
 
+def test_a_container_the_engine_ended_as_it_started_after_dying_stopped_with_the_engine():
+    # measured here: `kill -9` of dockerd, then a start; the container that ran (restart policy no) was ended by the new
+    # engine 0.3 s after its pid file, with exit code 0, which alone would read as a service that stopped by itself
+    reaped = c(status="exited", running=False, exit_code=0, finished_at="2026-12-07T09:59:30.313Z")
+    state, detail = probes.judge([reaped], {}, ENGINE_STARTED, NOW.timestamp())
+    assert state == probes.ENGINE_RESTARTED
+    assert detail == ("aiplatform-litellm still ran when the Docker engine stopped without stopping it (exit code 0); "
+                      "ended as the engine started again")
+    assert probes.assess([reaped], {}, ENGINE_STARTED) == ("engine_restarted", detail)
+    assert rc.diagnose({"containers": [reaped], "engine_started": ENGINE_STARTED}, NOW) == (rc.STOPPED, detail)
+    # started by the engine now running, then ended: its own, whenever that was
+    own = dict(reaped, started_at="2026-12-07T09:59:30.2Z")
+    assert probes.judge([own], {}, ENGINE_STARTED, NOW.timestamp())[0] == probes.STOPPED
+    # ran before, but ended later than the engine's start could explain: its own (an engine with live-restore keeps
+    # its containers running across its restart)
+    late = dict(reaped, finished_at="2026-12-07T09:59:41Z")
+    assert probes.judge([late], {}, ENGINE_STARTED, NOW.timestamp())[0] == probes.STOPPED
+
+
 def test_a_container_that_exited_after_the_engine_started_is_its_own_crash():
     crashed = dict(KILLED, finished_at="2026-12-07T09:59:45Z")
     assert probes.judge([crashed], {}, ENGINE_STARTED, NOW.timestamp()) == (
