@@ -200,11 +200,6 @@ def baseline_down(path):
     sh(compose(path, "down", "-v", "--remove-orphans"), check=False)
 
 
-def declared_dependencies(service: str) -> list[str]:
-    """The services `service` waits for, as its role declares them (`<service>_service.depends_on`)."""
-    with open(os.path.join(ROOT, "roles", service, "vars", "main.yml")) as fh:
-        return list(yaml.safe_load(fh)[f"{service}_service"].get("depends_on") or [])
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
@@ -213,7 +208,8 @@ def main():
     sh(["rm", "-rf", BASE_DIR])
     sh(playbook("site.yml"))  # renders every file once; the baseline is generated from them
     cat = catalog()
-    deps = {n: [d for d in declared_dependencies(n) if d in cat] for n in cat}
+    # the roles' own dependency map, as the plan evaluated it
+    deps = {n: [d for d in cat[n].get("depends_on") or [] if d in cat] for n in cat}
     path = baseline_file(cat, deps)
     runs = {"ours_cold": [], "ours_noop": [], "base_cold": [], "base_noop": []}
     for dummy in range(args.repeat):

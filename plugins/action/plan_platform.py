@@ -122,11 +122,12 @@ class ActionModule(PlatformAction):
             # only services with a role have variables of their own (custom services are one inventory dict)
             prefixes = {name: known_variables(name) for name in enabled if service_roles.has_role(name)}
             problems += config_checks.unknown_variables(list(task_vars), prefixes)
-        # how each service here reaches its providers (a link that cannot be reached is a problem like any other)
-        here = cat.placed_on(enabled, catalog, host, groups)
-        reached, more = hp.endpoints(catalog, here, host, groups, task_vars.get("hostvars") or {})
-        problems += [] if problems else more
-        waves = []
+        hostvars = task_vars.get("hostvars") or {}
+        waves, reached = [], {}
+        if not problems:  # a valid catalog: its links can be followed, its graph ordered
+            problems += hp.unreachable_links(catalog, enabled, groups, hostvars)
+            # how each service here reaches its providers (read by the roles: nothing looks them up again)
+            reached = hp.endpoints(catalog, cat.placed_on(enabled, catalog, host, groups), host, groups, hostvars)[0]
         if not problems:
             try:
                 waves = dependency_waves(deps, only, known=enabled)

@@ -117,6 +117,8 @@ ENGINE_STOP_SECONDS = 120.0
 # just after it started (0.3 s measured here after `kill -9` of dockerd, exit code 0). A container started before the
 # engine's current start and ended at most this long after it was ended that way.
 ENGINE_REAP_SECONDS = 10.0
+# what such an end reads (0 measured; killed: 137, terminated: 143); an error of its own is not taken for it
+REAPED_EXIT_CODES = (0, None, 137, 143)
 
 
 def docker_time(stamp: str | None) -> float | None:
@@ -180,6 +182,7 @@ def judge(containers: list[dict], baseline: dict[str, int] | None = None, engine
                                           f"started again {engine_started - finished:.0f} s later")
             started = docker_time(c.get("started_at"))
             if engine_started is not None and finished is not None and started is not None and \
+                    code in REAPED_EXIT_CODES and \
                     started < engine_started <= finished <= engine_started + ENGINE_REAP_SECONDS:
                 return ENGINE_RESTARTED, (f"{c['name']} still ran when the Docker engine stopped without stopping it "
                                           f"(exit code {code}); ended as the engine started again")

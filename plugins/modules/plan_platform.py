@@ -11,16 +11,20 @@ description:
   - Runs on the controller before anything on any host changes.
   - Checks every enabled service's description (type, pinned image references, probe type, host group, published
     ports claimed twice on one host), service-specific rules (LiteLLM's model list holds no literal secret and every
-    C(os.environ/NAME) it references is provided), mistyped variables, and the dependency map (unknown names,
-    cycles, with the offending path).
+    C(os.environ/NAME) it references is provided), mistyped variables, the dependency map (unknown names,
+    cycles, with the offending path), and every declared link (C(connects_to)) from each host of its consumer (a
+    provider on another host must publish the port).
   - A host port claimed twice is a PORT_CONFLICT event naming both claimants.
   - Each problem is a CONFIG_INVALID event naming the service, the field and the fix; the task then fails.
   - On success sets the facts C(aiplatform_catalog) (the descriptions), C(aiplatform_enabled),
     C(aiplatform_waves) (lists of service names, in dependency order), C(aiplatform_dependency_map),
     C(aiplatform_deploying) and C(aiplatform_host_plan), this host's part of the plan that every playbook reads - the
     enabled services placed here (C(enabled)), this run's selection placed here in dependency order (C(deploying)),
-    the same by wave (C(waves)), the order to remove them (C(teardown)), the link networks they need here
-    (C(networks)), their published ports (C(ports)) and the secrets each needs (C(secrets)).
+    what each of those needs healthy first, wherever it runs (C(dependencies), one graph for deploy and recover),
+    how each reaches the providers it declares (C(endpoints), consumer to provider to port name to
+    C({host, port, local}), which the roles read), the same by wave (C(waves)), the order to remove them
+    (C(teardown)), the link networks they need here (C(networks)), their published ports (C(ports)) and the secrets
+    each needs (C(secrets)).
 version_added: 0.1.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
@@ -43,9 +47,11 @@ options:
     elements: str
     default: []
   dependencies:
-    description: Dependency map, service name to the names it needs healthy first.
+    description:
+      - Overrides of the dependency map, service name to the names it needs healthy first, replacing that service's
+        own C(depends_on) (its role's; a custom service keeps its own).
     type: dict
-    required: true
+    default: {}
   extra_links:
     description:
       - Links the inventory adds to services' own C(connects_to), consumer name to a list of C({service, port})
@@ -88,7 +94,7 @@ EXAMPLES = r"""
 - name: Describe, validate and order the services
   aiplatform.stack.plan_platform:
     services: [postgres, redis, litellm]
-    dependencies: {postgres: [redis], redis: [], litellm: [postgres, redis]}
+    dependencies: {postgres: []}  # PostgreSQL no longer waits for Redis (its role's depends_on says it does)
 """
 
 RETURN = r"""
@@ -106,6 +112,13 @@ ansible_facts:
     aiplatform_host_plan:
       enabled: [redis, postgres, litellm]
       deploying: [redis, postgres, litellm]
+      dependencies: {redis: [], postgres: [redis], litellm: [postgres, redis]}
+      endpoints:
+        redis: {}
+        postgres: {}
+        litellm:
+          postgres: {postgres: {host: aiplatform-postgres, port: 5432, local: true}}
+          redis: {redis: {host: aiplatform-redis, port: 6379, local: true}}
       waves: [[redis], [postgres], [litellm]]
       teardown: [litellm, postgres, redis]
       networks: [aiplatform-postgres.litellm, aiplatform-redis.litellm]

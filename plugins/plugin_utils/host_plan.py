@@ -62,8 +62,9 @@ def endpoints(catalog: dict, names: list[str], host: str, groups: dict, hostvars
     problems = []
     for name in names:
         mine = out.setdefault(name, {})
-        for link in (catalog.get(name) or {}).get("connects_to") or []:
-            provider, port = link.get("service"), link.get("port")
+        links = (catalog.get(name) or {}).get("connects_to")
+        for link in links if isinstance(links, list) else []:
+            provider, port = (link.get("service"), link.get("port")) if isinstance(link, dict) else (None, None)
             if provider not in catalog or not isinstance(port, str):
                 continue  # a link to a service not enabled, or a malformed one: cat.link_problems reports it
             try:
@@ -71,3 +72,13 @@ def endpoints(catalog: dict, names: list[str], host: str, groups: dict, hostvars
             except cat.ConfigError as exc:
                 problems.append(f"{name}.connects_to: {exc}")
     return out, problems
+
+
+def unreachable_links(catalog: dict, enabled: list[str], groups: dict, hostvars: dict) -> list[str]:
+    """The links of every enabled service that it cannot reach from one of its hosts: every host's plan finds the
+    same ones (and fails alike), not only the host that runs the consumer."""
+    problems: list[str] = []
+    for name in enabled:
+        for host in cat.hosts_of(catalog.get(name) or {}, groups):
+            problems += [p for p in endpoints(catalog, [name], host, groups, hostvars)[1] if p not in problems]
+    return problems

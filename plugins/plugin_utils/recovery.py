@@ -130,9 +130,13 @@ class Recovery:
     def _blocked(self, svc: dict, entry: dict, down: list[str]) -> dict:
         state, why = diagnose(entry)
         names = ", ".join(down)
+        stopped = ""
+        if state == CRASH_LOOP and not self.check_mode:  # not left looping while it waits (volumes kept)
+            self.stop(svc)
+            stopped = " It was stopped, not left looping."
         self._event(ev.RECOVERY_NEEDED, svc["name"], f"{state} ({why}); not acted on: its dependency {names} is not "
-                    f"healthy on this host. Recover {names} first (its own RECOVERY_NEEDED says how), then re-run.",
-                    category=err.DEPENDENCY)
+                    f"healthy on this host.{stopped} Recover {names} first (its own RECOVERY_NEEDED says how), then "
+                    "re-run.", category=err.DEPENDENCY)
         return {"state": state, "attempts": 0, "why": f"its dependency {names} is not healthy"}
 
     def recover(self, svc: dict, entry: dict) -> dict:
@@ -190,6 +194,8 @@ class Recovery:
                             f"{action} again", category=err.ENGINE)
                 continue
             state = CRASH_LOOP if ended.get("state") == "crash_loop" else UNHEALTHY
+            if ended.get("state") in (err.CONFIG, err.ENGINE):  # a refused login, an engine gone: no action cures it
+                category = ended["state"]
 
     def _unstable(self, svc: dict, waited: dict) -> dict:
         """Healthy is not recovered until it stays so for stable_seconds: the probe entry that says it did not (its

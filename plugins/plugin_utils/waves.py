@@ -60,14 +60,15 @@ def validate(deps: dict[str, list[str]], known: list[str] | None = None) -> None
             if dep not in names:
                 raise DependencyError(
                     f"dependency map: service '{service}' depends on unknown service '{dep}'"
-                    f" (path {service} -> {dep}); enable '{dep}', or set aiplatform_dependencies.{service} (it replaces the"
-                    " role's depends_on)"
+                    f" (path {service} -> {dep}); enable '{dep}', or change what {service} waits for:"
+                    f" aiplatform_dependencies.{service} replaces its role's depends_on (a custom service:"
+                    f" aiplatform_custom_services.{service}.depends_on)"
                 )
     cycle = find_cycle(deps)
     if cycle:
         raise DependencyError(
-            f"dependency map: cycle {' -> '.join(cycle)}; break it with aiplatform_dependencies.<service> (it replaces"
-            " that service's depends_on) for one of them"
+            f"dependency map: cycle {' -> '.join(cycle)}; break it in one of them: aiplatform_dependencies.<service>"
+            " replaces its role's depends_on (a custom service: aiplatform_custom_services.<service>.depends_on)"
         )
 
 

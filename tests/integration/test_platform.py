@@ -21,7 +21,7 @@ from .conftest import ROOT, SHARED_SERVICES, docker, wait_until
 # the Open WebUI release the lab builds (tests/unit/test_pins.py keeps the role's pin on it)
 OPENWEBUI_VERSION = re.search(r"^ARG OPEN_WEBUI_VERSION=(\S+)$", open(os.path.join(
     ROOT, "lab", "images", "openwebui", "Dockerfile")).read(), re.M).group(1)
-DEPENDENCIES = default_dependencies()  # roles/aiplatform/defaults/main.yml
+DEPENDENCIES = default_dependencies()  # the roles' own depends_on
 
 
 def psql(db, sql, user=None):

@@ -175,7 +175,18 @@ def test_each_service_reaches_its_declared_links_through_the_plan_and_an_unreach
     assert node1 == {"app": {"cache": {"main": {"host": "aiplatform-cache", "port": 6379, "local": True}}}, "cache": {}}
     node2 = plan_on("node2", published)["ansible_facts"]["aiplatform_host_plan"]["endpoints"]
     assert node2 == {"worker": {"cache": {"main": {"host": "10.0.0.5", "port": 16379, "local": False}}}}
-    # a link nothing can reach: the plan fails before anything changes, naming the consumer and the fix
-    failed = plan_on("node2", CACHE)
-    assert failed["failed"] and failed["category"] == "config"
-    assert "worker.connects_to: cache: port 'main' must be published" in failed["msg"]
+    # a link nothing can reach: the plan fails before anything changes, naming the consumer and the fix, on every
+    # host alike (node1 runs neither end of it), and the first host says so
+    for host in ("node1", "node2"):
+        failed = plan_on(host, CACHE)
+        assert failed["failed"] and failed["category"] == "config"
+        assert "worker.connects_to: cache: port 'main' must be published" in failed["msg"]
+    assert "CONFIG_INVALID" in types_of(plan_on("node1", CACHE))
+
+
+def test_a_malformed_link_or_an_unknown_host_group_is_a_plan_problem_not_a_traceback():
+    for bad in ({"app": dict(APP, connects_to=["cache"]), "cache": CACHE},
+                {"app": dict(APP, connects_to="cache"), "cache": CACHE},
+                {"app": dict(APP, host_group="nowhere"), "cache": CACHE}):
+        result = plan(bad)
+        assert result["failed"] and result["msg"].startswith("invalid platform configuration"), result.get("msg")

@@ -73,6 +73,10 @@ def test_a_container_the_engine_ended_as_it_started_after_dying_stopped_with_the
     # its containers running across its restart)
     late = dict(reaped, finished_at="2026-12-07T09:59:41Z")
     assert probes.judge([late], {}, ENGINE_STARTED, NOW.timestamp())[0] == probes.STOPPED
+    # an error of its own just after the engine started (an engine with live-restore): a crash, not the engine's
+    failed = dict(reaped, exit_code=1)
+    assert probes.judge([failed], {}, ENGINE_STARTED, NOW.timestamp()) == (
+        probes.CRASH_LOOP, "aiplatform-litellm exited with code 1")
 
 
 def test_a_container_that_exited_after_the_engine_started_is_its_own_crash():

@@ -248,3 +248,35 @@ def test_a_healthy_dependent_of_a_failed_dependency_is_left_alone_and_check_mode
     assert outcome["n8n"] == {"state": "healthy", "attempts": 0}
     outcome, events, host = recover_graph({"postgres": LOOPING, "n8n": WAITING}, {}, {}, check_mode=True)
     assert outcome["n8n"] == {"state": "unhealthy", "attempts": 0, "would": "restart"} and host.actions == []
+
+
+def test_a_crash_looping_dependent_of_a_dependency_still_down_is_stopped_not_left_looping():
+    outcome, events, host = recover_graph({"postgres": LOOPING, "n8n": LOOPING}, {"postgres": {}}, {})
+    assert outcome["n8n"]["attempts"] == 0 and [a for dummy, a in host.actions] == ["recreate", "reconfigure"]
+    assert host.stops == 2  # postgres once nothing cured it, n8n while it waits for postgres
+    assert "It was stopped, not left looping." in events[-1]["message"]
+
+
+def recover_after_a_wait_that_ends(ended: str, detail: str):
+    """(outcome, events, actions) of an unhealthy n8n whose first action's wait ends `ended`."""
+    clock, events, acts = Clock(), [], []
+
+    def act(svc, action):
+        acts.append(action)
+        return {"changed": True}
+
+    def wait(specs, probe, emit, clock=None, sleep=None):
+        return {s["name"]: {"state": ended, "detail": detail} for s in specs}
+
+    recovery = rc.Recovery(act, lambda svc: None, lambda specs, baseline: {}, wait, events.append,
+                           clock=clock, sleep=clock.sleep)
+    return recovery.run([SVC], {"n8n": WAITING})["n8n"], events, acts
+
+
+def test_a_wait_that_ends_in_a_refused_login_or_a_lost_engine_goes_to_the_operator_at_once():
+    for ended, detail in (("config", "redis refused the login: WRONGPASS"),
+                          ("engine", "the Docker engine does not answer (for 45 s)")):
+        outcome, events, acts = recover_after_a_wait_that_ends(ended, detail)
+        assert acts == ["restart"] and outcome["attempts"] == 1, ended  # no heavier action after it
+        needed = events[-1]
+        assert needed["type"] == "RECOVERY_NEEDED" and needed["category"] == ended and detail in needed["message"]

@@ -65,8 +65,9 @@ def recovered(tv: dict, monkeypatch) -> dict:
     monkeypatch.setattr(recover_services, "probe_round", lambda action, task_vars, specs, baseline=None: missing)
     monkeypatch.setattr(recover_services, "wait_for",
                         lambda specs, probe, emit, **kw: {s["name"]: {"state": "healthy"} for s in specs})
-    args = {"services": [catalog[name] for name in ENABLED], "projects_dir": "/srv/aiplatform", "pull": "missing",
-            "stable_seconds": 0}
+    plan = tv["aiplatform_host_plan"]  # as recover.yml calls it: one graph, dependencies first
+    args = {"services": [catalog[name] for name in plan["deploying"]], "dependencies": plan["dependencies"],
+            "projects_dir": "/srv/aiplatform", "pull": "missing", "stable_seconds": 0}
     result, host = run_action(recover_services, args, lambda module, margs: {"changed": True}, tv)
     assert not result.get("failed"), result.get("msg")
     return {a["project_name"].removeprefix("aiplatform-"): files_of(a)

@@ -12,7 +12,7 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import 
 
 from ..dependency_map import default_dependencies
 
-SEED = default_dependencies()  # roles/aiplatform/defaults/main.yml
+SEED = default_dependencies()  # the roles' own depends_on
 STEP_COST = 0.2  # one module round trip
 POLL_EVERY = 0.25  # the fake host's pause between probe rounds of a poll
 

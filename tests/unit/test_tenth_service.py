@@ -141,3 +141,10 @@ def test_the_dependency_map_is_the_roles_own_and_an_inventory_entry_replaces_one
     assert roles["n8n"] == ["postgres", "redis"] and roles["proxy"] == []
     over = plan(task_vars(aiplatform_dependencies={"n8n": ["postgres"]}))
     assert over["aiplatform_dependency_map"] == dict(roles, n8n=["postgres"])
+
+
+def test_without_litellm_dify_and_flowise_neither_link_to_it_nor_wait_for_it():
+    facts = plan(real_plan.task_vars(["postgres", "redis", "dify", "flowise"]))
+    assert facts["aiplatform_dependency_map"]["dify"] == ["postgres", "redis"]
+    assert facts["aiplatform_dependency_map"]["flowise"] == ["postgres", "redis"]
+    assert "litellm" not in facts["aiplatform_host_plan"]["endpoints"]["dify"]

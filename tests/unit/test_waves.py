@@ -8,7 +8,7 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.waves import (
 
 from ..dependency_map import default_dependencies
 
-SEED = default_dependencies()  # roles/aiplatform/defaults/main.yml
+SEED = default_dependencies()  # the roles' own depends_on
 
 
 def test_seed_graph_waves_follow_depth_not_count():
