@@ -25,6 +25,8 @@ PG_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}")
 # Compose service, project and network names.
 COMPOSE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+# a retention period as LiteLLM reads one (30d, 12h, 90m)
+PERIOD = re.compile(r"[1-9][0-9]{0,5}[dhm]")
 # Values written single-quoted, byte for byte as before (no escapes needed, so generated secrets never churn).
 _PLAIN_ENV = re.compile(r"[A-Za-z0-9_@%+=:,./~^-]*")
 # Written unquoted (as the templates always did, so files do not change): starts with a letter or _, no spaces, no
@@ -350,6 +352,14 @@ def service_input_problems(name: str, svc: dict) -> list[str]:
     for var, value in sorted((inputs.get("strings") or {}).items()):
         if not isinstance(value, (str, int, float)) or "\n" in str(value) or "\x00" in str(value):
             problems.append(f"{name}.{var}: {_shown(value)} must be one line of text")
+    for var, value in sorted((inputs.get("periods") or {}).items()):
+        if value not in ("", None) and (not isinstance(value, str) or not PERIOD.fullmatch(value)):
+            problems.append(f"{name}.{var}: {_shown(value)} is not a period; write a number and a unit, d, h or m "
+                            f"(30d, 12h), or '' to keep everything")
+    for var, spec in sorted((inputs.get("counts") or {}).items()):
+        value, least = spec
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            problems.append(f"{name}.{var}: {_shown(value)} must be a whole number of at least {least}")
     for var, value in sorted((inputs.get("acl_users") or {}).items()):
         problems += redis_acl.user_problems(f"{name}.{var}", value)
     for var, value in sorted((inputs.get("ports") or {}).items()):

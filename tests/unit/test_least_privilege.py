@@ -233,5 +233,6 @@ def test_litellm_env_and_config_use_its_own_user():
                                litellm_extra_secrets={},
                                aiplatform_secrets={"litellm": {"master_key": "sk-m", "salt_key": "sk-s"}}))
     assert env["REDIS_USERNAME"] == "litellm" and env["REDIS_PASSWORD"] == SECRETS["user_litellm"]
-    config = yaml.safe_load(render("litellm", "config.yaml.j2", litellm_redis_enabled=True, litellm_models=[]))
+    config = yaml.safe_load(render("litellm", "config.yaml.j2", litellm_redis_enabled=True, litellm_models=[],
+                                   litellm_database_enabled=False))
     assert config["litellm_settings"]["cache_params"]["username"] == "os.environ/REDIS_USERNAME"
