@@ -125,9 +125,10 @@ class ActionModule(PlatformAction):
         hostvars = task_vars.get("hostvars") or {}
         waves, reached = [], {}
         if not problems:  # a valid catalog: its links can be followed, its graph ordered
-            problems += hp.unreachable_links(catalog, enabled, groups, hostvars)
             # how each service here reaches its providers (read by the roles: nothing looks them up again)
-            reached = hp.endpoints(catalog, cat.placed_on(enabled, catalog, host, groups), host, groups, hostvars)[0]
+            by_host, more = hp.link_endpoints(catalog, enabled, groups, hostvars)
+            problems += more
+            reached = by_host.get(host, {})
         if not problems:
             try:
                 waves = dependency_waves(deps, only, known=enabled)

@@ -74,11 +74,14 @@ def endpoints(catalog: dict, names: list[str], host: str, groups: dict, hostvars
     return out, problems
 
 
-def unreachable_links(catalog: dict, enabled: list[str], groups: dict, hostvars: dict) -> list[str]:
-    """The links of every enabled service that it cannot reach from one of its hosts: every host's plan finds the
-    same ones (and fails alike), not only the host that runs the consumer."""
+def link_endpoints(catalog: dict, enabled: list[str], groups: dict, hostvars: dict) -> tuple[dict, list[str]]:
+    """endpoints() of every enabled service on each of its hosts, by host, and the links that cannot be reached from
+    one of them: every host's plan finds the same ones (and fails alike), not only the host that runs the consumer."""
+    by_host: dict[str, dict] = {}
     problems: list[str] = []
     for name in enabled:
         for host in cat.hosts_of(catalog.get(name) or {}, groups):
-            problems += [p for p in endpoints(catalog, [name], host, groups, hostvars)[1] if p not in problems]
-    return problems
+            found, more = endpoints(catalog, [name], host, groups, hostvars)
+            by_host.setdefault(host, {}).update(found)
+            problems += [p for p in more if p not in problems]
+    return by_host, problems
