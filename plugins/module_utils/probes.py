@@ -119,6 +119,9 @@ ENGINE_STOP_SECONDS = 120.0
 ENGINE_REAP_SECONDS = 10.0
 # what such an end reads (0 measured; killed: 137, terminated: 143); an error of its own is not taken for it
 REAPED_EXIT_CODES = (0, None, 137, 143)
+# A service stopped with a restarting engine is brought up again at most this often a run (deploy and recovery alike);
+# past it the engine itself is the operator's to look at.
+ENGINE_RESTARTS = 2
 
 
 def docker_time(stamp: str | None) -> float | None:
@@ -143,6 +146,23 @@ def engine_started_at(pidfile: str = "/var/run/docker.pid") -> float | None:
         return os.stat(pidfile).st_mtime
     except OSError:
         return None
+
+
+def ended_with_engine(c: dict, engine_started: float | None) -> str | None:
+    """Why an ended container stopped with the Docker engine, not by a fault of its own; None when it did not: it
+    ended shortly before the engine's current start (a graceful restart), or it ran before that start and was ended
+    as it happened (the engine had died)."""
+    code, finished, started = c.get("exit_code"), docker_time(c.get("finished_at")), docker_time(c.get("started_at"))
+    if engine_started is None or finished is None:
+        return None
+    if engine_started - ENGINE_STOP_SECONDS <= finished <= engine_started:
+        return (f"{c['name']} stopped with the Docker engine (exit code {code}); the engine started again "
+                f"{engine_started - finished:.0f} s later")
+    if started is not None and code in REAPED_EXIT_CODES and \
+            started < engine_started <= finished <= engine_started + ENGINE_REAP_SECONDS:
+        return (f"{c['name']} still ran when the Docker engine stopped without stopping it (exit code {code}); ended "
+                f"as the engine started again")
+    return None
 
 
 def judge(containers: list[dict], baseline: dict[str, int] | None = None, engine_started: float | None = None,
@@ -175,17 +195,10 @@ def judge(containers: list[dict], baseline: dict[str, int] | None = None, engine
         if c.get("status") == "created":
             return NOT_RUNNING, f"{c['name']} created, not started"
         if c.get("status") in ("exited", "dead"):
-            code, finished = c.get("exit_code"), docker_time(c.get("finished_at"))
-            if engine_started is not None and finished is not None and \
-                    engine_started - ENGINE_STOP_SECONDS <= finished <= engine_started:
-                return ENGINE_RESTARTED, (f"{c['name']} stopped with the Docker engine (exit code {code}); the engine "
-                                          f"started again {engine_started - finished:.0f} s later")
-            started = docker_time(c.get("started_at"))
-            if engine_started is not None and finished is not None and started is not None and \
-                    code in REAPED_EXIT_CODES and \
-                    started < engine_started <= finished <= engine_started + ENGINE_REAP_SECONDS:
-                return ENGINE_RESTARTED, (f"{c['name']} still ran when the Docker engine stopped without stopping it "
-                                          f"(exit code {code}); ended as the engine started again")
+            code = c.get("exit_code")
+            with_engine = ended_with_engine(c, engine_started)
+            if with_engine:
+                return ENGINE_RESTARTED, with_engine
             if code not in (0, None):
                 why = " (out of memory)" if c.get("oom_killed") else ""
                 return CRASH_LOOP, f"{c['name']} exited with code {code}{why}"

@@ -213,8 +213,7 @@ class Recovery:
         self.emit(ev.make_event(event_type, name, message, **facts))
 
 
-# an engine restart during a recovery repeats the attempt, at most this often per service (as the deploy's)
-ENGINE_RESTARTS = 2
+ENGINE_RESTARTS = probes.ENGINE_RESTARTS  # an engine restart during a recovery repeats the attempt
 
 
 def advice(state: str, category: str | None, logs: list[str]) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+from ansible_collections.aiplatform.stack.plugins.module_utils import probes
 from ansible_collections.aiplatform.stack.plugins.module_utils import step_protocol as sp
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.health_wait import HealthTracker, brief_containers
 
@@ -40,8 +41,7 @@ BAD_STATES = frozenset({FAILED, SKIPPED})
 ACTIVE_STATES = frozenset({PENDING, STARTING, WAITING, PROVISIONING, UNWINDING, ROLLING_BACK})
 # A step with nothing to start or undo probes on the host for at most this long: an event at least this often.
 POLL_SECONDS = 3.0
-# A service whose containers stopped with a restarting Docker engine is brought up again this many times a run.
-ENGINE_RESTARTS = 2
+ENGINE_RESTARTS = probes.ENGINE_RESTARTS
 REMOTE_EVENT = {ev.HEALTH_RETRY: ev.DEPENDENCY_WAIT, ev.HEALTH_SUCCESS: ev.DEPENDENCY_READY,
                 ev.HEALTH_TIMEOUT: ev.DEPENDENCY_FAIL, ev.RESTART_LOOP: ev.DEPENDENCY_FAIL}
 

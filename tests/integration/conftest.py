@@ -84,6 +84,19 @@ def wait_for_lab_build():
         time.sleep(5)
 
 
+def wait_for_other_engine_users():
+    """Before a test stops this machine's engine: until the background lab build and the side lane (scripts/test.sh
+    runs test_multihost in a pytest of its own, on the lab hosts' engines inside containers of this one; it writes
+    AIPLATFORM_SIDE_LANE_END when it ends) have ended. Stopping the engine would end them too."""
+    wait_for_lab_build()
+    end = os.environ.get("AIPLATFORM_SIDE_LANE_END")
+    deadline = time.monotonic() + 3600
+    while end and not os.path.exists(end):
+        if time.monotonic() >= deadline:
+            pytest.fail(f"the side lane did not end within an hour ({end} not written)")
+        time.sleep(5)
+
+
 def wait_for_late_images(services):
     """The late images these services run: present, or made by the background lab build; a test fails at once when
     nothing will make them."""

@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
-from .conftest import ROOT, engine_ready, wait_for_lab_build, wait_until
+from .conftest import ROOT, engine_ready, wait_for_other_engine_users, wait_until
 
 # when the engine is stopped: the log line that marks the moment
 POINTS = {
@@ -80,7 +80,7 @@ def assert_accounted_for(log_dir, proc_out):
 
 @pytest.fixture(scope="module")
 def engine_platform(platform):
-    wait_for_lab_build()  # stopping the engine would end the image builds still running
+    wait_for_other_engine_users()  # stopping the engine would end the image builds and the lab hosts still running
     yield platform
     if not engine_ready():
         start_engine()
