@@ -2,6 +2,7 @@
 
 They deploy with fixed container names (aiplatform-*): do not run them on a host that runs a real deployment.
 """
+import dataclasses
 import json
 import os
 import re
@@ -11,6 +12,8 @@ import tempfile
 import time
 
 import pytest
+
+from . import appdata
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVICES = ["postgres", "redis", "ollama", "litellm", "dify", "n8n", "flowise", "anythingllm", "openwebui"]
@@ -214,9 +217,26 @@ def deployed_platform(*extra, services=None):
 SHARED_SERVICES = SERVICES + ["proxy"]
 SHARED_VARS = {"n8n_queue_mode": True, "proxy_https_port": 443, "proxy_http_port": 80}
 # The modules that use it, in the order they run (after every other integration test, so that one deploy serves them
-# all): those that only read it first, then those that change it and put it back, last the one that purges it.
+# all): those that only read it first, then those that change it and put it back; its one way down and up again
+# (SharedPlatform.cycle: backup, teardown, purge, restore) is made by the first that asks for it.
 SHARED_MODULES = ["test_hardening", "test_least_privilege", "test_network_links", "test_proxy", "test_first_admin",
                   "test_platform", "test_backup_restore"]
+
+
+@dataclasses.dataclass
+class Cycled:
+    """The shared platform's one way down and up again (SharedPlatform.cycle())."""
+    secrets: dict  # the secrets store before (file name -> text)
+    n8n_tables: str  # n8n's table count before (the probes written)
+    ids: dict  # what appdata.write_probes wrote through the applications
+    backup: Run  # backup.yml, models included, into dest
+    dest: str
+    down: Run  # teardown.yml (volumes and secrets kept)
+    containers_left: list  # what that teardown left
+    volumes_left: list
+    purge: Run  # teardown.yml with aiplatform_purge
+    networks_left: list  # the platform's networks after the purge
+    up: Run  # restore.yml onto a fresh base directory: the redeploy
 
 
 class SharedPlatform:
@@ -226,7 +246,7 @@ class SharedPlatform:
         self.platform = None
         self.run = None  # its cold deploy
         self.teardowns = None
-        self.cycled = None  # its teardown and redeploy, made once (cycle())
+        self.cycled = None  # its way down and up again, made once (cycle())
 
     def get(self):
         if self.platform is None or self.teardowns != TEARDOWNS[0]:
@@ -239,24 +259,40 @@ class SharedPlatform:
             self.platform, self.run, self.teardowns, self.cycled = p, run, TEARDOWNS[0], None
         return self.platform, self.run
 
-    def cycle(self):
-        """One teardown (volumes and secrets kept) and redeploy of the shared platform, for every test that checks
-        what survives it: (facts: the secrets store and n8n's table count before, the containers and volumes the
-        teardown left; the teardown's run; the redeploy's run)."""
+    def cycle(self) -> Cycled:
+        """One way down and up again for every test that checks what survives it, as an operator moves a platform:
+        data written through the applications, a backup (models too), a teardown (volumes and secrets kept: what it
+        left is recorded), a purge, and a restore onto a fresh base directory, which is the redeploy. One
+        whole-platform start serves the teardown's, the purge's and the restore's tests; the platform runs on after
+        it (from the new base directory)."""
         p = self.get()[0]
         if self.cycled is None:
             store = os.path.join(p.base_dir, "secrets")
             secrets = {name: open(os.path.join(store, name)).read() for name in sorted(os.listdir(store))}
+            ids = appdata.write_probes(p)
             n8n_tables = docker("exec", "aiplatform-postgres", "sh", "-c", 'psql -U "$POSTGRES_USER" -d n8n -Atc '
                                 '"SELECT count(*) FROM pg_tables WHERE tableowner = \'n8n\'"').stdout.strip()
+            dest = tempfile.mkdtemp(prefix="aiplatform-backups-")
+            backup = p.deploy({"aiplatform_backup_key": appdata.KEY, "aiplatform_backup_dest": dest,
+                               "aiplatform_backup_models": True}, playbook="playbooks/backup.yml")
+            assert backup.rc == 0, backup.stdout[-5000:] + backup.stderr[-2000:]
             down = p.deploy(playbook="playbooks/teardown.yml")
             assert down.rc == 0, down.stdout[-3000:]
             left = [n for n in docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
                     if n.startswith("aiplatform-") and not n.startswith("aiplatform-lab-")]
             volumes = docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
-            up = p.deploy()
-            self.cycled = ({"secrets": secrets, "n8n_tables": n8n_tables, "containers_left": left,
-                            "volumes_left": volumes}, down, up)
+            purge = p.deploy({"aiplatform_purge": True}, playbook="playbooks/teardown.yml")
+            assert purge.rc == 0, purge.stdout[-3000:]
+            networks = docker("network", "ls", "--filter", "label=aiplatform.stack.network=true", "--format",
+                              "{{.Name}}").stdout.split()
+            shutil.rmtree(p.base_dir)
+            p.base_dir = tempfile.mkdtemp(prefix="aiplatform-base-")
+            (name,) = appdata.archives(dest)
+            up = p.deploy({"aiplatform_backup_key": appdata.KEY, "aiplatform_restore_from": os.path.join(dest, name)},
+                          playbook="playbooks/restore.yml")
+            assert up.rc == 0, up.stdout[-6000:] + up.stderr[-2000:]
+            self.cycled = Cycled(secrets=secrets, n8n_tables=n8n_tables, ids=ids, backup=backup, dest=dest, down=down,
+                                 containers_left=left, volumes_left=volumes, purge=purge, networks_left=networks, up=up)
         return self.cycled
 
 
@@ -336,6 +372,8 @@ def shared_platform(lab):
     yield shared
     if shared.platform is not None:
         shared.platform.teardown()
+    if shared.cycled is not None:
+        shutil.rmtree(shared.cycled.dest, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
