@@ -3,7 +3,7 @@
 """Status of the services on a host: one probe round, a table, restart loops found and stopped."""
 from __future__ import annotations
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import drift
+from ansible_collections.aiplatform.stack.plugins.module_utils import drift, sizes
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import recovery as rc
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
@@ -21,8 +21,19 @@ def service_url(svc: dict, host: str, hostvars: dict) -> str | None:
     return None
 
 
+def size_lines(svc: dict, measured: dict) -> list[str]:
+    """The row's lines for what the service holds: its volumes, and its database (PostgreSQL's row: every one)."""
+    lines = [f"volume {v['name']}: {sizes.human(v['bytes'])}" for v in measured.get("volumes") or []
+             if v["service"] == svc["name"]]
+    dbs = measured.get("databases") or {}
+    mine = sorted(dbs) if svc["name"] == "postgres" else \
+        [n for n in [(svc.get("database") or {}).get("name")] if n in dbs]
+    return lines + [f"database {n}: {sizes.human(dbs[n])}" for n in mine]
+
+
 class ActionModule(PlatformAction):
-    _VALID_ARGS = frozenset(("services", "projects_dir", "stop_loops", "window", "climb", "orphans", "networks"))
+    _VALID_ARGS = frozenset(("services", "projects_dir", "stop_loops", "window", "climb", "orphans", "networks",
+                             "sizes", "disk_warn_percent", "disk_paths"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -34,9 +45,17 @@ class ActionModule(PlatformAction):
         def emit(event_type, name, message, **facts):
             self.emit(ev.make_event(event_type, name, message, **facts))
 
+        try:
+            warn = float(args.get("disk_warn_percent", 85))
+        except (TypeError, ValueError):
+            warn = -1.0
+        if not 0 < warn <= 100:
+            return dict(result, failed=True, msg=f"aiplatform_disk_warn_percent: {args.get('disk_warn_percent')!r} is "
+                        "not a percentage; set a number from 1 to 100 (85 by default)")
         # with the log tail of what does not answer: a refused login often shows only there
         found = probe_round(self, task_vars, [dict(s, with_logs=True) for s in services],
                             drift_dir=args.get("projects_dir")) if services else {}
+        measured = self._sizes(task_vars, services, dict(args, disk_warn_percent=warn)) if args.get("sizes") else {}
         for svc in services:
             entry = found.get(svc["name"], {})
             state, why = rc.diagnose(entry, window=float(args.get("window", 120)), climb=int(args.get("climb", 3)))
@@ -68,13 +87,33 @@ class ActionModule(PlatformAction):
                 details += self._certificate_lines(task_vars, svc)
             for warning in svc.get("status_warnings") or []:  # e.g. LiteLLM config-only: the applications hold its master key
                 emit(ev.SECURITY_WARNING, svc["name"], warning)
+            details += size_lines(svc, measured)
             row = rc.status_row(svc["name"], host, entry, state, service_url(svc, host, task_vars.get("hostvars", {})))
             rows.append(dict(row, details=details, drift=entry.get("drift") or []))
         if args.get("orphans") and args.get("projects_dir"):
             rows += self._orphan_rows(task_vars, [s["name"] for s in services], args["projects_dir"], host,
                                       list(args.get("networks") or []))
+        table = "\n".join([rc.format_table(rows)] + [f"{host}: {f['message']}" for f in measured.get("findings") or []])
         # stopping a looping container is a change on the host
-        return dict(result, changed=stopped_any, rows=rows, table=rc.format_table(rows), events=self.events)
+        return dict(result, changed=stopped_any, rows=rows, table=table, events=self.events,
+                    sizes={k: measured[k] for k in ("disks", "volumes", "databases") if k in measured})
+
+    def _sizes(self, task_vars: dict, services: list[dict], args: dict) -> dict:
+        """Disks, volumes and databases of this host (one platform_sizes call); each disk's finding an event of the
+        host, a WARN past the threshold."""
+        postgres = next((s.get("container") for s in services if s["name"] == "postgres"), None)
+        base = args.get("projects_dir")
+        res = self._execute_module("aiplatform.stack.platform_sizes", task_vars=task_vars, module_args={
+            "paths": ([base] if base else []) + list(args.get("disk_paths") or []), "warn_percent": args["disk_warn_percent"],
+            "state_file": f"{base}/.aiplatform-sizes.json" if base else None, "postgres": postgres})
+        if res.get("failed"):
+            self.emit(ev.make_event(ev.SERVICE_STATUS, "host", f"sizes not read: {res.get('msg')}", level="WARN",
+                                    state="unknown"))
+            return {}
+        for finding in res.get("findings") or []:
+            self.emit(ev.make_event(ev.SERVICE_STATUS, "host", finding["message"], level=finding["level"],
+                                    state="disk", disk=finding["path"]))
+        return res
 
     def _certificate_lines(self, task_vars: dict, svc: dict) -> list[str]:
         """The proxy's certificates as a client sees them (one TLS handshake per hostname, on the host): a line each

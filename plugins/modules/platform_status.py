@@ -54,6 +54,23 @@ options:
     type: list
     elements: str
     default: []
+  sizes:
+    description:
+      - Also read the host's disks (the one of O(projects_dir), the Docker data root's, and O(disk_paths)), the
+        platform's volumes and PostgreSQL's databases (M(aiplatform.stack.platform_sizes)). Each service's row gets a
+        line per volume and database it holds; each disk is a line under the table and an event of C(host), a WARN
+        at or past O(disk_warn_percent) used, with the change in free space since the last status.
+    type: bool
+    default: false
+  disk_warn_percent:
+    description: With O(sizes), the used share of a disk (percent, 1 to 100) that is a warning.
+    type: float
+    default: 85
+  disk_paths:
+    description: With O(sizes), further paths whose disks are read (the backup destination, a models disk).
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - aiplatform.stack.attributes
   - aiplatform.stack.attributes.action
@@ -105,10 +122,18 @@ rows:
             volumes: [aiplatform_ollama_data], details: ["port 127.0.0.1:11434->11434/tcp",
                                                          "volume aiplatform_ollama_data"]}]
 table:
-  description: The rows as aligned text.
+  description: The rows as aligned text (with O(sizes), a line per disk under them).
   returned: always
   type: str
   sample: "SERVICE  HOST  STATE ..."
+sizes:
+  description: With O(sizes), the readings (M(aiplatform.stack.platform_sizes)'s C(disks), C(volumes) and
+    C(databases)); empty without.
+  returned: always
+  type: dict
+  sample: {disks: [{path: /opt/aiplatform, total: 52710469632, free: 30543347712, used_percent: 40.8}],
+           volumes: [{name: aiplatform_n8n_data, service: n8n, mountpoint: /var/lib/docker/volumes/aiplatform_n8n_data/_data,
+                      bytes: 1843200}], databases: {n8n: 9867779}}
 events:
   description: RESTART_LOOP, SERVICE_STATUS, SECURITY_WARNING (a service weaker than the security model, from its
     C(status_warnings)) and ORPHANED events.

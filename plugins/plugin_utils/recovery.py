@@ -140,6 +140,8 @@ class Recovery:
         return {"state": state, "attempts": 0, "why": f"its dependency {names} is not healthy"}
 
     def recover(self, svc: dict, entry: dict) -> dict:
+        """The next action of the service's category, attempt after attempt, until it is healthy and stays so, or
+        the list ends (a call for manual action that says why, a crash loop stopped)."""
         name = svc["name"]
         state, why = diagnose(entry)
         if state == HEALTHY:
@@ -152,35 +154,20 @@ class Recovery:
             attempt += 1
             action = next_action(state, attempt, category)
             if action == MANUAL:
-                if state == CRASH_LOOP and not self.check_mode:
-                    self.stop(svc)
-                cause = f"{why}. " if category and why else ""  # what the last attempt failed on
-                self._event(ev.RECOVERY_NEEDED, name, f"{state} after {attempt - 1} recovery attempt(s): "
-                            f"{cause}{advice(state, category, logs)}", category=category or state)
-                return {"state": state, "attempts": attempt - 1, "why": why}
+                return self._manual(svc, state, attempt - 1, why, category, logs)
             self._event(ev.RECOVERY_START, name, f"{state} ({why}); attempt {attempt}: {action}", category=state,
                         attempt=attempt, action=action)
             if self.check_mode:
                 return {"state": state, "attempts": 0, "would": action}
             if attempt > 1:  # back off between attempts: give a dependency or the engine time to settle
                 self.sleep(attempt_delay(attempt))
-            res = self.act(svc, action)
-            if res.get("failed"):
-                category, why = res.get("category", "unknown"), res.get("cause") or res.get("msg", "")
-                continue
-            waited = self.wait([svc], self.probe, self.emit, clock=self.clock, sleep=self.sleep).get(name, {})
-            ended = waited
-            if waited.get("state") == "healthy":
-                relapse = self._unstable(svc, waited)
-                if not relapse:
-                    self._event(ev.RECOVERY_SUCCESS, name, f"healthy again after {action} (attempt {attempt})",
-                                attempt=attempt, action=action)
-                    return {"state": "recovered", "attempts": attempt, "action": action}
-                ended = dict(relapse, state=relapse["verdict"])
-                if relapse["verdict"] != "engine_restarted":
-                    self._event(ev.RESTART_LOOP, name, f"healthy, then {relapse.get('detail')}",
-                                category="crash_loop", logs=relapse.get("logs", []))
+            ended = self._attempt(svc, action, attempt)
+            if not ended:
+                return {"state": "recovered", "attempts": attempt, "action": action}
             why, logs = ended.get("detail", ""), ended.get("logs", logs)
+            if ended.get("failed"):  # the action itself failed
+                category = ended["category"]
+                continue
             if ended.get("state") == "engine_restarted":
                 # stopped with the Docker engine, no fault of its own: the same action again, not the next one;
                 # an engine that keeps restarting is the operator's to look at (category engine), not a crash loop
@@ -196,6 +183,37 @@ class Recovery:
             state = CRASH_LOOP if ended.get("state") == "crash_loop" else UNHEALTHY
             if ended.get("state") in (err.CONFIG, err.ENGINE):  # a refused login, an engine gone: no action cures it
                 category = ended["state"]
+
+    def _attempt(self, svc: dict, action: str, attempt: int) -> dict:
+        """One action and the wait after it: {} when the service is healthy and stayed so (RECOVERY_SUCCESS said
+        so); else how it ended: {failed, category, detail} when the action failed, or the wait's (or relapse's) entry
+        with its state."""
+        name = svc["name"]
+        res = self.act(svc, action)
+        if res.get("failed"):
+            return {"failed": True, "category": res.get("category", "unknown"),
+                    "detail": res.get("cause") or res.get("msg", "")}
+        waited = self.wait([svc], self.probe, self.emit, clock=self.clock, sleep=self.sleep).get(name, {})
+        if waited.get("state") != "healthy":
+            return waited or {"state": "unhealthy"}
+        relapse = self._unstable(svc, waited)
+        if not relapse:
+            self._event(ev.RECOVERY_SUCCESS, name, f"healthy again after {action} (attempt {attempt})",
+                        attempt=attempt, action=action)
+            return {}
+        if relapse["verdict"] != "engine_restarted":
+            self._event(ev.RESTART_LOOP, name, f"healthy, then {relapse.get('detail')}", category="crash_loop",
+                        logs=relapse.get("logs", []))
+        return dict(relapse, state=relapse["verdict"])
+
+    def _manual(self, svc: dict, state: str, attempts: int, why: str, category: str | None, logs: list[str]) -> dict:
+        """The end of the list: a call for manual action (a crash loop is stopped first, volumes kept)."""
+        if state == CRASH_LOOP and not self.check_mode:
+            self.stop(svc)
+        cause = f"{why}. " if category and why else ""  # what the last attempt failed on
+        self._event(ev.RECOVERY_NEEDED, svc["name"], f"{state} after {attempts} recovery attempt(s): "
+                    f"{cause}{advice(state, category, logs)}", category=category or state)
+        return {"state": state, "attempts": attempts, "why": why}
 
     def _unstable(self, svc: dict, waited: dict) -> dict:
         """Healthy is not recovered until it stays so for stable_seconds: the probe entry that says it did not (its

@@ -1,6 +1,7 @@
 """After the deploy: status, restart-loop prevention, recovery by category, teardown; no data or secret lost."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -47,6 +48,31 @@ def test_status_table(platform, deployed):
     assert "SERVICE   HOST       STATE" in run.stdout
     line = next(x for x in run.stdout.splitlines() if '"litellm   localhost' in x)
     assert "healthy" in line and "http://127.0.0.1:4000" in line and "HTTP 200" in line
+    # sizes: each volume and database under its service, each disk under the table
+    assert re.search(r"- volume aiplatform_postgres_data: [0-9.]+ MiB", run.stdout), run.stdout[-3000:]
+    assert re.search(r"- database platform: [0-9.]+ MiB", run.stdout)
+    assert re.search(r"localhost: disk of \S+: [0-9.]+% used", run.stdout)
+
+
+def test_status_warns_of_a_disk_past_the_threshold_with_its_trend(platform, deployed, tmp_path):
+    # a small disk the test makes (tmpfs, 8 MiB) filled to 94 %, watched beside the base directory's
+    small = str(tmp_path / "small-disk")
+    os.mkdir(small)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", small], check=True)
+    try:
+        with open(os.path.join(small, "fill"), "wb") as fh:
+            fh.write(b"\0" * (7680 * 1024))
+        run = platform.deploy({"aiplatform_disk_paths": [small]}, playbook="playbooks/status.yml")
+    finally:
+        subprocess.run(["umount", small], check=False)
+    assert run.rc == 0, run.stdout[-3000:]
+    disks = {e["disk"]: e for e in run.of(ev.SERVICE_STATUS, "host") if e.get("state") == "disk"}
+    assert disks[small]["level"] == "WARN", disks
+    used = float(re.search(r"([0-9.]+)% used", disks[small]["message"]).group(1))
+    assert 90 <= used <= 100 and "aiplatform_disk_warn_percent (85)" in disks[small]["message"], disks[small]
+    # the base directory's disk was read by the status before: its trend since then
+    others = [e for path, e in disks.items() if path != small]
+    assert others and all(" free since " in e["message"] for e in others), others
 
 
 def test_status_finds_a_restart_loop_and_stops_it(platform, deployed):
