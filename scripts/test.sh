@@ -105,7 +105,8 @@ if [ $# -eq 0 ]; then
   # The three-host lab runs on engines of its own, inside containers of this one (lab/multihost.py): its module is a
   # second lane, a pytest of its own beside the main one, which mostly waits on health checks. The main lane waits
   # for it to end before a test stops this machine's engine (AIPLATFORM_SIDE_LANE_END, tests/integration/conftest.py).
-  background multihost pytest tests/integration/test_multihost.py --durations=0 -p no:cacheprovider
+  # It runs niced: the main lane's timed cases (crash-loop detection, concurrent runs) keep the cores first.
+  background multihost nice -n 10 pytest tests/integration/test_multihost.py --durations=0 -p no:cacheprovider
   export AIPLATFORM_SIDE_LANE_END="${bg_log[multihost]}.end"
   rc=0
   stage pytest pytest tests --ignore=tests/integration/test_multihost.py --durations=0 || rc=$?
