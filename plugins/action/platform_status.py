@@ -26,8 +26,9 @@ def size_lines(svc: dict, measured: dict) -> list[str]:
     lines = [f"volume {v['name']}: {sizes.human(v['bytes'])}" for v in measured.get("volumes") or []
              if v["service"] == svc["name"]]
     dbs = measured.get("databases") or {}
+    declared = svc.get("database") or []  # one database, or a list of them (Dify's)
     mine = sorted(dbs) if svc["name"] == "postgres" else \
-        [n for n in [(svc.get("database") or {}).get("name")] if n in dbs]
+        [d.get("name") for d in (declared if isinstance(declared, list) else [declared]) if d.get("name") in dbs]
     return lines + [f"database {n}: {sizes.human(dbs[n])}" for n in mine]
 
 
@@ -99,8 +100,8 @@ class ActionModule(PlatformAction):
                     sizes={k: measured[k] for k in ("disks", "volumes", "databases") if k in measured})
 
     def _sizes(self, task_vars: dict, services: list[dict], args: dict) -> dict:
-        """Disks, volumes and databases of this host (one platform_sizes call); each disk's finding an event of the
-        host, a WARN past the threshold."""
+        """Disks, volumes and databases of this host (one platform_sizes call); a disk past the threshold a WARN
+        event of the host."""
         postgres = next((s.get("container") for s in services if s["name"] == "postgres"), None)
         base = args.get("projects_dir")
         res = self._execute_module("aiplatform.stack.platform_sizes", task_vars=task_vars, module_args={
@@ -111,8 +112,9 @@ class ActionModule(PlatformAction):
                                     state="unknown"))
             return {}
         for finding in res.get("findings") or []:
-            self.emit(ev.make_event(ev.SERVICE_STATUS, "host", finding["message"], level=finding["level"],
-                                    state="disk", disk=finding["path"]))
+            if finding["level"] == "WARN":  # a disk with room is a line of the table, not an event
+                self.emit(ev.make_event(ev.SERVICE_STATUS, "host", finding["message"], level="WARN", state="disk",
+                                        disk=finding["path"]))
         return res
 
     def _certificate_lines(self, task_vars: dict, svc: dict) -> list[str]:

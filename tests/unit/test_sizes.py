@@ -76,17 +76,21 @@ def test_the_reading_is_kept_private_and_read_back(tmp_path):
 PROBE, SIZES = "aiplatform.stack.service_probe", "aiplatform.stack.platform_sizes"
 RUNNING = {"verdict": "ready", "detail": "ok", "containers": [{"name": "c", "status": "running", "restart_count": 0}]}
 N8N = {"name": "n8n", "project": "aiplatform-n8n", "probe": {"type": "http", "port": 5678}, "database": {"name": "n8n"}}
+DIFY = {"name": "dify", "project": "aiplatform-dify", "probe": {"type": "http", "port": 80},
+        "database": [{"name": "dify"}, {"name": "dify_plugin"}]}
+OWUI = {"name": "openwebui", "project": "aiplatform-openwebui", "probe": {"type": "http", "port": 8080}, "database": None}
 PG = {"name": "postgres", "project": "aiplatform-postgres", "container": "aiplatform-postgres",
       "probe": {"type": "tcp", "port": 5432}}
 MEASURED = {"disks": [], "volumes": [{"name": "aiplatform_n8n_data", "service": "n8n", "mountpoint": "/v", "bytes": 3 * 1024 ** 2}],
-            "databases": {"n8n": 9 * 1024 ** 2, "platform": 7 * 1024 ** 2},
-            "findings": [{"path": "/srv/aiplatform", "level": "WARN", "message": "disk of /srv/aiplatform: 91% used"}]}
+            "databases": {"n8n": 9 * 1024 ** 2, "platform": 7 * 1024 ** 2, "dify": 1024 ** 2, "dify_plugin": 2 * 1024 ** 2},
+            "findings": [{"path": "/srv/aiplatform", "level": "WARN", "message": "disk of /srv/aiplatform: 91% used"},
+                         {"path": "/var/lib/docker", "level": "INFO", "message": "disk of /var/lib/docker: 40% used"}]}
 
 
 def status(measured, **args):
     def answer(name, module_args):
-        return {"services": {"n8n": RUNNING, "postgres": RUNNING}} if name == PROBE else measured
-    return run_action(platform_status, {"services": [PG, N8N], "projects_dir": "/srv/aiplatform", **args}, answer,
+        return {"services": {n: RUNNING for n in ("n8n", "postgres", "dify", "openwebui")}} if name == PROBE else measured
+    return run_action(platform_status, {"services": [PG, N8N, DIFY, OWUI], "projects_dir": "/srv/aiplatform", **args}, answer,
                       {"inventory_hostname": "node1", "hostvars": {}})
 
 
@@ -97,9 +101,13 @@ def test_status_shows_each_services_volumes_and_databases_and_warns_of_a_full_di
                      "state_file": "/srv/aiplatform/.aiplatform-sizes.json", "postgres": "aiplatform-postgres"}
     rows = {r["service"]: r for r in result["rows"]}
     assert rows["n8n"]["details"] == ["volume aiplatform_n8n_data: 3.0 MiB", "database n8n: 9.0 MiB"]
-    assert rows["postgres"]["details"] == ["database n8n: 9.0 MiB", "database platform: 7.0 MiB"]
-    assert result["table"].splitlines()[-1] == "node1: disk of /srv/aiplatform: 91% used"
-    (warn,) = events_of(result, "SERVICE_STATUS", "host")
+    assert rows["dify"]["details"] == ["database dify: 1.0 MiB", "database dify_plugin: 2.0 MiB"]
+    assert rows["openwebui"]["details"] == []
+    assert rows["postgres"]["details"] == ["database dify: 1.0 MiB", "database dify_plugin: 2.0 MiB",
+                                           "database n8n: 9.0 MiB", "database platform: 7.0 MiB"]
+    assert result["table"].splitlines()[-2:] == ["node1: disk of /srv/aiplatform: 91% used",
+                                                 "node1: disk of /var/lib/docker: 40% used"]
+    (warn,) = events_of(result, "SERVICE_STATUS", "host")  # a disk with room is no event
     assert warn["level"] == "WARN" and warn["state"] == "disk" and warn["disk"] == "/srv/aiplatform"
     assert result["sizes"]["databases"] == MEASURED["databases"]
 
