@@ -58,8 +58,8 @@ options:
     description:
       - Also read the host's disks (the one of O(projects_dir), the Docker data root's, and O(disk_paths)), the
         platform's volumes and PostgreSQL's databases (M(aiplatform.stack.platform_sizes)). Each service's row gets a
-        line per volume and database it holds; each disk is a line under the table and an event of C(host), a WARN
-        at or past O(disk_warn_percent) used, with the change in free space since the last status.
+        line per volume and database it holds; each disk is a line under the table, with the change in free space
+        since the last status; a disk at or past O(disk_warn_percent) used is also a WARN event of C(host).
     type: bool
     default: false
   disk_warn_percent:
