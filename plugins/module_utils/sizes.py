@@ -9,9 +9,10 @@ import json
 import os
 import time
 
+from .orphans import PROJECT_LABEL, PROJECT_PREFIX
+
 # the listing of the platform's volumes with their compose project and mount point, one line each
-VOLUME_FORMAT = '{{.Name}}\t{{.Label "com.docker.compose.project"}}\t{{.Mountpoint}}'
-PROJECT_PREFIX = "aiplatform-"
+VOLUME_FORMAT = '{{.Name}}\t{{.Label "' + PROJECT_LABEL + '"}}\t{{.Mountpoint}}'
 # every database of the server but its templates, with its size in bytes
 DATABASE_SIZES_SQL = "SELECT datname || chr(9) || pg_database_size(datname) FROM pg_database WHERE NOT datistemplate"
 
