@@ -9,7 +9,7 @@ import base64
 import json
 import time
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import backup
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup, restic
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import secrets_bundle
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action import ArchiveAction
@@ -20,7 +20,8 @@ STEPS = ("check", "secrets", "volumes", "databases", "done")
 def judge(checked: dict, key: str, catalog: dict, here: list[str], force: bool, any_version: bool) -> tuple[dict, list[str]]:
     """(restore plan, reasons to refuse) from what the host's check step found; pure, so it is unit-tested."""
     text = checked["manifest_text"]
-    if not backup.seal_matches(text, checked.get("seal", ""), key):
+    # a restic run is authenticated by restic itself (every byte read back in the check); an archive by its seal
+    if not checked.get("authenticated") and not backup.seal_matches(text, checked.get("seal", ""), key):
         return {}, ["manifest.json: its seal does not match (changed after the backup, or another "
                     "aiplatform_backup_key)"]
     manifest = json.loads(text)
@@ -41,12 +42,15 @@ def judge(checked: dict, key: str, catalog: dict, here: list[str], force: bool, 
         reasons.append(f"volume(s) {', '.join(present)} exist on this host; restore refuses to overwrite them: "
                        f"teardown.yml with aiplatform_purge=true first, or set aiplatform_restore_force=true")
     wanted.update(name=manifest.get("name"), size=manifest.get("size"), created=manifest.get("created"))
+    if checked.get("snapshot"):
+        wanted["snapshot"] = checked["snapshot"]
     return wanted, reasons
 
 
 class ActionModule(ArchiveAction):
     _VALID_ARGS = frozenset(("step", "archive", "key", "catalog", "here", "force", "any_version", "secrets_dir",
-                             "plan", "pull", "started_at"))
+                             "plan", "pull", "started_at", "repository", "image", "snapshot", "from_host",
+                             "repository_env"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -56,7 +60,11 @@ class ActionModule(ArchiveAction):
         try:
             if step not in STEPS:
                 raise backup.BackupError(f"step: one of {', '.join(STEPS)}", "config")
-            problem = secrets_bundle.key_problem(args.get("key")) if step in ("check", "secrets") else None
+            keyed = ("check", "secrets", "volumes", "databases") if args.get("repository") else ("check", "secrets")
+            problem = secrets_bundle.key_problem(args.get("key")) if step in keyed else None
+            if not problem and args.get("repository"):
+                problem = restic.repository_problem(args["repository"]) or restic.env_problem(
+                    dict(args.get("repository_env") or {}))
             if problem:
                 raise backup.BackupError(problem, "config")
             out = getattr(self, f"do_{step}")(args, task_vars)
@@ -70,15 +78,35 @@ class ActionModule(ArchiveAction):
             self.cleanup()
         return dict(result, events=self.events, seconds=round(time.monotonic() - started, 3), **out)
 
+    @staticmethod
+    def store(args: dict) -> dict:
+        """The arguments that point the host module at a restic repository (none: an archive's directory)."""
+        if not args.get("repository"):
+            return {}
+        return {"repository": args["repository"], "password": args["key"],
+                "repository_env": dict(args.get("repository_env") or {}),
+                "image": args.get("image") or "restic/restic:0.19.1"}
+
+    @staticmethod
+    def source(args: dict) -> str:
+        """Where the parts are read: the run's snapshot in a repository, else the archive's directory."""
+        return (args.get("plan") or {}).get("snapshot") or args["archive"]
+
     def do_check(self, args: dict, task_vars: dict) -> dict:
-        checked = self.step(task_vars, step="check", archive=args["archive"])
+        if args.get("repository"):
+            checked = self.step(task_vars, step="check_snapshot", host=self.host, from_host=args.get("from_host") or
+                                self.host, which=args.get("snapshot") or "latest", **self.store(args))
+            args = dict(args, archive=f"{args['repository']} ({checked['run']})")
+        else:
+            checked = self.step(task_vars, step="check", archive=args["archive"])
         wanted, reasons = judge(checked, args["key"], args["catalog"], list(args.get("here") or []),
                                 bool(args.get("force")), bool(args.get("any_version")))
         if reasons:
             raise backup.BackupError(f"{args['archive']}: nothing was changed:\n- " + "\n- ".join(reasons), "config")
         for skipped in wanted["skipped"]:
             self.emit(ev.make_event(ev.RESTORE_PART, "restore", f"not for this host: {skipped}"))
-        self.emit(ev.make_event(ev.RESTORE_START, "restore", f"restoring {wanted['name']} ({backup.human(wanted['size'] or 0)}, "
+        size = f"{backup.human(wanted['size'])}, " if wanted.get("size") else ""
+        self.emit(ev.make_event(ev.RESTORE_START, "restore", f"restoring {wanted['name']} ({size}"
                                 f"taken {wanted['created']}): {len(wanted['databases'])} database file(s), "
                                 f"{len(wanted['volumes'])} volume(s){', secrets' if wanted['secrets'] else ''}",
                                 size=wanted["size"], archive=args["archive"]))
@@ -87,6 +115,14 @@ class ActionModule(ArchiveAction):
     def do_secrets(self, args: dict, task_vars: dict) -> dict:
         if not args["plan"].get("secrets"):
             return {"changed": False, "restored": []}
+        if args.get("repository"):  # read and written on the host: restic decrypts there, with the key
+            here = set(args.get("here") or [])
+            wanted = [name for name in args["plan"].get("secret_services") or [] if name in here]
+            done = self.step(task_vars, step="restore_secrets", archive=self.source(args), services=wanted,
+                             secrets_dir=args["secrets_dir"], force=bool(args.get("force")),
+                             **self.store(args))["restored"]
+            self.emit(ev.make_event(ev.RESTORE_PART, "restore", f"secrets of {', '.join(done) or 'no service'} restored"))
+            return {"changed": bool(done), "restored": done}
         slurped = self._execute_module("ansible.builtin.slurp", module_args={"src": f"{args['archive']}/{backup.SECRETS}"},
                                        task_vars=task_vars)
         if slurped.get("failed"):
@@ -102,12 +138,12 @@ class ActionModule(ArchiveAction):
         wanted, done = args["plan"], []
         for item in wanted.get("volumes") or []:
             started = time.monotonic()
-            done += self.step(task_vars, step="restore_volumes", archive=args["archive"], items=[item],
+            done += self.step(task_vars, step="restore_volumes", archive=self.source(args), items=[item],
                               images=wanted["images"], force=bool(args.get("force")),
-                              pull=bool(args.get("pull", True)))["restored"]
-            self.emit(ev.make_event(ev.RESTORE_PART, item["service"], f"volume {item['volume']} restored "
-                                    f"({backup.human(item['size'])})", duration=round(time.monotonic() - started, 3),
-                                    size=item["size"]))
+                              pull=bool(args.get("pull", True)), **self.store(args))["restored"]
+            size = f" ({backup.human(item['size'])})" if item.get("size") is not None else ""
+            self.emit(ev.make_event(ev.RESTORE_PART, item["service"], f"volume {item['volume']} restored{size}",
+                                    duration=round(time.monotonic() - started, 3), size=item.get("size")))
         return {"changed": bool(done), "restored": done}
 
     def do_databases(self, args: dict, task_vars: dict) -> dict:
@@ -116,9 +152,9 @@ class ActionModule(ArchiveAction):
             return {"changed": False, "restored": []}
         pg = args["catalog"]["postgres"]
         postgres = {"container": pg["container"], "admin_user": (pg.get("admin") or {}).get("user", "postgres")}
-        done = self.step(task_vars, step="restore_databases", archive=args["archive"], items=wanted["databases"],
+        done = self.step(task_vars, step="restore_databases", archive=self.source(args), items=wanted["databases"],
                          postgres=postgres, skip_roles=[wanted["old_admin"]] if wanted.get("old_admin") else [],
-                         force=bool(args.get("force")))["restored"]
+                         force=bool(args.get("force")), **self.store(args))["restored"]
         return {"changed": bool(done), "restored": done}
 
     def do_done(self, args: dict, task_vars: dict) -> dict:

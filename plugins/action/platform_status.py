@@ -3,7 +3,7 @@
 """Status of the services on a host: one probe round, a table, restart loops found and stopped."""
 from __future__ import annotations
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import drift, sizes
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup, drift, sizes
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import recovery as rc
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
@@ -34,7 +34,7 @@ def size_lines(svc: dict, measured: dict) -> list[str]:
 
 class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("services", "projects_dir", "stop_loops", "window", "climb", "orphans", "networks",
-                             "sizes", "disk_warn_percent", "disk_paths"))
+                             "sizes", "disk_warn_percent", "disk_paths", "backup_max_age"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -53,10 +53,18 @@ class ActionModule(PlatformAction):
         if not 0 < warn <= 100:
             return dict(result, failed=True, msg=f"aiplatform_disk_warn_percent: {args.get('disk_warn_percent')!r} is "
                         "not a percentage; set a number from 1 to 100 (85 by default)")
+        try:
+            max_age = float(args.get("backup_max_age", 26))
+        except (TypeError, ValueError):
+            max_age = -1.0
+        if max_age < 0:
+            return dict(result, failed=True, msg=f"aiplatform_backup_max_age: {args.get('backup_max_age')!r} is not a "
+                        "number of hours; set 26 (the default: a daily backup a little late), or 0 to never warn")
         # with the log tail of what does not answer: a refused login often shows only there
         found = probe_round(self, task_vars, [dict(s, with_logs=True) for s in services],
                             drift_dir=args.get("projects_dir")) if services else {}
-        measured = self._sizes(task_vars, services, dict(args, disk_warn_percent=warn)) if args.get("sizes") else {}
+        measured = self._sizes(task_vars, services, dict(args, disk_warn_percent=warn, backup_max_age=max_age)) \
+            if args.get("sizes") else {}
         for svc in services:
             entry = found.get(svc["name"], {})
             state, why = rc.diagnose(entry, window=float(args.get("window", 120)), climb=int(args.get("climb", 3)))
@@ -106,15 +114,16 @@ class ActionModule(PlatformAction):
         base = args.get("projects_dir")
         res = self._execute_module("aiplatform.stack.platform_sizes", task_vars=task_vars, module_args={
             "paths": ([base] if base else []) + list(args.get("disk_paths") or []), "warn_percent": args["disk_warn_percent"],
-            "state_file": f"{base}/.aiplatform-sizes.json" if base else None, "postgres": postgres})
+            "state_file": f"{base}/.aiplatform-sizes.json" if base else None, "postgres": postgres,
+            "backup_record": f"{base}/{backup.RECORD}" if base else None, "backup_max_age": args["backup_max_age"]})
         if res.get("failed"):
             self.emit(ev.make_event(ev.SERVICE_STATUS, "host", f"sizes not read: {res.get('msg')}", level="WARN",
                                     state="unknown"))
             return {}
         for finding in res.get("findings") or []:
-            if finding["level"] == "WARN":  # a disk with room is a line of the table, not an event
-                self.emit(ev.make_event(ev.SERVICE_STATUS, "host", finding["message"], level="WARN", state="disk",
-                                        disk=finding["path"]))
+            if finding["level"] == "WARN":  # a disk with room, a recent backup: a line of the table, not an event
+                self.emit(ev.make_event(ev.SERVICE_STATUS, "host", finding["message"], level="WARN",
+                                        state=finding.get("kind", "disk"), disk=finding.get("path")))
         return res
 
     def _certificate_lines(self, task_vars: dict, svc: dict) -> list[str]:

@@ -155,8 +155,10 @@ def restore_plan(manifest: dict, catalog: dict, here: list[str]) -> dict:
                 databases.append(item)
             else:
                 skipped.append(f"{item['path']} (postgres is not placed on this host)")
-    has_secrets = any(item.get("kind") == "secrets" for item in manifest.get("files") or [])
-    return {"volumes": volumes, "databases": databases, "secrets": has_secrets, "images": images,
+    secrets = [item for item in manifest.get("files") or [] if item.get("kind") == "secrets"]
+    secret_services = sorted({name for item in secrets for name in item.get("services") or [] if name in here})
+    return {"volumes": volumes, "databases": databases, "secrets": bool(secrets), "images": images,
+            "secret_services": secret_services,
             "skipped": skipped, "old_admin": (manifest.get("postgres") or {}).get("admin_user")}
 
 
@@ -267,13 +269,15 @@ def idempotent_roles(sql: str, skip: tuple[str, ...] = ()) -> str:
 
 # -- commands ----------------------------------------------------------------------------------------------------------
 def run_files(argv: list[str], stdin_path: str | None = None, stdout_path: str | None = None,
-              timeout: float | None = None) -> tuple[int, str, str]:
-    """Run `argv` with stdin from a file and stdout into a file (binary, any size); bounded like every docker call."""
+              timeout: float | None = None, env: dict | None = None) -> tuple[int, str, str]:
+    """Run `argv` with stdin from a file and stdout into a file (binary, any size); bounded like every docker call.
+
+    env: the whole environment of the command (None: this process's)."""
     limit = timeout if timeout is not None else max(limit_for(argv), DATA_LIMIT if stdout_path or stdin_path else 0)
     fin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
     fout = open(stdout_path, "wb") if stdout_path else subprocess.PIPE
     try:
-        proc = subprocess.Popen(argv, stdin=fin, stdout=fout, stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(argv, stdin=fin, stdout=fout, stderr=subprocess.PIPE, start_new_session=True, env=env)
         try:
             out, err = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -354,17 +358,20 @@ class Archive:
                        f"{vol['service']}: tar of {vol['name']} (with {vol['image']})",
                        stdout_path=os.path.join(where, rel))
         finally:
-            if paused:
-                rc, dummy, err = self.run([self.docker, "unpause", *paused])
-                seconds = round(self.clock() - started, 3)
-                if rc != 0:
-                    self.emit("BACKUP_FAIL", vol["service"], f"could not resume {', '.join(paused)}: {err.strip()}; "
-                              f"run docker unpause {' '.join(paused)}", category="engine")
-                else:
-                    self.emit("BACKUP_RESUME", vol["service"], f"resumed {', '.join(paused)} after {seconds:g} s",
-                              duration=seconds)
+            self._resume(paused, vol["service"], started)
         return {"path": rel, "kind": "volume", "service": vol["service"], "volume": vol["name"], "key": vol["key"],
                 "project": vol["project"], "image": vol["image"], "seconds": round(self.clock() - started, 3)}
+
+    def _resume(self, paused: list[str], service: str, started: float) -> None:
+        if not paused:
+            return
+        rc, dummy, err = self.run([self.docker, "unpause", *paused])
+        seconds = round(self.clock() - started, 3)
+        if rc != 0:
+            self.emit("BACKUP_FAIL", service, f"could not resume {', '.join(paused)}: {err.strip()}; "
+                      f"run docker unpause {' '.join(paused)}", category="engine")
+        else:
+            self.emit("BACKUP_RESUME", service, f"resumed {', '.join(paused)} after {seconds:g} s", duration=seconds)
 
     def _pause(self, vol: dict) -> list[str]:
         """Pause the running containers that write the volume's files (a consistent copy); [] when none runs."""
@@ -386,18 +393,32 @@ class Archive:
                 raise BackupError(f"{item['service']}: volume {name} exists; restore refuses to overwrite it "
                                   f"(aiplatform_restore_force=true replaces it)", "config")
             self._must([self.docker, "volume", "rm", name], f"{item['service']}: remove volume {name}", "engine")
-        if self.run([self.docker, "image", "inspect", image])[0] != 0:
-            if not pull:
-                raise BackupError(f"{item['service']}: image {image} is not on this host and aiplatform_pull is "
-                                  f"never; load it first", "image")
-            self._must([self.docker, "pull", image], f"{item['service']}: pull {image}", "image")
+        self.need_image(image, item["service"], pull)
         # compose's labels: the project's `up` adopts the volume as its own
         self._must([self.docker, "volume", "create", "--label", f"com.docker.compose.project={item['project']}",
                     "--label", f"com.docker.compose.volume={item['key']}", name],
                    f"{item['service']}: create volume {name}", "engine")
-        self._must(tar_argv(self.docker, name, image, extract=True), f"{item['service']}: extract {item['path']}",
-                   stdin_path=os.path.join(archive, item["path"]))
+        self.fill_volume(archive, item, image)
         return name
+
+    def need_image(self, image: str, service: str, pull: bool) -> None:
+        if self.run([self.docker, "image", "inspect", image])[0] != 0:
+            if not pull:
+                raise BackupError(f"{service}: image {image} is not on this host and aiplatform_pull is "
+                                  f"never; load it first", "image")
+            self._must([self.docker, "pull", image], f"{service}: pull {image}", "image")
+
+    # where a restore reads its parts from: the archive's files here, a restic repository in ResticArchive
+    def fill_volume(self, archive: str, item: dict, image: str) -> None:
+        self._must(tar_argv(self.docker, item["volume"], image, extract=True),
+                   f"{item['service']}: extract {item['path']}", stdin_path=os.path.join(archive, item["path"]))
+
+    def read_text(self, archive: str, item: dict) -> str:
+        with open(os.path.join(archive, item["path"])) as fh:
+            return fh.read()
+
+    def feed(self, argv: list[str], what: str, archive: str, item: dict) -> None:
+        self._must(argv, what, stdin_path=os.path.join(archive, item["path"]))
 
     def restore_databases(self, archive: str, postgres: dict, items: list[dict], roles_admin: tuple[str, ...],
                           force: bool = False) -> list[str]:
@@ -415,8 +436,7 @@ class Archive:
         for item in items:
             if item["kind"] != "roles":
                 continue
-            with open(os.path.join(archive, item["path"])) as fh:
-                sql = idempotent_roles(fh.read(), tuple(roles_admin) + (admin,))
+            sql = idempotent_roles(self.read_text(archive, item), tuple(roles_admin) + (admin,))
             self._sql(psql, sql, "roles")
             done.append("roles")
         from .pg import ident  # a name from the manifest reaches SQL only as a checked identifier
@@ -428,9 +448,8 @@ class Archive:
             if item["database"] in present:
                 self._sql(psql, f"DROP DATABASE {db} WITH (FORCE);\n", item["database"])
             self._sql(psql, f"CREATE DATABASE {db} OWNER {owner};\n", item["database"])
-            self._must([self.docker, "exec", "-i", container, "pg_restore", "-U", admin, "-d", item["database"],
-                        "--exit-on-error", "--single-transaction"], f"pg_restore {item['database']}",
-                       stdin_path=os.path.join(archive, item["path"]))
+            self.feed([self.docker, "exec", "-i", container, "pg_restore", "-U", admin, "-d", item["database"],
+                       "--exit-on-error", "--single-transaction"], f"pg_restore {item['database']}", archive, item)
             self.emit("RESTORE_PART", item["service"], f"database {item['database']} restored",
                       duration=round(self.clock() - started, 3), size=item.get("size"))
             done.append(item["database"])
@@ -473,6 +492,53 @@ def write_private(path: str, text: str) -> None:
 def remove_archives(dest: str, names: list[str]) -> None:
     for name in names:
         shutil.rmtree(os.path.join(dest, name), ignore_errors=True)
+
+
+# -- the last backup, for status -------------------------------------------------------------------------------------
+RECORD = ".aiplatform-backup.json"  # in the base directory: what status reads, no key needed
+
+
+def read_record(path: str) -> dict:
+    try:
+        with open(path) as fh:
+            record = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def write_record(path: str, **facts) -> dict:
+    """Keep the last backup's (or data check's) facts, merged with those kept; private to root, replaced at once."""
+    record = dict(read_record(path), **facts)
+    write_private(path + ".tmp", json.dumps(record, indent=2, sort_keys=True))
+    os.replace(path + ".tmp", path)
+    return record
+
+
+def ago(seconds: float) -> str:
+    hours = max(0.0, seconds) / 3600
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"
+
+
+def record_finding(record: dict, max_age_hours: float, now: float | None = None) -> dict:
+    """The status line of a host's last backup: {kind, level, message}; WARN past `max_age_hours` (0: never)."""
+    now = time.time() if now is None else now
+    if record.get("time") is None:
+        return {"kind": "backup", "level": "INFO", "message": "backup: none recorded on this host (playbooks/backup.yml)"}
+    age = now - float(record["time"])
+    message = f"backup: last {record.get('name')} {ago(age)} ago, into {record.get('where')}"
+    if record.get("size") is not None:
+        stored = f", +{human(int(record['added']))} stored" if record.get("added") is not None else ""
+        message += f" ({human(int(record['size']))} read{stored})"
+    if record.get("verified"):
+        message += f"; its data last verified {ago(now - float(record['verified']))} ago ({record.get('verified_subset')})"
+    stale = max_age_hours > 0 and age > max_age_hours * 3600
+    if stale:
+        message += (f"; older than aiplatform_backup_max_age ({max_age_hours:g} h): run playbooks/backup.yml, or find "
+                    f"why the scheduled run fails")
+    return {"kind": "backup", "level": "WARN" if stale else "INFO", "message": message}
 
 
 # -- the host's steps (the module calls these) ------------------------------------------------------------------------

@@ -54,6 +54,7 @@ BACKUP_PAUSE = "BACKUP_PAUSE"  # containers paused while their volume is copied
 BACKUP_RESUME = "BACKUP_RESUME"
 BACKUP_PRUNED = "BACKUP_PRUNED"
 BACKUP_SUCCESS = "BACKUP_SUCCESS"
+BACKUP_VERIFIED = "BACKUP_VERIFIED"  # restic check read back a share of the repository's data (aiplatform_backup_verify)
 BACKUP_FAIL = "BACKUP_FAIL"
 RESTORE_START = "RESTORE_START"
 RESTORE_PART = "RESTORE_PART"

@@ -114,7 +114,7 @@ def save(path: str, reading: dict) -> None:
 
 
 def findings(current: dict, previous: dict, warn_percent: float, now: float | None = None) -> list[dict]:
-    """One finding per disk: {path, level, message}; WARN at or past `warn_percent` used, with the change in free
+    """One finding per disk: {kind, path, level, message}; WARN at or past `warn_percent` used, with the change in free
     space since the previous reading (when one was kept for that path)."""
     now = time.time() if now is None else now
     before = {d["path"]: d for d in previous.get("disks") or []}
@@ -130,5 +130,5 @@ def findings(current: dict, previous: dict, warn_percent: float, now: float | No
         if level == "WARN":
             message += (f"; past aiplatform_disk_warn_percent ({warn_percent:g}): free space (docker image prune, "
                         "old backups, unused models) before the applications stop on a full disk")
-        out.append({"path": d["path"], "level": level, "message": message})
+        out.append({"kind": "disk", "path": d["path"], "level": level, "message": message})
     return out

@@ -16,6 +16,12 @@ description:
     manifest. C(close) seals it, drops C(.partial) and prunes beyond the newest O(keep).
   - C(check) returns an archive's manifest, seal and checksum problems, and the platform's running containers.
     C(write_secrets), C(restore_volumes) and C(restore_databases) put the parts back.
+  - With O(repository), the parts live in a restic repository instead (C(module_utils/restic.py)). C(snapshot) takes a
+    backup into it (databases streamed from pg_dump, the volumes and secrets read from read-only mounts, the manifest
+    last) and applies the retention O(keep_rules). C(check_snapshot) picks the run O(which) of O(from_host) and reads
+    every byte of it back through restic's authentication. C(restore_secrets) writes the run's secrets of O(services)
+    into the store; C(restore_volumes) and C(restore_databases) read from the run (O(archive) is its snapshot id).
+    C(verify) runs C(restic check --read-data-subset O(subset)).
 version_added: 0.3.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
@@ -23,7 +29,8 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [read_secrets, take, close, check, write_secrets, restore_volumes, restore_databases]
+    choices: [read_secrets, take, close, check, write_secrets, restore_volumes, restore_databases, snapshot,
+              check_snapshot, restore_secrets, verify]
   secrets_dir:
     description: The host's secrets store.
     type: path
@@ -93,6 +100,45 @@ options:
     description: Pull a missing image for a volume's tar (C(restore_volumes)).
     type: bool
     default: true
+  repository:
+    description:
+      - A restic repository (an absolute path on the host, or C(sftp:), C(rest:), C(s3:) ...). Empty - the archive
+        directories of O(dest) and O(archive).
+    type: str
+    default: ''
+  password:
+    description: The repository's password (the operator's backup key). Reaches restic only through its environment.
+    type: str
+  repository_env:
+    description: The repository's own credentials (C(AWS_ACCESS_KEY_ID), C(RESTIC_REST_PASSWORD) ...), passed to restic
+      like the password - through the environment, by name.
+    type: dict
+    default: {}
+  image:
+    description: The restic image (C(restic/restic:<release>)), run with C(--pull never).
+    type: str
+    default: restic/restic:0.19.1
+  keep_rules:
+    description: Retention after a C(snapshot) - C({last, daily, weekly, monthly}) for C(restic forget --prune); empty
+      keeps everything.
+    type: dict
+    default: {}
+  record:
+    description: A file where C(close), C(snapshot) and C(verify) keep the last backup's facts (run, time, size, last
+      data check) for status (C(platform_sizes)); 0600.
+    type: path
+  subset:
+    description: The share of the repository's data C(verify) reads back (C(restic check --read-data-subset)) -
+      C(10%), C(1/7), C(500M).
+    type: str
+    default: 10%
+  from_host:
+    description: Whose backup to restore (C(check_snapshot)); defaults to O(host).
+    type: str
+  which:
+    description: The run to restore (C(check_snapshot)) - C(latest), a run name (C(<stamp>-<host>)) or a snapshot id.
+    type: str
+    default: latest
 extends_documentation_fragment:
   - aiplatform.stack.attributes
 attributes:
@@ -147,6 +193,27 @@ volumes:
   returned: step check
   type: list
   elements: str
+snapshot:
+  description: The run's files snapshot in the restic repository (C(snapshot), C(check_snapshot)).
+  returned: steps snapshot, check_snapshot
+  type: str
+run:
+  description: The run's name, C(<stamp>-<host>) (C(snapshot), C(check_snapshot)).
+  returned: steps snapshot, check_snapshot
+  type: str
+size:
+  description: Bytes read for the backup (C(snapshot)).
+  returned: step snapshot
+  type: int
+added:
+  description: Bytes the repository grew by, after deduplication and compression (C(snapshot)).
+  returned: step snapshot
+  type: int
+forgotten:
+  description: Snapshot ids removed by the retention (C(snapshot)).
+  returned: step snapshot
+  type: list
+  elements: str
 pruned:
   description: Archives removed by retention (C(close)).
   returned: step close
@@ -164,29 +231,56 @@ events:
   elements: dict
 """
 
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import backup
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup, restic
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
+
+
+def keeps_record(params: dict) -> bool:
+    """A record is kept where asked, in a directory the platform made (a host without the base directory keeps none)."""
+    return bool(params["record"]) and os.path.isdir(os.path.dirname(params["record"]))
 
 
 def run_step(module: AnsibleModule, archive: backup.Archive) -> dict:
     p = module.params
     step = p["step"]
+    if step == "check_snapshot":
+        checked = archive.check(p["from_host"] or p["host"], p["which"])
+        return dict(checked, running=archive.running(), volumes=archive.volumes(), changed=False)
     if step == "read_secrets":
         return {"values": backup.read_secrets(p["secrets_dir"], p["services"]), "changed": False}
     if step == "check":
         return dict(backup.check(p["archive"]), running=archive.running(), volumes=archive.volumes(), changed=False)
     if module.check_mode:
         return {"changed": True, "msg": f"check mode: {step} not run"}
+    if step == "snapshot":
+        taken = archive.take(p["plan"], p["secrets_dir"], time.time(), p["pause"], p["facts"], p["keep_rules"])
+        if keeps_record(p):
+            backup.write_record(p["record"], name=taken["run"], time=time.time(), where=p["repository"],
+                                engine="restic", size=taken["size"], added=taken["added"])
+        return dict(taken, changed=True)
+    if step == "verify":
+        archive.verify(p["subset"])
+        if keeps_record(p):
+            backup.write_record(p["record"], verified=time.time(), verified_subset=p["subset"])
+        return {"changed": False, "subset": p["subset"]}
+    if step == "restore_secrets":
+        bundle = archive.read_secrets_of(p["archive"], p["services"])
+        return {"restored": backup.write_secrets(p["secrets_dir"], bundle, p["force"]), "changed": bool(bundle)}
     if step == "take":
         where, text = backup.take(archive, p["dest"], p["host"], p["plan"], p["secrets_blob"], time.time(),
                                   p["pause"], p["facts"])
         return {"archive": where, "manifest_text": text, "changed": True}
     if step == "close":
         final, pruned = backup.close(p["archive"], p["seal"], p["keep"], p["host"])
+        if keeps_record(p):
+            size = backup.load_manifest(final)[1].get("size")
+            backup.write_record(p["record"], name=os.path.basename(final), time=time.time(),
+                                where=os.path.dirname(final), engine="archive", size=size, added=size)
         return {"archive": final, "pruned": pruned, "changed": True}
     if step == "write_secrets":
         return {"restored": backup.write_secrets(p["secrets_dir"], p["bundle"], p["force"]), "changed": True}
@@ -203,7 +297,8 @@ def main() -> None:
         argument_spec={
             "step": {"type": "str", "required": True, "choices": ["read_secrets", "take", "close", "check",
                                                                   "write_secrets", "restore_volumes",
-                                                                  "restore_databases"]},
+                                                                  "restore_databases", "snapshot",
+                                                                  "check_snapshot", "restore_secrets", "verify"]},
             "secrets_dir": {"type": "path"}, "services": {"type": "list", "elements": "str", "default": []},
             "plan": {"type": "dict", "default": {}}, "dest": {"type": "path"}, "host": {"type": "str"},
             # encrypted: safe to show
@@ -214,6 +309,12 @@ def main() -> None:
             "postgres": {"type": "dict", "default": {}},
             "skip_roles": {"type": "list", "elements": "str", "default": []},
             "force": {"type": "bool", "default": False}, "pull": {"type": "bool", "default": True},
+            "repository": {"type": "str", "default": ""}, "password": {"type": "str", "no_log": True},
+            "repository_env": {"type": "dict", "default": {}, "no_log": True},
+            "image": {"type": "str", "default": "restic/restic:0.19.1"},
+            "keep_rules": {"type": "dict", "default": {}}, "from_host": {"type": "str"},
+            "record": {"type": "path"}, "subset": {"type": "str", "default": "10%"},
+            "which": {"type": "str", "default": "latest"},
         },
         supports_check_mode=True,
     )
@@ -222,8 +323,14 @@ def main() -> None:
     def emit(kind: str, service: str, message: str, **facts) -> None:
         events.append(ev.make_event(kind, service, message, **facts))
 
-    archive = backup.Archive(emit=emit, docker=module.get_bin_path("docker") or "docker")
+    docker = module.get_bin_path("docker") or "docker"
     try:
+        if module.params["repository"]:
+            archive = restic.ResticArchive(module.params["repository"], module.params["password"] or "",
+                                           module.params["image"], module.params["host"] or "", emit=emit,
+                                           docker=docker, repository_env=module.params["repository_env"])
+        else:
+            archive = backup.Archive(emit=emit, docker=docker)
         result = run_step(module, archive)
     except backup.BackupError as exc:
         module.fail_json(msg=str(exc), category=exc.category, events=events)

@@ -15,6 +15,11 @@ description:
     and sha256 checksums.
   - The secrets are encrypted on the controller with O(key) (Ansible Vault format) and the manifest sealed with an
     HMAC derived from it; the key never reaches a host. Only the newest O(keep) archives of the host are kept.
+  - With O(repository), the backup goes into a restic repository instead (C(module_utils/restic.py)) - every byte
+    encrypted and authenticated by restic with O(key) as the repository's password, deduplicated against earlier
+    runs, no plaintext copy on a disk. Databases are streamed from C(pg_dump) into C(restic backup --stdin); the
+    volumes and the secrets are read from read-only mounts into a throw-away container of O(image); retention is
+    O(keep_rules) (C(restic forget --prune)). Open it without the collection with plain C(restic) (README).
   - Used by C(playbooks/backup.yml); events BACKUP_START, BACKUP_SUCCESS (duration, size) or BACKUP_FAIL.
 version_added: 0.3.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
@@ -66,6 +71,25 @@ options:
     description: Extra facts recorded in the manifest.
     type: dict
     default: {}
+  repository:
+    description: A restic repository - an absolute path on the host, or a restic URL (C(sftp:), C(rest:), C(s3:) ...).
+      Empty - the archive directories of O(dest).
+    type: str
+    default: ''
+  repository_env:
+    description: The repository's own credentials (C(AWS_ACCESS_KEY_ID), C(RESTIC_REST_PASSWORD) ...), passed to
+      restic through its environment, by name.
+    type: dict
+    default: {}
+  image:
+    description: The restic image, run with C(--pull never) (load or pull it first).
+    type: str
+    default: restic/restic:0.19.1
+  keep_rules:
+    description: Retention in the repository - C({last, daily, weekly, monthly}), as C(restic forget --keep-*) counts
+      per database and per files snapshot of the host; empty keeps everything.
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - aiplatform.stack.attributes
   - aiplatform.stack.attributes.action
@@ -114,6 +138,25 @@ files:
   type: list
   elements: dict
   sample: [{path: pg/n8n.dump, size: 41235, sha256: 9f8e...}]
+run:
+  description: The run's name in the restic repository (the C(run=) tag of its snapshots), with O(repository).
+  returned: success with a repository
+  type: str
+  sample: 20261127T194145Z-host1
+snapshot:
+  description: The run's files snapshot (its manifest names the database snapshots), with O(repository).
+  returned: success with a repository
+  type: str
+added:
+  description: Bytes the repository grew by (after deduplication and compression), with O(repository).
+  returned: success with a repository
+  type: int
+  sample: 2048
+forgotten:
+  description: Snapshot ids removed by the retention, with O(repository).
+  returned: success with a repository
+  type: list
+  elements: str
 pruned:
   description: Older archives removed by retention.
   returned: success

@@ -15,6 +15,10 @@ description:
   - C(secrets) decrypts the secrets on the controller and writes them to the host's store (0600); C(volumes)
     recreates and fills the volumes; C(databases) restores each application database for its owner; C(done)
     records RESTORE_SUCCESS. The normal deploy pipeline runs between them (C(playbooks/restore.yml)).
+  - With O(repository), the backup is a run of snapshots in a restic repository. C(check) picks the run O(snapshot)
+    of O(from_host), runs C(restic check) and reads every byte of the run back through restic's authentication
+    (a damaged pack or another key refuses the restore before anything changes); every later step reads its part
+    from restic again, so nothing is trusted from a file on a disk. The secrets are decrypted by restic on the host.
   - The work on the host is done by M(aiplatform.stack.platform_archive).
 version_added: 0.3.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
@@ -28,7 +32,7 @@ options:
     description: The archive's directory on the host.
     type: path
   key:
-    description: The backup key the archive was made with (C(check), C(secrets)).
+    description: The backup key the archive was made with (C(check), C(secrets); with O(repository) every step).
     type: str
   catalog:
     description: The service descriptions (built by the plan).
@@ -59,6 +63,27 @@ options:
   started_at:
     description: When the restore started (C(done) reports the duration).
     type: float
+  repository:
+    description: A restic repository to restore from (a path on the host or a restic URL); empty - O(archive).
+    type: str
+    default: ''
+  repository_env:
+    description: The repository's own credentials (C(AWS_ACCESS_KEY_ID), C(RESTIC_REST_PASSWORD) ...), passed to
+      restic through its environment, by name.
+    type: dict
+    default: {}
+  image:
+    description: The restic image (with O(repository)).
+    type: str
+    default: restic/restic:0.19.1
+  snapshot:
+    description: The run to restore (with O(repository)) - C(latest), a run name (C(<stamp>-<host>)) or a snapshot id.
+    type: str
+    default: latest
+  from_host:
+    description: Whose backup to restore (with O(repository)); empty - this host.
+    type: str
+    default: ''
 extends_documentation_fragment:
   - aiplatform.stack.attributes
   - aiplatform.stack.attributes.action

@@ -31,6 +31,14 @@ options:
   postgres:
     description: The platform's PostgreSQL container on this host, whose databases are measured.
     type: str
+  backup_record:
+    description: The file where backups keep their last run's facts (the C(record) of M(aiplatform.stack.platform_archive));
+      with it, the last backup and its age are a finding too (C(kind=backup)).
+    type: path
+  backup_max_age:
+    description: Hours after which the last backup's finding is a warning (0 - never).
+    type: float
+    default: 26
 extends_documentation_fragment:
   - aiplatform.stack.attributes
 attributes:
@@ -72,7 +80,8 @@ databases:
   type: dict
   sample: {n8n: 9867779, platform: 7631407}
 findings:
-  description: One per disk, C(level) INFO or WARN, C(message) with the trend when a reading was kept.
+  description: One per disk (C(kind=disk)), C(level) INFO or WARN, C(message) with the trend when a reading was kept;
+    with O(backup_record), one for the last backup (C(kind=backup)).
   returned: always
   type: list
   elements: dict
@@ -84,7 +93,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import sizes
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup, sizes
 
 
 def main() -> None:
@@ -94,6 +103,7 @@ def main() -> None:
             "warn_percent": {"type": "float", "default": 85},
             "state_file": {"type": "path"},
             "postgres": {"type": "str"},
+            "backup_record": {"type": "path"}, "backup_max_age": {"type": "float", "default": 26},
         },
         supports_check_mode=True,
     )
@@ -114,6 +124,8 @@ def main() -> None:
                                               for d in sizes.disks(paths)]}
     previous = sizes.load_previous(p["state_file"]) if p["state_file"] else {}
     found = sizes.findings(reading, previous, p["warn_percent"], now=reading["time"])
+    if p["backup_record"]:
+        found.append(backup.record_finding(backup.read_record(p["backup_record"]), p["backup_max_age"], reading["time"]))
     if p["state_file"] and os.path.isdir(os.path.dirname(p["state_file"])) and not module.check_mode:
         sizes.save(p["state_file"], reading)
     module.exit_json(changed=False, disks=reading["disks"], volumes=volumes, databases=databases, findings=found)

@@ -60,6 +60,9 @@ options:
         platform's volumes and PostgreSQL's databases (M(aiplatform.stack.platform_sizes)). Each service's row gets a
         line per volume and database it holds; each disk is a line under the table, with the change in free space
         since the last status; a disk at or past O(disk_warn_percent) used is also a WARN event of C(host).
+      - The host's last backup (the record C(<projects_dir>/.aiplatform-backup.json) that backups keep) is a line
+        under the table too - its run, age, size and last data check (or that none is recorded); a backup older
+        than O(backup_max_age) hours is a WARN event of C(host).
     type: bool
     default: false
   disk_warn_percent:
@@ -71,6 +74,10 @@ options:
     type: list
     elements: path
     default: []
+  backup_max_age:
+    description: With O(sizes), hours after which the host's last backup is a warning (0 - never).
+    type: float
+    default: 26
 extends_documentation_fragment:
   - aiplatform.stack.attributes
   - aiplatform.stack.attributes.action

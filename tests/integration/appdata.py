@@ -16,6 +16,7 @@ VOLUMES = ["aiplatform_redis_data", "aiplatform_n8n_data", "aiplatform_flowise_d
            "aiplatform_dify_plugins", "aiplatform_anythingllm_storage", "aiplatform_openwebui_data",
            "aiplatform_proxy_data", "aiplatform_ollama_data"]
 EMAIL = "admin@aiplatform.local"
+BULK_BYTES = 8 << 20
 
 
 def docker(*args, check=True):
@@ -120,6 +121,12 @@ def write_probes(p):
     for volume in VOLUMES:
         volume_file(volume, write=f"file-of-{volume}")
     docker("exec", "aiplatform-n8n", "sh", "-c", "echo file-kept > /home/node/.n8n/backup-probe.txt")
+    # bulk, so that what a second backup of unchanged data adds is measured against something: 8 MiB of random
+    # bytes in a volume, about 4 MB of rows in a database
+    docker("run", "--rm", "-v", "aiplatform_n8n_data:/v", "aiplatform-lab/base:current", "sh", "-c",
+           f"head -c {BULK_BYTES} /dev/urandom > /v/bulk.bin")
+    as_admin("CREATE TABLE bulk_probe AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS v "
+             "FROM generate_series(1, 60000) g", "n8n")
     return {"credential": cred["data"]["id"], "workflow": flow["data"]["id"], "chatflow": chat["id"],
             "databases": databases}
 

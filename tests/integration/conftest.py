@@ -67,7 +67,7 @@ LATE_IMAGES = {"n8n": "aiplatform-lab/n8n:current", "flowise": "aiplatform-lab/f
 
 def lab_images_present():
     return all(docker("image", "inspect", f"aiplatform-lab/{n}:current", check=False).returncode == 0
-               for n in ("postgres", "redis", "litellm", "standin", "nginx", "squid", "host", "caddy", "pebble"))
+               for n in ("postgres", "redis", "litellm", "standin", "nginx", "squid", "host", "caddy", "pebble", "restic"))
 
 
 _LATE_IMAGES_PRESENT: set[str] = set()  # seen present once: not inspected again on every deploy
@@ -229,8 +229,9 @@ class Cycled:
     secrets: dict  # the secrets store before (file name -> text)
     n8n_tables: str  # n8n's table count before (the probes written)
     ids: dict  # what appdata.write_probes wrote through the applications
-    backup: Run  # backup.yml, models included, into dest
+    backup: Run  # backup.yml, models included, into the restic repository `repository` (inside dest)
     dest: str
+    repository: str
     down: Run  # teardown.yml (volumes and secrets kept)
     containers_left: list  # what that teardown left
     volumes_left: list
@@ -273,7 +274,8 @@ class SharedPlatform:
             n8n_tables = docker("exec", "aiplatform-postgres", "sh", "-c", 'psql -U "$POSTGRES_USER" -d n8n -Atc '
                                 '"SELECT count(*) FROM pg_tables WHERE tableowner = \'n8n\'"').stdout.strip()
             dest = tempfile.mkdtemp(prefix="aiplatform-backups-")
-            backup = p.deploy({"aiplatform_backup_key": appdata.KEY, "aiplatform_backup_dest": dest,
+            repository = os.path.join(dest, "restic")
+            backup = p.deploy({"aiplatform_backup_key": appdata.KEY, "aiplatform_backup_repository": repository,
                                "aiplatform_backup_models": True}, playbook="playbooks/backup.yml")
             assert backup.rc == 0, backup.stdout[-5000:] + backup.stderr[-2000:]
             down = p.deploy(playbook="playbooks/teardown.yml")
@@ -287,12 +289,12 @@ class SharedPlatform:
                               "{{.Name}}").stdout.split()
             shutil.rmtree(p.base_dir)
             p.base_dir = tempfile.mkdtemp(prefix="aiplatform-base-")
-            (name,) = appdata.archives(dest)
-            up = p.deploy({"aiplatform_backup_key": appdata.KEY, "aiplatform_restore_from": os.path.join(dest, name)},
+            up = p.deploy({"aiplatform_backup_key": appdata.KEY, "aiplatform_backup_repository": repository},
                           playbook="playbooks/restore.yml")
             assert up.rc == 0, up.stdout[-6000:] + up.stderr[-2000:]
-            self.cycled = Cycled(secrets=secrets, n8n_tables=n8n_tables, ids=ids, backup=backup, dest=dest, down=down,
-                                 containers_left=left, volumes_left=volumes, purge=purge, networks_left=networks, up=up)
+            self.cycled = Cycled(secrets=secrets, n8n_tables=n8n_tables, ids=ids, backup=backup, dest=dest,
+                                 repository=repository, down=down, containers_left=left, volumes_left=volumes,
+                                 purge=purge, networks_left=networks, up=up)
         return self.cycled
 
 

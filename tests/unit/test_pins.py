@@ -8,7 +8,8 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # lab image -> (role, its image variable): the lab images that build real upstream software
 PINNED = {"litellm": ("litellm", "litellm_image"), "n8n": ("n8n", "n8n_image"), "flowise": ("flowise", "flowise_image"),
-          "openwebui": ("openwebui", "openwebui_image"), "caddy": ("proxy", "proxy_image")}
+          "openwebui": ("openwebui", "openwebui_image"), "caddy": ("proxy", "proxy_image"),
+          "restic": ("aiplatform", "aiplatform_backup_restic_image")}
 # lab images that build an upstream release no role pins
 NOT_PINNED = {"host": "the lab's host image: its Docker Compose, which no role deploys"}
 VERSION_ARG = re.compile(r"^ARG (\w+_VERSION)=(\S+)$", re.M)

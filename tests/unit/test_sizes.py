@@ -98,7 +98,8 @@ def test_status_shows_each_services_volumes_and_databases_and_warns_of_a_full_di
     result, host = status(MEASURED, sizes=True, disk_warn_percent="90")
     (asked,) = host.sent(SIZES)
     assert asked == {"paths": ["/srv/aiplatform"], "warn_percent": 90.0,
-                     "state_file": "/srv/aiplatform/.aiplatform-sizes.json", "postgres": "aiplatform-postgres"}
+                     "state_file": "/srv/aiplatform/.aiplatform-sizes.json", "postgres": "aiplatform-postgres",
+                     "backup_record": "/srv/aiplatform/.aiplatform-backup.json", "backup_max_age": 26.0}
     rows = {r["service"]: r for r in result["rows"]}
     assert rows["n8n"]["details"] == ["volume aiplatform_n8n_data: 3.0 MiB", "database n8n: 9.0 MiB"]
     assert rows["dify"]["details"] == ["database dify: 1.0 MiB", "database dify_plugin: 2.0 MiB"]
@@ -117,3 +118,16 @@ def test_a_threshold_that_is_not_a_percentage_fails_naming_the_variable_before_a
         result, host = status(MEASURED, sizes=True, disk_warn_percent=bad)
         assert result["failed"] and "aiplatform_disk_warn_percent" in result["msg"] and "1 to 100" in result["msg"]
         assert host.calls == []
+
+
+def test_an_old_backup_is_a_line_of_the_table_and_a_warning_of_the_host():
+    stale = {"kind": "backup", "level": "WARN", "message": "backup: last r1 30.0 h ago, into /srv/restic; older than "
+             "aiplatform_backup_max_age (26 h): run playbooks/backup.yml, or find why the scheduled run fails"}
+    measured = dict(MEASURED, findings=[dict(f, level="INFO") for f in MEASURED["findings"]] + [stale])
+    result, host = status(measured, sizes=True, backup_max_age="26")
+    assert result["table"].splitlines()[-1] == f"node1: {stale['message']}"
+    (warn,) = events_of(result, "SERVICE_STATUS", "host")
+    assert warn["state"] == "backup" and "disk" not in warn and warn["message"] == stale["message"]
+    for bad in ("daily", -1):
+        result, host = status(MEASURED, sizes=True, backup_max_age=bad)
+        assert result["failed"] and "aiplatform_backup_max_age" in result["msg"] and host.calls == []

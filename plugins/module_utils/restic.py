@@ -1,0 +1,411 @@
+# Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
+"""Backups in a restic repository: every byte encrypted and authenticated, deduplicated, openable with plain restic.
+
+One backup of a host is a run of snapshots, each with `--host <inventory host>` and the tags `aiplatform` and
+`run=<stamp>-<host>`:
+  /aiplatform/pg/roles.sql, /aiplatform/pg/<db>.dump   a snapshot each, streamed from pg_dump into `restic backup
+                                                       --stdin`: no copy of any row lands on a disk
+  /aiplatform/volumes/<volume>/                        one snapshot (tag `part=files`), read by restic from read-only
+  /aiplatform/secrets/<service>.json                   mounts, and written last: its manifest names the database
+  /aiplatform/manifest.json                            snapshots, so a run without it is incomplete
+restic runs in a throw-away container of a pinned image (`docker run --pull never`); the repository's password reaches
+it only through the environment (RESTIC_PASSWORD), never an argument. Every part read back is checked by restic's
+authenticated encryption, so a restore trusts nothing that could have changed on a disk since.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+
+from .backup import DATA_LIMIT, Archive, BackupError, archive_name, run_files
+from .runner import TIMEOUT_RC, describe
+
+FORMAT = 2
+ROOT = "/aiplatform"
+MANIFEST_PATH = f"{ROOT}/manifest.json"
+TAG = "aiplatform"
+FILES_TAG = "part=files"
+REPO_MOUNT = "/repo"
+# restic's own URL schemes: the repository is reached over the network (the container gets the default bridge)
+REMOTE_SCHEMES = ("sftp:", "rest:", "s3:", "b2:", "azure:", "gs:", "swift:", "rclone:")
+# restic's exit codes (0.17 and later)
+RC_NO_REPOSITORY, RC_LOCKED, RC_WRONG_PASSWORD = 10, 11, 12
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_SUBSET = re.compile(r"^(\d+/\d+|\d+(\.\d+)?%|\d+[KMGT]?)$")
+
+
+def repository_problem(value: str) -> str | None:
+    """Why `value` is no restic repository this collection can use (None: it is one)."""
+    if value.startswith(REMOTE_SCHEMES):
+        return None
+    if os.path.isabs(value) and ".." not in value.split("/") and value != "/":
+        return None
+    return (f"aiplatform_backup_repository: {value!r} is neither an absolute path on the host nor a restic URL "
+            f"({', '.join(REMOTE_SCHEMES)}); set e.g. /var/backups/aiplatform/restic or sftp:backup@nas:/srv/restic")
+
+
+def env_problem(env: dict) -> str | None:
+    """Why the repository's environment (aiplatform_backup_repository_env) cannot be passed to restic."""
+    bad = sorted(name for name in env if not _ENV_NAME.match(str(name)) or name == "RESTIC_PASSWORD")
+    if bad:
+        return (f"aiplatform_backup_repository_env: {', '.join(map(str, bad))} not a variable restic reads (upper-case "
+                f"names such as AWS_ACCESS_KEY_ID, RESTIC_REST_USERNAME; the password is aiplatform_backup_key)")
+    return None
+
+
+def subset_problem(subset: str) -> str | None:
+    """Why `subset` is not a --read-data-subset restic takes (n/t, a percentage, or a size)."""
+    if _SUBSET.match(subset or ""):
+        return None
+    return (f"aiplatform_backup_verify: {subset!r} is not a share of the data restic reads back; set e.g. 10% "
+            f"(a random tenth each run), 2/7 (the second of seven fixed parts) or 500M (a random 500 MB)")
+
+
+def retention_args(keep: dict) -> list[str]:
+    """`restic forget` options from {daily, weekly, monthly} (0 or missing: not kept by that rule)."""
+    out = []
+    for rule in ("last", "daily", "weekly", "monthly"):
+        if int(keep.get(rule) or 0) > 0:
+            out += [f"--keep-{rule}", str(int(keep[rule]))]
+    return out
+
+
+def last_json(out: str, kind: str) -> dict:
+    """The last JSON message of type `kind` in restic's --json output (one object per line)."""
+    found = {}
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if msg.get("message_type") == kind:
+                found = msg
+    return found
+
+
+def pick_run(snapshots: list[dict], which: str) -> dict | None:
+    """The files snapshot of the run asked for: `latest`, a run name (`<stamp>-<host>`) or a snapshot id prefix."""
+    if not snapshots:
+        return None
+    if which in ("", "latest"):
+        return max(snapshots, key=lambda snap: snap.get("time") or "")
+    for snap in snapshots:
+        if f"run={which}" in (snap.get("tags") or []) or (len(which) >= 8 and str(snap.get("id", "")).startswith(which)):
+            return snap
+    return None
+
+
+def run_of(snap: dict) -> str:
+    return next((t[4:] for t in snap.get("tags") or [] if t.startswith("run=")), "")
+
+
+def pipe_files(producer: list[str], consumer: list[str], env: dict | None = None,
+               timeout: float = DATA_LIMIT) -> tuple[int, int, str, str]:
+    """`producer | consumer`, streamed (any size, nothing on disk): (producer rc, consumer rc, consumer stdout, both
+    stderr). Bounded: past `timeout` both are killed and the consumer's rc is TIMEOUT_RC."""
+    with tempfile.TemporaryFile() as err1, tempfile.TemporaryFile() as err2:
+        try:
+            first = subprocess.Popen(producer, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err1, env=env,
+                                     start_new_session=True)
+        except OSError as exc:
+            return 127, 127, "", f"{describe(producer)}: {exc}"
+        try:
+            second = subprocess.Popen(consumer, stdin=first.stdout, stdout=subprocess.PIPE, stderr=err2, env=env,
+                                      start_new_session=True)
+        except OSError as exc:
+            _kill(first)
+            return 127, 127, "", f"{describe(consumer)}: {exc}"
+        first.stdout.close()  # the consumer holds the pipe: the producer sees it close if the consumer ends
+        try:
+            out, dummy = second.communicate(timeout=timeout)
+            rc1 = first.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            _kill(first)
+            _kill(second)
+            return TIMEOUT_RC, TIMEOUT_RC, "", f"{describe(producer)} | {describe(consumer)} did not finish within " \
+                                               f"{timeout:g} s and was stopped"
+        err = b""
+        for fh in (err1, err2):
+            fh.seek(0)
+            err += fh.read()
+    return rc1, second.returncode, (out or b"").decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+class ResticArchive(Archive):
+    """A host's backup and restore through restic: the repository, its password and the restic image.
+
+    `run(argv, stdin_path=None, stdout_path=None, env=None)` and `pipe(producer, consumer, env=None)` run commands;
+    unit tests pass fakes.
+    """
+
+    def __init__(self, repository: str, password: str, image: str, host: str, run=run_files, pipe=pipe_files,
+                 emit=None, docker: str = "docker", clock=time.monotonic, repository_env: dict | None = None) -> None:
+        super().__init__(run=run, emit=emit, docker=docker, clock=clock)
+        problem = repository_problem(repository) or env_problem(repository_env or {})
+        if problem:
+            raise BackupError(problem, "config")
+        self.repository, self.image, self.host, self.pipe = repository, image, host, pipe
+        # the repository's own credentials (S3 keys, a REST server's user) travel like the password: by name only
+        self.passed = ["RESTIC_PASSWORD", *sorted(repository_env or {})]
+        self.env = dict(os.environ, RESTIC_PASSWORD=password, **{k: str(v) for k, v in (repository_env or {}).items()})
+        self.remote = repository.startswith(REMOTE_SCHEMES)
+
+    # -- the restic command ------------------------------------------------------------------------------------------
+    def restic(self, *args: str, mounts: tuple[str, ...] = (), writes: bool = False, stdin: bool = False) -> list[str]:
+        """restic in a throw-away container: root with only the capabilities reading (or, `writes`, restoring owners
+        and modes) needs, no network for a repository on this host."""
+        caps = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"] if writes else ["DAC_READ_SEARCH"]
+        argv = [self.docker, "run", "--rm", "--pull", "never", "--user", "0:0", "--cap-drop", "ALL",
+                "--security-opt", "no-new-privileges"]
+        for name in self.passed:
+            argv += ["-e", name]
+        for cap in caps:
+            argv += ["--cap-add", cap]
+        argv += ["-i"] if stdin else []
+        if self.remote:
+            repo = self.repository
+        else:
+            argv += ["--network", "none", "-v", f"{self.repository}:{REPO_MOUNT}"]
+            repo = REPO_MOUNT
+        for mount in mounts:
+            argv += ["-v", mount]
+        return argv + [self.image, "-r", repo, "--no-cache", *args]
+
+    def _restic(self, *args: str, what: str, category: str = "unknown", **kw) -> str:
+        files = {k: kw.pop(k) for k in ("stdout_path", "stdin_path") if k in kw}
+        rc, out, err = self.run(self.restic(*args, **kw), env=self.env, **files)
+        if rc != 0:
+            raise BackupError(self._why(rc, out, err, what), self._category(rc, category))
+        return out
+
+    def _why(self, rc: int, out: str, err: str, what: str) -> str:
+        if rc == RC_WRONG_PASSWORD:
+            return (f"{what}: the repository {self.repository} refuses the key (wrong password or no key found): "
+                    f"give the aiplatform_backup_key it was made with")
+        if rc == RC_NO_REPOSITORY:
+            return f"{what}: no restic repository at {self.repository} (aiplatform_backup_repository)"
+        if rc == RC_LOCKED:
+            return (f"{what}: the repository {self.repository} is locked by another restic; wait for it, or run "
+                    f"`restic unlock` if none runs")
+        lines = [line for line in (err or out).strip().splitlines() if line.strip()]
+        return f"{what}: {' / '.join(lines[-3:]) or f'rc {rc}'}"
+
+    @staticmethod
+    def _category(rc: int, category: str) -> str:
+        if rc == TIMEOUT_RC:
+            return "command_timeout"
+        return "config" if rc in (RC_WRONG_PASSWORD, RC_NO_REPOSITORY) else category
+
+    # -- backup ------------------------------------------------------------------------------------------------------
+    def open_repository(self, create: bool) -> bool:
+        """Check the repository opens with the key; create it when missing and `create`. True when created."""
+        if not self.remote and not os.path.isdir(self.repository):
+            # made here, private, before docker would make a bind mount's missing source (0755, and for a restore
+            # from a mistyped path an empty directory left behind)
+            if not create:
+                raise BackupError(f"open the backup repository: no restic repository at {self.repository} "
+                                  f"(aiplatform_backup_repository)", "config")
+            os.makedirs(self.repository, mode=0o700)
+        rc, out, err = self.run(self.restic("cat", "config"), env=self.env, stdout_path=os.devnull)
+        if rc == 0:
+            return False
+        if rc != RC_NO_REPOSITORY or not create:
+            raise BackupError(self._why(rc, out, err, "open the backup repository"), self._category(rc, "config"))
+        self._restic("init", what=f"create the repository {self.repository}", category="config")
+        self.emit("BACKUP_START", "backup", f"created the restic repository {self.repository}")
+        return True
+
+    def tags(self, run: str, *extra: str) -> list[str]:
+        out = ["--host", self.host, "--tag", TAG, "--tag", f"run={run}"]
+        for tag in extra:
+            out += ["--tag", tag]
+        return out
+
+    def stream(self, producer: list[str], path: str, run: str, what: str) -> dict:
+        """One snapshot of `producer`'s output, stored as `path`; a failed producer leaves no snapshot behind."""
+        started = self.clock()
+        rc1, rc2, out, err = self.pipe(producer, self.restic("backup", "--stdin", "--stdin-filename", path, "--json",
+                                                             *self.tags(run, "part=db"), stdin=True), env=self.env)
+        summary = last_json(out, "summary")
+        if rc1 != 0 or rc2 != 0 or not summary.get("snapshot_id"):
+            if summary.get("snapshot_id"):  # restic stored what came before the producer failed: not a backup
+                self.run(self.restic("forget", summary["snapshot_id"]), env=self.env)
+            rc = rc1 or rc2
+            raise BackupError(self._why(rc, "", err, what), self._category(rc, "unknown"))
+        return {"snapshot": summary["snapshot_id"], "size": summary.get("total_bytes_processed", 0),
+                "added": summary.get("data_added_packed", 0), "seconds": round(self.clock() - started, 3)}
+
+    def dump_databases_into(self, postgres: dict, databases: list[dict], run: str) -> list[dict]:
+        container, admin = postgres["container"], postgres["admin_user"]
+        version = self._must([self.docker, "exec", container, "psql", "-U", admin, "-d", "postgres", "-At", "-c",
+                              "SHOW server_version"], f"PostgreSQL in {container}", "dependency").strip()
+        roles = self.stream([self.docker, "exec", container, "pg_dumpall", "-U", admin, "--roles-only",
+                             "--no-role-passwords"], f"{ROOT}/pg/roles.sql", run, "pg_dumpall --roles-only")
+        files = [dict(roles, path=f"{ROOT}/pg/roles.sql", kind="roles", service="postgres", server_version=version)]
+        for db in databases:
+            # uncompressed (-Z0): restic compresses, and an unchanged database then dedups to almost nothing
+            taken = self.stream([self.docker, "exec", container, "pg_dump", "-U", admin, "-Fc", "-Z0", "-d",
+                                 db["name"]], f"{ROOT}/pg/{db['name']}.dump", run, f"pg_dump {db['name']}")
+            files.append(dict(taken, path=f"{ROOT}/pg/{db['name']}.dump", kind="database", service=db["service"],
+                              database=db["name"], owner=db["owner"], extensions=db["extensions"]))
+        return files
+
+    def take(self, wanted: dict, secrets_dir: str, when: float, pause: bool = True, facts: dict | None = None,
+             keep: dict | None = None) -> dict:
+        """Back up what `wanted` (backup.plan()) lists into the repository; returns {run, snapshot, manifest_text,
+        size, added, forgotten}."""
+        self.open_repository(create=True)
+        run = archive_name(when, self.host)
+        files = []
+        if wanted.get("postgres") and wanted.get("databases"):
+            files += self.dump_databases_into(wanted["postgres"], wanted["databases"], run)
+        mounts = []
+        for vol in wanted.get("volumes") or []:
+            self._must([self.docker, "volume", "inspect", vol["name"]], f"{vol['service']}: volume {vol['name']}",
+                       "config")
+            mounts.append(f"{vol['name']}:{ROOT}/volumes/{vol['name']}:ro")
+            files.append({"path": f"{ROOT}/volumes/{vol['name']}", "kind": "volume", "service": vol["service"],
+                          "volume": vol["name"], "key": vol["key"], "project": vol["project"], "image": vol["image"]})
+        stored = [name for name in wanted.get("secrets") or []
+                  if os.path.isfile(os.path.join(secrets_dir, f"{name}.json"))]
+        for name in stored:
+            mounts.append(f"{os.path.join(secrets_dir, name + '.json')}:{ROOT}/secrets/{name}.json:ro")
+        if stored:
+            files.append({"path": f"{ROOT}/secrets", "kind": "secrets", "services": stored})
+        manifest = dict(facts or {}, format=FORMAT, engine="restic", name=run, host=self.host,
+                        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)),
+                        services=wanted.get("services") or [], images=wanted.get("images") or {},
+                        postgres=wanted.get("postgres"), files=files)
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        summary = self._files_snapshot(text, mounts, run, wanted.get("volumes") or [], pause)
+        manifest_size = summary.get("total_bytes_processed", 0) + sum(f.get("size") or 0 for f in files
+                                                                      if f["kind"] in ("database", "roles"))
+        added = summary.get("data_added_packed", 0) + sum(f.get("added") or 0 for f in files)
+        forgotten = self.forget(keep or {})
+        return {"run": run, "snapshot": summary["snapshot_id"], "manifest_text": text, "size": manifest_size,
+                "added": added, "forgotten": forgotten}
+
+    def _files_snapshot(self, manifest_text: str, mounts: list[str], run: str, volumes: list[dict],
+                        pause: bool) -> dict:
+        """The volumes, the secrets and the manifest in one snapshot, the writers of the volumes paused meanwhile."""
+        scratch = tempfile.mkdtemp(prefix="aiplatform-restic-")
+        try:
+            path = os.path.join(scratch, "manifest.json")
+            with open(path, "w") as fh:  # names and versions only, no data and no secret
+                fh.write(manifest_text)
+            writers = sorted({name for vol in volumes for name in vol.get("pause") or []})
+            paused = self._pause({"service": "backup", "name": "the files snapshot", "pause": writers}) if pause else []
+            started = self.clock()
+            try:
+                out = self._restic("backup", ROOT, "--json", *self.tags(run, FILES_TAG),
+                                   mounts=(*mounts, f"{path}:{MANIFEST_PATH}:ro"), what="restic backup of the files")
+            finally:
+                self._resume(paused, "backup", started)
+        finally:
+            for name in os.listdir(scratch):
+                os.unlink(os.path.join(scratch, name))
+            os.rmdir(scratch)
+        summary = last_json(out, "summary")
+        if not summary.get("snapshot_id"):
+            raise BackupError(f"restic backup of the files: no snapshot in its output ({out.strip()[-200:]})")
+        return summary
+
+    def forget(self, keep: dict) -> list[str]:
+        """Retention (`restic forget --prune`) of this host's snapshots; the ids removed."""
+        rules = retention_args(keep)
+        if not rules:
+            return []
+        out = self._restic("forget", "--host", self.host, "--tag", TAG, "--prune", "--json", *rules,
+                           what="restic forget (retention)")
+        removed = []
+        for line in out.splitlines():  # --json prints the groups as one array, then prune's text
+            if line.startswith("["):
+                try:
+                    groups = json.loads(line)
+                except ValueError:
+                    continue
+                removed += [snap["id"] for group in groups for snap in group.get("remove") or []]
+        return removed
+
+    def verify(self, subset: str) -> None:
+        """`restic check --read-data-subset`: the repository's structure and that share of its data read back."""
+        problem = subset_problem(subset)
+        if problem:
+            raise BackupError(problem, "config")
+        self.open_repository(create=False)
+        self._restic("check", "--read-data-subset", subset, what=f"restic check --read-data-subset {subset} of "
+                     f"{self.repository} (restore from another run, or repair the repository: restic repair)")
+
+    # -- restore -----------------------------------------------------------------------------------------------------
+    def snapshots(self, host: str) -> list[dict]:
+        out = self._restic("snapshots", "--json", "--host", host, "--tag", f"{TAG},{FILES_TAG}",
+                           what="list the backups", category="config")
+        return json.loads(out or "[]") or []
+
+    def check(self, host: str, which: str) -> dict:
+        """The run to restore, its manifest, and every reason not to: the repository's own check, then every byte of
+        the run read back through restic's authentication. Nothing changes."""
+        self.open_repository(create=False)
+        found = self.snapshots(host)
+        snap = pick_run(found, which)
+        if snap is None:
+            runs = ", ".join(sorted(run_of(s) for s in found)[-5:]) or "none"
+            raise BackupError(f"no backup {which!r} of host {host} in {self.repository} (its newest runs: {runs}); "
+                              f"set aiplatform_restore_snapshot to one of them, or aiplatform_restore_host to the host "
+                              f"that took it", "config")
+        text = self._restic("dump", snap["id"], MANIFEST_PATH, what=f"the manifest of {run_of(snap)}")
+        problems = []
+        rc, out, err = self.run(self.restic("check"), env=self.env)
+        if rc != 0:
+            problems.append(self._why(rc, out, err, "restic check"))
+        manifest = json.loads(text)
+        reads = [(item["snapshot"], item["path"]) for item in manifest.get("files") or [] if item.get("snapshot")]
+        reads.append((snap["id"], ROOT))
+        for snapshot, path in reads:
+            args = ("dump", "--archive", "tar", snapshot, path) if path == ROOT else ("dump", snapshot, path)
+            rc, out, err = self.run(self.restic(*args), env=self.env, stdout_path=os.devnull)
+            if rc != 0:
+                problems.append(self._why(rc, out, err, f"read back {path} of {run_of(snap)}"))
+        return {"manifest_text": text, "snapshot": snap["id"], "run": run_of(snap), "problems": problems,
+                "authenticated": True}
+
+    def read_secrets_of(self, snapshot: str, services: list[str]) -> dict[str, dict]:
+        out = {}
+        for name in services:
+            text = self._restic("dump", snapshot, f"{ROOT}/secrets/{name}.json", what=f"the secrets of {name}")
+            out[name] = json.loads(text)
+        return out
+
+    def need_image(self, image: str, service: str, pull: bool) -> None:
+        super().need_image(self.image, service, pull)  # restic fills the volume, not the service's image
+
+    # the three places a restore reads a part (backup.Archive reads them from an archive's files)
+    def fill_volume(self, archive: str, item: dict, image: str) -> None:
+        target = f"{ROOT}/volumes/{item['volume']}"
+        self._restic("restore", f"{archive}:{target}", "--target", target, mounts=(f"{item['volume']}:{target}",),
+                     writes=True, what=f"{item['service']}: restore volume {item['volume']}")
+
+    def read_text(self, archive: str, item: dict) -> str:
+        return self._restic("dump", item.get("snapshot") or archive, item["path"], what=f"read {item['path']}")
+
+    def feed(self, argv: list[str], what: str, archive: str, item: dict) -> None:
+        rc1, rc2, out, err = self.pipe(self.restic("dump", item.get("snapshot") or archive, item["path"]), argv,
+                                       env=self.env)
+        if rc1 != 0 or rc2 != 0:
+            rc = rc1 or rc2
+            raise BackupError(self._why(rc, out, err, what), self._category(rc, "unknown"))

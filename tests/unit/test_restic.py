@@ -1,0 +1,296 @@
+"""Backups in a restic repository without Docker: fakes answer the docker and restic calls the way restic 0.19 does."""
+import json
+import os
+import tempfile
+
+import pytest
+
+from ansible_collections.aiplatform.stack.plugins.action.platform_restore import judge
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup, restic
+
+from .test_backup import CATALOG, ENABLED
+
+PASSWORD = "a-backup-key-of-enough-length"
+IMAGE = "restic/restic:0.19.1"
+REPO = tempfile.mkdtemp(prefix="aiplatform-test-restic-")  # a repository directory on "the host" (the fakes fill it)
+
+
+class FakeRestic:
+    """Answers `docker` and `docker run <restic image>` calls; records each with its environment."""
+
+    def __init__(self, repo_rc=0, fail=None, dump_fails=None, volumes=("aiplatform_redis_data", "aiplatform_n8n_data")):
+        self.calls, self.pipes = [], []
+        self.repo_rc, self.fail, self.dump_fails, self.volumes = repo_rc, fail, dump_fails, set(volumes)
+        self.snapshots, self.files = [], {}
+
+    def restic_args(self, argv):
+        return argv[argv.index(IMAGE) + 1:] if IMAGE in argv else None
+
+    def __call__(self, argv, stdin_path=None, stdout_path=None, env=None):
+        self.calls.append((argv, env))
+        args = self.restic_args(argv)
+        line = " ".join(argv)
+        if self.fail and self.fail in line:
+            return 1, "", f"Fatal: {self.fail} failed"
+        if args is None:
+            if argv[1] == "ps":
+                return 0, "aiplatform-redis\n", ""
+            if argv[1:3] == ["volume", "inspect"]:
+                return (0, "[]", "") if argv[3] in self.volumes else (1, "", "no such volume")
+            if argv[1:3] == ["volume", "ls"]:
+                return 0, "\n".join(sorted(self.volumes)), ""
+            if "server_version" in line:
+                return 0, "15.10\n", ""
+            return 0, "", ""
+        cmd = args[args.index("--no-cache") + 1:]
+        if cmd[:2] == ["cat", "config"]:
+            return self.repo_rc, "", "Fatal: wrong password or no key found" if self.repo_rc == 12 else ""
+        if cmd[0] == "init":
+            self.repo_rc = 0
+            return 0, "created restic repository", ""
+        if cmd[0] == "backup":
+            sid = f"{len(self.snapshots) + 1:064x}"
+            self.snapshots.append({"id": sid, "time": f"2026-12-07T10:00:0{len(self.snapshots)}Z", "tags": tags(cmd),
+                                   "hostname": cmd[cmd.index("--host") + 1]})
+            if "/aiplatform" in cmd and "--stdin" not in cmd:
+                mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "-v"]
+                manifest = next(m for m in mounts if m.endswith(":/aiplatform/manifest.json:ro")).split(":")[0]
+                self.files[sid] = open(manifest).read()
+            return 0, json.dumps({"message_type": "summary", "snapshot_id": sid, "total_bytes_processed": 1000,
+                                  "data_added_packed": 100}) + "\n", ""
+        if cmd[0] == "snapshots":
+            wanted = cmd[cmd.index("--tag") + 1].split(",")
+            host = cmd[cmd.index("--host") + 1]
+            return 0, json.dumps([s for s in self.snapshots if set(wanted) <= set(s["tags"]) and s["hostname"] == host]), ""
+        if cmd[0] == "dump":
+            if self.dump_fails and self.dump_fails in cmd:
+                return 1, "", "Fatal: ciphertext verification failed"
+            if cmd[-1] == "/aiplatform/manifest.json":
+                return 0, self.files[cmd[-2]], ""
+            if cmd[-1].startswith("/aiplatform/secrets/"):
+                return 0, json.dumps({"key": "value-of-" + cmd[-1]}), ""
+            return 0, "CREATE ROLE n8n;\n", ""
+        if cmd[0] == "forget":
+            return 0, json.dumps([{"remove": [{"id": "old1"}]}]) + "\n", ""
+        return 0, "", ""
+
+    def pipe(self, producer, consumer, env=None):
+        self.pipes.append((producer, consumer))
+        if self.fail and self.fail in " ".join(producer):
+            return 1, 0, json.dumps({"message_type": "summary", "snapshot_id": "half"}), "pg_dump: error"
+        if self.restic_args(consumer):
+            rc, out, err = self(consumer, env=env)
+            return 0, rc, out, err
+        return 0, 0, "", ""
+
+
+def tags(cmd):
+    return [cmd[i + 1] for i, a in enumerate(cmd) if a == "--tag"]
+
+
+def archive(fake, repository=REPO, host="app1"):
+    return restic.ResticArchive(repository, PASSWORD, IMAGE, host, run=fake, pipe=fake.pipe)
+
+
+def wanted(services=None):
+    out = backup.plan(CATALOG, ["postgres", "redis", "n8n", "dify"], ENABLED, services)
+    out["secrets"] = out["services"]
+    return out
+
+
+@pytest.mark.parametrize(("value", "ok"), [("/var/backups/restic", True), ("sftp:backup@nas:/srv/restic", True),
+                                           ("rest:http://10.0.0.5:8000/", True), ("s3:s3.amazonaws.com/bucket", True),
+                                           ("backups/restic", False), ("/var/../etc", False), ("/", False),
+                                           ("ftp://x", False)])
+def test_a_repository_is_an_absolute_path_or_a_restic_url(value, ok):
+    problem = restic.repository_problem(value)
+    assert (problem is None) == ok
+    if not ok:
+        assert "aiplatform_backup_repository" in problem and repr(value) in problem
+
+
+def test_a_bad_repository_is_refused_before_any_command():
+    fake = FakeRestic()
+    with pytest.raises(backup.BackupError, match="aiplatform_backup_repository") as exc:
+        archive(fake, repository="relative/path")
+    assert exc.value.category == "config" and not fake.calls
+
+
+def test_the_password_reaches_restic_only_through_the_environment():
+    fake = FakeRestic()
+    argv = archive(fake).restic("snapshots")
+    assert PASSWORD not in " ".join(argv) and argv[argv.index("-e") + 1] == "RESTIC_PASSWORD"
+    assert archive(fake).env["RESTIC_PASSWORD"] == PASSWORD
+    # a repository on the host: mounted, no network; only reading capabilities
+    assert argv[argv.index("--network") + 1] == "none" and f"{REPO}:/repo" in argv
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--cap-add"] == ["DAC_READ_SEARCH"]
+    assert argv[argv.index("--cap-drop") + 1] == "ALL" and argv[argv.index("--pull") + 1] == "never"
+    remote = archive(fake, repository="sftp:backup@nas:/srv/restic").restic("snapshots")
+    assert "--network" not in remote and remote[remote.index("-r") + 1] == "sftp:backup@nas:/srv/restic"
+    writes = archive(fake).restic("restore", writes=True)
+    assert "CHOWN" in writes and "DAC_READ_SEARCH" not in writes
+
+
+def test_retention_options():
+    assert restic.retention_args({"daily": 7, "weekly": 4, "monthly": 0}) == ["--keep-daily", "7", "--keep-weekly", "4"]
+    assert restic.retention_args({}) == []
+
+
+def test_a_missing_repository_is_created_for_a_backup_but_not_for_a_restore(tmp_path):
+    fake = FakeRestic(repo_rc=restic.RC_NO_REPOSITORY)
+    missing = str(tmp_path / "restic")
+    with pytest.raises(backup.BackupError, match=f"no restic repository at {missing}"):
+        archive(fake, repository=missing).open_repository(create=False)
+    assert not fake.calls and not os.path.exists(missing)  # not even docker's bind mount made it
+    assert archive(fake, repository=missing).open_repository(create=True) is True
+    assert any(a[-1] == "init" for a, dummy in fake.calls)
+    assert os.stat(missing).st_mode & 0o777 == 0o700
+    # an empty directory: restic says there is no repository in it
+    fake = FakeRestic(repo_rc=restic.RC_NO_REPOSITORY)
+    with pytest.raises(backup.BackupError, match=f"no restic repository at {missing}"):
+        archive(fake, repository=missing).open_repository(create=False)
+
+
+def test_a_wrong_key_is_a_config_error_that_says_so():
+    fake = FakeRestic(repo_rc=restic.RC_WRONG_PASSWORD)
+    with pytest.raises(backup.BackupError, match="refuses the key") as exc:
+        archive(fake).take(wanted(), "/nonexistent", 0.0)
+    assert exc.value.category == "config"
+    assert not fake.pipes  # nothing dumped
+
+
+def test_a_backup_streams_each_database_then_writes_the_files_snapshot_last(tmp_path):
+    fake = FakeRestic()
+    (tmp_path / "n8n.json").write_text('{"N8N_ENCRYPTION_KEY": "k"}')
+    taken = archive(fake).take(wanted(), str(tmp_path), 0.0, keep={"daily": 7})
+    producers = [" ".join(p) for p, dummy in fake.pipes]
+    assert "pg_dumpall" in producers[0] and all("-Z0" in p for p in producers[1:])
+    assert [c[c.index("--stdin-filename") + 1] for dummy, c in fake.pipes] == [
+        "/aiplatform/pg/roles.sql", "/aiplatform/pg/n8n.dump", "/aiplatform/pg/dify.dump", "/aiplatform/pg/dify_plugin.dump"]
+    files = fake.snapshots[-1]
+    assert "part=files" in files["tags"] and f"run={taken['run']}" in files["tags"] and files["hostname"] == "app1"
+    manifest = json.loads(taken["manifest_text"])
+    assert manifest["engine"] == "restic" and manifest["format"] == restic.FORMAT
+    by_path = {f["path"]: f for f in manifest["files"]}
+    # the manifest names the database snapshots, so a restore reads exactly this run's
+    assert by_path["/aiplatform/pg/n8n.dump"]["snapshot"] == fake.snapshots[1]["id"]
+    assert by_path["/aiplatform/secrets"]["services"] == ["n8n"]  # only the stored secrets
+    files_call = next(a for a, dummy in fake.calls if restic.FILES_TAG in a)
+    mounts = [files_call[i + 1] for i, a in enumerate(files_call) if a == "-v"]
+    assert "aiplatform_redis_data:/aiplatform/volumes/aiplatform_redis_data:ro" in mounts
+    assert f"{tmp_path}/n8n.json:/aiplatform/secrets/n8n.json:ro" in mounts
+    # the writers of the volumes are paused around the files snapshot, and resumed
+    names = [" ".join(a[1:3]) for a, dummy in fake.calls]
+    assert names.index("pause aiplatform-redis") < names.index("run --rm", names.index("pause aiplatform-redis"))
+    assert "unpause aiplatform-redis" in names
+    assert taken["forgotten"] == ["old1"] and taken["size"] == 5000 and taken["added"] == 500
+    assert not os.path.exists(files_call[files_call.index(IMAGE) - 1].split(":")[0])  # the manifest's scratch copy
+
+
+def test_a_failed_pg_dump_leaves_no_snapshot_and_fails():
+    fake = FakeRestic(fail="pg_dump -U aiplatform -Fc -Z0 -d n8n")
+    with pytest.raises(backup.BackupError, match="pg_dump n8n"):
+        archive(fake).take(wanted(), "/nonexistent", 0.0)
+    assert any(a[-2:] == ["forget", "half"] for a, dummy in fake.calls)
+    assert not any(restic.FILES_TAG in a for a, dummy in fake.calls)  # no manifest: the run is not complete
+
+
+def test_a_restore_reads_every_part_back_before_it_changes_anything(tmp_path):
+    fake = FakeRestic()
+    taken = archive(fake).take(wanted(), str(tmp_path), 0.0)
+    checked = archive(fake).check("app1", "latest")
+    assert checked["snapshot"] == taken["snapshot"] and checked["run"] == taken["run"] and not checked["problems"]
+    dumps = [a[a.index("dump") + 1:] for a, dummy in fake.calls if "dump" in a and IMAGE in a]
+    assert ["--archive", "tar", taken["snapshot"], "/aiplatform"] in dumps
+    assert len(dumps) == 1 + 4 + 1  # the manifest, four database parts, the files
+    plan, reasons = judge(checked, "ignored: restic authenticates", CATALOG, ["postgres", "redis", "n8n"], False, False)
+    assert not reasons and plan["snapshot"] == taken["snapshot"]
+
+    damaged = FakeRestic(dump_fails="/aiplatform/pg/n8n.dump")
+    damaged.snapshots, damaged.files = fake.snapshots, fake.files
+    problems = archive(damaged).check("app1", taken["run"])["problems"]
+    assert problems == [f"read back /aiplatform/pg/n8n.dump of {taken['run']}: Fatal: ciphertext verification failed"]
+
+
+def test_no_backup_of_the_host_names_the_runs_there_are(tmp_path):
+    fake = FakeRestic()
+    taken = archive(fake).take(wanted(), str(tmp_path), 0.0)
+    with pytest.raises(backup.BackupError, match=f"no backup 'nope' of host app1 .*{taken['run']}"):
+        archive(fake).check("app1", "nope")
+    with pytest.raises(backup.BackupError, match=r"no backup 'latest' of host app2 .*none"):
+        archive(fake, host="app2").check("app2", "latest")
+    assert archive(fake, host="app2").check("app1", taken["snapshot"][:8])["run"] == taken["run"]
+
+
+def test_restore_parts_come_from_restic(tmp_path):
+    fake = FakeRestic()
+    arch = archive(fake)
+    arch.feed(["docker", "exec", "-i", "aiplatform-postgres", "pg_restore"], "pg_restore n8n", "files1",
+              {"path": "/aiplatform/pg/n8n.dump", "snapshot": "db1"})
+    producer, consumer = fake.pipes[-1]
+    assert producer[-3:] == ["dump", "db1", "/aiplatform/pg/n8n.dump"] and consumer[-1] == "pg_restore"
+    assert arch.read_text("files1", {"path": "/aiplatform/pg/roles.sql", "snapshot": "db0"}) == "CREATE ROLE n8n;\n"
+    arch.fill_volume("files1", {"volume": "aiplatform_n8n_data", "service": "n8n"}, "ignored")
+    argv = fake.calls[-1][0]
+    assert "files1:/aiplatform/volumes/aiplatform_n8n_data" in argv and "CHOWN" in argv
+    assert "aiplatform_n8n_data:/aiplatform/volumes/aiplatform_n8n_data" in argv
+    assert arch.read_secrets_of("files1", ["n8n"]) == {"n8n": {"key": "value-of-/aiplatform/secrets/n8n.json"}}
+
+
+def test_last_json_and_pick_run():
+    out = 'noise\n{"message_type":"status"}\n{"message_type":"summary","snapshot_id":"abc"}\n'
+    assert restic.last_json(out, "summary")["snapshot_id"] == "abc" and restic.last_json("", "summary") == {}
+    snaps = [{"id": "aaaaaaaa11", "time": "2026-12-01", "tags": ["run=r1"]},
+             {"id": "bbbbbbbb22", "time": "2026-12-02", "tags": ["run=r2"]}]
+    assert restic.pick_run(snaps, "latest")["id"] == "bbbbbbbb22"
+    assert restic.pick_run(snaps, "r1")["id"] == "aaaaaaaa11" and restic.pick_run(snaps, "aaaaaaaa")["id"] == "aaaaaaaa11"
+    assert restic.pick_run(snaps, "aaa") is None and restic.pick_run([], "latest") is None
+
+
+def test_the_repository_credentials_travel_by_name_like_the_password():
+    fake = FakeRestic()
+    arch = restic.ResticArchive("s3:s3.example.test/bucket", PASSWORD, IMAGE, "app1", run=fake, pipe=fake.pipe,
+                                repository_env={"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t"})
+    argv = arch.restic("snapshots")
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-e"] == ["RESTIC_PASSWORD", "AWS_ACCESS_KEY_ID",
+                                                                      "AWS_SECRET_ACCESS_KEY"]
+    assert "s3cr3t" not in " ".join(argv) and arch.env["AWS_SECRET_ACCESS_KEY"] == "s3cr3t"
+    for bad in ({"aws_key": "x"}, {"RESTIC_PASSWORD": "x"}, {"A=B": "x"}):
+        with pytest.raises(backup.BackupError, match="aiplatform_backup_repository_env"):
+            restic.ResticArchive(REPO, PASSWORD, IMAGE, "app1", run=fake, pipe=fake.pipe, repository_env=bad)
+
+
+@pytest.mark.parametrize(("subset", "ok"), [("10%", True), ("2.5%", True), ("2/7", True), ("500M", True),
+                                            ("1G", True), ("", False), ("ten", False), ("10 %", False), ("-1/7", False)])
+def test_the_share_of_data_a_check_reads_back(subset, ok):
+    assert (restic.subset_problem(subset) is None) == ok
+
+
+def test_verify_reads_back_a_share_of_an_existing_repository(tmp_path):
+    fake = FakeRestic()
+    archive(fake).verify("10%")
+    assert fake.calls[-1][0][-3:] == ["check", "--read-data-subset", "10%"]
+    with pytest.raises(backup.BackupError, match="aiplatform_backup_verify"):
+        archive(fake).verify("all")
+    with pytest.raises(backup.BackupError, match="no restic repository"):
+        archive(FakeRestic(), repository=str(tmp_path / "missing")).verify("10%")
+    failing = FakeRestic(fail="--read-data-subset")
+    with pytest.raises(backup.BackupError, match="restic repair"):
+        archive(failing).verify("10%")
+
+
+def test_the_last_backup_is_kept_for_status_and_warns_when_old(tmp_path):
+    path = str(tmp_path / backup.RECORD)
+    assert backup.record_finding(backup.read_record(path), 26, now=1000.0) == {
+        "kind": "backup", "level": "INFO", "message": "backup: none recorded on this host (playbooks/backup.yml)"}
+    backup.write_record(path, name="20261207T100000Z-app1", time=0.0, where="/srv/restic", engine="restic",
+                        size=2 << 20, added=3 << 10)
+    backup.write_record(path, verified=3600.0, verified_subset="10%")  # merged: the backup's facts stay
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    fresh = backup.record_finding(backup.read_record(path), 26, now=5 * 3600.0)
+    assert fresh["level"] == "INFO" and fresh["message"] == (
+        "backup: last 20261207T100000Z-app1 5.0 h ago, into /srv/restic (2.0 MiB read, +3.0 KiB stored); its data "
+        "last verified 4.0 h ago (10%)")
+    old = backup.record_finding(backup.read_record(path), 26, now=30 * 3600.0)
+    assert old["level"] == "WARN" and "older than aiplatform_backup_max_age (26 h)" in old["message"]
+    assert backup.record_finding(backup.read_record(path), 0, now=900 * 3600.0)["level"] == "INFO"
