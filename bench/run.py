@@ -7,7 +7,8 @@
 3. health detection latency: exponential backoff with full jitter vs the linear schedule base * (attempt - 1),
    on the real wait loop with a simulated clock (ready times 0.5-30 s, same probe cost)
 4. callback overhead: the same no-op site.yml run with and without aiplatform.stack.platform_log
-and benchmark 3 through bench/scale.py: 60 vs 9 services at depth 4, on one host and over three hosts
+and benchmark 3 through bench/scale.py: 60 vs 9 services at depth 4, on one host and over three hosts;
+backups (restic vs pg_dump + tar): bench/backup.py
 """
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ build_base() {
 parent_of() {
   case $1 in
     n8n|flowise) echo node ;;
-    postgres|redis|standin|litellm|openwebui|node|nginx|squid|host|ee-base|caddy|pebble|restic) echo base ;;
+    postgres|redis|standin|litellm|openwebui|node|nginx|squid|host|ee-base|caddy|pebble|restic|rest-server) echo base ;;
     *) echo "unknown lab image: $1" >&2; exit 2 ;;
   esac
 }
@@ -98,7 +98,7 @@ lane() {  # images built one after the other
   for img in "$@"; do build_image "$img" || return 1; done
 }
 
-want=("$@"); [ ${#want[@]} -gt 0 ] || want=(postgres redis litellm openwebui standin nginx squid host n8n flowise caddy pebble restic)
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(postgres redis litellm openwebui standin nginx squid host n8n flowise caddy pebble restic rest-server)
 for img in "${want[@]}"; do [ "$img" = base ] || parent_of "$img" >/dev/null; done
 t0=$SECONDS
 build_base

@@ -23,7 +23,11 @@ NETWORK = "aiplatform-lab-hosts"
 # name -> inventory group (data: postgres + redis; model: ollama + litellm; app: the applications)
 HOSTS = {"data1": "aiplatform_data", "model1": "aiplatform_models", "app1": "aiplatform_apps"}
 # The lab images each host needs (a host loads only those: loading is the slow part of bringing the lab up).
-IMAGES = {"data1": ["postgres", "redis", "standin"], "model1": ["litellm", "standin"], "app1": ["standin", "nginx", "squid"]}
+IMAGES = {"data1": ["postgres", "redis", "standin", "restic"], "model1": ["litellm", "standin", "restic"],
+          "app1": ["standin", "nginx", "squid", "restic"]}
+# An operator's backup server off the platform's hosts: restic's REST server on the lab network, a private repository
+# and a user per host (started by backup_server(), removed by down())
+BACKUP_SERVER = "aiplatform-lab-backup-server"
 
 
 def sh(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -93,9 +97,34 @@ def write_inventory(addresses: dict[str, str], key: str) -> None:
         fh.write("\n".join(lines))
 
 
+def backup_server(passwords: dict[str, str]) -> str:
+    """Start the REST server with a user per host (`--private-repos`: each reaches only /<its name>/); its address.
+    The users file is put in before the start: rest-server reads it once, and will not start without it."""
+    import base64
+    import hashlib
+    import io
+    import tarfile
+
+    sh("docker", "rm", "-f", BACKUP_SERVER, check=False)
+    sh("docker", "create", "--name", BACKUP_SERVER, "--network", NETWORK, "--label", "aiplatform.lab=host",
+       "aiplatform-lab/rest-server:current", "--private-repos")
+    users = "".join(f"{name}:{{SHA}}{base64.b64encode(hashlib.sha1(pw.encode()).digest()).decode()}\n"  # noqa: S324
+                    for name, pw in passwords.items()).encode()  # (the htpasswd form rest-server reads)
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w") as tar:
+        info = tarfile.TarInfo(".htpasswd")
+        info.size, info.mode = len(users), 0o600
+        tar.addfile(info, io.BytesIO(users))
+    subprocess.run(["docker", "cp", "-", f"{BACKUP_SERVER}:/data"], input=packed.getvalue(), check=True,
+                   capture_output=True)
+    sh("docker", "start", BACKUP_SERVER)
+    return sh("docker", "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}',
+              BACKUP_SERVER).stdout.strip()
+
+
 def down(quiet: bool = False) -> None:
     names = [container(n) for n in HOSTS]
-    sh("docker", "rm", "-f", *names, check=False)
+    sh("docker", "rm", "-f", *names, BACKUP_SERVER, check=False)
     sh("docker", "volume", "rm", "-f", *[f"{n}-docker" for n in names], check=False)
     sh("docker", "network", "rm", NETWORK, check=False)
     if not quiet:

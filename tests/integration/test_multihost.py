@@ -194,16 +194,22 @@ def test_engine_stopped_on_one_host(hosts, runs):
     assert {e["service"] for e in again.of(ev.HEALTH_SUCCESS)} == set(PLACEMENT)
 
 
-BACKUPS = "/var/backups/aiplatform-lab"
 KEY = "integration-backup-key-0123456789"
 APPS = [name for name, host in PLACEMENT.items() if host == "app1"]
+# Whose repository a host reads and writes on the backup server: its own; model1's restore reads lost app1's (given
+# app1's credentials, as an operator gives them to the host that takes a lost host's place)
+WHOSE = "{{ 'app1' if inventory_hostname == 'model1' and aiplatform_restore_host | default('') == 'app1' else inventory_hostname }}"
 
 
-def archive_of(host, on_host):
-    names = on(on_host, "ls", BACKUPS).stdout.split()
-    found = [n for n in names if n.endswith("-" + host)]
-    assert found, f"no archive of {host} on {on_host}: {names}"
-    return found[0]
+def rest_password(host):
+    return f"rest-{host}-0123456789"
+
+
+def repository(address):
+    """The variables that point every host at its private repository on the backup server (templated per host)."""
+    return {"aiplatform_backup_key": KEY, "aiplatform_backup_repository": f"rest:http://{address}:8000/{WHOSE}/",
+            "aiplatform_backup_repository_env": {"RESTIC_REST_USERNAME": WHOSE,
+                                                 "RESTIC_REST_PASSWORD": "rest-" + WHOSE + "-0123456789"}}
 
 
 def without_app1(hosts):
@@ -222,29 +228,30 @@ def without_app1(hosts):
 
 
 def test_the_app_host_is_lost_and_its_backup_restores_onto_another_host(hosts, runs):
-    # Last in this module: app1 is stopped for good. Each host backs up its part and copies it to model1 (through
-    # the controller); app1 is lost; an inventory without it puts the applications on model1; the data host restores
-    # its own archive, model1 app1's; everything is healthy again, app1's files and secrets came along.
+    # Last in this module: app1 is stopped for good. Each host backs up its part into its own repository on a backup
+    # server off the platform's hosts (restic's REST server: a user and a private repository per host; nothing
+    # passes through the controller); app1 is lost; an inventory without it puts the applications on model1, which
+    # restores app1's latest run with app1's credentials while data1 restores its own; everything is healthy again,
+    # app1's files and secrets came along.
+    address = multihost.backup_server({host: rest_password(host) for host in multihost.HOSTS})
     on("app1", "docker", "exec", "aiplatform-n8n", "sh", "-c", "echo moved-with-n8n > /home/node/.n8n/moved.txt")
     on("data1", "docker", "exec", "aiplatform-postgres", "psql", "-U", "n8n", "-d", "n8n", "-c",
        "CREATE TABLE moved (v text); INSERT INTO moved VALUES ('row-kept')")
     secrets = json.loads(on("app1", "cat", "/opt/aiplatform/secrets/n8n.json").stdout)
-    backup = site({"aiplatform_backup_key": KEY, "aiplatform_backup_dest": BACKUPS, "aiplatform_backup_copy_to": "model1"},
-                  playbook="playbooks/backup.yml")
+    backup = site(repository(address), playbook="playbooks/backup.yml")
     assert backup.rc == 0, backup.stdout[-5000:]
     assert {e["host"] for e in backup.of("BACKUP_SUCCESS")} == {"data1", "model1", "app1"}
-    app_archive, data_archive = archive_of("app1", "model1"), archive_of("data1", "model1")
-    copied = on("model1", "cat", f"{BACKUPS}/{app_archive}/manifest.json").stdout
-    assert copied == on("app1", "cat", f"{BACKUPS}/{app_archive}/manifest.json").stdout
+    stored = subprocess.run(["docker", "exec", multihost.BACKUP_SERVER, "ls", "/data"], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert sorted(stored) == ["app1", "data1", "model1"], stored  # a repository each, on the server
     subprocess.run(["docker", "stop", multihost.container("app1")], capture_output=True, check=True)  # lost
     multihost.load("model1", multihost.IMAGES["app1"])  # what the new host needs to run the applications
-    # one path on each host: the archive that host restores
-    on("model1", "ln", "-s", f"{BACKUPS}/{app_archive}", f"{BACKUPS}/restore")
-    on("data1", "ln", "-s", f"{BACKUPS}/{data_archive}", f"{BACKUPS}/restore")
-    run = site({"aiplatform_backup_key": KEY, "aiplatform_restore_from": f"{BACKUPS}/restore",
-                "aiplatform_restore_force": True}, playbook="playbooks/restore.yml", inventory=without_app1(hosts))
+    run = site(dict(repository(address), aiplatform_restore_host="{{ 'app1' if inventory_hostname == 'model1' else '' }}",
+                    aiplatform_restore_force=True), playbook="playbooks/restore.yml", inventory=without_app1(hosts))
     assert run.rc == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert {e["host"] for e in run.of("RESTORE_SUCCESS")} == {"data1", "model1"}
+    started = [e["message"] for e in run.of("RESTORE_START")]
+    assert any("Z-app1 " in m for m in started) and any("Z-data1 " in m for m in started), started
     healthy = {e["service"]: e["host"] for e in run.of(ev.HEALTH_SUCCESS)}
     assert healthy == dict(PLACEMENT, **{name: "model1" for name in APPS}), healthy
     assert on("model1", "docker", "exec", "aiplatform-n8n", "cat", "/home/node/.n8n/moved.txt").stdout.strip() == \
