@@ -72,7 +72,7 @@ class ActionModule(ArchiveAction):
         taken = self.step(task_vars, step="snapshot", plan=wanted, host=self.host, secrets_dir=args["secrets_dir"],
                           repository=args["repository"], password=args["key"],
                           repository_env=dict(args.get("repository_env") or {}), image=args.get("image") or
-                          "restic/restic:0.19.1", pause=bool(args.get("pause", True)),
+                          restic.DEFAULT_IMAGE, pause=bool(args.get("pause", True)),
                           facts=dict(args.get("facts") or {}), keep_rules=dict(args.get("keep_rules") or {}),
                           record=args.get("record"))
         if taken["forgotten"]:
@@ -83,7 +83,7 @@ class ActionModule(ArchiveAction):
             self.step(task_vars, step="verify", subset=str(args["verify"]), host=self.host, record=args.get("record"),
                       repository=args["repository"], password=args["key"],
                       repository_env=dict(args.get("repository_env") or {}), image=args.get("image") or
-                      "restic/restic:0.19.1")
+                      restic.DEFAULT_IMAGE)
             seconds = round(time.monotonic() - checked, 3)
             self.emit(ev.make_event(ev.BACKUP_VERIFIED, "backup", f"{args['repository']}: restic check passed, "
                                     f"{args['verify']} of the data read back, in {seconds:g} s", duration=seconds))

@@ -85,7 +85,7 @@ class ActionModule(ArchiveAction):
             return {}
         return {"repository": args["repository"], "password": args["key"],
                 "repository_env": dict(args.get("repository_env") or {}),
-                "image": args.get("image") or "restic/restic:0.19.1"}
+                "image": args.get("image") or restic.DEFAULT_IMAGE}
 
     @staticmethod
     def source(args: dict) -> str:

@@ -26,6 +26,7 @@ from .backup import DATA_LIMIT, Archive, BackupError, archive_name, run_files
 from .runner import TIMEOUT_RC, describe
 
 FORMAT = 2
+DEFAULT_IMAGE = "restic/restic:0.19.1"  # the release the lab tests (roles/aiplatform pins it too)
 ROOT = "/aiplatform"
 MANIFEST_PATH = f"{ROOT}/manifest.json"
 TAG = "aiplatform"

@@ -100,24 +100,9 @@ options:
     description: Pull a missing image for a volume's tar (C(restore_volumes)).
     type: bool
     default: true
-  repository:
-    description:
-      - A restic repository (an absolute path on the host, or C(sftp:), C(rest:), C(s3:) ...). Empty - the archive
-        directories of O(dest) and O(archive).
-    type: str
-    default: ''
   password:
     description: The repository's password (the operator's backup key). Reaches restic only through its environment.
     type: str
-  repository_env:
-    description: The repository's own credentials (C(AWS_ACCESS_KEY_ID), C(RESTIC_REST_PASSWORD) ...), passed to restic
-      like the password - through the environment, by name.
-    type: dict
-    default: {}
-  image:
-    description: The restic image (C(restic/restic:<release>)), run with C(--pull never).
-    type: str
-    default: restic/restic:0.19.1
   keep_rules:
     description: Retention after a C(snapshot) - C({last, daily, weekly, monthly}) for C(restic forget --prune); empty
       keeps everything.
@@ -141,6 +126,7 @@ options:
     default: latest
 extends_documentation_fragment:
   - aiplatform.stack.attributes
+  - aiplatform.stack.restic
 attributes:
   check_mode:
     support: partial
@@ -311,7 +297,7 @@ def main() -> None:
             "force": {"type": "bool", "default": False}, "pull": {"type": "bool", "default": True},
             "repository": {"type": "str", "default": ""}, "password": {"type": "str", "no_log": True},
             "repository_env": {"type": "dict", "default": {}, "no_log": True},
-            "image": {"type": "str", "default": "restic/restic:0.19.1"},
+            "image": {"type": "str", "default": restic.DEFAULT_IMAGE},
             "keep_rules": {"type": "dict", "default": {}}, "from_host": {"type": "str"},
             "record": {"type": "path"}, "subset": {"type": "str", "default": "10%"},
             "which": {"type": "str", "default": "latest"},

@@ -71,20 +71,6 @@ options:
     description: Extra facts recorded in the manifest.
     type: dict
     default: {}
-  repository:
-    description: A restic repository - an absolute path on the host, or a restic URL (C(sftp:), C(rest:), C(s3:) ...).
-      Empty - the archive directories of O(dest).
-    type: str
-    default: ''
-  repository_env:
-    description: The repository's own credentials (C(AWS_ACCESS_KEY_ID), C(RESTIC_REST_PASSWORD) ...), passed to
-      restic through its environment, by name.
-    type: dict
-    default: {}
-  image:
-    description: The restic image, run with C(--pull never) (load or pull it first).
-    type: str
-    default: restic/restic:0.19.1
   keep_rules:
     description: Retention in the repository - C({last, daily, weekly, monthly}), as C(restic forget --keep-*) counts
       per database and per files snapshot of the host; empty keeps everything.
@@ -92,6 +78,7 @@ options:
     default: {}
 extends_documentation_fragment:
   - aiplatform.stack.attributes
+  - aiplatform.stack.restic
   - aiplatform.stack.attributes.action
 attributes:
   action:

@@ -63,19 +63,6 @@ options:
   started_at:
     description: When the restore started (C(done) reports the duration).
     type: float
-  repository:
-    description: A restic repository to restore from (a path on the host or a restic URL); empty - O(archive).
-    type: str
-    default: ''
-  repository_env:
-    description: The repository's own credentials (C(AWS_ACCESS_KEY_ID), C(RESTIC_REST_PASSWORD) ...), passed to
-      restic through its environment, by name.
-    type: dict
-    default: {}
-  image:
-    description: The restic image (with O(repository)).
-    type: str
-    default: restic/restic:0.19.1
   snapshot:
     description: The run to restore (with O(repository)) - C(latest), a run name (C(<stamp>-<host>)) or a snapshot id.
     type: str
@@ -86,6 +73,7 @@ options:
     default: ''
 extends_documentation_fragment:
   - aiplatform.stack.attributes
+  - aiplatform.stack.restic
   - aiplatform.stack.attributes.action
 attributes:
   action:

@@ -198,7 +198,12 @@ KEY = "integration-backup-key-0123456789"
 APPS = [name for name, host in PLACEMENT.items() if host == "app1"]
 # Whose repository a host reads and writes on the backup server: its own; model1's restore reads lost app1's (given
 # app1's credentials, as an operator gives them to the host that takes a lost host's place)
+# (the server's users are not the hosts' names: a no_log value is masked wherever it appears in the output)
 WHOSE = "{{ 'app1' if inventory_hostname == 'model1' and aiplatform_restore_host | default('') == 'app1' else inventory_hostname }}"
+
+
+def rest_user(host):
+    return f"backup-{host}"
 
 
 def rest_password(host):
@@ -207,9 +212,9 @@ def rest_password(host):
 
 def repository(address):
     """The variables that point every host at its private repository on the backup server (templated per host)."""
-    return {"aiplatform_backup_key": KEY, "aiplatform_backup_repository": f"rest:http://{address}:8000/{WHOSE}/",
-            "aiplatform_backup_repository_env": {"RESTIC_REST_USERNAME": WHOSE,
-                                                 "RESTIC_REST_PASSWORD": "rest-" + WHOSE + "-0123456789"}}
+    user = rest_user(WHOSE)
+    return {"aiplatform_backup_key": KEY, "aiplatform_backup_repository": f"rest:http://{address}:8000/{user}/",
+            "aiplatform_backup_repository_env": {"RESTIC_REST_USERNAME": user, "RESTIC_REST_PASSWORD": rest_password(WHOSE)}}
 
 
 def without_app1(hosts):
@@ -233,7 +238,7 @@ def test_the_app_host_is_lost_and_its_backup_restores_onto_another_host(hosts, r
     # passes through the controller); app1 is lost; an inventory without it puts the applications on model1, which
     # restores app1's latest run with app1's credentials while data1 restores its own; everything is healthy again,
     # app1's files and secrets came along.
-    address = multihost.backup_server({host: rest_password(host) for host in multihost.HOSTS})
+    address = multihost.backup_server({rest_user(host): rest_password(host) for host in multihost.HOSTS})
     on("app1", "docker", "exec", "aiplatform-n8n", "sh", "-c", "echo moved-with-n8n > /home/node/.n8n/moved.txt")
     on("data1", "docker", "exec", "aiplatform-postgres", "psql", "-U", "n8n", "-d", "n8n", "-c",
        "CREATE TABLE moved (v text); INSERT INTO moved VALUES ('row-kept')")
@@ -243,7 +248,7 @@ def test_the_app_host_is_lost_and_its_backup_restores_onto_another_host(hosts, r
     assert {e["host"] for e in backup.of("BACKUP_SUCCESS")} == {"data1", "model1", "app1"}
     stored = subprocess.run(["docker", "exec", multihost.BACKUP_SERVER, "ls", "/data"], capture_output=True, text=True,
                             check=True).stdout.split()
-    assert sorted(stored) == ["app1", "data1", "model1"], stored  # a repository each, on the server
+    assert sorted(stored) == [rest_user(h) for h in ("app1", "data1", "model1")], stored  # one each, on the server
     subprocess.run(["docker", "stop", multihost.container("app1")], capture_output=True, check=True)  # lost
     multihost.load("model1", multihost.IMAGES["app1"])  # what the new host needs to run the applications
     run = site(dict(repository(address), aiplatform_restore_host="{{ 'app1' if inventory_hostname == 'model1' else '' }}",

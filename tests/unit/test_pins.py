@@ -11,7 +11,8 @@ PINNED = {"litellm": ("litellm", "litellm_image"), "n8n": ("n8n", "n8n_image"), 
           "openwebui": ("openwebui", "openwebui_image"), "caddy": ("proxy", "proxy_image"),
           "restic": ("aiplatform", "aiplatform_backup_restic_image")}
 # lab images that build an upstream release no role pins
-NOT_PINNED = {"host": "the lab's host image: its Docker Compose, which no role deploys"}
+NOT_PINNED = {"host": "the lab's host image: its Docker Compose, which no role deploys",
+              "rest-server": "the operator's backup server in the three-host lab, which no role deploys"}
 VERSION_ARG = re.compile(r"^ARG (\w+_VERSION)=(\S+)$", re.M)
 
 

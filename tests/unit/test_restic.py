@@ -294,3 +294,11 @@ def test_the_last_backup_is_kept_for_status_and_warns_when_old(tmp_path):
     old = backup.record_finding(backup.read_record(path), 26, now=30 * 3600.0)
     assert old["level"] == "WARN" and "older than aiplatform_backup_max_age (26 h)" in old["message"]
     assert backup.record_finding(backup.read_record(path), 0, now=900 * 3600.0)["level"] == "INFO"
+
+
+def test_the_modules_default_image_is_the_one_the_role_pins():
+    import yaml
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "roles", "aiplatform", "defaults", "main.yml")) as fh:
+        assert yaml.safe_load(fh)["aiplatform_backup_restic_image"] == restic.DEFAULT_IMAGE

@@ -1,0 +1,26 @@
+# Copyright: aiplatform.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """The options that point a backup or restore at a restic repository (module_utils/restic.py)."""
+
+    DOCUMENTATION = r"""
+options:
+  repository:
+    description:
+      - A restic repository - an absolute path on the host, or a restic URL (C(sftp:), C(rest:), C(s3:) ...).
+      - Empty - the archive directories of the older format.
+    type: str
+    default: ''
+  repository_env:
+    description: The repository's own credentials (C(AWS_ACCESS_KEY_ID), C(RESTIC_REST_PASSWORD) ...), passed to
+      restic like its password - through its environment, by name, never on a command line.
+    type: dict
+    default: {}
+  image:
+    description: The restic image, run in throw-away containers with C(--pull never) (load or pull it first).
+    type: str
+    default: restic/restic:0.19.1
+"""
