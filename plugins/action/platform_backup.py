@@ -1,7 +1,8 @@
 # Copyright: aiplatform.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Back up this host's part of the platform: plan here, dumps and tars on the host, secrets encrypted and the
-manifest sealed here (the backup key never leaves the controller)."""
+manifest sealed here (for an archive the backup key never leaves the controller; a restic repository's password
+reaches restic on the host through its environment)."""
 from __future__ import annotations
 
 import time

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Restore this host's part of the platform from an archive, one step per call: check (seal, checksums, versions,
 a running platform) before anything changes, then secrets, volumes, databases. Decryption and the seal's check
-happen here: the backup key never leaves the controller."""
+happen here: for an archive the backup key never leaves the controller (a restic repository's password reaches
+restic on the host, through its environment)."""
 from __future__ import annotations
 
 import base64

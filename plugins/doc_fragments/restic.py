@@ -10,7 +10,8 @@ class ModuleDocFragment:
 options:
   repository:
     description:
-      - A restic repository - an absolute path on the host, or a restic URL (C(sftp:), C(rest:), C(s3:) ...).
+      - A restic repository - an absolute path on the host, or a restic URL (C(rest:), C(s3:), C(b2:), C(azure:),
+        C(gs:), C(swift:)); C(sftp:) and C(rclone:) are not supported yet, nor a password in the URL.
       - Empty - the archive directories of the older format.
     type: str
     default: ''

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import uuid
 
 from .backup import DATA_LIMIT, Archive, BackupError, archive_name, run_files
 from .runner import TIMEOUT_RC, describe
@@ -32,8 +33,11 @@ MANIFEST_PATH = f"{ROOT}/manifest.json"
 TAG = "aiplatform"
 FILES_TAG = "part=files"
 REPO_MOUNT = "/repo"
-# restic's own URL schemes: the repository is reached over the network (the container gets the default bridge)
-REMOTE_SCHEMES = ("sftp:", "rest:", "s3:", "b2:", "azure:", "gs:", "swift:", "rclone:")
+# restic's own URL schemes: the repository is reached over the network (the container gets the default bridge).
+# Not sftp: and rclone: - they need an SSH setup or a program the restic container does not have.
+REMOTE_SCHEMES = ("rest:", "s3:", "b2:", "azure:", "gs:", "swift:")
+UNWIRED_SCHEMES = ("sftp:", "rclone:")
+_URL_CREDENTIALS = re.compile(r"://[^/@]*:[^/@]*@")
 # restic's exit codes (0.17 and later)
 RC_NO_REPOSITORY, RC_LOCKED, RC_WRONG_PASSWORD = 10, 11, 12
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -42,12 +46,18 @@ _SUBSET = re.compile(r"^(\d+/\d+|\d+(\.\d+)?%|\d+[KMGT]?)$")
 
 def repository_problem(value: str) -> str | None:
     """Why `value` is no restic repository this collection can use (None: it is one)."""
+    if value.startswith(UNWIRED_SCHEMES):
+        return (f"aiplatform_backup_repository: {value.split(':', 1)[0]}: repositories are not supported yet (the "
+                f"restic container has no SSH setup or rclone); use a rest: server, s3: or a path on the host")
+    if _URL_CREDENTIALS.search(value):
+        return ("aiplatform_backup_repository: the URL carries a password, which would show on command lines and in "
+                "the log; give it in aiplatform_backup_repository_env (RESTIC_REST_USERNAME, RESTIC_REST_PASSWORD)")
     if value.startswith(REMOTE_SCHEMES):
         return None
     if os.path.isabs(value) and ".." not in value.split("/") and value != "/":
         return None
     return (f"aiplatform_backup_repository: {value!r} is neither an absolute path on the host nor a restic URL "
-            f"({', '.join(REMOTE_SCHEMES)}); set e.g. /var/backups/aiplatform/restic or sftp:backup@nas:/srv/restic")
+            f"({', '.join(REMOTE_SCHEMES)}); set e.g. /var/backups/aiplatform/restic or rest:https://backup:8000/app1/")
 
 
 def env_problem(env: dict) -> str | None:
@@ -96,11 +106,22 @@ def pick_run(snapshots: list[dict], which: str) -> dict | None:
     if not snapshots:
         return None
     if which in ("", "latest"):
-        return max(snapshots, key=lambda snap: snap.get("time") or "")
+        return snapshots[-1]  # restic lists them oldest first (its own time order, not the strings')
     for snap in snapshots:
         if f"run={which}" in (snap.get("tags") or []) or (len(which) >= 8 and str(snap.get("id", "")).startswith(which)):
             return snap
     return None
+
+
+def parse_groups(out: str) -> list[dict]:
+    """The groups `restic forget --json` prints (one JSON array on a line of its own)."""
+    for line in out.splitlines():
+        if line.startswith("["):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return []
 
 
 def run_of(snap: dict) -> str:
@@ -171,8 +192,10 @@ class ResticArchive(Archive):
         """restic in a throw-away container: root with only the capabilities reading (or, `writes`, restoring owners
         and modes) needs, no network for a repository on this host."""
         caps = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"] if writes else ["DAC_READ_SEARCH"]
-        argv = [self.docker, "run", "--rm", "--pull", "never", "--user", "0:0", "--cap-drop", "ALL",
-                "--security-opt", "no-new-privileges"]
+        # named, so that a timeout removes the container itself: a killed client would leave restic running (and
+        # with its stdin closed, saving a truncated snapshot)
+        argv = [self.docker, "run", "--rm", "--name", f"aiplatform-restic-{uuid.uuid4().hex[:12]}", "--pull", "never",
+                "--user", "0:0", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
         for name in self.passed:
             argv += ["-e", name]
         for cap in caps:
@@ -185,11 +208,24 @@ class ResticArchive(Archive):
             repo = REPO_MOUNT
         for mount in mounts:
             argv += ["-v", mount]
-        return argv + [self.image, "-r", repo, "--no-cache", *args]
+        # --retry-lock: hosts sharing a repository take turns for what needs it alone (forget --prune)
+        return argv + [self.image, "-r", repo, "--no-cache", "--retry-lock", "5m", *args]
+
+    def call(self, argv: list[str], **files) -> tuple[int, str, str]:
+        """One restic container, bounded like data (DATA_LIMIT); on a timeout the container is removed too."""
+        rc, out, err = self.run(argv, env=self.env, timeout=DATA_LIMIT, **files)
+        if rc == TIMEOUT_RC:
+            self.kill(argv)
+        return rc, out, err
+
+    def kill(self, *argvs: list[str]) -> None:
+        for argv in argvs:
+            if "--name" in argv:
+                self.run([self.docker, "rm", "-f", argv[argv.index("--name") + 1]])
 
     def _restic(self, *args: str, what: str, category: str = "unknown", **kw) -> str:
         files = {k: kw.pop(k) for k in ("stdout_path", "stdin_path") if k in kw}
-        rc, out, err = self.run(self.restic(*args, **kw), env=self.env, **files)
+        rc, out, err = self.call(self.restic(*args, **kw), **files)
         if rc != 0:
             raise BackupError(self._why(rc, out, err, what), self._category(rc, category))
         return out
@@ -222,7 +258,7 @@ class ResticArchive(Archive):
                 raise BackupError(f"open the backup repository: no restic repository at {self.repository} "
                                   f"(aiplatform_backup_repository)", "config")
             os.makedirs(self.repository, mode=0o700)
-        rc, out, err = self.run(self.restic("cat", "config"), env=self.env, stdout_path=os.devnull)
+        rc, out, err = self.call(self.restic("cat", "config"), stdout_path=os.devnull)
         if rc == 0:
             return False
         if rc != RC_NO_REPOSITORY or not create:
@@ -240,12 +276,15 @@ class ResticArchive(Archive):
     def stream(self, producer: list[str], path: str, run: str, what: str) -> dict:
         """One snapshot of `producer`'s output, stored as `path`; a failed producer leaves no snapshot behind."""
         started = self.clock()
-        rc1, rc2, out, err = self.pipe(producer, self.restic("backup", "--stdin", "--stdin-filename", path, "--json",
-                                                             *self.tags(run, "part=db"), stdin=True), env=self.env)
+        consumer = self.restic("backup", "--stdin", "--stdin-filename", path, "--json", *self.tags(run, "part=db"),
+                               stdin=True)
+        rc1, rc2, out, err = self.pipe(producer, consumer, env=self.env)
+        if TIMEOUT_RC in (rc1, rc2):
+            self.kill(consumer)
         summary = last_json(out, "summary")
         if rc1 != 0 or rc2 != 0 or not summary.get("snapshot_id"):
             if summary.get("snapshot_id"):  # restic stored what came before the producer failed: not a backup
-                self.run(self.restic("forget", summary["snapshot_id"]), env=self.env)
+                self.call(self.restic("forget", summary["snapshot_id"]))
             rc = rc1 or rc2
             raise BackupError(self._why(rc, "", err, what), self._category(rc, "unknown"))
         return {"snapshot": summary["snapshot_id"], "size": summary.get("total_bytes_processed", 0),
@@ -297,7 +336,7 @@ class ResticArchive(Archive):
         manifest_size = summary.get("total_bytes_processed", 0) + sum(f.get("size") or 0 for f in files
                                                                       if f["kind"] in ("database", "roles"))
         added = summary.get("data_added_packed", 0) + sum(f.get("added") or 0 for f in files)
-        forgotten = self.forget(keep or {})
+        forgotten = self.forget(keep or {}, run)
         return {"run": run, "snapshot": summary["snapshot_id"], "manifest_text": text, "size": manifest_size,
                 "added": added, "forgotten": forgotten}
 
@@ -313,10 +352,17 @@ class ResticArchive(Archive):
             paused = self._pause({"service": "backup", "name": "the files snapshot", "pause": writers}) if pause else []
             started = self.clock()
             try:
-                out = self._restic("backup", ROOT, "--json", *self.tags(run, FILES_TAG),
-                                   mounts=(*mounts, f"{path}:{MANIFEST_PATH}:ro"), what="restic backup of the files")
+                rc, out, err = self.call(self.restic("backup", ROOT, "--json", *self.tags(run, FILES_TAG),
+                                                     mounts=(*mounts, f"{path}:{MANIFEST_PATH}:ro")))
             finally:
                 self._resume(paused, "backup", started)
+            if rc != 0:
+                # restic saves a snapshot even when it could not read some files (rc 3): with the manifest in it, it
+                # would look complete, so it goes
+                failed = last_json(out, "summary").get("snapshot_id")
+                if failed:
+                    self.call(self.restic("forget", failed))
+                raise BackupError(self._why(rc, out, err, "restic backup of the files"), self._category(rc, "unknown"))
         finally:
             for name in os.listdir(scratch):
                 os.unlink(os.path.join(scratch, name))
@@ -326,22 +372,28 @@ class ResticArchive(Archive):
             raise BackupError(f"restic backup of the files: no snapshot in its output ({out.strip()[-200:]})")
         return summary
 
-    def forget(self, keep: dict) -> list[str]:
-        """Retention (`restic forget --prune`) of this host's snapshots; the ids removed."""
+    def forget(self, keep: dict, current: str = "") -> list[str]:
+        """Retention of this host's runs: the keep rules choose among complete runs (their files snapshots), then
+        every database snapshot of a run not kept goes too (a failed run's leftovers with them), and one prune. The
+        rules never judge a database snapshot on its own: that could keep a failed run's part and drop the part of
+        the run whose manifest names it. Returns the ids removed."""
         rules = retention_args(keep)
         if not rules:
             return []
-        out = self._restic("forget", "--host", self.host, "--tag", TAG, "--prune", "--json", *rules,
-                           what="restic forget (retention)")
-        removed = []
-        for line in out.splitlines():  # --json prints the groups as one array, then prune's text
-            if line.startswith("["):
-                try:
-                    groups = json.loads(line)
-                except ValueError:
-                    continue
-                removed += [snap["id"] for group in groups for snap in group.get("remove") or []]
-        return removed
+        out = self._restic("forget", "--host", self.host, "--tag", f"{TAG},{FILES_TAG}", "--group-by", "host",
+                           "--json", *rules, what="restic forget (retention)")
+        kept, removed = {current}, []  # the run just taken stays, whatever the rules say
+        for group in parse_groups(out):
+            kept |= {run_of(snap) for snap in group.get("keep") or []}
+            removed += [snap["id"] for snap in group.get("remove") or []]
+        listed = json.loads(self._restic("snapshots", "--json", "--host", self.host, "--tag", f"{TAG},part=db",
+                                         what="list the database snapshots") or "[]") or []
+        parts = [snap["id"] for snap in listed if run_of(snap) not in kept]
+        if parts:
+            self._restic("forget", *parts, what="restic forget of the runs not kept")
+        if removed or parts:
+            self._restic("prune", what="restic prune")
+        return removed + parts
 
     def verify(self, subset: str) -> None:
         """`restic check --read-data-subset`: the repository's structure and that share of its data read back."""
@@ -370,16 +422,22 @@ class ResticArchive(Archive):
                               f"set aiplatform_restore_snapshot to one of them, or aiplatform_restore_host to the host "
                               f"that took it", "config")
         text = self._restic("dump", snap["id"], MANIFEST_PATH, what=f"the manifest of {run_of(snap)}")
+        try:
+            manifest = json.loads(text)
+        except ValueError as exc:
+            raise BackupError(f"{MANIFEST_PATH} of {run_of(snap)}: not JSON ({exc})", "config") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("engine") != "restic":
+            raise BackupError(f"{MANIFEST_PATH} of {run_of(snap)}: not a manifest of format {FORMAT} (restic) that "
+                              f"this collection reads; restore it with the release that wrote it", "config")
         problems = []
-        rc, out, err = self.run(self.restic("check"), env=self.env)
+        rc, out, err = self.call(self.restic("check"))
         if rc != 0:
             problems.append(self._why(rc, out, err, "restic check"))
-        manifest = json.loads(text)
         reads = [(item["snapshot"], item["path"]) for item in manifest.get("files") or [] if item.get("snapshot")]
         reads.append((snap["id"], ROOT))
         for snapshot, path in reads:
             args = ("dump", "--archive", "tar", snapshot, path) if path == ROOT else ("dump", snapshot, path)
-            rc, out, err = self.run(self.restic(*args), env=self.env, stdout_path=os.devnull)
+            rc, out, err = self.call(self.restic(*args), stdout_path=os.devnull)
             if rc != 0:
                 problems.append(self._why(rc, out, err, f"read back {path} of {run_of(snap)}"))
         return {"manifest_text": text, "snapshot": snap["id"], "run": run_of(snap), "problems": problems,
@@ -397,16 +455,21 @@ class ResticArchive(Archive):
 
     # the three places a restore reads a part (backup.Archive reads them from an archive's files)
     def fill_volume(self, archive: str, item: dict, image: str) -> None:
-        target = f"{ROOT}/volumes/{item['volume']}"
-        self._restic("restore", f"{archive}:{target}", "--target", target, mounts=(f"{item['volume']}:{target}",),
+        # the whole path restored under /r, the volume mounted where its folder lands: restic then gives the volume's
+        # root its owner and mode too (restoring `<id>:<folder>` into it would leave the root root's, 0755, and a
+        # service that runs as another user could not write at its top)
+        path = f"{ROOT}/volumes/{item['volume']}"
+        self._restic("restore", archive, "--include", path, "--target", "/r", mounts=(f"{item['volume']}:/r{path}",),
                      writes=True, what=f"{item['service']}: restore volume {item['volume']}")
 
     def read_text(self, archive: str, item: dict) -> str:
         return self._restic("dump", item.get("snapshot") or archive, item["path"], what=f"read {item['path']}")
 
     def feed(self, argv: list[str], what: str, archive: str, item: dict) -> None:
-        rc1, rc2, out, err = self.pipe(self.restic("dump", item.get("snapshot") or archive, item["path"]), argv,
-                                       env=self.env)
+        producer = self.restic("dump", item.get("snapshot") or archive, item["path"])
+        rc1, rc2, out, err = self.pipe(producer, argv, env=self.env)
+        if TIMEOUT_RC in (rc1, rc2):
+            self.kill(producer)
         if rc1 != 0 or rc2 != 0:
             rc = rc1 or rc2
             raise BackupError(self._why(rc, out, err, what), self._category(rc, "unknown"))

@@ -14,7 +14,7 @@ description:
     volume (containers that write it paused meanwhile, BACKUP_PAUSE/BACKUP_RESUME events), the manifest with sizes
     and sha256 checksums.
   - The secrets are encrypted on the controller with O(key) (Ansible Vault format) and the manifest sealed with an
-    HMAC derived from it; the key never reaches a host. Only the newest O(keep) archives of the host are kept.
+    HMAC derived from it; for an archive the key never reaches a host. Only the newest O(keep) archives of the host are kept.
   - With O(repository), the backup goes into a restic repository instead (C(module_utils/restic.py)) - every byte
     encrypted and authenticated by restic with O(key) as the repository's password, deduplicated against earlier
     runs, no plaintext copy on a disk. Databases are streamed from C(pg_dump) into C(restic backup --stdin); the

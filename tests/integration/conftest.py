@@ -232,6 +232,7 @@ class Cycled:
     backup: Run  # backup.yml, models included, into the restic repository `repository` (inside dest)
     dest: str
     repository: str
+    volume_roots: dict  # owner and mode of the top of each volume before (appdata.volume_roots)
     down: Run  # teardown.yml (volumes and secrets kept)
     containers_left: list  # what that teardown left
     volumes_left: list
@@ -271,6 +272,7 @@ class SharedPlatform:
             store = os.path.join(p.base_dir, "secrets")
             secrets = {name: open(os.path.join(store, name)).read() for name in sorted(os.listdir(store))}
             ids = appdata.write_probes(p)
+            roots = appdata.volume_roots()
             n8n_tables = docker("exec", "aiplatform-postgres", "sh", "-c", 'psql -U "$POSTGRES_USER" -d n8n -Atc '
                                 '"SELECT count(*) FROM pg_tables WHERE tableowner = \'n8n\'"').stdout.strip()
             dest = tempfile.mkdtemp(prefix="aiplatform-backups-")
@@ -293,7 +295,8 @@ class SharedPlatform:
                           playbook="playbooks/restore.yml")
             assert up.rc == 0, up.stdout[-6000:] + up.stderr[-2000:]
             self.cycled = Cycled(secrets=secrets, n8n_tables=n8n_tables, ids=ids, backup=backup, dest=dest,
-                                 repository=repository, down=down, containers_left=left, volumes_left=volumes,
+                                 repository=repository, volume_roots=roots, down=down, containers_left=left,
+                                 volumes_left=volumes,
                                  purge=purge, networks_left=networks, up=up)
         return self.cycled
 

@@ -17,7 +17,7 @@ import tempfile
 
 import pytest
 
-from .appdata import BULK_BYTES, KEY, VOLUMES, archives, as_admin, flowise, n8n, psql, volume_file
+from .appdata import BULK_BYTES, KEY, VOLUMES, archives, as_admin, flowise, n8n, psql, volume_file, volume_roots
 from .conftest import docker
 
 RESTIC = "aiplatform-lab/restic:current"
@@ -132,6 +132,8 @@ def test_purge_then_restore_onto_a_fresh_base_dir_brings_everything_back(taken):
     assert {db: as_admin("SELECT v FROM admin_probe", db) for db in ids["databases"]} == {
         db: f"row-of-{db}" for db in ids["databases"]}
     assert {v: volume_file(v) for v in VOLUMES} == {v: f"file-of-{v}" for v in VOLUMES}
+    # each volume's top keeps its owner and mode (a service that runs as its own user writes there)
+    assert volume_roots() == cycled.volume_roots
     assert docker("exec", "aiplatform-n8n", "cat", "/home/node/.n8n/backup-probe.txt").stdout.strip() == "file-kept"
 
 

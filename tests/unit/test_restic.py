@@ -19,14 +19,14 @@ class FakeRestic:
     """Answers `docker` and `docker run <restic image>` calls; records each with its environment."""
 
     def __init__(self, repo_rc=0, fail=None, dump_fails=None, volumes=("aiplatform_redis_data", "aiplatform_n8n_data")):
-        self.calls, self.pipes = [], []
+        self.calls, self.pipes, self.forgotten, self.pruned, self.backup_rc = [], [], [], 0, 0
         self.repo_rc, self.fail, self.dump_fails, self.volumes = repo_rc, fail, dump_fails, set(volumes)
         self.snapshots, self.files = [], {}
 
     def restic_args(self, argv):
         return argv[argv.index(IMAGE) + 1:] if IMAGE in argv else None
 
-    def __call__(self, argv, stdin_path=None, stdout_path=None, env=None):
+    def __call__(self, argv, stdin_path=None, stdout_path=None, env=None, timeout=None):
         self.calls.append((argv, env))
         args = self.restic_args(argv)
         line = " ".join(argv)
@@ -42,13 +42,16 @@ class FakeRestic:
             if "server_version" in line:
                 return 0, "15.10\n", ""
             return 0, "", ""
-        cmd = args[args.index("--no-cache") + 1:]
+        cmd = args[args.index("--retry-lock") + 2:]
         if cmd[:2] == ["cat", "config"]:
             return self.repo_rc, "", "Fatal: wrong password or no key found" if self.repo_rc == 12 else ""
         if cmd[0] == "init":
             self.repo_rc = 0
             return 0, "created restic repository", ""
         if cmd[0] == "backup":
+            if self.backup_rc:
+                return self.backup_rc, json.dumps({"message_type": "summary", "snapshot_id": "partial"}), \
+                    "error: open /aiplatform/volumes/x: permission denied"
             sid = f"{len(self.snapshots) + 1:064x}"
             self.snapshots.append({"id": sid, "time": f"2026-12-07T10:00:0{len(self.snapshots)}Z", "tags": tags(cmd),
                                    "hostname": cmd[cmd.index("--host") + 1]})
@@ -71,7 +74,14 @@ class FakeRestic:
                 return 0, json.dumps({"key": "value-of-" + cmd[-1]}), ""
             return 0, "CREATE ROLE n8n;\n", ""
         if cmd[0] == "forget":
-            return 0, json.dumps([{"remove": [{"id": "old1"}]}]) + "\n", ""
+            if "--keep-daily" in cmd:  # one group (host): the newest files snapshot kept, the others removed
+                files = [s for s in self.snapshots if restic.FILES_TAG in s["tags"]]
+                self.snapshots = [s for s in self.snapshots if s not in files[:-1]]
+                return 0, json.dumps([{"keep": files[-1:], "remove": files[:-1]}]) + "\n", ""
+            self.forgotten += cmd[1:]
+            self.snapshots = [s for s in self.snapshots if s["id"] not in cmd[1:]]
+        if cmd[0] == "prune":
+            self.pruned += 1
         return 0, "", ""
 
     def pipe(self, producer, consumer, env=None):
@@ -98,7 +108,7 @@ def wanted(services=None):
     return out
 
 
-@pytest.mark.parametrize(("value", "ok"), [("/var/backups/restic", True), ("sftp:backup@nas:/srv/restic", True),
+@pytest.mark.parametrize(("value", "ok"), [("/var/backups/restic", True), ("rest:https://backup:8000/app1/", True),
                                            ("rest:http://10.0.0.5:8000/", True), ("s3:s3.amazonaws.com/bucket", True),
                                            ("backups/restic", False), ("/var/../etc", False), ("/", False),
                                            ("ftp://x", False)])
@@ -125,8 +135,8 @@ def test_the_password_reaches_restic_only_through_the_environment():
     assert argv[argv.index("--network") + 1] == "none" and f"{REPO}:/repo" in argv
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--cap-add"] == ["DAC_READ_SEARCH"]
     assert argv[argv.index("--cap-drop") + 1] == "ALL" and argv[argv.index("--pull") + 1] == "never"
-    remote = archive(fake, repository="sftp:backup@nas:/srv/restic").restic("snapshots")
-    assert "--network" not in remote and remote[remote.index("-r") + 1] == "sftp:backup@nas:/srv/restic"
+    remote = archive(fake, repository="rest:https://backup:8000/app1/").restic("snapshots")
+    assert "--network" not in remote and remote[remote.index("-r") + 1] == "rest:https://backup:8000/app1/"
     writes = archive(fake).restic("restore", writes=True)
     assert "CHOWN" in writes and "DAC_READ_SEARCH" not in writes
 
@@ -183,7 +193,7 @@ def test_a_backup_streams_each_database_then_writes_the_files_snapshot_last(tmp_
     names = [" ".join(a[1:3]) for a, dummy in fake.calls]
     assert names.index("pause aiplatform-redis") < names.index("run --rm", names.index("pause aiplatform-redis"))
     assert "unpause aiplatform-redis" in names
-    assert taken["forgotten"] == ["old1"] and taken["size"] == 5000 and taken["added"] == 500
+    assert taken["forgotten"] == [] and fake.pruned == 0 and taken["size"] == 5000 and taken["added"] == 500
     assert not os.path.exists(files_call[files_call.index(IMAGE) - 1].split(":")[0])  # the manifest's scratch copy
 
 
@@ -232,8 +242,9 @@ def test_restore_parts_come_from_restic(tmp_path):
     assert arch.read_text("files1", {"path": "/aiplatform/pg/roles.sql", "snapshot": "db0"}) == "CREATE ROLE n8n;\n"
     arch.fill_volume("files1", {"volume": "aiplatform_n8n_data", "service": "n8n"}, "ignored")
     argv = fake.calls[-1][0]
-    assert "files1:/aiplatform/volumes/aiplatform_n8n_data" in argv and "CHOWN" in argv
-    assert "aiplatform_n8n_data:/aiplatform/volumes/aiplatform_n8n_data" in argv
+    # the volume where its folder lands under /r: its root gets the backup's owner and mode too
+    assert argv[-6:] == ["restore", "files1", "--include", "/aiplatform/volumes/aiplatform_n8n_data", "--target", "/r"]
+    assert "aiplatform_n8n_data:/r/aiplatform/volumes/aiplatform_n8n_data" in argv and "CHOWN" in argv
     assert arch.read_secrets_of("files1", ["n8n"]) == {"n8n": {"key": "value-of-/aiplatform/secrets/n8n.json"}}
 
 
@@ -302,3 +313,64 @@ def test_the_modules_default_image_is_the_one_the_role_pins():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with open(os.path.join(root, "roles", "aiplatform", "defaults", "main.yml")) as fh:
         assert yaml.safe_load(fh)["aiplatform_backup_restic_image"] == restic.DEFAULT_IMAGE
+
+
+def test_retention_keeps_whole_runs_and_drops_every_part_of_the_others(tmp_path):
+    fake = FakeRestic()
+    first = archive(fake).take(wanted(), str(tmp_path), 0.0)
+    # a failed run between: its database parts are left (no files snapshot names them)
+    fake.fail = "pg_dump -U aiplatform -Fc -Z0 -d dify_plugin"
+    with pytest.raises(backup.BackupError):
+        archive(fake).take(wanted(), str(tmp_path), 3600.0)
+    fake.fail = None
+    third = archive(fake).take(wanted(), str(tmp_path), 7200.0, keep={"daily": 1})
+    left = {restic.run_of(s) for s in fake.snapshots}
+    assert left == {third["run"]}, left  # the first run's and the failed run's parts went with it
+    assert first["snapshot"] in third["forgotten"] and fake.pruned == 1
+    manifest = json.loads(third["manifest_text"])
+    assert {f["snapshot"] for f in manifest["files"] if f.get("snapshot")} <= {s["id"] for s in fake.snapshots}
+
+
+def test_a_files_snapshot_restic_could_not_complete_is_forgotten(tmp_path):
+    fake = FakeRestic()
+    fake.backup_rc = 3  # restic saved a snapshot without some files
+    with pytest.raises(backup.BackupError, match="permission denied"):
+        archive(fake)._files_snapshot("{}", [], "r1", [], pause=False)
+    assert fake.forgotten == ["partial"]
+
+
+def test_a_timeout_removes_the_restic_container(tmp_path):
+    calls = []
+
+    def run(argv, stdin_path=None, stdout_path=None, env=None, timeout=None):
+        calls.append((argv, timeout))
+        return (restic.TIMEOUT_RC, "", "did not finish") if "check" in argv else (0, "", "")
+
+    arch = restic.ResticArchive(REPO, PASSWORD, IMAGE, "app1", run=run, pipe=None)
+    with pytest.raises(backup.BackupError) as exc:
+        arch.verify("10%")
+    assert exc.value.category == "command_timeout"
+    name = next(a for a, dummy in calls if "check" in a)
+    assert calls[-1][0] == ["docker", "rm", "-f", name[name.index("--name") + 1]]
+    assert all(t == backup.DATA_LIMIT for a, t in calls if IMAGE in a)
+
+
+@pytest.mark.parametrize("value", ["sftp:backup@nas:/srv/restic", "rclone:remote:bucket",
+                                   "rest:https://user:secret@backup:8000/app1/"])
+def test_unwired_schemes_and_passwords_in_the_url_are_refused(value):
+    assert "aiplatform_backup_repository" in restic.repository_problem(value)
+
+
+def test_pipe_files_streams_and_reports_each_side(tmp_path):
+    rc1, rc2, out, err = restic.pipe_files(["sh", "-c", "printf abc"], ["sh", "-c", "cat; echo done >&2"])
+    assert (rc1, rc2, out) == (0, 0, "abc") and "done" in err
+    rc1, rc2, out, err = restic.pipe_files(["sh", "-c", "echo broken >&2; exit 4"], ["cat"])
+    assert (rc1, rc2) == (4, 0) and "broken" in err
+    rc1, rc2, out, err = restic.pipe_files(["sh", "-c", "sleep 5"], ["cat"], timeout=0.5)
+    assert rc2 == restic.TIMEOUT_RC and "did not finish" in err
+
+
+def test_the_restore_plan_writes_only_the_secrets_of_the_services_placed_here():
+    manifest = {"files": [{"path": "/aiplatform/secrets", "kind": "secrets", "services": ["n8n", "redis", "dify"]}]}
+    plan = backup.restore_plan(manifest, CATALOG, ["postgres", "n8n"])
+    assert plan["secrets"] and plan["secret_services"] == ["n8n"]
