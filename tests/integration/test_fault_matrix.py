@@ -44,7 +44,9 @@ def untouched_and_kept(before):
 
 def test_slow_start_inside_the_deadline(base, matrix):
     infra = {n: started(n) for n in ("aiplatform-postgres", "aiplatform-redis")}
-    run = standin(base, {"STANDIN_START_DELAY": "4"}, backoff={"initial": 0.5, "base": 0.5, "cap": 2, "deadline": 30})
+    # (10 s: under the second lane's load a deploy step can take longer than 4 s, and the first probe then found the
+    # stand-in ready already, with no retry to see)
+    run = standin(base, {"STANDIN_START_DELAY": "10"}, backoff={"initial": 0.5, "base": 0.5, "cap": 2, "deadline": 60})
     assert run.rc == 0
     types = [e["type"] for e in run.events if e["service"] == "litellm"]
     assert subsequence(types, [ev.DEPLOY_START, ev.DEPLOY_SUCCESS, ev.HEALTH_RETRY, ev.HEALTH_SUCCESS])
