@@ -1,9 +1,11 @@
 # Copyright: aiplatform.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Restore this host's part of the platform from an archive, one step per call: check (seal, checksums, versions,
-a running platform) before anything changes, then secrets, volumes, databases. Decryption and the seal's check
-happen here: for an archive the backup key never leaves the controller (a restic repository's password reaches
-restic on the host, through its environment)."""
+"""Restore this host's part of the platform from a run in the restic repository, one step per call: check (every byte
+read back through restic's authentication, versions, a running platform) before anything changes, then secrets,
+volumes, databases. The repository's password reaches restic on the host through its environment.
+
+An archive directory of release 0.2 or earlier (`archive`, aiplatform_restore_from) restores once the way it was
+written: its seal is checked and its secrets decrypted here, and the key never leaves the controller."""
 from __future__ import annotations
 
 import base64
@@ -13,7 +15,7 @@ import time
 from ansible_collections.aiplatform.stack.plugins.module_utils import backup, restic
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import secrets_bundle
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action import ArchiveAction
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action import ArchiveAction, repository_args
 
 STEPS = ("check", "secrets", "volumes", "databases", "done")
 
@@ -57,12 +59,17 @@ class ActionModule(ArchiveAction):
         result = super().run(tmp, task_vars)
         args = self._task.args
         step = args.get("step")
+        if args.get("archive") and step != "done":  # an archive directory of 0.2 is read instead of the repository
+            args = dict(args, repository="")
         started = time.monotonic()
         try:
             if step not in STEPS:
                 raise backup.BackupError(f"step: one of {', '.join(STEPS)}", "config")
             keyed = ("check", "secrets", "volumes", "databases") if args.get("repository") else ("check", "secrets")
             problem = secrets_bundle.key_problem(args.get("key")) if step in keyed else None
+            if not problem and step == "check" and not (args.get("repository") or args.get("archive")):
+                problem = ("aiplatform_backup_repository: empty, and no aiplatform_restore_from; name the repository "
+                           "the backup went into")
             if not problem and args.get("repository"):
                 problem = restic.repository_problem(args["repository"]) or restic.env_problem(
                     dict(args.get("repository_env") or {}))
@@ -80,15 +87,6 @@ class ActionModule(ArchiveAction):
         return dict(result, events=self.events, seconds=round(time.monotonic() - started, 3), **out)
 
     @staticmethod
-    def store(args: dict) -> dict:
-        """The arguments that point the host module at a restic repository (none: an archive's directory)."""
-        if not args.get("repository"):
-            return {}
-        return {"repository": args["repository"], "password": args["key"],
-                "repository_env": dict(args.get("repository_env") or {}),
-                "image": args.get("image") or restic.DEFAULT_IMAGE}
-
-    @staticmethod
     def source(args: dict) -> str:
         """Where the parts are read: the run's snapshot in a repository, else the archive's directory."""
         return (args.get("plan") or {}).get("snapshot") or args["archive"]
@@ -96,7 +94,7 @@ class ActionModule(ArchiveAction):
     def do_check(self, args: dict, task_vars: dict) -> dict:
         if args.get("repository"):
             checked = self.step(task_vars, step="check_snapshot", host=self.host, from_host=args.get("from_host") or
-                                self.host, which=args.get("snapshot") or "latest", **self.store(args))
+                                self.host, which=args.get("snapshot") or "latest", **repository_args(args))
             args = dict(args, archive=f"{args['repository']} ({checked['run']})")
         else:
             checked = self.step(task_vars, step="check", archive=args["archive"])
@@ -121,7 +119,7 @@ class ActionModule(ArchiveAction):
             wanted = [name for name in args["plan"].get("secret_services") or [] if name in here]
             done = self.step(task_vars, step="restore_secrets", archive=self.source(args), services=wanted,
                              secrets_dir=args["secrets_dir"], force=bool(args.get("force")),
-                             **self.store(args))["restored"]
+                             **repository_args(args))["restored"]
             self.emit(ev.make_event(ev.RESTORE_PART, "restore", f"secrets of {', '.join(done) or 'no service'} restored"))
             return {"changed": bool(done), "restored": done}
         slurped = self._execute_module("ansible.builtin.slurp", module_args={"src": f"{args['archive']}/{backup.SECRETS}"},
@@ -141,7 +139,7 @@ class ActionModule(ArchiveAction):
             started = time.monotonic()
             done += self.step(task_vars, step="restore_volumes", archive=self.source(args), items=[item],
                               images=wanted["images"], force=bool(args.get("force")),
-                              pull=bool(args.get("pull", True)), **self.store(args))["restored"]
+                              pull=bool(args.get("pull", True)), **repository_args(args))["restored"]
             size = f" ({backup.human(item['size'])})" if item.get("size") is not None else ""
             self.emit(ev.make_event(ev.RESTORE_PART, item["service"], f"volume {item['volume']} restored{size}",
                                     duration=round(time.monotonic() - started, 3), size=item.get("size")))
@@ -155,7 +153,7 @@ class ActionModule(ArchiveAction):
         postgres = {"container": pg["container"], "admin_user": (pg.get("admin") or {}).get("user", "postgres")}
         done = self.step(task_vars, step="restore_databases", archive=self.source(args), items=wanted["databases"],
                          postgres=postgres, skip_roles=[wanted["old_admin"]] if wanted.get("old_admin") else [],
-                         force=bool(args.get("force")), **self.store(args))["restored"]
+                         force=bool(args.get("force")), **repository_args(args))["restored"]
         return {"changed": bool(done), "restored": done}
 
     def do_done(self, args: dict, task_vars: dict) -> dict:

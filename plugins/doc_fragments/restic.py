@@ -12,7 +12,8 @@ options:
     description:
       - A restic repository - an absolute path on the host, or a restic URL (C(rest:), C(s3:), C(b2:), C(azure:),
         C(gs:), C(swift:)); C(sftp:) and C(rclone:) are not supported yet, nor a password in the URL.
-      - Empty - the archive directories of the older format.
+      - A backup needs it. A restore reads an archive directory of release 0.2 instead when one is named
+        (O(archive) of the restore), and needs neither then.
     type: str
     default: ''
   repository_env:

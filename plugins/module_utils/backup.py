@@ -1,17 +1,14 @@
 # Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
-"""Backup and restore of a host's part of the platform: what to take, the archive, its manifest and its checks.
+"""Backup and restore of a host's part of the platform: what to take, and how a restore puts each part back.
 
-An archive is one directory `<dest>/<UTC stamp>-<host>/`:
+Backups are runs of restic snapshots (module_utils/restic.py, ResticArchive). This module holds what every restore
+shares (the plan, the version rules, the volume and database steps) and the reader of the archive directories that
+releases up to 0.2 wrote, which restore once (README, "Archives of 0.2 and earlier"); nothing writes them any more:
   manifest.json          what is inside: versions, image tags, and per file its size and sha256
   manifest.hmac          HMAC-SHA256 of the manifest with a key derived from the operator's backup key: a changed
                          manifest (or a changed file, through its checksum) is refused before anything is restored
-  pg/roles.sql           pg_dumpall --roles-only --no-role-passwords (passwords come back from the secrets)
-  pg/<db>.dump           pg_dump custom format, one per application database
-  volumes/<volume>.tar.gz  each named volume that holds files, read through a `docker run` of an image already on
-                         the host (the service's own), never a new pull
-  secrets.enc            the host's secrets, encrypted on the controller (plugin_utils/secrets_bundle.py)
+  pg/roles.sql, pg/<db>.dump, volumes/<volume>.tar.gz, secrets.enc (decrypted on the controller)
 
-It is written as `<name>.partial` and renamed when sealed, so an interrupted backup never looks complete.
 Everything that runs a command takes `run(argv, stdin_path=None, stdout_path=None) -> (rc, out, err)`: unit tests
 pass a fake.
 """
@@ -22,22 +19,20 @@ import hmac
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
 
+from . import private_json
 from .runner import TIMEOUT_RC, describe, limit_for
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 SEAL = "manifest.hmac"
 SECRETS = "secrets.enc"
-PARTIAL = ".partial"
 SERVICE_LABEL = "aiplatform.stack.service"  # every container the platform runs carries it
 # Seconds for a dump or a volume's tar: bounded like every docker call, but data takes longer than a probe.
 DATA_LIMIT = 3600.0
-_NAME = re.compile(r"^(\d{8}T\d{6}Z)-(.+)$")
 _VERSION = re.compile(r"(\d+(?:\.\d+)*)")
 
 
@@ -95,7 +90,7 @@ def first_image(service: dict) -> str:
     return images.get(service.get("name")) or next(iter(images.values()), "")
 
 
-# -- names, checksums, retention -------------------------------------------------------------------------------------
+# -- names and checksums ---------------------------------------------------------------------------------------------
 def safe_host(host: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", host)
 
@@ -110,14 +105,6 @@ def sha256_file(path: str) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def to_prune(names: list[str], host: str, keep: int) -> list[str]:
-    """The complete archives of `host` beyond the newest `keep` (oldest first); keep < 1 prunes nothing."""
-    if keep < 1:
-        return []
-    mine = sorted(n for n in names if (m := _NAME.match(n)) and m.group(2) == safe_host(host))
-    return mine[:-keep] if len(mine) > keep else []
 
 
 def human(size: int) -> str:
@@ -244,8 +231,8 @@ def load_manifest(archive: str) -> tuple[str, dict]:
             text = fh.read()
         manifest = json.loads(text)
     except FileNotFoundError:
-        raise BackupError(f"{archive}: no {MANIFEST}; not a complete backup (an interrupted one ends in "
-                          f"{PARTIAL})", "config") from None
+        raise BackupError(f"{archive}: no {MANIFEST}; not a complete archive directory (an interrupted backup "
+                          f"ended in .partial)", "config") from None
     except ValueError as exc:
         raise BackupError(f"{path}: not JSON ({exc})", "config") from None
     if not isinstance(manifest, dict):
@@ -296,11 +283,10 @@ def run_files(argv: list[str], stdin_path: str | None = None, stdout_path: str |
     return proc.returncode, (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")
 
 
-def tar_argv(docker: str, volume: str, image: str, extract: bool) -> list[str]:
-    """tar in a throw-away container of an image already here: no network, root (reads every owner's files)."""
-    mount = f"{volume}:/v" + ("" if extract else ":ro")
+def untar_argv(docker: str, volume: str, image: str) -> list[str]:
+    """tar extracting into a volume, in a throw-away container of an image already here: no network, root."""
     return [docker, "run", "--rm", "-i", "--pull", "never", "--network", "none", "--user", "0:0", "--entrypoint", "tar",
-            "-v", mount, image] + (["-xzpf", "-", "-C", "/v"] if extract else ["-czf", "-", "-C", "/v", "."])
+            "-v", f"{volume}:/v", image, "-xzpf", "-", "-C", "/v"]
 
 
 class Archive:
@@ -327,40 +313,6 @@ class Archive:
         """Names of the volumes on this host."""
         return sorted(self._must([self.docker, "volume", "ls", "--format", "{{.Name}}"], "list volumes",
                                  "engine").split())
-
-    # backup
-    def dump_databases(self, where: str, postgres: dict, databases: list[dict]) -> list[dict]:
-        os.makedirs(os.path.join(where, "pg"), mode=0o700, exist_ok=True)
-        container, admin = postgres["container"], postgres["admin_user"]
-        version = self._must([self.docker, "exec", container, "psql", "-U", admin, "-d", "postgres", "-At", "-c",
-                              "SHOW server_version"], f"PostgreSQL in {container}", "dependency").strip()
-        files = [{"path": "pg/roles.sql", "kind": "roles", "service": "postgres", "server_version": version}]
-        self._must([self.docker, "exec", container, "pg_dumpall", "-U", admin, "--roles-only", "--no-role-passwords"],
-                   "pg_dumpall --roles-only", stdout_path=os.path.join(where, "pg", "roles.sql"))
-        for db in databases:
-            rel = f"pg/{db['name']}.dump"
-            started = self.clock()
-            self._must([self.docker, "exec", container, "pg_dump", "-U", admin, "-Fc", "-d", db["name"]],
-                       f"pg_dump {db['name']}", stdout_path=os.path.join(where, rel))
-            files.append({"path": rel, "kind": "database", "service": db["service"], "database": db["name"],
-                          "owner": db["owner"], "extensions": db["extensions"],
-                          "seconds": round(self.clock() - started, 3)})
-        return files
-
-    def archive_volume(self, where: str, vol: dict, pause: bool = True) -> dict:
-        rel = f"volumes/{vol['name']}.tar.gz"
-        os.makedirs(os.path.join(where, "volumes"), mode=0o700, exist_ok=True)
-        self._must([self.docker, "volume", "inspect", vol["name"]], f"{vol['service']}: volume {vol['name']}", "config")
-        paused = self._pause(vol) if pause else []
-        started = self.clock()
-        try:
-            self._must(tar_argv(self.docker, vol["name"], vol["image"], extract=False),
-                       f"{vol['service']}: tar of {vol['name']} (with {vol['image']})",
-                       stdout_path=os.path.join(where, rel))
-        finally:
-            self._resume(paused, vol["service"], started)
-        return {"path": rel, "kind": "volume", "service": vol["service"], "volume": vol["name"], "key": vol["key"],
-                "project": vol["project"], "image": vol["image"], "seconds": round(self.clock() - started, 3)}
 
     def _resume(self, paused: list[str], service: str, started: float) -> None:
         if not paused:
@@ -410,7 +362,7 @@ class Archive:
 
     # where a restore reads its parts from: the archive's files here, a restic repository in ResticArchive
     def fill_volume(self, archive: str, item: dict, image: str) -> None:
-        self._must(tar_argv(self.docker, item["volume"], image, extract=True),
+        self._must(untar_argv(self.docker, item["volume"], image),
                    f"{item['service']}: extract {item['path']}", stdin_path=os.path.join(archive, item["path"]))
 
     def read_text(self, archive: str, item: dict) -> str:
@@ -474,44 +426,14 @@ def subprocess_text(run, argv: list[str], text: str) -> tuple[int, str, str]:
         os.unlink(path)
 
 
-def describe_files(where: str, files: list[dict]) -> list[dict]:
-    """Each file with its size and sha256, read back from disk."""
-    out = []
-    for item in files:
-        path = os.path.join(where, item["path"])
-        out.append(dict(item, size=os.path.getsize(path), sha256=sha256_file(path)))
-    return out
-
-
-def write_private(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-
-
-def remove_archives(dest: str, names: list[str]) -> None:
-    for name in names:
-        shutil.rmtree(os.path.join(dest, name), ignore_errors=True)
-
-
 # -- the last backup, for status -------------------------------------------------------------------------------------
 RECORD = ".aiplatform-backup.json"  # in the base directory: what status reads, no key needed
 
 
-def read_record(path: str) -> dict:
-    try:
-        with open(path) as fh:
-            record = json.load(fh)
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
 def write_record(path: str, **facts) -> dict:
-    """Keep the last backup's (or data check's) facts, merged with those kept; private to root, replaced at once."""
-    record = dict(read_record(path), **facts)
-    write_private(path + ".tmp", json.dumps(record, indent=2, sort_keys=True))
-    os.replace(path + ".tmp", path)
+    """Keep the last backup's (or data check's) facts, merged with those kept."""
+    record = dict(private_json.read(path), **facts)
+    private_json.write(path, record)
     return record
 
 
@@ -542,13 +464,6 @@ def record_finding(record: dict, max_age_hours: float, now: float | None = None)
 
 
 # -- the host's steps (the module calls these) ------------------------------------------------------------------------
-def read_secrets(directory: str, services: list[str]) -> dict[str, dict]:
-    """The stored secrets of `services` ({service: {name: value}}); a service without a file has none."""
-    from .secrets_store import load
-
-    return {name: values for name in services if (values := load(os.path.join(directory, f"{name}.json")))}
-
-
 def write_secrets(directory: str, bundle: dict, force: bool = False) -> list[str]:
     """Put the secrets of a backup back into the store (0600 files, 0700 directory); returns the services written.
 
@@ -570,56 +485,9 @@ def write_secrets(directory: str, bundle: dict, force: bool = False) -> list[str
         for service, values in sorted(bundle.items()):
             path = os.path.join(directory, f"{service}.json")
             merged = dict(load(path), **{str(k): str(v) for k, v in values.items()})
-            write_private(path + ".restore", json.dumps(merged, indent=2, sort_keys=True))
-            os.replace(path + ".restore", path)
+            private_json.write(path, merged)
             written.append(service)
         return written
-
-
-def take(archive: Archive, dest: str, host: str, wanted: dict, secrets_blob: str | None, when: float,
-         pause: bool = True, facts: dict | None = None) -> tuple[str, str]:
-    """Write an unsealed archive (`<name>.partial`) of what `wanted` (plan()) lists; returns (its path, manifest).
-
-    On failure the partial directory is removed: it never holds half a backup for long.
-    """
-    name = archive_name(when, host)
-    where = os.path.join(dest, name + PARTIAL)
-    os.makedirs(dest, mode=0o700, exist_ok=True)
-    shutil.rmtree(where, ignore_errors=True)
-    os.makedirs(where, mode=0o700)
-    try:
-        files = []
-        if wanted.get("postgres") and wanted.get("databases"):
-            files += archive.dump_databases(where, wanted["postgres"], wanted["databases"])
-        for vol in wanted.get("volumes") or []:
-            files.append(archive.archive_volume(where, vol, pause))
-        if secrets_blob:
-            write_private(os.path.join(where, SECRETS), secrets_blob)
-            files.append({"path": SECRETS, "kind": "secrets", "services": sorted(wanted.get("secrets") or [])})
-        files = describe_files(where, files)
-        manifest = dict(facts or {}, format=FORMAT, name=name, host=host, created=time.strftime(
-            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)), services=wanted.get("services") or [],
-            images=wanted.get("images") or {}, postgres=wanted.get("postgres"),
-            size=sum(f["size"] for f in files), files=files)
-        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-        write_private(os.path.join(where, MANIFEST), text)
-        return where, text
-    except BaseException:
-        shutil.rmtree(where, ignore_errors=True)
-        raise
-
-
-def close(partial: str, sealed: str, keep: int, host: str) -> tuple[str, list[str]]:
-    """Seal an archive (manifest.hmac), make it complete (drop `.partial`), prune beyond the newest `keep`."""
-    if not partial.endswith(PARTIAL) or not os.path.isdir(partial):
-        raise BackupError(f"{partial}: no unsealed archive there", "unknown")
-    write_private(os.path.join(partial, SEAL), sealed + "\n")
-    final = partial[: -len(PARTIAL)]
-    os.replace(partial, final)
-    dest = os.path.dirname(final)
-    pruned = to_prune(os.listdir(dest), host, keep)
-    remove_archives(dest, pruned)
-    return final, pruned
 
 
 def check(archive_dir: str) -> dict:

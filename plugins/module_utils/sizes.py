@@ -5,7 +5,6 @@
 last reading (kept beside the projects). A full disk stops every application at once: status warns before it."""
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -92,25 +91,6 @@ def database_sizes(text: str) -> dict[str, int]:
         if sep and size.strip().isdigit():
             out[name] = int(size)
     return out
-
-
-def load_previous(path: str) -> dict:
-    """The last reading kept at `path` ({} when none, or unreadable)."""
-    try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def save(path: str, reading: dict) -> None:
-    """Keep this reading for the next trend (private to root: it names the host's paths)."""
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(reading, fh, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def findings(current: dict, previous: dict, warn_percent: float, now: float | None = None) -> list[dict]:

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: platform_archive
-short_description: The host's side of a platform backup or restore (dumps, volumes, manifest, checks)
+short_description: The host's side of a platform backup or restore (restic snapshots, volumes, databases, checks)
 description:
   - One step of a backup or restore on the host, driven by the M(aiplatform.stack.platform_backup) and
-    M(aiplatform.stack.platform_restore) actions, which plan, encrypt, seal and judge on the controller. The logic
-    is in C(module_utils/backup.py).
-  - C(read_secrets) returns the stored secrets of the given services (the action encrypts them; never printed).
-    C(take) writes an unsealed archive C(<dest>/<stamp>-<host>.partial) - pg_dump per database, the roles, a tar of
-    each volume (containers that write it paused meanwhile), the encrypted secrets, the manifest - and returns the
-    manifest. C(close) seals it, drops C(.partial) and prunes beyond the newest O(keep).
-  - C(check) returns an archive's manifest, seal and checksum problems, and the platform's running containers.
-    C(write_secrets), C(restore_volumes) and C(restore_databases) put the parts back.
-  - With O(repository), the parts live in a restic repository instead (C(module_utils/restic.py)). C(snapshot) takes a
-    backup into it (databases streamed from pg_dump, the volumes and secrets read from read-only mounts, the manifest
-    last) and applies the retention O(keep_rules). C(check_snapshot) picks the run O(which) of O(from_host) and reads
-    every byte of it back through restic's authentication. C(restore_secrets) writes the run's secrets of O(services)
-    into the store; C(restore_volumes) and C(restore_databases) read from the run (O(archive) is its snapshot id).
-    C(verify) runs C(restic check --read-data-subset O(subset)).
+    M(aiplatform.stack.platform_restore) actions, which plan and judge on the controller. The logic is in
+    C(module_utils/restic.py) and C(module_utils/backup.py).
+  - With O(repository), the parts live in a restic repository. C(snapshot) takes a backup into it (databases streamed
+    from pg_dump, the volumes and secrets read from read-only mounts, the manifest last) and applies the retention
+    O(keep_rules). C(check_snapshot) picks the run O(which) of O(from_host) and reads every byte of it back through
+    restic's authentication. C(restore_secrets) writes the run's secrets of O(services) into the store;
+    C(restore_volumes) and C(restore_databases) read from the run (O(archive) is its snapshot id). C(verify) runs
+    C(restic check --read-data-subset O(subset)).
+  - Without O(repository), O(archive) is an archive directory written by release 0.2 or earlier, which is read and
+    never written. C(check) returns its manifest, seal and checksum problems, and the platform's running containers;
+    C(write_secrets) (the secrets the action decrypted), C(restore_volumes) and C(restore_databases) put the parts
+    back.
 version_added: 0.3.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
 options:
@@ -29,31 +27,25 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [read_secrets, take, close, check, write_secrets, restore_volumes, restore_databases, snapshot,
-              check_snapshot, restore_secrets, verify]
+    choices: [snapshot, check_snapshot, restore_secrets, verify, check, write_secrets, restore_volumes,
+              restore_databases]
   secrets_dir:
     description: The host's secrets store.
     type: path
   services:
-    description: Services whose secrets to read (C(read_secrets)).
+    description: Services whose secrets to restore (C(restore_secrets)).
     type: list
     elements: str
     default: []
   plan:
-    description: What to take (C(take)), as C(module_utils/backup.py) C(plan()) returns it.
+    description: What to take (C(snapshot)), as C(module_utils/backup.py) C(plan()) returns it.
     type: dict
     default: {}
-  dest:
-    description: Directory of the archives (C(take)).
-    type: path
   host:
-    description: Inventory name of the host (names the archive).
-    type: str
-  secrets_blob:
-    description: The encrypted secrets (C(take)); written as C(secrets.enc).
+    description: Inventory name of the host (names the run and tags its snapshots).
     type: str
   pause:
-    description: Pause the containers that write a volume while it is copied (C(take)).
+    description: Pause the containers that write a volume while it is read (C(snapshot)).
     type: bool
     default: true
   facts:
@@ -61,15 +53,9 @@ options:
     type: dict
     default: {}
   archive:
-    description: An archive directory (C(close) - the partial one -, C(check), C(restore_*)).
-    type: path
-  seal:
-    description: The manifest's HMAC (C(close)).
+    description: The run's files snapshot id (C(restore_*) with O(repository)), or an archive directory of release
+      0.2 or earlier (C(check), C(restore_*) without it).
     type: str
-  keep:
-    description: Complete archives of this host kept (C(close)); 0 keeps all.
-    type: int
-    default: 7
   bundle:
     description: Secrets to store (C(write_secrets)); service to name to value.
     type: dict
@@ -109,7 +95,7 @@ options:
     type: dict
     default: {}
   record:
-    description: A file where C(close), C(snapshot) and C(verify) keep the last backup's facts (run, time, size, last
+    description: A file where C(snapshot) and C(verify) keep the last backup's facts (run, time, size, last
       data check) for status (C(platform_sizes)); 0600.
     type: path
   subset:
@@ -130,35 +116,29 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: partial
-    details: C(read_secrets) and C(check) run; every other step changes nothing and reports what it would do.
+    details: C(check) and C(check_snapshot) run; every other step changes nothing and reports what it would do.
   diff_mode:
     support: none
   idempotent:
     support: none
-    details: A backup writes a new archive each time; a restore refuses to overwrite unless forced.
+    details: A backup adds a new run of snapshots each time; a restore refuses to overwrite unless forced.
 """
 
 EXAMPLES = r"""
-- name: Check an archive (the restore action does this first)
+- name: Check the latest run of this host in a repository (the restore action does this first)
   aiplatform.stack.platform_archive:
-    step: check
-    archive: /var/backups/aiplatform/20261127T101500Z-app1
+    step: check_snapshot
+    repository: /var/backups/aiplatform/restic
+    password: "{{ aiplatform_backup_key }}"
+    host: "{{ inventory_hostname }}"
+    which: latest
   register: checked
 """
 
 RETURN = r"""
-values:
-  description: The stored secrets (C(read_secrets)); the action encrypts them and never returns them.
-  returned: step read_secrets
-  type: dict
-archive:
-  description: The archive written (C(take) - partial -, C(close) - complete).
-  returned: steps take, close
-  type: str
-  sample: /var/backups/aiplatform/20261127T101500Z-app1
 manifest_text:
-  description: The manifest as written (C(take), C(check)).
-  returned: steps take, check
+  description: The run's or archive's manifest (C(check_snapshot), C(check)).
+  returned: steps check_snapshot, check
   type: str
 seal:
   description: The manifest's stored HMAC (C(check)).
@@ -200,14 +180,9 @@ forgotten:
   returned: step snapshot
   type: list
   elements: str
-pruned:
-  description: Archives removed by retention (C(close)).
-  returned: step close
-  type: list
-  elements: str
 restored:
   description: What was put back.
-  returned: steps write_secrets, restore_volumes, restore_databases
+  returned: steps restore_secrets, write_secrets, restore_volumes, restore_databases
   type: list
   elements: str
 events:
@@ -237,8 +212,6 @@ def run_step(module: AnsibleModule, archive: backup.Archive) -> dict:
     if step == "check_snapshot":
         checked = archive.check(p["from_host"] or p["host"], p["which"])
         return dict(checked, running=archive.running(), volumes=archive.volumes(), changed=False)
-    if step == "read_secrets":
-        return {"values": backup.read_secrets(p["secrets_dir"], p["services"]), "changed": False}
     if step == "check":
         return dict(backup.check(p["archive"]), running=archive.running(), volumes=archive.volumes(), changed=False)
     if module.check_mode:
@@ -257,17 +230,6 @@ def run_step(module: AnsibleModule, archive: backup.Archive) -> dict:
     if step == "restore_secrets":
         bundle = archive.read_secrets_of(p["archive"], p["services"])
         return {"restored": backup.write_secrets(p["secrets_dir"], bundle, p["force"]), "changed": bool(bundle)}
-    if step == "take":
-        where, text = backup.take(archive, p["dest"], p["host"], p["plan"], p["secrets_blob"], time.time(),
-                                  p["pause"], p["facts"])
-        return {"archive": where, "manifest_text": text, "changed": True}
-    if step == "close":
-        final, pruned = backup.close(p["archive"], p["seal"], p["keep"], p["host"])
-        if keeps_record(p):
-            size = backup.load_manifest(final)[1].get("size")
-            backup.write_record(p["record"], name=os.path.basename(final), time=time.time(),
-                                where=os.path.dirname(final), engine="archive", size=size, added=size)
-        return {"archive": final, "pruned": pruned, "changed": True}
     if step == "write_secrets":
         return {"restored": backup.write_secrets(p["secrets_dir"], p["bundle"], p["force"]), "changed": True}
     if step == "restore_volumes":
@@ -281,16 +243,14 @@ def run_step(module: AnsibleModule, archive: backup.Archive) -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "step": {"type": "str", "required": True, "choices": ["read_secrets", "take", "close", "check",
-                                                                  "write_secrets", "restore_volumes",
-                                                                  "restore_databases", "snapshot",
-                                                                  "check_snapshot", "restore_secrets", "verify"]},
+            "step": {"type": "str", "required": True, "choices": ["snapshot", "check_snapshot", "restore_secrets",
+                                                                  "verify", "check", "write_secrets",
+                                                                  "restore_volumes", "restore_databases"]},
             "secrets_dir": {"type": "path"}, "services": {"type": "list", "elements": "str", "default": []},
-            "plan": {"type": "dict", "default": {}}, "dest": {"type": "path"}, "host": {"type": "str"},
-            # encrypted: safe to show
-            "secrets_blob": {"type": "str", "no_log": False}, "pause": {"type": "bool", "default": True},
-            "facts": {"type": "dict", "default": {}}, "archive": {"type": "path"}, "seal": {"type": "str"},
-            "keep": {"type": "int", "default": 7}, "bundle": {"type": "dict", "default": {}, "no_log": True},
+            "plan": {"type": "dict", "default": {}}, "host": {"type": "str"},
+            "pause": {"type": "bool", "default": True},
+            "facts": {"type": "dict", "default": {}}, "archive": {"type": "str"},
+            "bundle": {"type": "dict", "default": {}, "no_log": True},
             "items": {"type": "list", "elements": "dict", "default": []}, "images": {"type": "dict", "default": {}},
             "postgres": {"type": "dict", "default": {}},
             "skip_roles": {"type": "list", "elements": "str", "default": []},

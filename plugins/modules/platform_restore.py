@@ -6,19 +6,19 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: platform_restore
-short_description: Restore this host's part of the platform from a sealed archive, one step per call
+short_description: Restore this host's part of the platform from a backup, one step per call
 description:
-  - C(check) reads the archive's manifest, seal and checksums on the host and judges them on the controller with
-    O(key) - a changed byte, another key, data from a newer image version than pinned (unless O(any_version)), a
-    running platform or existing volumes (unless O(force)) refuse the restore (RESTORE_REFUSED) before anything
-    changes. It returns the restore C(plan) for the next steps.
-  - C(secrets) decrypts the secrets on the controller and writes them to the host's store (0600); C(volumes)
+  - The backup is a run of snapshots in the restic repository O(repository). C(check) picks the run O(snapshot) of
+    O(from_host), runs C(restic check) and reads every byte of the run back through restic's authentication - a
+    damaged pack, another key, data from a newer image version than pinned (unless O(any_version)), a running
+    platform or existing volumes (unless O(force)) refuse the restore (RESTORE_REFUSED) before anything changes. It
+    returns the restore C(plan) for the next steps.
+  - C(secrets) writes the run's secrets to the host's store (0600, decrypted by restic on the host); C(volumes)
     recreates and fills the volumes; C(databases) restores each application database for its owner; C(done)
-    records RESTORE_SUCCESS. The normal deploy pipeline runs between them (C(playbooks/restore.yml)).
-  - With O(repository), the backup is a run of snapshots in a restic repository. C(check) picks the run O(snapshot)
-    of O(from_host), runs C(restic check) and reads every byte of the run back through restic's authentication
-    (a damaged pack or another key refuses the restore before anything changes); every later step reads its part
-    from restic again, so nothing is trusted from a file on a disk. The secrets are decrypted by restic on the host.
+    records RESTORE_SUCCESS. Every step reads its part from restic again, so nothing is trusted from a file on a
+    disk. The normal deploy pipeline runs between them (C(playbooks/restore.yml)).
+  - An archive directory written by release 0.2 or earlier (O(archive)) is restored instead, once - its manifest's
+    seal and checksums are judged on the controller with O(key), its secrets decrypted there.
   - The work on the host is done by M(aiplatform.stack.platform_archive).
 version_added: 0.3.0
 author: aiplatform.stack maintainers (@aiplatform-stack)
@@ -29,10 +29,12 @@ options:
     required: true
     choices: [check, secrets, volumes, databases, done]
   archive:
-    description: The archive's directory on the host.
-    type: path
+    description: An archive directory of release 0.2 or earlier on the host, restored instead of O(repository); for
+      C(done), the name the restore is recorded under.
+    type: str
   key:
-    description: The backup key the archive was made with (C(check), C(secrets); with O(repository) every step).
+    description: The backup key the backup was made with (every step but C(done); for an archive directory C(check)
+      and C(secrets)).
     type: str
   catalog:
     description: The service descriptions (built by the plan).
@@ -64,11 +66,11 @@ options:
     description: When the restore started (C(done) reports the duration).
     type: float
   snapshot:
-    description: The run to restore (with O(repository)) - C(latest), a run name (C(<stamp>-<host>)) or a snapshot id.
+    description: The run to restore - C(latest), a run name (C(<stamp>-<host>)) or a snapshot id.
     type: str
     default: latest
   from_host:
-    description: Whose backup to restore (with O(repository)); empty - this host.
+    description: Whose backup to restore; empty - this host.
     type: str
     default: ''
 extends_documentation_fragment:
@@ -87,10 +89,11 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Check the archive before anything changes
+- name: Check this host's latest run before anything changes
   aiplatform.stack.platform_restore:
     step: check
-    archive: /var/backups/aiplatform/20261127T194145Z-host1
+    repository: /var/backups/aiplatform/restic
+    snapshot: latest
     key: "{{ vault_aiplatform_backup_key }}"
     catalog: "{{ aiplatform_catalog }}"
     here: [postgres, redis, n8n]
@@ -99,7 +102,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 plan:
-  description: What the archive restores on this host (C(check)).
+  description: What the backup restores on this host (C(check)).
   returned: step check
   type: dict
   sample: {services: [n8n], volumes: [], databases: []}

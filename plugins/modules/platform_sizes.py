@@ -93,7 +93,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import backup, sizes
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup, private_json, sizes
 
 
 def main() -> None:
@@ -122,12 +122,12 @@ def main() -> None:
         databases = sizes.database_sizes(out) if rc == 0 else {}
     reading = {"time": time.time(), "disks": [{k: d[k] for k in ("path", "total", "free", "used_percent")}
                                               for d in sizes.disks(paths)]}
-    previous = sizes.load_previous(p["state_file"]) if p["state_file"] else {}
+    previous = private_json.read(p["state_file"]) if p["state_file"] else {}
     found = sizes.findings(reading, previous, p["warn_percent"], now=reading["time"])
     if p["backup_record"]:
-        found.append(backup.record_finding(backup.read_record(p["backup_record"]), p["backup_max_age"], reading["time"]))
+        found.append(backup.record_finding(private_json.read(p["backup_record"]), p["backup_max_age"], reading["time"]))
     if p["state_file"] and os.path.isdir(os.path.dirname(p["state_file"])) and not module.check_mode:
-        sizes.save(p["state_file"], reading)
+        private_json.write(p["state_file"], reading)
     module.exit_json(changed=False, disks=reading["disks"], volumes=volumes, databases=databases, findings=found)
 
 

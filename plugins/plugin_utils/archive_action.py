@@ -2,7 +2,7 @@
 """What the backup and restore actions share: one step of the host module, its events, its failure."""
 from __future__ import annotations
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import backup
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup, restic
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction, module_failure
 
 
@@ -16,3 +16,12 @@ class ArchiveAction(PlatformAction):
             failure = res if res.get("category") else module_failure(res)
             raise backup.BackupError(f"{module_args['step']}: {failure.get('msg')}", failure.get("category", "unknown"))
         return res
+
+
+def repository_args(args: dict) -> dict:
+    """The arguments that point the host module at the restic repository (none for an archive directory of 0.2)."""
+    if not args.get("repository"):
+        return {}
+    return {"repository": args["repository"], "password": args["key"],
+            "repository_env": dict(args.get("repository_env") or {}),
+            "image": args.get("image") or restic.DEFAULT_IMAGE}

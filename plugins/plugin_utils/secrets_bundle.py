@@ -1,10 +1,7 @@
 # Private to aiplatform.stack: not a public API, it may change in any release (README, "Layout").
-"""The secrets of a backup, encrypted on the controller with the operator's backup key (Ansible Vault's format).
-
-Why Vault's format: ansible-core brings it (and the `cryptography` library it uses) to every controller, nothing new
-is installed on the hosts, and the operator can open a bundle by hand with `ansible-vault view secrets.enc` and the
-backup key as the vault password. The clear secrets exist only in the controller's memory and in each host's 0600
-store; the archive holds them AES-256 encrypted (PBKDF2-HMAC-SHA256 key derivation, HMAC-SHA256 integrity).
+"""The backup key's rule, and the secrets of an archive directory of release 0.2 (`secrets.enc`), opened on the
+controller with the operator's backup key (Ansible Vault's format; `ansible-vault view secrets.enc` opens one by hand
+too). Backups no longer write them: a restic repository holds the secrets, encrypted by restic (module_utils/restic.py).
 """
 from __future__ import annotations
 
@@ -24,7 +21,7 @@ class BundleError(ValueError):
 def key_problem(key: object) -> str | None:
     if not isinstance(key, str) or len(key) < MIN_KEY:
         return (f"aiplatform_backup_key: must be a string of at least {MIN_KEY} characters (from a vault variable; "
-                f"it encrypts the secrets in every backup and is needed to restore them)")
+                f"it is the restic repository's password, and every restore needs it)")
     return None
 
 
@@ -34,13 +31,6 @@ def _vault(key: str) -> tuple[VaultLib, VaultSecret]:
         raise BundleError(problem)
     secret = VaultSecret(key.encode())
     return VaultLib([(VAULT_ID, secret)]), secret
-
-
-def encrypt(bundle: dict, key: str) -> str:
-    vault, secret = _vault(key)
-    text = json.dumps(bundle, sort_keys=True)
-    out = vault.encrypt(text, secret=secret, vault_id=VAULT_ID)
-    return out.decode() if isinstance(out, bytes) else str(out)
 
 
 def decrypt(blob: str, key: str) -> dict:

@@ -136,7 +136,3 @@ def write_probes(p):
              "FROM generate_series(1, 60000) g", "n8n")
     return {"credential": cred["data"]["id"], "workflow": flow["data"]["id"], "chatflow": chat["id"],
             "databases": databases}
-
-
-def archives(dest):
-    return sorted(name for name in os.listdir(dest) if not name.endswith(".partial"))

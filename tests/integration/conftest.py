@@ -229,7 +229,7 @@ class Cycled:
     secrets: dict  # the secrets store before (file name -> text)
     n8n_tables: str  # n8n's table count before (the probes written)
     ids: dict  # what appdata.write_probes wrote through the applications
-    backup: Run  # backup.yml, models included, into the restic repository `repository` (inside dest)
+    backup: Run  # backup.yml, models included, into the default restic repository `repository` (<dest>/restic)
     dest: str
     repository: str
     volume_roots: dict  # owner and mode of the top of each volume before (appdata.volume_roots)
@@ -276,8 +276,8 @@ class SharedPlatform:
             n8n_tables = docker("exec", "aiplatform-postgres", "sh", "-c", 'psql -U "$POSTGRES_USER" -d n8n -Atc '
                                 '"SELECT count(*) FROM pg_tables WHERE tableowner = \'n8n\'"').stdout.strip()
             dest = tempfile.mkdtemp(prefix="aiplatform-backups-")
-            repository = os.path.join(dest, "restic")
-            backup = p.deploy({"aiplatform_backup_key": appdata.KEY, "aiplatform_backup_repository": repository,
+            repository = os.path.join(dest, "restic")  # the default repository of aiplatform_backup_dest
+            backup = p.deploy({"aiplatform_backup_key": appdata.KEY, "aiplatform_backup_dest": dest,
                                "aiplatform_backup_models": True}, playbook="playbooks/backup.yml")
             assert backup.rc == 0, backup.stdout[-5000:] + backup.stderr[-2000:]
             down = p.deploy(playbook="playbooks/teardown.yml")
@@ -291,7 +291,7 @@ class SharedPlatform:
                               "{{.Name}}").stdout.split()
             shutil.rmtree(p.base_dir)
             p.base_dir = tempfile.mkdtemp(prefix="aiplatform-base-")
-            up = p.deploy({"aiplatform_backup_key": appdata.KEY, "aiplatform_backup_repository": repository},
+            up = p.deploy({"aiplatform_backup_key": appdata.KEY, "aiplatform_backup_dest": dest},
                           playbook="playbooks/restore.yml")
             assert up.rc == 0, up.stdout[-6000:] + up.stderr[-2000:]
             self.cycled = Cycled(secrets=secrets, n8n_tables=n8n_tables, ids=ids, backup=backup, dest=dest,

@@ -6,7 +6,7 @@ backup takes, backs it up into a restic repository (models too), tears it down, 
 removed) and restores it from the repository onto a fresh base directory: here the n8n credential decrypts, the
 chatflow, every row and every file are back. The repository opens with plain restic and holds none of those values in
 a readable form; a wrong key and a damaged pack are refused before anything changes; a second backup of an unchanged
-platform adds little. The archive directories of the older format are still refused when changed. Only 127.0.0.1 is
+platform adds little. An archive directory of release 0.2 is still read by a restore, and refused when changed. Only 127.0.0.1 is
 addressed.
 """
 import json
@@ -14,10 +14,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
-from .appdata import BULK_BYTES, KEY, VOLUMES, archives, as_admin, flowise, n8n, psql, volume_file, volume_roots
+from .. import legacy_archive
+from .appdata import BULK_BYTES, KEY, VOLUMES, as_admin, flowise, n8n, psql, volume_file, volume_roots
 from .conftest import docker
 
 RESTIC = "aiplatform-lab/restic:current"
@@ -162,23 +164,27 @@ def test_a_second_backup_of_the_unchanged_platform_adds_little(taken):
     assert second["added"] < BULK_BYTES / 2
 
 
-def test_a_changed_archive_of_the_older_format_is_refused_before_anything_changes(taken):
+def test_a_changed_archive_directory_of_release_0_2_is_refused_before_anything_changes(taken):
+    """Nothing writes the old format now; one made the way 0.2 did, of this platform's real n8n database, still goes
+    through restore.yml's check (aiplatform_restore_from) and is refused when a byte of it changed."""
     p, cycled = taken
-    dest = os.path.join(cycled.dest, "archives")
-    made = p.deploy({"aiplatform_backup_key": KEY, "aiplatform_backup_dest": dest,
-                     "aiplatform_backup_services": ["n8n"]}, playbook="playbooks/backup.yml")
-    assert made.rc == 0, made.stdout[-3000:]
-    (name,) = archives(dest)
-    manifest = json.load(open(os.path.join(dest, name, "manifest.json")))
-    assert {"pg/roles.sql", "pg/n8n.dump", "secrets.enc", "volumes/aiplatform_n8n_data.tar.gz"} <= {
-        f["path"] for f in manifest["files"]}
-    with open(os.path.join(dest, name, "pg", "n8n.dump"), "r+b") as fh:
+    dump = subprocess.run(["docker", "exec", "aiplatform-postgres", "sh", "-c", 'pg_dump -U "$POSTGRES_USER" -Fc -d n8n'],
+                          capture_output=True, check=True).stdout
+    roles = subprocess.run(["docker", "exec", "aiplatform-postgres", "sh", "-c",
+                            'pg_dumpall -U "$POSTGRES_USER" --roles-only --no-role-passwords'],
+                           capture_output=True, check=True).stdout
+    assert dump.startswith(b"PGDMP") and b"CREATE ROLE" in roles
+    final, manifest = legacy_archive.write(os.path.join(cycled.dest, "archives"), "localhost", time.time(), [
+        {"path": "pg/roles.sql", "kind": "roles", "service": "postgres", "data": roles},
+        {"path": "pg/n8n.dump", "kind": "database", "service": "n8n", "database": "n8n", "owner": "n8n",
+         "extensions": [], "data": dump}], KEY, secrets={}, services=["n8n"], images={})
+    with open(os.path.join(final, "pg", "n8n.dump"), "r+b") as fh:
         fh.seek(100)
         fh.write(b"\0\0\0\0")
     before = docker("ps", "-q").stdout
-    run = p.deploy({"aiplatform_backup_key": KEY, "aiplatform_restore_from": os.path.join(dest, name),
-                    "aiplatform_restore_force": True}, playbook="playbooks/restore.yml")
+    run = p.deploy({"aiplatform_backup_key": KEY, "aiplatform_restore_from": final, "aiplatform_restore_force": True},
+                   playbook="playbooks/restore.yml")
     assert run.rc != 0
     refused = run.of("RESTORE_REFUSED")
-    assert refused and "pg/n8n.dump: sha256 differs" in refused[0]["message"]
+    assert refused and "pg/n8n.dump: sha256 differs" in refused[0]["message"], run.stdout[-3000:]
     assert docker("ps", "-q").stdout == before  # nothing was torn down

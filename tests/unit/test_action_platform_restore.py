@@ -1,12 +1,13 @@
 """platform_restore's action run on a fake host, one step per call: check refuses before anything changes, then
-secrets (decrypted here, only this host's), volumes (one call each), databases, done."""
+secrets (only this host's), volumes (one call each), databases, done. From a run in the restic repository, or from an
+archive directory of 0.2 (its secrets decrypted here), which wins when both are named."""
 import base64
 import json
 
 from ansible_collections.aiplatform.stack.plugins.action import platform_restore
 from ansible_collections.aiplatform.stack.plugins.module_utils import backup
-from ansible_collections.aiplatform.stack.plugins.plugin_utils import secrets_bundle
 
+from .. import legacy_archive
 from .action_harness import events_of, run_action, types_of
 
 ARCHIVE, SLURP = "aiplatform.stack.platform_archive", "ansible.builtin.slurp"
@@ -80,8 +81,8 @@ def test_a_short_key_is_refused_before_the_archive_is_read():
 
 
 def test_only_the_secrets_of_services_placed_here_are_decrypted_and_written():
-    blob = secrets_bundle.encrypt({"web": {"token": "s3cret"}, "n8n": {"key": "other"}}, KEY)
-    answers = {SLURP: {"content": base64.b64encode(blob.encode()).decode()}, "write_secrets": {"restored": ["web"]}}
+    blob = legacy_archive.vault_secrets({"web": {"token": "s3cret"}, "n8n": {"key": "other"}}, KEY)
+    answers = {SLURP: {"content": base64.b64encode(blob).decode()}, "write_secrets": {"restored": ["web"]}}
     result, host = restore("secrets", answers, plan=PLAN, secrets_dir="/srv/aiplatform/secrets")
     assert host.sent(SLURP) == [{"src": "/backups/aiplatform-node1-20261207/secrets.enc"}]
     (written,) = host.sent(ARCHIVE)
@@ -139,3 +140,38 @@ def test_done_records_the_restore_as_a_success_naming_the_archive():
     (success,) = events_of(result, "RESTORE_SUCCESS", "restore")
     assert success["message"].startswith("aiplatform-node1-20261207 restored") and success["size"] == 4406
     assert success["archive"] == "/backups/aiplatform-node1-20261207" and result["changed"] is False
+
+
+REPO = "/var/backups/aiplatform/restic"
+
+
+def test_from_the_repository_the_check_reads_the_run_back_on_the_host_with_the_password():
+    found = dict(checked(), authenticated=True, seal="", snapshot="f1les", run="20261207T010000Z-node2")
+    result, host = restore("check", {"check_snapshot": found}, archive="", repository=REPO, snapshot="latest",
+                           from_host="node2")
+    (sent,) = host.sent(ARCHIVE)
+    assert sent == {"step": "check_snapshot", "host": "node1", "from_host": "node2", "which": "latest",
+                    "repository": REPO, "password": KEY, "repository_env": {}, "image": "restic/restic:0.19.1"}
+    assert not result.get("failed") and result["plan"]["snapshot"] == "f1les"  # restic authenticated: no seal
+
+
+def test_from_the_repository_the_secrets_are_read_and_written_on_the_host():
+    result, host = restore("secrets", {"restore_secrets": {"restored": ["web"]}}, archive="", repository=REPO,
+                           plan=dict(PLAN, snapshot="f1les", secret_services=["web", "n8n"]), secrets_dir="/s")
+    (sent,) = host.sent(ARCHIVE)
+    assert sent["step"] == "restore_secrets" and sent["archive"] == "f1les" and sent["services"] == ["web"]
+    assert sent["password"] == KEY and host.sent(SLURP) == []
+
+
+def test_an_archive_directory_named_wins_over_the_repository():
+    result, host = restore("check", {"check": checked()}, repository=REPO)
+    assert host.sent(ARCHIVE) == [{"step": "check", "archive": "/backups/aiplatform-node1-20261207"}]
+    volumes, host = restore("volumes", {"restore_volumes": {"restored": ["web_data"]}}, repository=REPO, plan=PLAN)
+    (sent,) = host.sent(ARCHIVE)
+    assert "repository" not in sent and sent["archive"] == "/backups/aiplatform-node1-20261207"
+
+
+def test_neither_a_repository_nor_an_archive_is_refused_naming_both():
+    result, host = restore("check", archive="", repository="")
+    assert host.calls == [] and result["failed"] and result["category"] == "config"
+    assert "aiplatform_backup_repository: empty, and no aiplatform_restore_from" in result["msg"]

@@ -9,6 +9,8 @@ from ansible_collections.aiplatform.stack.plugins.action.platform_restore import
 from ansible_collections.aiplatform.stack.plugins.module_utils import backup
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import secrets_bundle
 
+from .. import legacy_archive
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KEY = "a-backup-key-of-enough-length"
 
@@ -101,67 +103,50 @@ def test_plan_refuses_a_service_that_is_not_enabled():
         backup.plan(CATALOG, ["n8n"], ENABLED, ["flowise"])
 
 
-# -- take, seal, check -----------------------------------------------------------------------------------------------
-def take(tmp_path, docker=None, when=1_800_000_000.0, keep=7):
-    docker = docker or FakeDocker()
-    events = []
-    archive = backup.Archive(run=docker, emit=lambda *a, **k: events.append((a, k)), clock=iter(range(100)).__next__)
-    blob = secrets_bundle.encrypt({"n8n": {"encryption_key": "k" * 48}}, KEY)
-    partial, text = backup.take(archive, str(tmp_path), "app1", wanted(), blob, when, facts={"collection": "0.3.0"})
-    final, pruned = backup.close(partial, backup.seal(text, KEY), keep, "app1")
-    return final, json.loads(text), docker, events, pruned
+# -- an archive directory of 0.2: read once, never written ----------------------------------------------------------
+def take(tmp_path, when=1_800_000_000.0):
+    """An archive as 0.2 wrote it of wanted(): every database, the volumes here, the secrets; sealed with KEY."""
+    got = wanted()
+    files = [{"path": "pg/roles.sql", "kind": "roles", "service": "postgres", "server_version": "16.4",
+              "data": b"CREATE ROLE n8n;"}]
+    files += [{"path": f"pg/{db['name']}.dump", "kind": "database", "service": db["service"], "database": db["name"],
+               "owner": db["owner"], "extensions": db["extensions"], "data": f"data of {db['name']}".encode()}
+              for db in got["databases"]]
+    files += [{"path": f"volumes/{v['name']}.tar.gz", "kind": "volume", "service": v["service"], "volume": v["name"],
+               "key": v["key"], "project": v["project"], "image": v["image"], "data": b"tar"} for v in got["volumes"]]
+    final, manifest = legacy_archive.write(str(tmp_path), "app1", when, files, KEY,
+                                           secrets={"n8n": {"encryption_key": "k" * 48}}, services=got["services"],
+                                           images=got["images"], postgres=got["postgres"])
+    return final, manifest
 
 
-def test_a_backup_writes_every_part_with_its_checksum_and_pauses_only_what_writes_files(tmp_path):
-    final, manifest, docker, events, dummy = take(tmp_path)
+def test_the_legacy_layout_checks_clean_and_its_secrets_open_only_with_its_key(tmp_path):
+    final, manifest = take(tmp_path)
     assert os.path.basename(final) == "20270115T080000Z-app1"
-    paths = [f["path"] for f in manifest["files"]]
-    assert paths == ["pg/roles.sql", "pg/n8n.dump", "pg/dify.dump", "pg/dify_plugin.dump",
-                     "volumes/aiplatform_redis_data.tar.gz", "volumes/aiplatform_n8n_data.tar.gz", "secrets.enc"]
-    for item in manifest["files"]:
-        assert item["sha256"] == backup.sha256_file(os.path.join(final, item["path"]))
-        assert item["size"] == os.path.getsize(os.path.join(final, item["path"]))
-    assert manifest["size"] == sum(f["size"] for f in manifest["files"])
-    assert manifest["files"][0]["server_version"] == "16.4" and manifest["collection"] == "0.3.0"
-    assert oct(os.stat(os.path.join(final, "secrets.enc")).st_mode & 0o777) == "0o600"
-    assert oct(os.stat(final).st_mode & 0o777) == "0o700"
-    assert "k" * 48 not in open(os.path.join(final, "secrets.enc")).read()
-    # pg_dump in custom format, roles without passwords; tar read-only, no network, no pull
-    assert ["docker", "exec", "aiplatform-postgres", "pg_dump", "-U", "aiplatform", "-Fc", "-d", "n8n"] in docker.calls
-    assert any("--no-role-passwords" in c for c in docker.calls)
-    tar = next(c for c in docker.calls if "tar" in c and "aiplatform_n8n_data:/v:ro" in c)
-    assert tar[tar.index("--pull") + 1] == "never" and tar[tar.index("--network") + 1] == "none"
-    # Redis runs and writes its volume: paused, then resumed; n8n's volume is copied live
-    paused = [c for c in docker.calls if c[1] in ("pause", "unpause")]
-    assert paused == [["docker", "pause", "aiplatform-redis"], ["docker", "unpause", "aiplatform-redis"]]
-    assert [e[0][0] for e in events] == ["BACKUP_PAUSE", "BACKUP_RESUME"]
     assert backup.check(final)["problems"] == []
+    blob = open(os.path.join(final, "secrets.enc")).read()
+    assert blob.startswith("$ANSIBLE_VAULT;1.2;AES256;aiplatform_backup") and "k" * 48 not in blob
+    assert secrets_bundle.decrypt(blob, KEY) == {"n8n": {"encryption_key": "k" * 48}}
+    with pytest.raises(secrets_bundle.BundleError, match="cannot be decrypted"):
+        secrets_bundle.decrypt(blob, "another-key-of-enough-length")
+    with pytest.raises(secrets_bundle.BundleError, match="at least 16"):
+        secrets_bundle.decrypt(blob, "short")
 
 
-def test_a_failed_part_leaves_no_archive_and_resumes_what_it_paused(tmp_path):
-    docker = FakeDocker(fail="aiplatform_redis_data:/v:ro")
-    archive = backup.Archive(run=docker)
-    with pytest.raises(backup.BackupError, match="tar of aiplatform_redis_data"):
-        backup.take(archive, str(tmp_path), "app1", wanted(), None, 1_800_000_000.0)
-    assert os.listdir(tmp_path) == []
-    assert ["docker", "unpause", "aiplatform-redis"] in docker.calls
+def test_a_directory_without_a_manifest_is_not_an_archive(tmp_path):
+    with pytest.raises(backup.BackupError, match=r"no manifest\.json; not a complete archive directory"):
+        backup.check(str(tmp_path))
 
 
-def test_a_missing_volume_fails_naming_the_service(tmp_path):
-    archive = backup.Archive(run=FakeDocker(volumes=("aiplatform_redis_data",)))
-    with pytest.raises(backup.BackupError, match="n8n: volume aiplatform_n8n_data"):
-        backup.take(archive, str(tmp_path), "app1", wanted(), None, 1_800_000_000.0)
-
-
-def test_retention_keeps_the_newest_of_this_host_only(tmp_path):
-    for i in range(4):
-        take(tmp_path, when=1_800_000_000.0 + i * 3600, keep=3)
-    os.makedirs(tmp_path / "20200101T000000Z-other")
-    names = sorted(os.listdir(tmp_path))
-    assert names == ["20200101T000000Z-other", "20270115T090000Z-app1", "20270115T100000Z-app1",
-                     "20270115T110000Z-app1"]
-    assert backup.to_prune(names, "app1", 0) == []
-    assert backup.to_prune(names + ["20200101T000000Z-app1.partial"], "app1", 2) == ["20270115T090000Z-app1"]
+def test_the_restore_fills_a_volume_from_its_tar_with_the_pinned_image_and_no_network(tmp_path):
+    final, manifest = take(tmp_path)
+    docker = FakeDocker(volumes=())
+    item = next(f for f in manifest["files"] if f.get("volume") == "aiplatform_n8n_data")
+    backup.Archive(run=docker).restore_volume(final, item, "n8nio/n8n:2.41.3")
+    untar = next(c for c in docker.calls if "tar" in c)
+    assert untar[untar.index("--pull") + 1] == "never" and untar[untar.index("--network") + 1] == "none"
+    assert "aiplatform_n8n_data:/v" in untar and untar[-4:] == ["-xzpf", "-", "-C", "/v"]
+    assert docker.stdin == [b"tar"]
 
 
 def checked(final, running=(), volumes=()):
@@ -169,7 +154,7 @@ def checked(final, running=(), volumes=()):
 
 
 def test_a_sealed_archive_passes_the_restore_check(tmp_path):
-    final, dummy, dummy_docker, dummy_events, dummy_pruned = take(tmp_path)
+    final, dummy = take(tmp_path)
     got, reasons = judge(checked(final), KEY, CATALOG, ["postgres", "redis", "n8n"], False, False)
     assert reasons == []
     assert [i["path"] for i in got["databases"]] == ["pg/roles.sql", "pg/n8n.dump", "pg/dify.dump", "pg/dify_plugin.dump"]
@@ -179,7 +164,7 @@ def test_a_sealed_archive_passes_the_restore_check(tmp_path):
 
 
 def test_another_layout_restores_here_only_what_runs_here(tmp_path):
-    final, *dummy = take(tmp_path)
+    final, dummy = take(tmp_path)
     got, reasons = judge(checked(final), KEY, CATALOG, ["n8n"], False, False)
     assert reasons == [] and got["databases"] == []
     assert [i["volume"] for i in got["volumes"]] == ["aiplatform_n8n_data"]
@@ -187,7 +172,7 @@ def test_another_layout_restores_here_only_what_runs_here(tmp_path):
 
 
 def test_a_changed_file_is_refused_before_anything_changes(tmp_path):
-    final, *dummy = take(tmp_path)
+    final, dummy = take(tmp_path)
     with open(os.path.join(final, "pg", "n8n.dump"), "ab") as fh:
         fh.write(b"x")
     dummy_plan, reasons = judge(checked(final), KEY, CATALOG, ["postgres", "redis", "n8n"], False, False)
@@ -199,7 +184,7 @@ def test_a_changed_file_is_refused_before_anything_changes(tmp_path):
 
 
 def test_a_changed_manifest_or_another_key_is_refused(tmp_path):
-    final, *dummy = take(tmp_path)
+    final, dummy = take(tmp_path)
     assert "seal does not match" in judge(checked(final), "another-key-of-enough-length", CATALOG, ["n8n"], False,
                                           False)[1][0]
     path = os.path.join(final, "manifest.json")
@@ -214,7 +199,7 @@ def test_a_path_outside_the_archive_is_refused(tmp_path):
 
 
 def test_a_running_platform_or_existing_volumes_are_not_overwritten_unless_forced(tmp_path):
-    final, *dummy = take(tmp_path)
+    final, dummy = take(tmp_path)
     here = ["postgres", "redis", "n8n"]
     reasons = judge(checked(final, ["aiplatform-n8n"], ["aiplatform_n8n_data"]), KEY, CATALOG, here, False, False)[1]
     assert "the platform runs on this host (aiplatform-n8n)" in reasons[0]
@@ -246,22 +231,11 @@ def test_incomparable_tags_pass_when_allowed():
 
 
 # -- secrets ---------------------------------------------------------------------------------------------------------
-def test_the_secrets_bundle_opens_only_with_its_key():
-    blob = secrets_bundle.encrypt({"n8n": {"encryption_key": "s3cret-value-xyz"}}, KEY)
-    assert blob.startswith("$ANSIBLE_VAULT;1.2;AES256;aiplatform_backup") and "s3cret" not in blob
-    assert secrets_bundle.decrypt(blob, KEY) == {"n8n": {"encryption_key": "s3cret-value-xyz"}}
-    with pytest.raises(secrets_bundle.BundleError, match="cannot be decrypted"):
-        secrets_bundle.decrypt(blob, "another-key-of-enough-length")
-    with pytest.raises(secrets_bundle.BundleError, match="at least 16"):
-        secrets_bundle.encrypt({}, "short")
-
-
 def test_secrets_come_back_0600_and_differing_ones_are_not_replaced_unless_forced(tmp_path):
     store = str(tmp_path / "secrets")
     assert backup.write_secrets(store, {"n8n": {"encryption_key": "old-key"}}) == ["n8n"]
     path = os.path.join(store, "n8n.json")
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
-    assert backup.read_secrets(store, ["n8n", "flowise"]) == {"n8n": {"encryption_key": "old-key"}}
     with pytest.raises(backup.BackupError, match=r"n8n \(encryption_key\)"):
         backup.write_secrets(store, {"n8n": {"encryption_key": "other"}})
     backup.write_secrets(store, {"n8n": {"encryption_key": "other", "db_password": "p"}}, force=True)
@@ -279,7 +253,7 @@ def test_roles_are_reapplied_safely_without_the_servers_own_admin():
 
 
 def test_a_restore_makes_the_volume_for_compose_and_the_databases_for_their_owners(tmp_path):
-    final, *dummy = take(tmp_path)
+    final, dummy = take(tmp_path)
     got = judge(checked(final), KEY, CATALOG, ["postgres", "redis", "n8n"], False, False)[0]
     docker = FakeDocker(volumes=())
     archive = backup.Archive(run=docker)
@@ -297,7 +271,7 @@ def test_a_restore_makes_the_volume_for_compose_and_the_databases_for_their_owne
 
 
 def test_existing_volumes_and_databases_are_refused_unless_forced(tmp_path):
-    final, *dummy = take(tmp_path)
+    final, dummy = take(tmp_path)
     got = judge(checked(final), KEY, CATALOG, ["postgres", "redis", "n8n"], False, False)[0]
     archive = backup.Archive(run=FakeDocker(databases=("postgres", "n8n")))
     with pytest.raises(backup.BackupError, match="volume aiplatform_n8n_data exists"):

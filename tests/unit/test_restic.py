@@ -6,7 +6,7 @@ import tempfile
 import pytest
 
 from ansible_collections.aiplatform.stack.plugins.action.platform_restore import judge
-from ansible_collections.aiplatform.stack.plugins.module_utils import backup, restic
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup, private_json, restic
 
 from .test_backup import CATALOG, ENABLED
 
@@ -292,19 +292,19 @@ def test_verify_reads_back_a_share_of_an_existing_repository(tmp_path):
 
 def test_the_last_backup_is_kept_for_status_and_warns_when_old(tmp_path):
     path = str(tmp_path / backup.RECORD)
-    assert backup.record_finding(backup.read_record(path), 26, now=1000.0) == {
+    assert backup.record_finding(private_json.read(path), 26, now=1000.0) == {
         "kind": "backup", "level": "INFO", "message": "backup: none recorded on this host (playbooks/backup.yml)"}
     backup.write_record(path, name="20261207T100000Z-app1", time=0.0, where="/srv/restic", engine="restic",
                         size=2 << 20, added=3 << 10)
     backup.write_record(path, verified=3600.0, verified_subset="10%")  # merged: the backup's facts stay
     assert os.stat(path).st_mode & 0o777 == 0o600
-    fresh = backup.record_finding(backup.read_record(path), 26, now=5 * 3600.0)
+    fresh = backup.record_finding(private_json.read(path), 26, now=5 * 3600.0)
     assert fresh["level"] == "INFO" and fresh["message"] == (
         "backup: last 20261207T100000Z-app1 5.0 h ago, into /srv/restic (2.0 MiB read, +3.0 KiB stored); its data "
         "last verified 4.0 h ago (10%)")
-    old = backup.record_finding(backup.read_record(path), 26, now=30 * 3600.0)
+    old = backup.record_finding(private_json.read(path), 26, now=30 * 3600.0)
     assert old["level"] == "WARN" and "older than aiplatform_backup_max_age (26 h)" in old["message"]
-    assert backup.record_finding(backup.read_record(path), 0, now=900 * 3600.0)["level"] == "INFO"
+    assert backup.record_finding(private_json.read(path), 0, now=900 * 3600.0)["level"] == "INFO"
 
 
 def test_the_modules_default_image_is_the_one_the_role_pins():

@@ -3,7 +3,7 @@ import os
 import stat
 
 from ansible_collections.aiplatform.stack.plugins.action import platform_status
-from ansible_collections.aiplatform.stack.plugins.module_utils import sizes
+from ansible_collections.aiplatform.stack.plugins.module_utils import private_json, sizes
 
 from .action_harness import events_of, run_action
 
@@ -66,11 +66,11 @@ def test_a_disk_past_the_threshold_warns_with_the_fix_and_the_trend_since_the_la
 
 def test_the_reading_is_kept_private_and_read_back(tmp_path):
     path = str(tmp_path / ".aiplatform-sizes.json")
-    sizes.save(path, reading(1, 2.0, 3.0))
+    private_json.write(path, reading(1, 2.0, 3.0))
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert sizes.load_previous(path) == reading(1, 2.0, 3.0)
+    assert private_json.read(path) == reading(1, 2.0, 3.0)
     (tmp_path / "bad.json").write_text("{not json")
-    assert sizes.load_previous(str(tmp_path / "bad.json")) == {} and sizes.load_previous(str(tmp_path / "no")) == {}
+    assert private_json.read(str(tmp_path / "bad.json")) == {} and private_json.read(str(tmp_path / "no")) == {}
 
 
 PROBE, SIZES = "aiplatform.stack.service_probe", "aiplatform.stack.platform_sizes"
