@@ -31,6 +31,9 @@ MANIFEST = "manifest.json"
 SEAL = "manifest.hmac"
 SECRETS = "secrets.enc"
 SERVICE_LABEL = "aiplatform.stack.service"  # every container the platform runs carries it
+# What root in a helper container keeps of its capabilities: reading every owner's files, or restoring owners and modes
+READ_CAPS = ("DAC_READ_SEARCH",)
+RESTORE_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID")
 # Seconds for a dump or a volume's tar: bounded like every docker call, but data takes longer than a probe.
 DATA_LIMIT = 3600.0
 _VERSION = re.compile(r"(\d+(?:\.\d+)*)")
@@ -284,9 +287,12 @@ def run_files(argv: list[str], stdin_path: str | None = None, stdout_path: str |
 
 
 def untar_argv(docker: str, volume: str, image: str) -> list[str]:
-    """tar extracting into a volume, in a throw-away container of an image already here: no network, root."""
-    return [docker, "run", "--rm", "-i", "--pull", "never", "--network", "none", "--user", "0:0", "--entrypoint", "tar",
-            "-v", f"{volume}:/v", image, "-xzpf", "-", "-C", "/v"]
+    """tar extracting into a volume, in a throw-away container of an image already here: no network, root with only
+    the capabilities that restoring owners and modes needs."""
+    caps = [arg for cap in RESTORE_CAPS for arg in ("--cap-add", cap)]
+    return [docker, "run", "--rm", "-i", "--pull", "never", "--network", "none", "--user", "0:0", "--cap-drop", "ALL",
+            *caps, "--security-opt", "no-new-privileges", "--entrypoint", "tar", "-v", f"{volume}:/v", image, "-xzpf",
+            "-", "-C", "/v"]
 
 
 class Archive:
@@ -340,12 +346,14 @@ class Archive:
     # restore
     def restore_volume(self, archive: str, item: dict, image: str, force: bool = False, pull: bool = True) -> str:
         name = item["volume"]
-        if self.run([self.docker, "volume", "inspect", name])[0] == 0:
-            if not force:
-                raise BackupError(f"{item['service']}: volume {name} exists; restore refuses to overwrite it "
-                                  f"(aiplatform_restore_force=true replaces it)", "config")
+        exists = self.run([self.docker, "volume", "inspect", name])[0] == 0
+        if exists and not force:
+            raise BackupError(f"{item['service']}: volume {name} exists; restore refuses to overwrite it "
+                              f"(aiplatform_restore_force=true replaces it)", "config")
+        # before the old volume goes: a missing image must not leave the service with no data at all
+        self.need_image(self.filler_image(image), item["service"], pull)
+        if exists:
             self._must([self.docker, "volume", "rm", name], f"{item['service']}: remove volume {name}", "engine")
-        self.need_image(image, item["service"], pull)
         # compose's labels: the project's `up` adopts the volume as its own
         self._must([self.docker, "volume", "create", "--label", f"com.docker.compose.project={item['project']}",
                     "--label", f"com.docker.compose.volume={item['key']}", name],
@@ -361,6 +369,10 @@ class Archive:
             self._must([self.docker, "pull", image], f"{service}: pull {image}", "image")
 
     # where a restore reads its parts from: the archive's files here, a restic repository in ResticArchive
+    def filler_image(self, image: str) -> str:
+        """The image a volume is filled in: the service's own (pinned by the inventory) for a tar."""
+        return image
+
     def fill_volume(self, archive: str, item: dict, image: str) -> None:
         self._must(untar_argv(self.docker, item["volume"], image),
                    f"{item['service']}: extract {item['path']}", stdin_path=os.path.join(archive, item["path"]))

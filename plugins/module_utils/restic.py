@@ -23,7 +23,7 @@ import tempfile
 import time
 import uuid
 
-from .backup import DATA_LIMIT, Archive, BackupError, archive_name, run_files
+from .backup import DATA_LIMIT, READ_CAPS, RESTORE_CAPS, Archive, BackupError, archive_name, run_files
 from .runner import TIMEOUT_RC, describe
 
 FORMAT = 2
@@ -191,7 +191,7 @@ class ResticArchive(Archive):
     def restic(self, *args: str, mounts: tuple[str, ...] = (), writes: bool = False, stdin: bool = False) -> list[str]:
         """restic in a throw-away container: root with only the capabilities reading (or, `writes`, restoring owners
         and modes) needs, no network for a repository on this host."""
-        caps = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"] if writes else ["DAC_READ_SEARCH"]
+        caps = RESTORE_CAPS if writes else READ_CAPS
         # named, so that a timeout removes the container itself: a killed client would leave restic running (and
         # with its stdin closed, saving a truncated snapshot)
         argv = [self.docker, "run", "--rm", "--name", f"aiplatform-restic-{uuid.uuid4().hex[:12]}", "--pull", "never",
@@ -450,8 +450,8 @@ class ResticArchive(Archive):
             out[name] = json.loads(text)
         return out
 
-    def need_image(self, image: str, service: str, pull: bool) -> None:
-        super().need_image(self.image, service, pull)  # restic fills the volume, not the service's image
+    def filler_image(self, image: str) -> str:
+        return self.image  # restic fills the volume, not the service's image
 
     # the three places a restore reads a part (backup.Archive reads them from an archive's files)
     def fill_volume(self, archive: str, item: dict, image: str) -> None:

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from ansible_collections.aiplatform.stack.plugins.action.platform_restore import judge
-from ansible_collections.aiplatform.stack.plugins.module_utils import backup
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup, restic
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import secrets_bundle
 
 from .. import legacy_archive
@@ -138,7 +138,7 @@ def test_a_directory_without_a_manifest_is_not_an_archive(tmp_path):
         backup.check(str(tmp_path))
 
 
-def test_the_restore_fills_a_volume_from_its_tar_with_the_pinned_image_and_no_network(tmp_path):
+def test_the_restore_fills_a_volume_from_its_tar_with_the_pinned_image_no_network_and_few_capabilities(tmp_path):
     final, manifest = take(tmp_path)
     docker = FakeDocker(volumes=())
     item = next(f for f in manifest["files"] if f.get("volume") == "aiplatform_n8n_data")
@@ -146,6 +146,9 @@ def test_the_restore_fills_a_volume_from_its_tar_with_the_pinned_image_and_no_ne
     untar = next(c for c in docker.calls if "tar" in c)
     assert untar[untar.index("--pull") + 1] == "never" and untar[untar.index("--network") + 1] == "none"
     assert "aiplatform_n8n_data:/v" in untar and untar[-4:] == ["-xzpf", "-", "-C", "/v"]
+    # hardened like the platform's containers: every capability dropped but what restoring owners and modes needs
+    assert untar[untar.index("--cap-drop") + 1] == "ALL" and "no-new-privileges" in untar
+    assert [untar[i + 1] for i, a in enumerate(untar) if a == "--cap-add"] == ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]
     assert docker.stdin == [b"tar"]
 
 
@@ -282,6 +285,22 @@ def test_existing_volumes_and_databases_are_refused_unless_forced(tmp_path):
     backup.Archive(run=docker).restore_databases(final, {"container": "c", "admin_user": "a"}, got["databases"], (),
                                                  force=True)
     assert 'DROP DATABASE "n8n" WITH (FORCE);\n' in [s.decode() for s in docker.stdin]
+
+
+def test_a_forced_restore_without_the_image_that_fills_the_volume_keeps_the_old_volume(tmp_path):
+    final, dummy = take(tmp_path)
+    item = next(f for f in json.load(open(os.path.join(final, "manifest.json")))["files"]
+                if f.get("volume") == "aiplatform_n8n_data")
+    docker = FakeDocker(fail="image inspect n8nio/n8n:2.41.3")
+    with pytest.raises(backup.BackupError, match=r"image n8nio/n8n:2\.41\.3 is not on this host"):
+        backup.Archive(run=docker).restore_volume(final, item, "n8nio/n8n:2.41.3", force=True, pull=False)
+    assert not any(c[1:3] == ["volume", "rm"] for c in docker.calls)  # the data it had is still there
+    # restic fills the volume with its own image: that one is checked, not the service's
+    rest = restic.ResticArchive("/srv/restic", KEY, "restic/restic:0.19.1", "app1",
+                                run=FakeDocker(fail="image inspect restic/restic:0.19.1"))
+    with pytest.raises(backup.BackupError, match=r"image restic/restic:0\.19\.1 is not on this host"):
+        rest.restore_volume("files1", item, "n8nio/n8n:2.41.3", force=True, pull=False)
+    assert not any(c[1:3] == ["volume", "rm"] for c in rest.run.calls)
 
 
 # -- the descriptions ------------------------------------------------------------------------------------------------
