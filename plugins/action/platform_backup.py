@@ -9,7 +9,11 @@ import time
 from ansible_collections.aiplatform.stack.plugins.module_utils import backup, restic
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import secrets_bundle
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action import ArchiveAction, repository_args
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action import (
+    ArchiveAction,
+    repository_args,
+    repository_problem,
+)
 
 # Variables of the archive directories of release 0.2, which backups no longer write: set, they are refused, not ignored
 REMOVED = {"copy_to": "aiplatform_backup_copy_to: backups go into a restic repository now; put it off this host "
@@ -21,7 +25,7 @@ REMOVED = {"copy_to": "aiplatform_backup_copy_to: backups go into a restic repos
 class ActionModule(ArchiveAction):
     _VALID_ARGS = frozenset(("catalog", "here", "enabled", "services", "include_optional", "secrets_dir", "key",
                              "pause", "facts", "repository", "image", "keep_rules", "repository_env", "record",
-                             "verify", "removed"))
+                             "verify", "removed", "ssh_identity", "ssh_known_hosts"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -33,8 +37,7 @@ class ActionModule(ArchiveAction):
             if not problem and not args.get("repository"):
                 problem = ("aiplatform_backup_repository: empty; a backup goes into a restic repository (default "
                            "<aiplatform_backup_dest>/restic on the host)")
-            problem = problem or secrets_bundle.key_problem(args.get("key")) or restic.repository_problem(
-                args["repository"]) or restic.env_problem(dict(args.get("repository_env") or {})) or (
+            problem = problem or secrets_bundle.key_problem(args.get("key")) or repository_problem(args) or (
                 args.get("verify") and restic.subset_problem(str(args["verify"])))
             if problem:
                 raise backup.BackupError(problem, "config")

@@ -12,10 +12,14 @@ import base64
 import json
 import time
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import backup, restic
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import secrets_bundle
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action import ArchiveAction, repository_args
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action import (
+    ArchiveAction,
+    repository_args,
+    repository_problem,
+)
 
 STEPS = ("check", "secrets", "volumes", "databases", "done")
 
@@ -53,7 +57,7 @@ def judge(checked: dict, key: str, catalog: dict, here: list[str], force: bool, 
 class ActionModule(ArchiveAction):
     _VALID_ARGS = frozenset(("step", "archive", "key", "catalog", "here", "force", "any_version", "secrets_dir",
                              "plan", "pull", "started_at", "repository", "image", "snapshot", "from_host",
-                             "repository_env"))
+                             "repository_env", "ssh_identity", "ssh_known_hosts"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -71,8 +75,7 @@ class ActionModule(ArchiveAction):
                 problem = ("aiplatform_backup_repository: empty, and no aiplatform_restore_from; name the repository "
                            "the backup went into")
             if not problem and args.get("repository"):
-                problem = restic.repository_problem(args["repository"]) or restic.env_problem(
-                    dict(args.get("repository_env") or {}))
+                problem = repository_problem(args)
             if problem:
                 raise backup.BackupError(problem, "config")
             out = getattr(self, f"do_{step}")(args, task_vars)

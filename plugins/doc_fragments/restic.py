@@ -11,7 +11,8 @@ options:
   repository:
     description:
       - A restic repository - an absolute path on the host, or a restic URL (C(rest:), C(s3:), C(b2:), C(azure:),
-        C(gs:), C(swift:)); C(sftp:) and C(rclone:) are not supported yet, nor a password in the URL.
+        C(gs:), C(swift:), C(sftp:) with O(ssh_identity) and O(ssh_known_hosts)); C(rclone:) is not supported, nor a
+        password in the URL.
       - A backup needs it. A restore reads an archive directory of release 0.2 instead when one is named
         (O(archive) of the restore), and needs neither then.
     type: str
@@ -21,6 +22,16 @@ options:
       restic like its password - through its environment, by name, never on a command line.
     type: dict
     default: {}
+  ssh_identity:
+    description: For an C(sftp:) repository, the private key on the host that logs in to it (mounted read-only into
+      the restic container; never read by Ansible).
+    type: path
+    default: ''
+  ssh_known_hosts:
+    description: For an C(sftp:) repository, a known_hosts file on the host with the server's key; any other key
+      refuses the connection.
+    type: path
+    default: ''
   image:
     description: The restic image, run in throw-away containers with C(--pull never) (load or pull it first).
     type: str

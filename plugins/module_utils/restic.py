@@ -34,9 +34,14 @@ TAG = "aiplatform"
 FILES_TAG = "part=files"
 REPO_MOUNT = "/repo"
 # restic's own URL schemes: the repository is reached over the network (the container gets the default bridge).
-# Not sftp: and rclone: - they need an SSH setup or a program the restic container does not have.
-REMOTE_SCHEMES = ("rest:", "s3:", "b2:", "azure:", "gs:", "swift:")
-UNWIRED_SCHEMES = ("sftp:", "rclone:")
+# sftp: gets ssh with the host's identity and known hosts (ssh_command); rclone: would need a program restic's image
+# does not have.
+REMOTE_SCHEMES = ("rest:", "s3:", "b2:", "azure:", "gs:", "swift:", "sftp:")
+UNWIRED_SCHEMES = ("rclone:",)
+# sftp:user@host:/path, or sftp://user@host:port//path (restic's two forms)
+_SFTP = re.compile(r"^sftp:(?://(?:(?P<user1>[^@/:]+)@)?(?P<host1>[A-Za-z0-9_.-]+)(?::(?P<port>\d+))?/(?P<path1>.+)"
+                   r"|(?:(?P<user2>[^@/:]+)@)?(?P<host2>[A-Za-z0-9_.-]+):(?P<path2>.+))$")
+SSH_DIR = "/aiplatform-ssh"  # where the host's identity and known hosts are mounted, read-only
 _URL_CREDENTIALS = re.compile(r"://[^/@]*:[^/@]*@")
 # restic's exit codes (0.17 and later)
 RC_NO_REPOSITORY, RC_LOCKED, RC_WRONG_PASSWORD = 10, 11, 12
@@ -47,8 +52,11 @@ _SUBSET = re.compile(r"^(\d+/\d+|\d+(\.\d+)?%|\d+[KMGT]?)$")
 def repository_problem(value: str) -> str | None:
     """Why `value` is no restic repository this collection can use (None: it is one)."""
     if value.startswith(UNWIRED_SCHEMES):
-        return (f"aiplatform_backup_repository: {value.split(':', 1)[0]}: repositories are not supported yet (the "
-                f"restic container has no SSH setup or rclone); use a rest: server, s3: or a path on the host")
+        return (f"aiplatform_backup_repository: {value.split(':', 1)[0]}: repositories are not supported (the "
+                f"restic image has no rclone); use sftp:, a rest: server, s3: or a path on the host")
+    if value.startswith("sftp:") and not sftp_target(value):
+        return (f"aiplatform_backup_repository: {value!r} is not an sftp repository restic reads; set "
+                f"sftp:user@host:/srv/restic or sftp://user@host:2222//srv/restic")
     if _URL_CREDENTIALS.search(value):
         return ("aiplatform_backup_repository: the URL carries a password, which would show on command lines and in "
                 "the log; give it in aiplatform_backup_repository_env (RESTIC_REST_USERNAME, RESTIC_REST_PASSWORD)")
@@ -58,6 +66,36 @@ def repository_problem(value: str) -> str | None:
         return None
     return (f"aiplatform_backup_repository: {value!r} is neither an absolute path on the host nor a restic URL "
             f"({', '.join(REMOTE_SCHEMES)}); set e.g. /var/backups/aiplatform/restic or rest:https://backup:8000/app1/")
+
+
+def sftp_target(value: str) -> dict | None:
+    """{user, host, port} of an sftp: repository (None: not one)."""
+    found = _SFTP.match(value)
+    if not found:
+        return None
+    return {"user": found.group("user1") or found.group("user2") or "", "host": found.group("host1") or
+            found.group("host2"), "port": int(found.group("port") or 22)}
+
+
+def ssh_command(target: dict) -> str:
+    """The ssh restic runs for an sftp: repository: the mounted identity, only the known host keys (a changed key
+    refuses the connection), never a prompt."""
+    who = f"{target['user']}@{target['host']}" if target["user"] else target["host"]
+    return (f"ssh -F /dev/null -i {SSH_DIR}/identity -o UserKnownHostsFile={SSH_DIR}/known_hosts "
+            f"-o StrictHostKeyChecking=yes -o BatchMode=yes -p {target['port']} {who} -s sftp")
+
+
+def ssh_problem(repository: str, identity: str, known_hosts: str) -> str | None:
+    """Why an sftp: repository cannot be reached with what the inventory gives (None: it can, or it is no sftp)."""
+    if not repository.startswith("sftp:"):
+        return None
+    if not identity or not os.path.isabs(identity):
+        return ("aiplatform_backup_ssh_identity: an sftp: repository needs the absolute path of the private key on "
+                "each host that logs in to it (e.g. /root/.ssh/id_ed25519)")
+    if not known_hosts or not os.path.isabs(known_hosts):
+        return ("aiplatform_backup_ssh_known_hosts: an sftp: repository needs the absolute path of a known_hosts file "
+                "on each host that holds the server's key (ssh-keyscan it once and check it)")
+    return None
 
 
 def env_problem(env: dict) -> str | None:
@@ -176,11 +214,22 @@ class ResticArchive(Archive):
     """
 
     def __init__(self, repository: str, password: str, image: str, host: str, run=run_files, pipe=pipe_files,
-                 emit=None, docker: str = "docker", clock=time.monotonic, repository_env: dict | None = None) -> None:
+                 emit=None, docker: str = "docker", clock=time.monotonic, repository_env: dict | None = None,
+                 ssh_identity: str = "", ssh_known_hosts: str = "") -> None:
         super().__init__(run=run, emit=emit, docker=docker, clock=clock)
-        problem = repository_problem(repository) or env_problem(repository_env or {})
+        problem = repository_problem(repository) or env_problem(repository_env or {}) or ssh_problem(
+            repository, ssh_identity, ssh_known_hosts)
         if problem:
             raise BackupError(problem, "config")
+        # sftp: ssh in the container with the host's identity and known hosts, mounted read-only
+        self.ssh: list[str] = []
+        if repository.startswith("sftp:"):
+            for name, path in (("aiplatform_backup_ssh_identity", ssh_identity),
+                               ("aiplatform_backup_ssh_known_hosts", ssh_known_hosts)):
+                if not os.path.isfile(path):
+                    raise BackupError(f"{name}: {path} is not a file on this host", "config")
+            self.ssh = ["-v", f"{ssh_identity}:{SSH_DIR}/identity:ro", "-v", f"{ssh_known_hosts}:{SSH_DIR}/known_hosts:ro"]
+            self.ssh_option = ["-o", f"sftp.command={ssh_command(sftp_target(repository))}"]
         self.repository, self.image, self.host, self.pipe = repository, image, host, pipe
         # the repository's own credentials (S3 keys, a REST server's user) travel like the password: by name only
         self.passed = ["RESTIC_PASSWORD", *sorted(repository_env or {})]
@@ -208,8 +257,9 @@ class ResticArchive(Archive):
             repo = REPO_MOUNT
         for mount in mounts:
             argv += ["-v", mount]
+        options = self.ssh_option if self.ssh else []
         # --retry-lock: hosts sharing a repository take turns for what needs it alone (forget --prune)
-        return argv + [self.image, "-r", repo, "--no-cache", "--retry-lock", "5m", *args]
+        return argv + self.ssh + [self.image, "-r", repo, *options, "--no-cache", "--retry-lock", "5m", *args]
 
     def call(self, argv: list[str], **files) -> tuple[int, str, str]:
         """One restic container, bounded like data (DATA_LIMIT); on a timeout the container is removed too."""

@@ -261,6 +261,7 @@ def main() -> None:
             "keep_rules": {"type": "dict", "default": {}}, "from_host": {"type": "str"},
             "record": {"type": "path"}, "subset": {"type": "str", "default": "10%"},
             "which": {"type": "str", "default": "latest"},
+            "ssh_identity": {"type": "path", "default": ""}, "ssh_known_hosts": {"type": "path", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -274,7 +275,9 @@ def main() -> None:
         if module.params["repository"]:
             archive = restic.ResticArchive(module.params["repository"], module.params["password"] or "",
                                            module.params["image"], module.params["host"] or "", emit=emit,
-                                           docker=docker, repository_env=module.params["repository_env"])
+                                           docker=docker, repository_env=module.params["repository_env"],
+                                           ssh_identity=module.params["ssh_identity"] or "",
+                                           ssh_known_hosts=module.params["ssh_known_hosts"] or "")
         else:
             archive = backup.Archive(emit=emit, docker=docker)
         result = run_step(module, archive)

@@ -22,6 +22,15 @@ def repository_args(args: dict) -> dict:
     """The arguments that point the host module at the restic repository (none for an archive directory of 0.2)."""
     if not args.get("repository"):
         return {}
-    return {"repository": args["repository"], "password": args["key"],
-            "repository_env": dict(args.get("repository_env") or {}),
-            "image": args.get("image") or restic.DEFAULT_IMAGE}
+    out = {"repository": args["repository"], "password": args["key"],
+           "repository_env": dict(args.get("repository_env") or {}), "image": args.get("image") or restic.DEFAULT_IMAGE}
+    if args["repository"].startswith("sftp:"):
+        out.update(ssh_identity=args.get("ssh_identity") or "", ssh_known_hosts=args.get("ssh_known_hosts") or "")
+    return out
+
+
+def repository_problem(args: dict) -> str | None:
+    """Why the repository arguments cannot work, found on the controller before any host is asked."""
+    return restic.repository_problem(args["repository"]) or restic.env_problem(
+        dict(args.get("repository_env") or {})) or restic.ssh_problem(
+        args["repository"], args.get("ssh_identity") or "", args.get("ssh_known_hosts") or "")

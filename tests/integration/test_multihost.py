@@ -196,10 +196,14 @@ def test_engine_stopped_on_one_host(hosts, runs):
 
 KEY = "integration-backup-key-0123456789"
 APPS = [name for name, host in PLACEMENT.items() if host == "app1"]
-# Whose repository a host reads and writes on the backup server: its own; model1's restore reads lost app1's (given
-# app1's credentials, as an operator gives them to the host that takes a lost host's place)
+# Whose repository a host reads and writes: its own; model1's restore reads lost app1's (given app1's credentials, as
+# an operator gives them to the host that takes a lost host's place)
 # (the server's users are not the hosts' names: a no_log value is masked wherever it appears in the output)
-WHOSE = "{{ 'app1' if inventory_hostname == 'model1' and aiplatform_restore_host | default('') == 'app1' else inventory_hostname }}"
+WHO = "('app1' if inventory_hostname == 'model1' and aiplatform_restore_host | default('') == 'app1' else inventory_hostname)"
+WHOSE = "{{ " + WHO + " }}"
+# app1's repository is reached over sftp (root on data1, with the lab's key); the others' on the REST server
+SSH = {"aiplatform_backup_ssh_identity": "/root/.ssh/backup_id",
+       "aiplatform_backup_ssh_known_hosts": "/root/.ssh/backup_known_hosts"}
 
 
 def rest_user(host):
@@ -210,11 +214,27 @@ def rest_password(host):
     return f"rest-{host}-0123456789"
 
 
-def repository(address):
-    """The variables that point every host at its private repository on the backup server (templated per host)."""
+def repository(address, sftp_host):
+    """The variables that point every host at its private repository (templated per host): app1's in a directory of
+    data1 over sftp, the others' on the backup server."""
     user = rest_user(WHOSE)
-    return {"aiplatform_backup_key": KEY, "aiplatform_backup_repository": f"rest:http://{address}:8000/{user}/",
-            "aiplatform_backup_repository_env": {"RESTIC_REST_USERNAME": user, "RESTIC_REST_PASSWORD": rest_password(WHOSE)}}
+    where = (f"{{{{ 'sftp:root@{sftp_host}:/srv/restic-app1' if {WHO} == 'app1' else "
+             f"'rest:http://{address}:8000/backup-' ~ {WHO} ~ '/' }}}}")
+    return dict(SSH, aiplatform_backup_key=KEY, aiplatform_backup_repository=where,
+                aiplatform_backup_repository_env={"RESTIC_REST_USERNAME": user, "RESTIC_REST_PASSWORD": rest_password(WHOSE)})
+
+
+def sftp_login(hosts, *clients):
+    """The clients log in to data1 as root with the lab's key, trusting only data1's host key (scanned once here)."""
+    key = open(os.path.join(multihost.INVENTORY, ".ssh", "id_ed25519")).read()
+    scanned = on("data1", "sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub").stdout
+    known = "".join(f"{hosts['data1']} {line.split(' ', 2)[0]} {line.split(' ', 2)[1]}\n"
+                    for line in scanned.splitlines() if line.strip())
+    for host in clients:
+        for path, text in ((SSH["aiplatform_backup_ssh_identity"], key),
+                           (SSH["aiplatform_backup_ssh_known_hosts"], known)):
+            subprocess.run(["docker", "exec", "-i", multihost.container(host), "sh", "-c",
+                            f"umask 077 && mkdir -p /root/.ssh && cat > {path}"], input=text, text=True, check=True)
 
 
 def without_app1(hosts):
@@ -233,25 +253,27 @@ def without_app1(hosts):
 
 
 def test_the_app_host_is_lost_and_its_backup_restores_onto_another_host(hosts, runs):
-    # Last in this module: app1 is stopped for good. Each host backs up its part into its own repository on a backup
-    # server off the platform's hosts (restic's REST server: a user and a private repository per host; nothing
-    # passes through the controller); app1 is lost; an inventory without it puts the applications on model1, which
-    # restores app1's latest run with app1's credentials while data1 restores its own; everything is healthy again,
-    # app1's files and secrets came along.
+    # Last in this module: app1 is stopped for good. Each host backs up its part into its own repository off its own
+    # disk: data1 and model1 on a backup server (restic's REST server: a user and a private repository each), app1 in
+    # a directory of data1 over sftp; nothing passes through the controller. app1 is lost; an inventory without it
+    # puts the applications on model1, which restores app1's latest run over sftp while data1 restores its own from
+    # the server; everything is healthy again, app1's files and secrets came along.
     address = multihost.backup_server({rest_user(host): rest_password(host) for host in multihost.HOSTS})
+    sftp_login(hosts, "app1", "model1")
     on("app1", "docker", "exec", "aiplatform-n8n", "sh", "-c", "echo moved-with-n8n > /home/node/.n8n/moved.txt")
     on("data1", "docker", "exec", "aiplatform-postgres", "psql", "-U", "n8n", "-d", "n8n", "-c",
        "CREATE TABLE moved (v text); INSERT INTO moved VALUES ('row-kept')")
     secrets = json.loads(on("app1", "cat", "/opt/aiplatform/secrets/n8n.json").stdout)
-    backup = site(repository(address), playbook="playbooks/backup.yml")
+    backup = site(repository(address, hosts["data1"]), playbook="playbooks/backup.yml")
     assert backup.rc == 0, backup.stdout[-5000:]
     assert {e["host"] for e in backup.of("BACKUP_SUCCESS")} == {"data1", "model1", "app1"}
     stored = subprocess.run(["docker", "exec", multihost.BACKUP_SERVER, "ls", "/data"], capture_output=True, text=True,
                             check=True).stdout.split()
-    assert sorted(stored) == [rest_user(h) for h in ("app1", "data1", "model1")], stored  # one each, on the server
+    assert sorted(stored) == [rest_user(h) for h in ("data1", "model1")], stored  # one each, on the server
+    assert "config" in on("data1", "ls", "/srv/restic-app1").stdout.split()  # app1's, over sftp
     subprocess.run(["docker", "stop", multihost.container("app1")], capture_output=True, check=True)  # lost
     multihost.load("model1", multihost.IMAGES["app1"])  # what the new host needs to run the applications
-    run = site(dict(repository(address), aiplatform_restore_host="{{ 'app1' if inventory_hostname == 'model1' else '' }}",
+    run = site(dict(repository(address, hosts["data1"]), aiplatform_restore_host="{{ 'app1' if inventory_hostname == 'model1' else '' }}",
                     aiplatform_restore_force=True), playbook="playbooks/restore.yml", inventory=without_app1(hosts))
     assert run.rc == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert {e["host"] for e in run.of("RESTORE_SUCCESS")} == {"data1", "model1"}

@@ -73,7 +73,8 @@ def test_verify_reads_back_the_asked_share_after_the_backup():
 @pytest.mark.parametrize("args, words", [
     ({"key": "short"}, "aiplatform_backup_key"),
     ({"repository": ""}, "aiplatform_backup_repository: empty"),
-    ({"repository": "sftp:backup@host:/srv/repo"}, "sftp"),
+    ({"repository": "sftp:backup@host:/srv/repo"}, "aiplatform_backup_ssh_identity"),
+    ({"repository": "rclone:remote:bucket"}, "rclone"),
     ({"verify": "lots"}, "aiplatform_backup_verify"),
     ({"removed": {"copy_to": "backup1", "keep": ""}}, "aiplatform_backup_copy_to: backups go into a restic repository"),
     ({"removed": {"keep": "7"}}, "aiplatform_backup_keep_daily"),
@@ -112,3 +113,12 @@ def test_a_module_killed_before_it_answered_is_an_interrupted_backup():
     result, host = take_backup(verify="10%", answer=host_steps({"verify": {"failed": True, "rc": 137,
                                                                            "module_stderr": ""}}))
     assert result["failed"] and result["category"] == "interrupted" and result["msg"].startswith("verify: ")
+
+
+def test_an_sftp_repository_sends_the_hosts_key_files_and_others_do_not():
+    result, host = take_backup(repository="sftp:backup@nas:/srv/restic", ssh_identity="/root/.ssh/backup",
+                               ssh_known_hosts="/root/.ssh/known_hosts")
+    (taken,) = host.sent(ARCHIVE)
+    assert taken["ssh_identity"] == "/root/.ssh/backup" and taken["ssh_known_hosts"] == "/root/.ssh/known_hosts"
+    result, host = take_backup(ssh_identity="/root/.ssh/backup", ssh_known_hosts="/root/.ssh/known_hosts")
+    assert "ssh_identity" not in host.sent(ARCHIVE)[0]

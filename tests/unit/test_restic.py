@@ -355,10 +355,51 @@ def test_a_timeout_removes_the_restic_container(tmp_path):
     assert all(t == backup.DATA_LIMIT for a, t in calls if IMAGE in a)
 
 
-@pytest.mark.parametrize("value", ["sftp:backup@nas:/srv/restic", "rclone:remote:bucket",
-                                   "rest:https://user:secret@backup:8000/app1/"])
-def test_unwired_schemes_and_passwords_in_the_url_are_refused(value):
+@pytest.mark.parametrize("value", ["rclone:remote:bucket", "rest:https://user:secret@backup:8000/app1/",
+                                   "sftp:", "sftp:nas", "sftp://nas"])
+def test_unwired_schemes_malformed_sftp_and_passwords_in_the_url_are_refused(value):
     assert "aiplatform_backup_repository" in restic.repository_problem(value)
+
+
+@pytest.mark.parametrize(("value", "target"), [
+    ("sftp:backup@nas:/srv/restic", {"user": "backup", "host": "nas", "port": 22}),
+    ("sftp:nas.lan:restic/app1", {"user": "", "host": "nas.lan", "port": 22}),
+    ("sftp://backup@10.0.0.5:2222//srv/restic", {"user": "backup", "host": "10.0.0.5", "port": 2222}),
+    ("sftp://nas/srv/restic", {"user": "", "host": "nas", "port": 22}),
+])
+def test_sftp_repositories_in_restics_two_forms(value, target):
+    assert restic.repository_problem(value) is None and restic.sftp_target(value) == target
+
+
+def test_sftp_runs_ssh_with_the_hosts_identity_and_only_its_known_hosts(tmp_path):
+    identity, known = tmp_path / "id", tmp_path / "known_hosts"
+    identity.write_text("key")
+    known.write_text("nas ssh-ed25519 AAAA")
+    fake = FakeRestic()
+    arch = restic.ResticArchive("sftp://backup@nas:2222//srv/restic", PASSWORD, IMAGE, "app1", run=fake,
+                                pipe=fake.pipe, ssh_identity=str(identity), ssh_known_hosts=str(known))
+    argv = arch.restic("snapshots")
+    assert f"{identity}:/aiplatform-ssh/identity:ro" in argv and f"{known}:/aiplatform-ssh/known_hosts:ro" in argv
+    assert "--network" not in argv  # the server is reached over the network
+    command = argv[argv.index("-o") + 1]
+    assert command == ("sftp.command=ssh -F /dev/null -i /aiplatform-ssh/identity -o UserKnownHostsFile="
+                       "/aiplatform-ssh/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes -p 2222 backup@nas "
+                       "-s sftp")
+    assert argv.index("-o") > argv.index(IMAGE)  # restic's option, after the image
+    # not sftp: no ssh
+    assert "-o" not in archive(fake).restic("snapshots")
+
+
+def test_an_sftp_repository_without_its_key_files_is_refused_naming_the_variable(tmp_path):
+    with pytest.raises(backup.BackupError, match="aiplatform_backup_ssh_identity: an sftp: repository needs"):
+        restic.ResticArchive("sftp:nas:/srv/restic", PASSWORD, IMAGE, "app1", run=FakeRestic())
+    with pytest.raises(backup.BackupError, match="aiplatform_backup_ssh_identity: /nonexistent/id is not a file"):
+        restic.ResticArchive("sftp:nas:/srv/restic", PASSWORD, IMAGE, "app1", run=FakeRestic(),
+                             ssh_identity="/nonexistent/id", ssh_known_hosts=str(tmp_path))
+    (tmp_path / "id").write_text("key")
+    with pytest.raises(backup.BackupError, match=r"aiplatform_backup_ssh_known_hosts: .* is not a file"):
+        restic.ResticArchive("sftp:nas:/srv/restic", PASSWORD, IMAGE, "app1", run=FakeRestic(),
+                             ssh_identity=str(tmp_path / "id"), ssh_known_hosts=str(tmp_path / "missing"))
 
 
 def test_pipe_files_streams_and_reports_each_side(tmp_path):
