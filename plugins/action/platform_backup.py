@@ -16,10 +16,13 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action im
 )
 
 # Variables of the archive directories of release 0.2, which backups no longer write: set, they are refused, not ignored
+# (the role passes UNSET for a variable the inventory does not set: any value it sets, 0 and '' too, is refused)
+UNSET = "-unset-"
 REMOVED = {"copy_to": "aiplatform_backup_copy_to: backups go into a restic repository now; put it off this host "
-                      "(aiplatform_backup_repository: rest:..., s3:...) instead of copying archives (README, "
-                      "\"Off the host\")",
-           "keep": "aiplatform_backup_keep: retention is aiplatform_backup_keep_daily, _weekly and _monthly now"}
+                      "(aiplatform_backup_repository: sftp:..., rest:..., s3:...) instead of copying archives (README, "
+                      "\"Backup and restore\"), and remove the variable",
+           "keep": "aiplatform_backup_keep: retention is aiplatform_backup_keep_daily, _weekly and _monthly now; "
+                   "remove the variable"}
 
 
 class ActionModule(ArchiveAction):
@@ -33,7 +36,7 @@ class ActionModule(ArchiveAction):
         started = time.monotonic()
         try:
             problem = next((REMOVED[name] for name, value in dict(args.get("removed") or {}).items()
-                            if value not in (None, "", 0) and name in REMOVED), None)
+                            if value != UNSET and name in REMOVED), None)
             if not problem and not args.get("repository"):
                 problem = ("aiplatform_backup_repository: empty; a backup goes into a restic repository (default "
                            "<aiplatform_backup_dest>/restic on the host)")

@@ -39,8 +39,10 @@ REPO_MOUNT = "/repo"
 REMOTE_SCHEMES = ("rest:", "s3:", "b2:", "azure:", "gs:", "swift:", "sftp:")
 UNWIRED_SCHEMES = ("rclone:",)
 # sftp:user@host:/path, or sftp://user@host:port//path (restic's two forms)
-_SFTP = re.compile(r"^sftp:(?://(?:(?P<user1>[^@/:]+)@)?(?P<host1>[A-Za-z0-9_.-]+)(?::(?P<port>\d+))?/(?P<path1>.+)"
-                   r"|(?:(?P<user2>[^@/:]+)@)?(?P<host2>[A-Za-z0-9_.-]+):(?P<path2>.+))$")
+# (user and host are plain names: they go into ssh's command line, where a space or a leading - would be an option)
+_USER, _HOST = r"[A-Za-z0-9_][A-Za-z0-9_.-]*", r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+_SFTP = re.compile(rf"^sftp:(?://(?:(?P<user1>{_USER})@)?(?P<host1>{_HOST})(?::(?P<port>\d+))?/(?P<path1>.+)"
+                   rf"|(?:(?P<user2>{_USER})@)?(?P<host2>{_HOST}):(?P<path2>.+))$")
 SSH_DIR = "/aiplatform-ssh"  # where the host's identity and known hosts are mounted, read-only
 _URL_CREDENTIALS = re.compile(r"://[^/@]*:[^/@]*@")
 # restic's exit codes (0.17 and later)

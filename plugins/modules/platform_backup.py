@@ -75,7 +75,8 @@ options:
     type: path
   removed:
     description: The variables of the archive directories of release 0.2 (C(copy_to), C(keep)) as the inventory sets
-      them; a value set is refused with the variable that replaces it, rather than ignored.
+      them, C(-unset-) when it does not; any value set is refused with the variable that replaces it, rather than
+      ignored.
     type: dict
     default: {}
 extends_documentation_fragment:

@@ -61,7 +61,7 @@ options:
   pull:
     description: Images may be pulled for the volume copies (C(volumes)).
     type: bool
-    default: false
+    default: true
   started_at:
     description: When the restore started (C(done) reports the duration).
     type: float

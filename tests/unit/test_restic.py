@@ -356,7 +356,8 @@ def test_a_timeout_removes_the_restic_container(tmp_path):
 
 
 @pytest.mark.parametrize("value", ["rclone:remote:bucket", "rest:https://user:secret@backup:8000/app1/",
-                                   "sftp:", "sftp:nas", "sftp://nas"])
+                                   "sftp:", "sftp:nas", "sftp://nas", "sftp:a b@nas:/p", "sftp:-v:/p",
+                                   "sftp:-oProxyCommand=touch${IFS}x@nas:/p", "sftp://-oProxyCommand=x@nas//p"])
 def test_unwired_schemes_malformed_sftp_and_passwords_in_the_url_are_refused(value):
     assert "aiplatform_backup_repository" in restic.repository_problem(value)
 
