@@ -14,7 +14,7 @@ options:
         C(gs:), C(swift:), C(sftp:) with O(ssh_identity) and O(ssh_known_hosts)); C(rclone:) is not supported, nor a
         password in the URL.
       - A backup needs it. A restore reads an archive directory of release 0.2 instead when one is named
-        (O(archive) of the restore), and needs neither then.
+        (the restore's C(archive)), and needs no repository then.
     type: str
     default: ''
   repository_env:
