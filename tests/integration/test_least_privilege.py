@@ -212,7 +212,7 @@ def test_the_default_user_answers_ping_and_nothing_else(deployed):
     replies = cn.call_in_netns(pid_of("aiplatform-redis"), lambda: redis_session("127.0.0.1", [
         ("PING",), ("AUTH", password), ("PING",), ("GET", "x"), ("CONFIG", "GET", "maxmemory")]))
     assert replies[0].startswith("-NOAUTH") and replies[1:3] == ["+OK", "+PONG"]
-    assert replies[3].startswith("-NOPERM") and replies[4].startswith("-NOPERM"), replies
+    assert all(isinstance(r, str) and r.startswith("-NOPERM") for r in replies[3:5]), replies
 
 
 def test_no_application_file_holds_the_default_or_admin_password(deployed):
