@@ -14,7 +14,7 @@ from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, needs, proxy, service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import host_plan as hp
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import FlagError, PlatformAction, flag
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.waves import DependencyError, dependency_waves
 
 display = Display()
@@ -93,11 +93,15 @@ class ActionModule(PlatformAction):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
+        try:
+            strict = flag(args, "strict_variables", True)
+        except FlagError as exc:
+            return dict(result, failed=True, msg=str(exc), category="config")
         custom = dict(args.get("custom_services") or {})
         listed = list(args.get("services") or [])
         enabled = listed + [name for name in custom if name not in listed]
         roles = [name for name in listed if name not in custom and service_roles.has_role(name)]
-        problems = self.nested_problems(roles, task_vars) if args.get("strict_variables", True) else []
+        problems = self.nested_problems(roles, task_vars) if strict else []
         described, more = self.describe(roles, task_vars)
         catalog, problems = described, problems + more
         catalog.update(cat.custom_services(custom, os.path.join(service_roles.ROLES, "aiplatform", "templates")))
@@ -118,7 +122,7 @@ class ActionModule(PlatformAction):
                                                        enabled, service_roles.names())
         for name in enabled:
             problems += config_checks.service_problems(name, catalog.get(name) or {})
-        if args.get("strict_variables", True):
+        if strict:
             # only services with a role have variables of their own (custom services are one inventory dict)
             prefixes = {name: known_variables(name) for name in enabled if service_roles.has_role(name)}
             problems += config_checks.unknown_variables(list(task_vars), prefixes)

@@ -14,6 +14,7 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action im
     repository_args,
     repository_problem,
 )
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import FlagError, flag
 
 # Variables of the archive directories of release 0.2, which backups no longer write: set, they are refused, not ignored
 # (the role passes UNSET for a variable the inventory does not set: any value it sets, 0 and '' too, is refused)
@@ -45,7 +46,7 @@ class ActionModule(ArchiveAction):
             if problem:
                 raise backup.BackupError(problem, "config")
             wanted = backup.plan(args["catalog"], list(args.get("here") or []), list(args.get("enabled") or []),
-                                 list(args.get("services") or []), bool(args.get("include_optional")))
+                                 list(args.get("services") or []), flag(args, "include_optional"))
             wanted["secrets"] = wanted["services"]
             if not (wanted["services"] or wanted["databases"]):
                 self.emit(ev.make_event(ev.BACKUP_SUCCESS, "backup", "nothing of the selected services runs here"))
@@ -53,7 +54,7 @@ class ActionModule(ArchiveAction):
             self.emit(ev.make_event(ev.BACKUP_START, "backup", f"backing up {self.what(wanted)} to "
                                     f"{args['repository']}"))
             return dict(result, **self.into_restic(args, task_vars, wanted, started))
-        except (backup.BackupError, secrets_bundle.BundleError) as exc:
+        except (backup.BackupError, secrets_bundle.BundleError, FlagError) as exc:
             category = getattr(exc, "category", "config")
             self.emit(ev.make_event(ev.BACKUP_FAIL, "backup", str(exc), category=category,
                                     duration=round(time.monotonic() - started, 3)))
@@ -64,7 +65,7 @@ class ActionModule(ArchiveAction):
     def into_restic(self, args: dict, task_vars: dict, wanted: dict, started: float) -> dict:
         """The backup as a run of snapshots in a restic repository: the host encrypts, nothing to seal here."""
         taken = self.step(task_vars, step="snapshot", plan=wanted, host=self.host, secrets_dir=args["secrets_dir"],
-                          pause=bool(args.get("pause", True)), facts=dict(args.get("facts") or {}),
+                          pause=flag(args, "pause", True), facts=dict(args.get("facts") or {}),
                           keep_rules=dict(args.get("keep_rules") or {}), record=args.get("record"),
                           **repository_args(args))
         if taken["forgotten"]:

@@ -20,6 +20,7 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action im
     repository_args,
     repository_problem,
 )
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import FlagError, flag
 
 STEPS = ("check", "secrets", "volumes", "databases", "done")
 
@@ -79,7 +80,7 @@ class ActionModule(ArchiveAction):
             if problem:
                 raise backup.BackupError(problem, "config")
             out = getattr(self, f"do_{step}")(args, task_vars)
-        except (backup.BackupError, secrets_bundle.BundleError) as exc:
+        except (backup.BackupError, secrets_bundle.BundleError, FlagError) as exc:
             category = getattr(exc, "category", "config")
             kind = ev.RESTORE_REFUSED if step == "check" else ev.RESTORE_FAIL
             self.emit(ev.make_event(kind, "restore", str(exc), category=category,
@@ -102,7 +103,7 @@ class ActionModule(ArchiveAction):
         else:
             checked = self.step(task_vars, step="check", archive=args["archive"])
         wanted, reasons = judge(checked, args["key"], args["catalog"], list(args.get("here") or []),
-                                bool(args.get("force")), bool(args.get("any_version")))
+                                flag(args, "force"), flag(args, "any_version"))
         if reasons:
             raise backup.BackupError(f"{args['archive']}: nothing was changed:\n- " + "\n- ".join(reasons), "config")
         for skipped in wanted["skipped"]:
@@ -121,7 +122,7 @@ class ActionModule(ArchiveAction):
             here = set(args.get("here") or [])
             wanted = [name for name in args["plan"].get("secret_services") or [] if name in here]
             done = self.step(task_vars, step="restore_secrets", archive=self.source(args), services=wanted,
-                             secrets_dir=args["secrets_dir"], force=bool(args.get("force")),
+                             secrets_dir=args["secrets_dir"], force=flag(args, "force"),
                              **repository_args(args))["restored"]
             self.emit(ev.make_event(ev.RESTORE_PART, "restore", f"secrets of {', '.join(done) or 'no service'} restored"))
             return {"changed": bool(done), "restored": done}
@@ -131,7 +132,7 @@ class ActionModule(ArchiveAction):
             raise backup.BackupError(f"{backup.SECRETS}: {slurped.get('msg')}", "config")
         bundle = secrets_bundle.decrypt(base64.b64decode(slurped["content"]).decode(), args["key"])
         here = set(args.get("here") or [])
-        done = self.step(task_vars, step="write_secrets", secrets_dir=args["secrets_dir"], force=bool(args.get("force")),
+        done = self.step(task_vars, step="write_secrets", secrets_dir=args["secrets_dir"], force=flag(args, "force"),
                          bundle={name: values for name, values in bundle.items() if name in here})["restored"]
         self.emit(ev.make_event(ev.RESTORE_PART, "restore", f"secrets of {', '.join(done) or 'no service'} restored"))
         return {"changed": bool(done), "restored": done}
@@ -141,8 +142,8 @@ class ActionModule(ArchiveAction):
         for item in wanted.get("volumes") or []:
             started = time.monotonic()
             done += self.step(task_vars, step="restore_volumes", archive=self.source(args), items=[item],
-                              images=wanted["images"], force=bool(args.get("force")),
-                              pull=bool(args.get("pull", True)), **repository_args(args))["restored"]
+                              images=wanted["images"], force=flag(args, "force"),
+                              pull=flag(args, "pull", True), **repository_args(args))["restored"]
             size = f" ({backup.human(item['size'])})" if item.get("size") is not None else ""
             self.emit(ev.make_event(ev.RESTORE_PART, item["service"], f"volume {item['volume']} restored{size}",
                                     duration=round(time.monotonic() - started, 3), size=item.get("size")))
@@ -156,7 +157,7 @@ class ActionModule(ArchiveAction):
         postgres = {"container": pg["container"], "admin_user": (pg.get("admin") or {}).get("user", "postgres")}
         done = self.step(task_vars, step="restore_databases", archive=self.source(args), items=wanted["databases"],
                          postgres=postgres, skip_roles=[wanted["old_admin"]] if wanted.get("old_admin") else [],
-                         force=bool(args.get("force")), **repository_args(args))["restored"]
+                         force=flag(args, "force"), **repository_args(args))["restored"]
         return {"changed": bool(done), "restored": done}
 
     def do_done(self, args: dict, task_vars: dict) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ansible_collections.aiplatform.stack.plugins.module_utils import backup, drift, sizes
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import recovery as rc
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import FlagError, PlatformAction, flag
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
 
 
@@ -39,6 +39,10 @@ class ActionModule(PlatformAction):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
+        try:
+            stop_loops = flag(args, "stop_loops", True)
+        except FlagError as exc:
+            return dict(result, failed=True, msg=str(exc), category="config")
         services = list(args.get("services") or [])
         host = self.host
         rows, stopped_any = [], False
@@ -73,7 +77,7 @@ class ActionModule(PlatformAction):
                 entry = dict(entry, detail=why)
             if state == rc.CRASH_LOOP:
                 stopped = False
-                if args.get("stop_loops", True) and args.get("projects_dir") and not self._task.check_mode:
+                if stop_loops and args.get("projects_dir") and not self._task.check_mode:
                     stop = self._execute_module("aiplatform.stack.compose_project", task_vars=task_vars, module_args={
                         "project_src": f"{args['projects_dir']}/{svc['name']}", "project_name": svc["project"],
                         "state": "stopped"})

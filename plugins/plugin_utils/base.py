@@ -2,6 +2,7 @@
 """The plumbing every action plugin of the collection shares: its host, live events, temporary files."""
 from __future__ import annotations
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import errors as err
@@ -19,6 +20,22 @@ def module_failure(res: dict) -> dict:
                 "msg": f"the module's process was killed ({KILLED[rc]}) before it answered; re-run to converge"}
     detail = (res.get("module_stderr") or res.get("msg") or "no output").strip().splitlines()
     return {"category": err.UNKNOWN, "msg": f"the module failed (rc {rc}): {detail[-1] if detail else 'no output'}"}
+
+
+class FlagError(ValueError):
+    """A true/false argument that is neither; the message names the argument."""
+
+
+def flag(args: dict, name: str, default: bool = False) -> bool:
+    """A true/false argument as Ansible hands it to an action: a bool, or the text an AWX survey or `-e x=false`
+    sends. boolean(), never bool(): bool("false") is True, and `force: "false"` must not overwrite anything."""
+    value = args.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        raise FlagError(f"{name}: {value!r} is neither true nor false (true/false, yes/no, 1/0)") from None
 
 
 class PlatformAction(ActionBase):
