@@ -94,7 +94,7 @@ class ActionModule(PlatformAction):
         result = super().run(tmp, task_vars)
         args = self._task.args
         try:
-            strict = flag(args, "strict_variables", True)
+            strict, one_at_a_time = flag(args, "strict_variables", True), flag(args, "one_at_a_time")
         except FlagError as exc:
             return dict(result, failed=True, msg=str(exc), category="config")
         custom = dict(args.get("custom_services") or {})
@@ -148,7 +148,7 @@ class ActionModule(PlatformAction):
             event = ev.make_event(kind, service, problem, host=host, category="port" if kind == ev.PORT_CONFLICT else "config")
             if speaks:
                 self.emit(event)
-        if args.get("one_at_a_time"):
+        if one_at_a_time:
             waves = [[name] for wave in waves for name in wave]
         if problems:
             return dict(result, failed=True, changed=False, category="config", events=self.events,

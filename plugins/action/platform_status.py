@@ -40,7 +40,7 @@ class ActionModule(PlatformAction):
         result = super().run(tmp, task_vars)
         args = self._task.args
         try:
-            stop_loops = flag(args, "stop_loops", True)
+            stop_loops, orphans, sizes = flag(args, "stop_loops", True), flag(args, "orphans"), flag(args, "sizes")
         except FlagError as exc:
             return dict(result, failed=True, msg=str(exc), category="config")
         services = list(args.get("services") or [])
@@ -68,7 +68,7 @@ class ActionModule(PlatformAction):
         found = probe_round(self, task_vars, [dict(s, with_logs=True) for s in services],
                             drift_dir=args.get("projects_dir")) if services else {}
         measured = self._sizes(task_vars, services, dict(args, disk_warn_percent=warn, backup_max_age=max_age)) \
-            if args.get("sizes") else {}
+            if sizes else {}
         for svc in services:
             entry = found.get(svc["name"], {})
             state, why = rc.diagnose(entry, window=float(args.get("window", 120)), climb=int(args.get("climb", 3)))
@@ -103,7 +103,7 @@ class ActionModule(PlatformAction):
             details += size_lines(svc, measured)
             row = rc.status_row(svc["name"], host, entry, state, service_url(svc, host, task_vars.get("hostvars", {})))
             rows.append(dict(row, details=details, drift=entry.get("drift") or []))
-        if args.get("orphans") and args.get("projects_dir"):
+        if orphans and args.get("projects_dir"):
             rows += self._orphan_rows(task_vars, [s["name"] for s in services], args["projects_dir"], host,
                                       list(args.get("networks") or []))
         table = "\n".join([rc.format_table(rows)] + [f"{host}: {f['message']}" for f in measured.get("findings") or []])

@@ -65,6 +65,23 @@ def test_a_deploy_with_a_flag_that_is_neither_fails_before_the_host_is_asked(tmp
     assert not result.get("failed") and host.calls
 
 
+def test_every_bool_option_of_an_action_is_read_through_flag():
+    """An action's options of type bool (its module's DOCUMENTATION) are read with flag(), never straight from args."""
+    read_raw = []
+    for path in glob.glob(os.path.join(ROOT, "plugins", "action", "*.py")):
+        name = os.path.basename(path)
+        doc_path = os.path.join(ROOT, "plugins", "modules", name)
+        if not os.path.exists(doc_path):
+            continue
+        doc = re.search(r'DOCUMENTATION = r"""(.*?)"""', open(doc_path).read(), re.S).group(1)
+        options = (yaml.safe_load(doc) or {}).get("options") or {}
+        source = open(path).read()
+        for option in (o for o, spec in options.items() if spec.get("type") == "bool"):
+            if re.search(rf'args\.get\("{option}"|args\["{option}"\]', source):
+                read_raw.append(f"{name}: {option}")
+    assert not read_raw, read_raw
+
+
 def test_every_action_flag_goes_through_flag():
     for path in glob.glob(os.path.join(ROOT, "plugins", "action", "*.py")):
         source = open(path).read()
@@ -106,3 +123,32 @@ def test_every_condition_on_a_flag_reads_it_with_the_bool_filter():
                 for found in re.finditer(rf"\b{name}\b(?!\s*\|\s*bool)", str(condition)):
                     bare.append(f"{os.path.relpath(path, ROOT)}: {condition!r} ({found.group(0)})")
     assert not bare, "\n".join(bare)
+
+
+def test_every_template_and_role_variable_reads_a_flag_with_the_bool_filter():
+    """`{% if n8n_queue_mode %}` is true for the text "false": the roles' templates and vars read flags with `| bool`
+    (passing one whole to an action or module, `"{{ flag }}"`, is left to flag() and the module's argument spec)."""
+    flags = bool_options()
+    bare = []
+    files = glob.glob(os.path.join(ROOT, "roles", "*", "templates", "*")) + glob.glob(
+        os.path.join(ROOT, "roles", "*", "vars", "*.yml"))
+    for path in files:
+        for number, line in enumerate(open(path), 1):
+            if line.lstrip().startswith("#"):
+                continue
+            for name in flags:
+                if re.search(rf"\{{\{{\s*{name}\s*\}}\}}", line):
+                    continue
+                if re.search(rf"\b{name}\b(?!\s*(\|\s*default\([^)]*\)\s*)?\|\s*bool)(?!\s*:)", line):
+                    bare.append(f"{os.path.relpath(path, ROOT)}:{number}: {line.strip()}")
+    assert not bare, "\n".join(bare)
+
+
+def test_a_role_flag_sent_as_the_text_false_renders_off():
+    from .render_roles import render
+    from .test_least_privilege import SECRETS, read_env_file
+    common = {"n8n_redis_user": "n8n", "n8n_redis_password": SECRETS["user_n8n"],
+              "aiplatform_secrets": {"n8n": {"encryption_key": "k", "db_password": "p"}}}
+    off = read_env_file(render("n8n", "n8n.env.j2", n8n_queue_mode="false", **common))
+    on = read_env_file(render("n8n", "n8n.env.j2", n8n_queue_mode="true", **common))
+    assert "QUEUE_BULL_REDIS_USERNAME" not in off and on["QUEUE_BULL_REDIS_USERNAME"] == "n8n"
