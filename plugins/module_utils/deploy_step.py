@@ -18,8 +18,8 @@ import random
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.error import URLError
 
-from ansible.module_utils.six.moves.urllib.error import URLError
 from ansible.module_utils.urls import open_url
 
 from . import app_databases, drift, first_admin, litellm_keys, pg_login, run_lock, runner, step_protocol

@@ -21,6 +21,8 @@ DISK = "disk"
 COMMAND_TIMEOUT = "command_timeout"
 # An application's first administrator exists, but not with the credentials the platform stored (module_utils/first_admin.py).
 CLAIMED = "claimed"
+# Something the host must have installed is missing or too old (the docker CLI, the Compose v2 plugin).
+PREREQUISITE = "prerequisite"
 UNKNOWN = "unknown"
 
 # What an operator should do first, per category.
@@ -37,6 +39,8 @@ ADVICE = {
                      "AIPLATFORM_COMMAND_TIMEOUT (seconds, in the play's environment) if the host is only slow",
     CLAIMED: "reset the application's administrator, or store its credentials in the service's secrets file "
              "(admin_password) and set aiplatform_admin_email; the platform never overwrites an administrator",
+    PREREQUISITE: "install what is named on the host (the docker CLI and engine: docker.io or docker-ce; Compose v2: "
+                  "docker-compose-plugin, or its static binary in /usr/local/lib/docker/cli-plugins) and re-run",
     UNKNOWN: "read the full compose output in the task result",
 }
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 import json
 import time
 from http.cookiejar import CookieJar
+from urllib.error import HTTPError, URLError
 
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 from .errors import CLAIMED

@@ -171,6 +171,9 @@ def precheck(params: dict, run) -> dict:
             fail(err.CONFIG, problem)
         use_docker_host(params.get("docker_host"))
         rc, out, errout = run(["docker", "info", "--format", "{{json .}}"])
+        if rc == runner.NOT_FOUND_RC:
+            fail(err.PREREQUISITE, "the docker CLI is not installed on this host (no docker in PATH); install the "
+                 "Docker engine (docker.io or docker-ce) and its Compose v2 plugin")
         if rc != 0:
             fail(err.COMMAND_TIMEOUT if rc == runner.TIMEOUT_RC else err.ENGINE,
                  "Docker engine not reachable: %s" % (errout.strip().splitlines() or ["no answer"])[-1])
@@ -179,10 +182,11 @@ def precheck(params: dict, run) -> dict:
             fail(err.ENGINE, "Docker engine not reachable: %s" % "; ".join(info["ServerErrors"]))
         rc, compose_version, errout = run(["docker", "compose", "version", "--short"])
         if rc != 0:
-            fail(err.ENGINE, "the Docker Compose v2 plugin is missing: %s" % errout.strip())
+            fail(err.PREREQUISITE, "the Docker Compose v2 plugin is missing (docker compose version: %s)"
+                 % ((errout.strip().splitlines() or ["no answer"])[-1]))
         problem = compose_problem(compose_version)
         if problem:
-            fail(err.ENGINE, problem, engine={"server": info.get("ServerVersion"), "compose": compose_version.strip()})
+            fail(err.PREREQUISITE, problem, engine={"server": info.get("ServerVersion"), "compose": compose_version.strip()})
         # An NVIDIA runtime registered with the engine is what a GPU profile (Ollama) needs.
         engine = {"server": info.get("ServerVersion"), "compose": compose_version.strip(),
                   "root": info.get("DockerRootDir"), "gpu": "nvidia" in (info.get("Runtimes") or {})}

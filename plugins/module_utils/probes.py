@@ -17,8 +17,8 @@ import json
 import os
 import socket
 import time
+from urllib.error import HTTPError, URLError
 
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 PROBE_TYPES = ("http", "tcp", "command", "docker", "all")

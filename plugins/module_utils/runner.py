@@ -15,6 +15,7 @@ import signal
 import subprocess
 
 TIMEOUT_RC = 124  # what coreutils' timeout(1) returns
+NOT_FOUND_RC = 127  # the program is not installed (what a shell returns for a command it cannot find)
 ENV_OVERRIDE = "AIPLATFORM_COMMAND_TIMEOUT"  # seconds, for every command (set it through the play's environment)
 # Seconds by verb; anything else gets DEFAULT. Pulls move gigabytes; up waits for dependencies inside compose.
 LIMITS = {"pull": 3600.0, "up": 900.0, "down": 300.0, "stop": 300.0, "restart": 300.0, "rm": 300.0,
@@ -85,7 +86,7 @@ def run(argv: list[str], env: dict | None = None, data: str | None = None,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
                                 start_new_session=True)  # its own process group: a kill reaches compose's plugins
     except OSError as exc:
-        return 127, "", f"{describe(argv)}: {exc}"
+        return NOT_FOUND_RC if isinstance(exc, FileNotFoundError) else 126, "", f"{describe(argv)}: {exc}"
     try:
         out, errout = proc.communicate(input=data, timeout=limit)
     except subprocess.TimeoutExpired:

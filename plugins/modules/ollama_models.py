@@ -99,9 +99,9 @@ progress:
 
 import json
 import time
+from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import runner

@@ -86,3 +86,35 @@ def test_docker_host_values_and_environment():
     assert env == {"DOCKER_HOST": "tcp://10.0.0.5:2376"}
     hc.use_docker_host(None, env)
     assert env == {"DOCKER_HOST": "tcp://10.0.0.5:2376"}
+
+
+def fake_host(answers):
+    """runner.run for precheck: (rc, out, err) by the command's first two words after docker."""
+    def run(argv, **kw):
+        return answers.get(" ".join(argv[1:3]), (0, "", ""))
+    return run
+
+
+INFO = (0, '{"ServerVersion": "26.1.5", "DockerRootDir": "/", "Runtimes": {}}', "")
+
+
+def test_a_host_without_the_docker_cli_is_a_missing_prerequisite_not_a_stopped_engine():
+    from ansible_collections.aiplatform.stack.plugins.module_utils import errors, runner
+    got = hc.precheck({}, fake_host({"info --format": (runner.NOT_FOUND_RC, "", "docker: [Errno 2] No such file")}))
+    assert got["failed"] and got["category"] == "prerequisite" and "docker CLI is not installed" in got["msg"]
+    assert got["advice"] == errors.ADVICE["prerequisite"] and "docker-compose-plugin" in got["advice"]
+    assert got["events"][0]["category"] == "prerequisite"
+
+
+def test_a_missing_or_old_compose_plugin_is_a_missing_prerequisite():
+    missing = hc.precheck({}, fake_host({"info --format": INFO, "compose version": (
+        1, "", "docker: 'compose' is not a docker command.")}))
+    assert missing["category"] == "prerequisite" and "Compose v2 plugin is missing" in missing["msg"]
+    assert "'compose' is not a docker command" in missing["msg"]
+    old = hc.precheck({}, fake_host({"info --format": INFO, "compose version": (0, "2.20.2\n", "")}))
+    assert old["category"] == "prerequisite" and "2.20.2 is too old" in old["msg"]
+
+
+def test_an_engine_that_does_not_answer_is_still_the_engine():
+    got = hc.precheck({}, fake_host({"info --format": (1, "", "Cannot connect to the Docker daemon at unix:///x")}))
+    assert got["category"] == "engine" and "Docker engine not reachable" in got["msg"]
