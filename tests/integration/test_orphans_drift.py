@@ -5,7 +5,7 @@ that stays enabled). About 5 playbook runs per test, each bounded by Platform.de
 
 - orphans: redis taken out of aiplatform_services after a deploy -> status.yml shows it ORPHANED with its port and
   volume, site.yml warns (WARN ORPHANED), teardown.yml with aiplatform_remove_orphans removes its container and keeps
-  its volume (aiplatform_orphans_only: ollama keeps running).
+  its volume (aiplatform_orphans_only: ollama keeps running); both sent as text, as AWX surveys send them.
 - drift: redis recreated by hand (docker run with the same compose labels) with another image tag, an extra env var,
   an extra published port and another restart policy -> status.yml shows DRIFT naming each, site.yml --check --diff
   shows it and changes nothing, site.yml puts it back, and a second run reports changed=0.
@@ -67,15 +67,17 @@ def test_a_service_taken_out_of_the_inventory_is_orphaned_warned_about_and_remov
     assert any("[WARN] [redis] not enabled on this host" in line for line in site.log_lines)
     assert inspect("aiplatform-redis")["State"]["Running"]  # a warning, nothing removed
 
-    # without the option teardown leaves the orphan exactly as it was
+    # without the option teardown leaves the orphan exactly as it was; the options as an AWX survey sends them, text
+    # (bool("false") is True: "false" once removed the orphan)
     redis_id = inspect("aiplatform-redis")["Id"]
-    plain = platform.deploy(OLLAMA_ONLY, playbook="playbooks/teardown.yml")
+    plain = platform.deploy(OLLAMA_ONLY, {"aiplatform_remove_orphans": "false", "aiplatform_orphans_only": "false"},
+                            playbook="playbooks/teardown.yml")
     assert plain.rc == 0, plain.stdout[-3000:]
     assert inspect("aiplatform-ollama") is None and inspect("aiplatform-redis")["Id"] == redis_id
 
     # with it (and orphans only), the orphan's container goes, its volume stays, the enabled service runs on
     assert platform.deploy(OLLAMA_ONLY).rc == 0
-    removed = platform.deploy(OLLAMA_ONLY, {"aiplatform_remove_orphans": True, "aiplatform_orphans_only": True},
+    removed = platform.deploy(OLLAMA_ONLY, {"aiplatform_remove_orphans": "true", "aiplatform_orphans_only": "true"},
                               playbook="playbooks/teardown.yml")
     assert removed.rc == 0, removed.stdout[-3000:]
     assert inspect("aiplatform-redis") is None
