@@ -89,3 +89,8 @@ def test_site_through_ansible_runner_shows_the_service_events(platform, reported
     waits = [e for e in events if e.get("event") == "runner_on_ok"
              and (e.get("event_data", {}).get("task_action") or "").endswith("deploy_platform")]
     assert waits and any(x["type"] == ev.HEALTH_SUCCESS for w in waits for x in w["event_data"]["res"].get("events", []))
+    # the run's outcome per host in the job's artifacts (set_stats), what an AWX workflow branches on
+    stats = next(e for e in events if e.get("event") == "playbook_on_stats")["event_data"].get("artifact_data") or {}
+    outcome = stats["aiplatform_result"]["localhost"]
+    assert sorted(outcome["healthy"]) == sorted(platform.services) and outcome["failed"] == [], outcome
+    assert outcome["rolled_back"] == [] and outcome["models_missing"] == []
