@@ -224,14 +224,16 @@ class ResticArchive(Archive):
         if problem:
             raise BackupError(problem, "config")
         # sftp: ssh in the container with the host's identity and known hosts, mounted read-only
-        self.ssh: list[str] = []
+        self.ssh_mounts: list[str] = []
+        self.ssh_options: list[str] = []
         if repository.startswith("sftp:"):
             for name, path in (("aiplatform_backup_ssh_identity", ssh_identity),
                                ("aiplatform_backup_ssh_known_hosts", ssh_known_hosts)):
                 if not os.path.isfile(path):
                     raise BackupError(f"{name}: {path} is not a file on this host", "config")
-            self.ssh = ["-v", f"{ssh_identity}:{SSH_DIR}/identity:ro", "-v", f"{ssh_known_hosts}:{SSH_DIR}/known_hosts:ro"]
-            self.ssh_option = ["-o", f"sftp.command={ssh_command(sftp_target(repository))}"]
+            self.ssh_mounts = ["-v", f"{ssh_identity}:{SSH_DIR}/identity:ro",
+                               "-v", f"{ssh_known_hosts}:{SSH_DIR}/known_hosts:ro"]
+            self.ssh_options = ["-o", f"sftp.command={ssh_command(sftp_target(repository))}"]
         self.repository, self.image, self.host, self.pipe = repository, image, host, pipe
         # the repository's own credentials (S3 keys, a REST server's user) travel like the password: by name only
         self.passed = ["RESTIC_PASSWORD", *sorted(repository_env or {})]
@@ -259,9 +261,9 @@ class ResticArchive(Archive):
             repo = REPO_MOUNT
         for mount in mounts:
             argv += ["-v", mount]
-        options = self.ssh_option if self.ssh else []
         # --retry-lock: hosts sharing a repository take turns for what needs it alone (forget --prune)
-        return argv + self.ssh + [self.image, "-r", repo, *options, "--no-cache", "--retry-lock", "5m", *args]
+        return argv + self.ssh_mounts + [self.image, "-r", repo, *self.ssh_options, "--no-cache", "--retry-lock", "5m",
+                                         *args]
 
     def call(self, argv: list[str], **files) -> tuple[int, str, str]:
         """One restic container, bounded like data (DATA_LIMIT); on a timeout the container is removed too."""
