@@ -12,7 +12,7 @@ import base64
 import json
 import time
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import backup
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup, data_record
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import secrets_bundle
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action import (
@@ -50,6 +50,10 @@ def judge(checked: dict, key: str, catalog: dict, here: list[str], force: bool, 
         reasons.append(f"volume(s) {', '.join(present)} exist on this host; restore refuses to overwrite them: "
                        f"teardown.yml with aiplatform_purge=true first, or set aiplatform_restore_force=true")
     wanted.update(name=manifest.get("name"), size=manifest.get("size"), created=manifest.get("created"))
+    # what wrote the data put back here, recorded once it is back (a restore may go back to an older release)
+    wanted["written"] = {name: {"images": sorted((manifest.get("images") or {}).get(name, {}).values()),
+                                "keys": data_record.keys_of((catalog.get(name) or {}).get("secrets") or {})}
+                         for name in here if name in (manifest.get("images") or {})}
     if checked.get("snapshot"):
         wanted["snapshot"] = checked["snapshot"]
     return wanted, reasons
@@ -58,7 +62,7 @@ def judge(checked: dict, key: str, catalog: dict, here: list[str], force: bool, 
 class ActionModule(ArchiveAction):
     _VALID_ARGS = frozenset(("step", "archive", "key", "catalog", "here", "force", "any_version", "secrets_dir",
                              "plan", "pull", "started_at", "repository", "image", "snapshot", "from_host",
-                             "repository_env", "ssh_identity", "ssh_known_hosts"))
+                             "repository_env", "ssh_identity", "ssh_known_hosts", "base_dir"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -116,6 +120,13 @@ class ActionModule(ArchiveAction):
         return {"changed": False, "plan": wanted, "started_at": time.time()}
 
     def do_secrets(self, args: dict, task_vars: dict) -> dict:
+        out = self.restore_secrets(args, task_vars)
+        if args.get("base_dir") and args["plan"].get("written"):
+            self.step(task_vars, step="record_data", base_dir=args["base_dir"], secrets_dir=args["secrets_dir"],
+                      written=args["plan"]["written"])
+        return out
+
+    def restore_secrets(self, args: dict, task_vars: dict) -> dict:
         if not args["plan"].get("secrets"):
             return {"changed": False, "restored": []}
         if args.get("repository"):  # read and written on the host: restic decrypts there, with the key

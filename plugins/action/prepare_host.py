@@ -35,7 +35,7 @@ def holder_gone(holder: dict) -> bool:
 
 class ActionModule(PlatformAction):
     _VALID_ARGS = frozenset(("lock_dir", "lock_ttl", "lock_wait", "ports", "paths", "min_disk_gb", "docker_host",
-                             "secrets_dir", "secrets", "enabled", "networks"))
+                             "secrets_dir", "secrets", "enabled", "networks", "images"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)

@@ -23,7 +23,7 @@ import signal
 import subprocess
 import time
 
-from . import private_json
+from . import data_record, private_json
 from .runner import TIMEOUT_RC, describe, limit_for
 
 FORMAT = 1
@@ -36,7 +36,6 @@ READ_CAPS = ("DAC_READ_SEARCH",)
 RESTORE_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID")
 # Seconds for a dump or a volume's tar: bounded like every docker call, but data takes longer than a probe.
 DATA_LIMIT = 3600.0
-_VERSION = re.compile(r"(\d+(?:\.\d+)*)")
 
 
 class BackupError(RuntimeError):
@@ -193,15 +192,6 @@ def file_problems(archive: str, manifest: dict) -> list[str]:
     return problems
 
 
-def version_of(image: str) -> tuple[int, ...] | None:
-    """The release numbers of an image's tag (`n8nio/n8n:2.41.3` -> (2, 41, 3)); None without a tag or digits."""
-    tail = image.rsplit("/", 1)[-1].split("@", 1)[0]
-    if ":" not in tail:
-        return None
-    found = _VERSION.search(tail.split(":", 1)[1])
-    return tuple(int(x) for x in found.group(1).split(".")) if found else None
-
-
 def version_problems(taken: dict, pinned: dict, allow_unknown: bool = False) -> list[str]:
     """Restoring data written by a newer release than the pinned one is refused (applications migrate forward only).
 
@@ -214,7 +204,7 @@ def version_problems(taken: dict, pinned: dict, allow_unknown: bool = False) -> 
             new = ((pinned.get(service) or {}).get(key)) or ""
             if not new or old == new:
                 continue
-            old_v, new_v = version_of(old), version_of(new)
+            old_v, new_v = data_record.release(old), data_record.release(new)
             if old_v is not None and new_v is not None:
                 if old_v > new_v:
                     problems.append(f"{service}: the backup was taken with {old}, newer than the pinned {new}; "

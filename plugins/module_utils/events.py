@@ -61,12 +61,14 @@ RESTORE_PART = "RESTORE_PART"
 RESTORE_SUCCESS = "RESTORE_SUCCESS"
 RESTORE_REFUSED = "RESTORE_REFUSED"  # the archive or the host failed a check: nothing was changed
 RESTORE_FAIL = "RESTORE_FAIL"
+DATA_REFUSED = "DATA_REFUSED"  # a release older than the one that wrote the data, or a changed key: nothing changed
+VERSION_UNKNOWN = "VERSION_UNKNOWN"  # a tag without a release number: a downgrade could not be told apart
 
 ERROR_TYPES = frozenset({DEPLOY_FAIL, HEALTH_TIMEOUT, RESTART_LOOP, PORT_CONFLICT, CONFIG_INVALID, RECOVERY_NEEDED,
                          PRECHECK_FAIL, CONNECTIVITY_FAIL, MODEL_PULL_FAIL, DEPENDENCY_FAIL, STEP_FAIL,
-                         BACKUP_FAIL, RESTORE_REFUSED, RESTORE_FAIL})
+                         BACKUP_FAIL, RESTORE_REFUSED, RESTORE_FAIL, DATA_REFUSED})
 WARN_TYPES = frozenset({HEALTH_RETRY, RECOVERY_START, DEPLOY_SKIPPED, DEPENDENCY_WAIT, RECORD_DAMAGED, RUN_LOCK_WAIT,
-                        ORPHANED, DRIFT, SECURITY_WARNING, BACKUP_PAUSE, BACKUP_PRUNED})
+                        ORPHANED, DRIFT, SECURITY_WARNING, BACKUP_PAUSE, BACKUP_PRUNED, VERSION_UNKNOWN})
 
 # a failure's category -> the event said before DEPLOY_FAIL
 SPECIFIC_FAILURE = {"config": CONFIG_INVALID, "port": PORT_CONFLICT, "crash_loop": RESTART_LOOP}

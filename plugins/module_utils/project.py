@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 
-from . import engine_checks, inputs, runner
+from . import data_record, engine_checks, inputs, runner
 from . import errors as err
 from . import events as ev
 from .compose import COMPOSE_FILE, HASH_ENV, HASH_LABEL, Compose, ComposeError, _labels, drift
@@ -102,6 +102,8 @@ class ProjectDeployer:
                 keep_previous(self.dir)
                 result["rollback_available"] = True
             write_files(self.dir, plan)
+            if images:  # starting a release is what migrates its data: recorded before, whatever follows
+                data_record.started(self.dir, images)
             result["networks_created"] = engine_checks.ensure_networks(self.compose, networks or [])
             containers = []
             if changed_files and recreate != "never":
@@ -198,6 +200,8 @@ class ProjectDeployer:
                 if pause is None or "has active endpoints" not in str(exc.info.get("cause", "")):
                     raise
                 time.sleep(pause)
+        if remove_volumes:
+            data_record.forget(self.dir)
         return {"changed": True, "actions": ["down" + (" --volumes" if remove_volumes else "")]}
 
 

@@ -28,7 +28,7 @@ options:
     type: str
     required: true
     choices: [snapshot, check_snapshot, restore_secrets, verify, check, write_secrets, restore_volumes,
-              restore_databases]
+              restore_databases, record_data]
   secrets_dir:
     description: The host's secrets store.
     type: path
@@ -106,6 +106,17 @@ options:
   from_host:
     description: Whose backup to restore (C(check_snapshot)); defaults to O(host).
     type: str
+  base_dir:
+    description: The platform's base directory (C(record_data)).
+    type: path
+  written:
+    description:
+      - Per service restored here, its C(images) and C(keys) - the releases that wrote its data in the backup and the names
+        of its secrets that encrypt it (C(record_data)).
+      - Each service's data record (C(<base_dir>/<service>/.aiplatform-data.json)) is replaced by them, so a deploy
+        after the restore compares its release with the restored data's, and the keys with the restored ones.
+    type: dict
+    default: {}
   which:
     description: The run to restore (C(check_snapshot)) - C(latest), a run name (C(<stamp>-<host>)) or a snapshot id.
     type: str
@@ -197,7 +208,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import backup, restic
+from ansible_collections.aiplatform.stack.plugins.module_utils import backup, data_record, restic, secrets_store
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
 
@@ -232,6 +243,11 @@ def run_step(module: AnsibleModule, archive: backup.Archive) -> dict:
         return {"restored": backup.write_secrets(p["secrets_dir"], bundle, p["force"]), "changed": bool(bundle)}
     if step == "write_secrets":
         return {"restored": backup.write_secrets(p["secrets_dir"], p["bundle"], p["force"]), "changed": True}
+    if step == "record_data":
+        for service, written in sorted(p["written"].items()):
+            values = secrets_store.load(os.path.join(p["secrets_dir"], f"{service}.json"))
+            data_record.restored(os.path.join(p["base_dir"], service), written["images"], values, written["keys"])
+        return {"recorded": sorted(p["written"]), "changed": True}
     if step == "restore_volumes":
         done = [archive.restore_volume(p["archive"], item, p["images"][item["volume"]], p["force"], p["pull"])
                 for item in p["items"]]
@@ -245,7 +261,8 @@ def main() -> None:
         argument_spec={
             "step": {"type": "str", "required": True, "choices": ["snapshot", "check_snapshot", "restore_secrets",
                                                                   "verify", "check", "write_secrets",
-                                                                  "restore_volumes", "restore_databases"]},
+                                                                  "restore_volumes", "restore_databases",
+                                                                  "record_data"]},
             "secrets_dir": {"type": "path"}, "services": {"type": "list", "elements": "str", "default": []},
             "plan": {"type": "dict", "default": {}}, "host": {"type": "str"},
             "pause": {"type": "bool", "default": True},
@@ -262,6 +279,7 @@ def main() -> None:
             "record": {"type": "path"}, "subset": {"type": "str", "default": "10%"},
             "which": {"type": "str", "default": "latest"},
             "ssh_identity": {"type": "path", "default": ""}, "ssh_known_hosts": {"type": "path", "default": ""},
+            "base_dir": {"type": "path"}, "written": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )

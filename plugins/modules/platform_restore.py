@@ -55,6 +55,12 @@ options:
   secrets_dir:
     description: The host's secrets store (C(secrets)).
     type: path
+  base_dir:
+    description:
+      - The platform's base directory (C(secrets)). Each restored service's data record there is replaced by what
+        the backup says wrote its data (the releases, the keys restored), so the deploy that follows the restore may
+        start the older release of a backup taken before an upgrade, and compares the keys with the restored ones.
+    type: path
   plan:
     description: The C(plan) C(check) returned.
     type: dict

@@ -11,6 +11,8 @@ description:
     nothing else happens and C(held_by) says who (the action waits, bounded, with a live line, then fails clearly).
   - Then the checks of M(aiplatform.stack.host_precheck) (engine, Compose version, disk, published ports); a failure
     gives the lock back.
+  - Then what would start is checked against what wrote each service's data (see O(images)); a refusal gives the lock
+    back and writes nothing.
   - Then the secrets of M(aiplatform.stack.service_secrets), read and written under the secrets directory's lock.
   - Then, with O(enabled), the orphan scan - containers, volumes and project directories the platform holds on this
     host for services the inventory does not enable here (three engine listings) - each an ORPHANED warning. Nothing
@@ -77,6 +79,17 @@ options:
     type: list
     elements: str
     default: []
+  images:
+    description:
+      - Per service, the list of images this run starts.
+      - Each is compared with the release that last wrote the service's data, recorded beside its project
+        (C(<lock_dir>/<service>/.aiplatform-data.json)). An older release is refused (DATA_REFUSED) before anything
+        changes, naming both; a tag without a release number cannot be compared and is only warned of
+        (VERSION_UNKNOWN).
+      - The keys of O(secrets) marked C(encrypts_data) are fingerprinted there the first time they are seen; a key
+        that is missing or different later is refused the same way, naming the service and the key.
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - aiplatform.stack.attributes
   - aiplatform.stack.attributes.action
@@ -139,8 +152,14 @@ orphans:
   returned: when O(enabled) was given and the checks passed
   type: dict
   sample: {services: [], networks: []}
+refused:
+  description: What was refused (then nothing was written), each with its service and reason (C(downgrade) or C(key)).
+  returned: when an image or a key was refused
+  type: list
+  elements: dict
+  sample: [{service: n8n, reason: downgrade}]
 events:
-  description: PRECHECK_FAIL, PORT_CONFLICT and ORPHANED events.
+  description: PRECHECK_FAIL, PORT_CONFLICT, ORPHANED, DATA_REFUSED and VERSION_UNKNOWN events.
   returned: always
   type: list
   elements: dict
@@ -151,7 +170,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import host_checks, orphans, run_lock, runner, secrets_store
+from ansible_collections.aiplatform.stack.plugins.module_utils import data_record, host_checks, orphans, run_lock, runner, secrets_store
+from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
 
 def main() -> None:
@@ -170,6 +190,7 @@ def main() -> None:
             "secrets": {"type": "dict", "default": {}, "no_log": False},  # names and kinds, never values
             "enabled": {"type": "list", "elements": "str"},
             "networks": {"type": "list", "elements": "str", "default": []},
+            "images": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )
@@ -186,11 +207,25 @@ def main() -> None:
             run_lock.release(p["lock_dir"], p["run"])  # nothing will run: the next run need not wait
         module.fail_json(**checked)
     try:
-        values, generated = secrets_store.ensure_all(p["secrets_dir"], p["secrets"], module.check_mode)
+        # what the run would use, checked against what wrote each service's data before a secret is written
+        values, generated = secrets_store.ensure_all(p["secrets_dir"], p["secrets"], True)
+        refused, warned = data_record.check_host(p["lock_dir"], p["secrets_dir"], p["secrets"], p["images"], values)
+        if not refused and not module.check_mode:
+            values, generated = secrets_store.ensure_all(p["secrets_dir"], p["secrets"], False)
+            data_record.record_host(p["lock_dir"], p["secrets"], values)
     except (OSError, ValueError) as exc:
         if not module.check_mode:
             run_lock.release(p["lock_dir"], p["run"])
         module.fail_json(msg="secrets in %s: %s" % (p["secrets_dir"], exc), category="config", conflicts=[], events=[])
+    checked["events"] = list(checked.get("events") or []) + [
+        ev.make_event(ev.VERSION_UNKNOWN, service, text) for service, text in warned]
+    if refused:
+        if not module.check_mode:
+            run_lock.release(p["lock_dir"], p["run"])
+        events = checked["events"] + [ev.make_event(ev.DATA_REFUSED, service, text, reason=reason, category="config")
+                                      for service, reason, text in refused]
+        module.fail_json(msg="; ".join(text for dummy, dummy, text in refused), category="config",
+                         refused=[{"service": s, "reason": r} for s, r, dummy in refused], conflicts=[], events=events)
     if p["enabled"] is not None:
         # in this round trip, so the warning costs the deploy three engine listings and no extra module call
         try:

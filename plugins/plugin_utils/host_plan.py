@@ -13,7 +13,7 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as
 def host_plan(catalog: dict, enabled: list[str], waves: list[list[str]], host: str, groups: dict,
               network_prefix: str, dependencies: dict[str, list[str]] | None = None,
               reached: dict[str, dict] | None = None) -> dict:
-    """{enabled, deploying, dependencies, endpoints, waves, teardown, networks, ports, secrets} of `host`:
+    """{enabled, deploying, dependencies, endpoints, waves, teardown, networks, ports, secrets, images} of `host`:
 
     enabled: every enabled service placed here (what the host should hold: anything else is orphaned);
     deploying: this run's selection placed here, in dependency order; dependencies: what each of those needs healthy
@@ -21,7 +21,7 @@ def host_plan(catalog: dict, enabled: list[str], waves: list[list[str]], host: s
     waves: the same by dependency wave (a wave with
     nothing here is left out); teardown: the order to remove them (dependents first); networks: the link networks
     the enabled services need here; ports: the published ports of this run's selection here; secrets: the secrets
-    each of those needs (generated on the host if missing).
+    each of those needs (generated on the host if missing); images: the images each of those starts.
     """
     here_waves = [w for w in (cat.placed_on(wave, catalog, host, groups) for wave in waves) if w]
     deploying = [name for wave in here_waves for name in wave]
@@ -35,6 +35,7 @@ def host_plan(catalog: dict, enabled: list[str], waves: list[list[str]], host: s
         "networks": cat.link_network_names(catalog, host, groups, network_prefix),
         "ports": published_ports(deploying, catalog),
         "secrets": {name: catalog[name].get("secrets") or {} for name in deploying},
+        "images": {name: sorted({str(i) for i in (catalog[name].get("images") or {}).values()}) for name in deploying},
     }
 
 

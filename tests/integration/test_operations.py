@@ -145,15 +145,16 @@ def test_interrupted_run_leaves_a_final_status_and_a_rerun_converges(platform, d
 def test_upgrade_one_at_a_time_and_roll_back_a_broken_version(platform, deployed):
     run = platform.deploy()
     assert run.rc == 0
-    docker("tag", "aiplatform-lab/litellm:current", "aiplatform-lab/litellm:upgrade-2")
+    for release in ("1.2.0", "1.1.0"):
+        docker("tag", "aiplatform-lab/litellm:current", f"aiplatform-lab/litellm:{release}")
     docker("tag", "aiplatform-lab/standin:current", "aiplatform-lab/postgres:broken-3")  # no PostgreSQL inside
     pg_started = docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-postgres").stdout
-    run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:upgrade-2"}, playbook="playbooks/upgrade.yml")
+    run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:1.2.0"}, playbook="playbooks/upgrade.yml")
     assert run.rc == 0, run.stdout[-3000:]
-    assert docker("inspect", "-f", "{{.Config.Image}}", "aiplatform-litellm").stdout.strip() == "aiplatform-lab/litellm:upgrade-2"
+    assert docker("inspect", "-f", "{{.Config.Image}}", "aiplatform-litellm").stdout.strip() == "aiplatform-lab/litellm:1.2.0"
     assert docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-postgres").stdout == pg_started  # untouched
 
-    run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:upgrade-2", "postgres_image": "aiplatform-lab/postgres:broken-3",
+    run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:1.2.0", "postgres_image": "aiplatform-lab/postgres:broken-3",
                            "postgres_backoff": {"deadline": 8}}, playbook="playbooks/upgrade.yml")
     assert run.rc != 0 and "rolled back to the previous version on localhost: postgres" in run.stdout
     rollback = [e for e in run.of(ev.DEPLOY_SUCCESS, "postgres") if e.get("rollback")]
@@ -161,6 +162,33 @@ def test_upgrade_one_at_a_time_and_roll_back_a_broken_version(platform, deployed
     assert docker("inspect", "-f", "{{.Config.Image}}", "aiplatform-postgres").stdout.strip() == "aiplatform-lab/postgres:current"
     assert psql("SELECT v FROM keep").stdout.strip() == ROW  # the data survived the upgrade and the rollback
     assert not run.of(ev.DEPLOY_SKIPPED)  # healthy again: its dependents carried on
+
+
+def test_an_older_release_or_a_changed_key_is_refused_before_anything_changes(platform, deployed):
+    """Runs after the upgrade above: LiteLLM's data was last written by 1.2.0, its salt key fingerprinted."""
+    started = docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-litellm").stdout
+    run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:1.1.0"}, playbook="playbooks/upgrade.yml")
+    (refused,) = run.of(ev.DATA_REFUSED, "litellm")
+    assert run.rc != 0 and refused["reason"] == "downgrade" and refused["level"] == "ERROR"
+    assert "aiplatform-lab/litellm:1.1.0 is older than aiplatform-lab/litellm:1.2.0" in refused["message"]
+    assert not run.of(ev.DEPLOY_START)  # refused on the host before any project was touched
+
+    secrets_file = os.path.join(platform.base_dir, "secrets", "litellm.json")
+    kept = open(secrets_file).read()
+    changed = dict(json.loads(kept), salt_key="sk-" + "x" * 40)
+    with open(secrets_file, "w") as fh:
+        json.dump(changed, fh)
+    try:
+        run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:1.2.0"})
+        (refused,) = run.of(ev.DATA_REFUSED, "litellm")
+        assert run.rc != 0 and refused["reason"] == "key" and "salt_key" in refused["message"]
+        assert "x" * 40 not in "\n".join(run.log_lines) + run.stdout
+    finally:
+        with open(secrets_file, "w") as fh:
+            fh.write(kept)
+    assert docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-litellm").stdout == started
+    run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:1.2.0"})
+    assert run.rc == 0 and not run.of(ev.DATA_REFUSED), run.stdout[-3000:]
 
 
 def test_secrets_stay_out_of_check_mode_and_diff_output(platform, deployed):

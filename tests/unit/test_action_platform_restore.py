@@ -12,7 +12,8 @@ from .action_harness import events_of, run_action, types_of
 
 ARCHIVE, SLURP = "aiplatform.stack.platform_archive", "ansible.builtin.slurp"
 KEY = "a-backup-key-long-enough-for-the-rule"
-CATALOG = {"web": {"images": {"web": "lab/web:2"}, "backup": {"volumes": [{"name": "web_data"}]}},
+CATALOG = {"web": {"images": {"web": "lab/web:2"}, "backup": {"volumes": [{"name": "web_data"}]},
+                   "secrets": {"key": {"kind": "token", "encrypts_data": True}, "password": {"kind": "token"}}},
            "postgres": {"container": "aiplatform-postgres", "images": {"postgres": "postgres:16.4"},
                         "admin": {"user": "pgadmin"}}}
 FILES = [{"path": "volumes/web_data.tar", "size": 4096, "kind": "volume", "service": "web", "volume": "web_data"},
@@ -175,3 +176,16 @@ def test_neither_a_repository_nor_an_archive_is_refused_naming_both():
     result, host = restore("check", archive="", repository="")
     assert host.calls == [] and result["failed"] and result["category"] == "config"
     assert "aiplatform_backup_repository: empty, and no aiplatform_restore_from" in result["msg"]
+
+
+def test_what_wrote_the_restored_data_is_recorded_on_the_host_after_its_secrets():
+    result, host = restore("check", {"check": checked()})
+    assert result["plan"]["written"] == {"web": {"images": ["lab/web:2"], "keys": ["key"]}}  # placed here only
+    answers = {"restore_secrets": {"restored": ["web"]}, "record_data": {"recorded": ["web"]}}
+    secrets, host = restore("secrets", answers, archive="", repository=REPO, base_dir="/srv/aiplatform",
+                            plan=dict(result["plan"], snapshot="f1les", secret_services=["web"]), secrets_dir="/s")
+    restored, recorded = host.sent(ARCHIVE)
+    assert restored["step"] == "restore_secrets" and recorded == {
+        "step": "record_data", "base_dir": "/srv/aiplatform", "secrets_dir": "/s",
+        "written": {"web": {"images": ["lab/web:2"], "keys": ["key"]}}}
+    assert not secrets.get("failed") and secrets["restored"] == ["web"]
