@@ -26,10 +26,18 @@ REMOVED = {"copy_to": "aiplatform_backup_copy_to: backups go into a restic repos
                    "remove the variable"}
 
 
+def keep_upgrades_problem(args: dict) -> str | None:
+    value = args.get("keep_upgrades")
+    if value is None or (str(value).isdigit() and int(value) >= 1):
+        return None
+    return (f"aiplatform_upgrade_keep_snapshots: {value!r} is not a count of at least 1 (the snapshot a rollback "
+            f"needs must be kept); set how many pre-upgrade snapshots each host keeps, e.g. 3")
+
+
 class ActionModule(ArchiveAction):
     _VALID_ARGS = frozenset(("catalog", "here", "enabled", "services", "include_optional", "secrets_dir", "key",
                              "pause", "facts", "repository", "image", "keep_rules", "repository_env", "record",
-                             "verify", "removed", "ssh_identity", "ssh_known_hosts"))
+                             "verify", "removed", "ssh_identity", "ssh_known_hosts", "purpose", "keep_upgrades"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -42,7 +50,7 @@ class ActionModule(ArchiveAction):
                 problem = ("aiplatform_backup_repository: empty; a backup goes into a restic repository (default "
                            "<aiplatform_backup_dest>/restic on the host)")
             problem = problem or secrets_bundle.key_problem(args.get("key")) or repository_problem(args) or (
-                args.get("verify") and restic.subset_problem(str(args["verify"])))
+                args.get("verify") and restic.subset_problem(str(args["verify"]))) or keep_upgrades_problem(args)
             if problem:
                 raise backup.BackupError(problem, "config")
             wanted = backup.plan(args["catalog"], list(args.get("here") or []), list(args.get("enabled") or []),
@@ -67,6 +75,8 @@ class ActionModule(ArchiveAction):
         taken = self.step(task_vars, step="snapshot", plan=wanted, host=self.host, secrets_dir=args["secrets_dir"],
                           pause=flag(args, "pause", True), facts=dict(args.get("facts") or {}),
                           keep_rules=dict(args.get("keep_rules") or {}), record=args.get("record"),
+                          purpose=args.get("purpose") or "",
+                          keep_upgrades=None if args.get("keep_upgrades") is None else int(args["keep_upgrades"]),
                           **repository_args(args))
         if taken["forgotten"]:
             self.emit(ev.make_event(ev.BACKUP_PRUNED, "backup", f"retention removed {len(taken['forgotten'])} "
@@ -79,7 +89,8 @@ class ActionModule(ArchiveAction):
             self.emit(ev.make_event(ev.BACKUP_VERIFIED, "backup", f"{args['repository']}: restic check passed, "
                                     f"{args['verify']} of the data read back, in {seconds:g} s", duration=seconds))
         seconds = round(time.monotonic() - started, 3)
-        self.emit(ev.make_event(ev.BACKUP_SUCCESS, "backup", f"{taken['run']} in {args['repository']}: "
+        before = "the snapshot before the upgrade, " if args.get("purpose") == "pre-upgrade" else ""
+        self.emit(ev.make_event(ev.BACKUP_SUCCESS, "backup", f"{before}{taken['run']} in {args['repository']}: "
                                 f"{backup.human(taken['size'])} read, the repository grew by "
                                 f"{backup.human(taken['added'])}, in {seconds:g} s", duration=seconds,
                                 size=taken["size"], added=taken["added"], archive=taken["run"]))

@@ -101,10 +101,10 @@ def problems(service: str, project_dir: str, images: list[str], values: dict[str
         last_v, new_v = release(last), release(image)
         if last_v is not None and new_v is not None:
             if new_v < last_v:
-                refused.append(("downgrade", f"{service}: {image} is older than {last}, which last wrote {service}'s data; "
-                               f"{service} migrates its data forward only, so the older release may not read it. "
-                               f"Pin {last} again ({service}_image), or restore a backup taken with {image} or older "
-                               f"(playbooks/restore.yml), which puts that release's data back"))
+                refused.append(("downgrade", f"{service}: {image} is older than {last}, which last wrote {service}'s "
+                                f"data; {service} migrates its data forward only, so the older release may not read "
+                                f"it. Pin {last} again ({service}_image), or restore a backup taken with {image} or "
+                                f"older (playbooks/restore.yml), which puts that release's data back"))
         elif last.rsplit(":", 1)[-1] != image.rsplit(":", 1)[-1]:
             warned.append(f"{service}: cannot tell whether {image} is newer than {last}, which last wrote its "
                           f"data (a tag without a release number); pin release tags so a downgrade can be refused")
@@ -112,11 +112,11 @@ def problems(service: str, project_dir: str, images: list[str], values: dict[str
     salt = record.get("salt") or ""
     for name in keys:
         if name in recorded and fingerprint(salt, name, values.get(name) or "") != recorded[name]:
-            refused.append(("key", f"{service}: its key {name} differs from the one its data was written with (fingerprint "
-                           f"kept in {path(project_dir)}); {service} could no longer read what it "
-                           f"encrypted. Put the original key back in {secrets_file} (a backup of this host holds "
-                           f"it: playbooks/restore.yml), or remove {service}'s data on purpose "
-                           f"(playbooks/teardown.yml with aiplatform_purge) if it is to start afresh"))
+            refused.append(("key", f"{service}: its key {name} differs from the one its data was written with "
+                            f"(fingerprint kept in {path(project_dir)}); {service} could no longer read what it "
+                            f"encrypted. Put the original key back in {secrets_file} (a backup of this host holds "
+                            f"it: playbooks/restore.yml), or remove {service}'s data on purpose "
+                            f"(playbooks/teardown.yml with aiplatform_purge) if it is to start afresh"))
     return refused, warned
 
 
@@ -161,6 +161,16 @@ def check_host(base_dir: str, secrets_dir: str, specs: dict[str, dict], images: 
         refused += [(service, reason, text) for reason, text in bad]
         warned += [(service, text) for text in warn]
     return refused, warned
+
+
+def changing(base_dir: str, images: dict[str, list[str]]) -> list[str]:
+    """The services whose data was written by another release than the one this run starts (an upgrade here)."""
+    out = []
+    for service, wanted in sorted(images.items()):
+        marks = load_images(os.path.join(base_dir, service))
+        if any(marks.get(image_name(image)) not in (None, image) for image in wanted or []):
+            out.append(service)
+    return out
 
 
 def record_host(base_dir: str, specs: dict[str, dict], values: dict[str, dict[str, str]]) -> list[str]:

@@ -32,6 +32,7 @@ ROOT = "/aiplatform"
 MANIFEST_PATH = f"{ROOT}/manifest.json"
 TAG = "aiplatform"
 FILES_TAG = "part=files"
+PRE_UPGRADE = "purpose=pre-upgrade"  # a run upgrade.yml takes first: kept apart from the keep rules
 REPO_MOUNT = "/repo"
 # restic's own URL schemes: the repository is reached over the network (the container gets the default bridge).
 # sftp: gets ssh with the host's identity and known hosts (ssh_command); rclone: would need a program restic's image
@@ -360,9 +361,9 @@ class ResticArchive(Archive):
         return files
 
     def take(self, wanted: dict, secrets_dir: str, when: float, pause: bool = True, facts: dict | None = None,
-             keep: dict | None = None) -> dict:
+             keep: dict | None = None, purpose: str = "", keep_upgrades: int | None = None) -> dict:
         """Back up what `wanted` (backup.plan()) lists into the repository; returns {run, snapshot, manifest_text,
-        size, added, forgotten}."""
+        size, added, forgotten}. `purpose` "pre-upgrade" tags the run PRE_UPGRADE (see forget())."""
         self.open_repository(create=True)
         run = archive_name(when, self.host)
         files = []
@@ -384,18 +385,20 @@ class ResticArchive(Archive):
         manifest = dict(facts or {}, format=FORMAT, engine="restic", name=run, host=self.host,
                         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)),
                         services=wanted.get("services") or [], images=wanted.get("images") or {},
+                        purpose=purpose or "backup",
                         postgres=wanted.get("postgres"), files=files)
         text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-        summary = self._files_snapshot(text, mounts, run, wanted.get("volumes") or [], pause)
+        summary = self._files_snapshot(text, mounts, run, wanted.get("volumes") or [], pause,
+                                       (f"purpose={purpose}",) if purpose else ())
         manifest_size = summary.get("total_bytes_processed", 0) + sum(f.get("size") or 0 for f in files
                                                                       if f["kind"] in ("database", "roles"))
         added = summary.get("data_added_packed", 0) + sum(f.get("added") or 0 for f in files)
-        forgotten = self.forget(keep or {}, run)
+        forgotten = self.forget(keep or {}, run, keep_upgrades)
         return {"run": run, "snapshot": summary["snapshot_id"], "manifest_text": text, "size": manifest_size,
                 "added": added, "forgotten": forgotten}
 
     def _files_snapshot(self, manifest_text: str, mounts: list[str], run: str, volumes: list[dict],
-                        pause: bool) -> dict:
+                        pause: bool, extra_tags: tuple[str, ...] = ()) -> dict:
         """The volumes, the secrets and the manifest in one snapshot, the writers of the volumes paused meanwhile."""
         scratch = tempfile.mkdtemp(prefix="aiplatform-restic-")
         try:
@@ -406,7 +409,7 @@ class ResticArchive(Archive):
             paused = self._pause({"service": "backup", "name": "the files snapshot", "pause": writers}) if pause else []
             started = self.clock()
             try:
-                rc, out, err = self.call(self.restic("backup", ROOT, "--json", *self.tags(run, FILES_TAG),
+                rc, out, err = self.call(self.restic("backup", ROOT, "--json", *self.tags(run, FILES_TAG, *extra_tags),
                                                      mounts=(*mounts, f"{path}:{MANIFEST_PATH}:ro")))
             finally:
                 self._resume(paused, "backup", started)
@@ -426,28 +429,37 @@ class ResticArchive(Archive):
             raise BackupError(f"restic backup of the files: no snapshot in its output ({out.strip()[-200:]})")
         return summary
 
-    def forget(self, keep: dict, current: str = "") -> list[str]:
-        """Retention of this host's runs: the keep rules choose among complete runs (their files snapshots), then
-        every database snapshot of a run not kept goes too (a failed run's leftovers with them), and one prune. The
-        rules never judge a database snapshot on its own: that could keep a failed run's part and drop the part of
-        the run whose manifest names it. Returns the ids removed."""
+    def forget(self, keep: dict, current: str = "", keep_upgrades: int | None = None) -> list[str]:
+        """Retention of this host's runs, whole runs only: the keep rules choose among complete runs (their files
+        snapshots), then every part of a run not kept goes (a failed run's leftover database parts with them), and
+        one prune. The rules never judge a database snapshot on its own: that could keep a failed run's part and
+        drop the part of the run whose manifest names it.
+
+        Runs taken before an upgrade (PRE_UPGRADE) are not the rules' to remove: a nightly backup after an upgrade
+        holds data the old release cannot read, so the snapshot a rollback needs must outlive them. Of those, the
+        newest `keep_upgrades` are kept (None: all). Returns the ids removed."""
         rules = retention_args(keep)
-        if not rules:
+        if not rules and keep_upgrades is None:
             return []
-        out = self._restic("forget", "--host", self.host, "--tag", f"{TAG},{FILES_TAG}", "--group-by", "host",
-                           "--json", *rules, what="restic forget (retention)")
-        kept, removed = {current}, []  # the run just taken stays, whatever the rules say
-        for group in parse_groups(out):
-            kept |= {run_of(snap) for snap in group.get("keep") or []}
-            removed += [snap["id"] for snap in group.get("remove") or []]
-        listed = json.loads(self._restic("snapshots", "--json", "--host", self.host, "--tag", f"{TAG},part=db",
-                                         what="list the database snapshots") or "[]") or []
+        listed = json.loads(self._restic("snapshots", "--json", "--host", self.host, "--tag", TAG,
+                                         what="list the snapshots") or "[]") or []
+        runs = [snap for snap in listed if FILES_TAG in (snap.get("tags") or [])]
+        dropped = set()
+        if rules:
+            out = self._restic("forget", "--dry-run", "--host", self.host, "--tag", f"{TAG},{FILES_TAG}",
+                               "--group-by", "host", "--json", *rules, what="restic forget (retention)")
+            dropped |= {run_of(snap) for group in parse_groups(out) for snap in group.get("remove") or []
+                        if PRE_UPGRADE not in (snap.get("tags") or [])}
+        if keep_upgrades is not None:
+            upgrades = sorted((snap for snap in runs if PRE_UPGRADE in (snap.get("tags") or [])),
+                              key=lambda snap: snap.get("time") or "")
+            dropped |= {run_of(snap) for snap in upgrades[:max(0, len(upgrades) - keep_upgrades)]}
+        kept = ({run_of(snap) for snap in runs} - dropped) | {current}  # the run just taken stays, whatever the rules
         parts = [snap["id"] for snap in listed if run_of(snap) not in kept]
         if parts:
             self._restic("forget", *parts, what="restic forget of the runs not kept")
-        if removed or parts:
             self._restic("prune", what="restic prune")
-        return removed + parts
+        return parts
 
     def verify(self, subset: str) -> None:
         """`restic check --read-data-subset`: the repository's structure and that share of its data read back."""

@@ -94,6 +94,15 @@ options:
       keeps everything.
     type: dict
     default: {}
+  purpose:
+    description: C(pre-upgrade) tags the run C(purpose=pre-upgrade) (C(snapshot)); the keep rules never remove such a
+      run, O(keep_upgrades) does.
+    type: str
+    default: ''
+    choices: ['', backup, pre-upgrade]
+  keep_upgrades:
+    description: How many pre-upgrade runs of this host to keep, the newest (C(snapshot)); unset keeps them all.
+    type: int
   record:
     description: A file where C(snapshot) and C(verify) keep the last backup's facts (run, time, size, last
       data check) for status (C(platform_sizes)); 0600.
@@ -228,7 +237,8 @@ def run_step(module: AnsibleModule, archive: backup.Archive) -> dict:
     if module.check_mode:
         return {"changed": True, "msg": f"check mode: {step} not run"}
     if step == "snapshot":
-        taken = archive.take(p["plan"], p["secrets_dir"], time.time(), p["pause"], p["facts"], p["keep_rules"])
+        taken = archive.take(p["plan"], p["secrets_dir"], time.time(), p["pause"], p["facts"], p["keep_rules"],
+                             p["purpose"], p["keep_upgrades"])
         if keeps_record(p):
             backup.write_record(p["record"], name=taken["run"], time=time.time(), where=p["repository"],
                                 engine="restic", size=taken["size"], added=taken["added"])
@@ -280,6 +290,8 @@ def main() -> None:
             "which": {"type": "str", "default": "latest"},
             "ssh_identity": {"type": "path", "default": ""}, "ssh_known_hosts": {"type": "path", "default": ""},
             "base_dir": {"type": "path"}, "written": {"type": "dict", "default": {}},
+            "purpose": {"type": "str", "default": "", "choices": ["", "backup", "pre-upgrade"]},
+            "keep_upgrades": {"type": "int"},
         },
         supports_check_mode=True,
     )

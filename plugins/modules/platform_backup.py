@@ -73,6 +73,15 @@ options:
   record:
     description: A file on the host that keeps the last backup's facts for status (0600).
     type: path
+  purpose:
+    description: C(pre-upgrade) for the snapshot upgrade.yml takes first - tagged C(purpose=pre-upgrade) in the
+      repository and kept apart from the keep rules (see O(keep_upgrades)).
+    type: str
+    default: backup
+    choices: [backup, pre-upgrade]
+  keep_upgrades:
+    description: How many pre-upgrade snapshots of this host to keep, the newest; unset keeps them all.
+    type: int
   removed:
     description: The variables of the archive directories of release 0.2 (C(copy_to), C(keep)) as the inventory sets
       them, C(-unset-) when it does not; any value set is refused with the variable that replaces it, rather than

@@ -152,6 +152,13 @@ orphans:
   returned: when O(enabled) was given and the checks passed
   type: dict
   sample: {services: [], networks: []}
+upgrading:
+  description: The services whose data was last written by another release than the one this run starts (upgrade.yml
+    takes its snapshot first when there is any).
+  returned: success
+  type: list
+  elements: str
+  sample: [n8n]
 refused:
   description: What was refused (then nothing was written), each with its service and reason (C(downgrade) or C(key)).
   returned: when an image or a key was refused
@@ -233,6 +240,7 @@ def main() -> None:
             checked["events"] = list(checked.get("events") or []) + orphans.orphan_events(checked["orphans"])
         except orphans.ScanError as exc:
             module.warn("orphan scan skipped: %s" % exc)
+    checked["upgrading"] = data_record.changing(p["lock_dir"], p["images"])
     module.exit_json(changed=bool(generated), values=values, generated=generated, **checked)  # the action renames it
 
 

@@ -4,15 +4,19 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
 
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 
+from . import appdata
 from .conftest import ROOT, docker
 
 ROW = "kept-through-everything"
+# upgrade.yml backs up first: a key and a repository of the test's own
+SNAPSHOTS = {"aiplatform_backup_key": appdata.KEY, "aiplatform_backup_dest": tempfile.mkdtemp(prefix="aiplatform-upgrade-")}
 
 
 def psql(sql):
@@ -149,13 +153,22 @@ def test_upgrade_one_at_a_time_and_roll_back_a_broken_version(platform, deployed
         docker("tag", "aiplatform-lab/litellm:current", f"aiplatform-lab/litellm:{release}")
     docker("tag", "aiplatform-lab/standin:current", "aiplatform-lab/postgres:broken-3")  # no PostgreSQL inside
     pg_started = docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-postgres").stdout
-    run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:1.2.0"}, playbook="playbooks/upgrade.yml")
+    run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:1.2.0", **SNAPSHOTS}, playbook="playbooks/upgrade.yml")
     assert run.rc == 0, run.stdout[-3000:]
     assert docker("inspect", "-f", "{{.Config.Image}}", "aiplatform-litellm").stdout.strip() == "aiplatform-lab/litellm:1.2.0"
     assert docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-postgres").stdout == pg_started  # untouched
+    # the snapshot first: every part of the host, taken before the new release started
+    (snapshot,) = [e for e in run.of(ev.BACKUP_SUCCESS) if "before the upgrade" in e["message"]]
+    assert snapshot["time"] < run.of(ev.DEPLOY_START, "litellm")[0]["time"]
+    listed = subprocess.run(["docker", "run", "--rm", "-e", "RESTIC_PASSWORD", "-v",
+                             f"{SNAPSHOTS['aiplatform_backup_dest']}/restic:/repo", "aiplatform-lab/restic:current",
+                             "-r", "/repo", "snapshots", "--json", "--tag", "purpose=pre-upgrade"],
+                            env=dict(os.environ, RESTIC_PASSWORD=appdata.KEY), capture_output=True, text=True,
+                            check=True).stdout
+    assert [f"run={snapshot['archive']}"] == [t for s in json.loads(listed) for t in s["tags"] if t.startswith("run=")]
 
     run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:1.2.0", "postgres_image": "aiplatform-lab/postgres:broken-3",
-                           "postgres_backoff": {"deadline": 8}}, playbook="playbooks/upgrade.yml")
+                           "postgres_backoff": {"deadline": 8}, **SNAPSHOTS}, playbook="playbooks/upgrade.yml")
     assert run.rc != 0 and "rolled back to the previous version on localhost: postgres" in run.stdout
     rollback = [e for e in run.of(ev.DEPLOY_SUCCESS, "postgres") if e.get("rollback")]
     assert rollback and run.of(ev.HEALTH_SUCCESS, "postgres")[-1]["time"] > rollback[0]["time"]
@@ -167,6 +180,10 @@ def test_upgrade_one_at_a_time_and_roll_back_a_broken_version(platform, deployed
 def test_an_older_release_or_a_changed_key_is_refused_before_anything_changes(platform, deployed):
     """Runs after the upgrade above: LiteLLM's data was last written by 1.2.0, its salt key fingerprinted."""
     started = docker("inspect", "-f", "{{.State.StartedAt}}", "aiplatform-litellm").stdout
+    docker("tag", "aiplatform-lab/litellm:current", "aiplatform-lab/litellm:1.3.0")
+    run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:1.3.0"}, playbook="playbooks/upgrade.yml")
+    assert run.rc != 0 and "aiplatform_backup_key is empty" in run.stdout  # no snapshot, no upgrade
+    assert not run.of(ev.DEPLOY_START)
     run = platform.deploy({"litellm_image": "aiplatform-lab/litellm:1.1.0"}, playbook="playbooks/upgrade.yml")
     (refused,) = run.of(ev.DATA_REFUSED, "litellm")
     assert run.rc != 0 and refused["reason"] == "downgrade" and refused["level"] == "ERROR"

@@ -144,3 +144,11 @@ def test_the_restores_record_step_puts_back_the_backups_release_and_restored_key
     assert data_record.problems("n8n", project, ["n8nio/n8n:1.80.0"], {"encryption_key": "restored-key"},
                                 ["encryption_key"], "/s") == ([], [])
     assert data_record.problems("n8n", project, [], {"encryption_key": "the-lost-one"}, ["encryption_key"], "/s")[0]
+
+
+def test_the_services_whose_release_changes_are_named_for_the_snapshot_before_an_upgrade(tmp_path):
+    for service, image in (("n8n", "n8nio/n8n:1.90.1"), ("redis", "redis:7.4")):
+        (tmp_path / service).mkdir()
+        data_record.started(str(tmp_path / service), [image])
+    wanted = {"n8n": ["n8nio/n8n:1.91.0"], "redis": ["redis:7.4"], "flowise": ["flowiseai/flowise:3.0"]}
+    assert data_record.changing(str(tmp_path), wanted) == ["n8n"]  # a first deploy (flowise) is no upgrade

@@ -76,7 +76,8 @@ class FakeRestic:
         if cmd[0] == "forget":
             if "--keep-daily" in cmd:  # one group (host): the newest files snapshot kept, the others removed
                 files = [s for s in self.snapshots if restic.FILES_TAG in s["tags"]]
-                self.snapshots = [s for s in self.snapshots if s not in files[:-1]]
+                if "--dry-run" not in cmd:
+                    self.snapshots = [s for s in self.snapshots if s not in files[:-1]]
                 return 0, json.dumps([{"keep": files[-1:], "remove": files[:-1]}]) + "\n", ""
             self.forgotten += cmd[1:]
             self.snapshots = [s for s in self.snapshots if s["id"] not in cmd[1:]]
@@ -416,3 +417,18 @@ def test_the_restore_plan_writes_only_the_secrets_of_the_services_placed_here():
     manifest = {"files": [{"path": "/aiplatform/secrets", "kind": "secrets", "services": ["n8n", "redis", "dify"]}]}
     plan = backup.restore_plan(manifest, CATALOG, ["postgres", "n8n"])
     assert plan["secrets"] and plan["secret_services"] == ["n8n"]
+
+
+def test_pre_upgrade_runs_outlive_the_keep_rules_and_only_the_newest_are_kept(tmp_path):
+    fake = FakeRestic()
+    first = archive(fake).take(wanted(), str(tmp_path), 0.0, purpose="pre-upgrade")
+    second = archive(fake).take(wanted(), str(tmp_path), 3600.0, purpose="pre-upgrade")
+    assert restic.PRE_UPGRADE in next(s for s in fake.snapshots if s["id"] == first["snapshot"])["tags"]
+    assert json.loads(first["manifest_text"])["purpose"] == "pre-upgrade"
+    # a nightly backup after the upgrade: the daily rule would keep it alone; the pre-upgrade runs stay
+    nightly = archive(fake).take(wanted(), str(tmp_path), 7200.0, keep={"daily": 1})
+    assert {restic.run_of(s) for s in fake.snapshots} == {first["run"], second["run"], nightly["run"]}
+    # the newest pre-upgrade run kept: the first goes, every part of it
+    archive(fake).take(wanted(), str(tmp_path), 9000.0, keep={"daily": 1}, keep_upgrades=1)
+    left = {restic.run_of(s) for s in fake.snapshots}
+    assert first["run"] not in left and second["run"] in left, left
