@@ -23,6 +23,8 @@ COMMAND_TIMEOUT = "command_timeout"
 CLAIMED = "claimed"
 # Something the host must have installed is missing or too old (the docker CLI, the Compose v2 plugin).
 PREREQUISITE = "prerequisite"
+# An application's migration records say its data moved on without it (a rolled-back upgrade, an unfinished migration).
+MIGRATION = "migration"
 UNKNOWN = "unknown"
 
 # What an operator should do first, per category.
@@ -41,6 +43,8 @@ ADVICE = {
              "(admin_password) and set aiplatform_admin_email; the platform never overwrites an administrator",
     PREREQUISITE: "install what is named on the host (the docker CLI and engine: docker.io or docker-ce; Compose v2: "
                   "docker-compose-plugin, or its static binary in /usr/local/lib/docker/cli-plugins) and re-run",
+    MIGRATION: "restore the snapshot taken before the upgrade (README \"Upgrading\"), or fix what failed and pin the "
+               "new release again; never start the old release on the migrated data",
     UNKNOWN: "read the full compose output in the task result",
 }
 

@@ -61,12 +61,15 @@ RESTORE_PART = "RESTORE_PART"
 RESTORE_SUCCESS = "RESTORE_SUCCESS"
 RESTORE_REFUSED = "RESTORE_REFUSED"  # the archive or the host failed a check: nothing was changed
 RESTORE_FAIL = "RESTORE_FAIL"
+MIGRATION_START = "MIGRATION_START"  # an application's migration records, read before its new release starts
+MIGRATION_OK = "MIGRATION_OK"  # read again after the upgrade: what ran, from which to which
+MIGRATION_FAIL = "MIGRATION_FAIL"  # unfinished, or the data moved on and the service was rolled back to the old image
 DATA_REFUSED = "DATA_REFUSED"  # a release older than the one that wrote the data, or a changed key: nothing changed
 VERSION_UNKNOWN = "VERSION_UNKNOWN"  # a tag without a release number: a downgrade could not be told apart
 
 ERROR_TYPES = frozenset({DEPLOY_FAIL, HEALTH_TIMEOUT, RESTART_LOOP, PORT_CONFLICT, CONFIG_INVALID, RECOVERY_NEEDED,
                          PRECHECK_FAIL, CONNECTIVITY_FAIL, MODEL_PULL_FAIL, DEPENDENCY_FAIL, STEP_FAIL,
-                         BACKUP_FAIL, RESTORE_REFUSED, RESTORE_FAIL, DATA_REFUSED})
+                         BACKUP_FAIL, RESTORE_REFUSED, RESTORE_FAIL, DATA_REFUSED, MIGRATION_FAIL})
 WARN_TYPES = frozenset({HEALTH_RETRY, RECOVERY_START, DEPLOY_SKIPPED, DEPENDENCY_WAIT, RECORD_DAMAGED, RUN_LOCK_WAIT,
                         ORPHANED, DRIFT, SECURITY_WARNING, BACKUP_PAUSE, BACKUP_PRUNED, VERSION_UNKNOWN})
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
+from ansible_collections.aiplatform.stack.plugins.module_utils import inputs, migrations
 from ansible_collections.aiplatform.stack.plugins.module_utils.probes import PROBE_TYPES
 
 SERVICE_TYPES = ("infrastructure", "llm", "application", "workflow", "proxy")
@@ -172,6 +172,24 @@ def wiring(names: list[str], catalog: dict, host: str, groups: dict, hostvars: d
     return out
 
 
+def migrations_problems(name: str, svc: dict) -> list[str]:
+    """A `migrations` declaration the upgrade can read: a known kind, a plain table, in a database of the service's."""
+    spec = svc.get("migrations") or {}
+    if not spec:
+        return []
+    if not isinstance(spec, dict) or spec.get("kind") not in migrations.KINDS:
+        return [f"{name}.migrations.kind: one of {', '.join(sorted(migrations.KINDS))} (where the application records "
+                f"the migrations it ran)"]
+    try:
+        migrations.query(spec)
+    except ValueError as exc:
+        return [f"{name}.{exc}"]
+    if not spec.get("database") and not isinstance(svc.get("database"), dict):
+        return [f"{name}.migrations.database: name the database that holds the records (the service has "
+                f"{'several' if svc.get('database') else 'none'})"]
+    return []
+
+
 def validate(catalog: dict, enabled: list[str], groups: dict) -> list[str]:
     """Every problem of the enabled services' descriptions, each naming service, field and fix."""
     problems = inputs.database_problems(catalog, enabled) + link_problems(catalog, enabled)
@@ -191,6 +209,7 @@ def validate(catalog: dict, enabled: list[str], groups: dict) -> list[str]:
             elif image.rsplit("/", 1)[-1].split("@")[0].endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]:
                 problems.append(f"{name}.images.{field}: '{image}' floats; pin a release tag in {name}_image")
         problems += inputs.service_input_problems(name, svc)
+        problems += migrations_problems(name, svc)
         probe = svc.get("probe") or {}
         if probe.get("type") not in PROBE_TYPES:
             problems.append(f"{name}.probe.type: '{probe.get('type')}' is not one of {', '.join(PROBE_TYPES)}")

@@ -40,7 +40,7 @@ PLANS = {
 }
 # categories no restart can fix: straight to the operator
 MANUAL_CATEGORIES = {err.CONFIG, err.PORT, err.IMAGE, err.ENGINE, err.DISK, err.COMMAND_TIMEOUT, err.CLAIMED,
-                     err.PREREQUISITE}
+                     err.PREREQUISITE, err.MIGRATION}
 
 
 def _age_seconds(started_at: str | None, now: datetime.datetime) -> float | None:
