@@ -45,8 +45,14 @@ build_base() {
   log "base ${TAG[base]} built"
 }
 
+# <image>-previous: <image>'s folder built at the older release that images/<image>-previous/PREVIOUS names
+# (`OPEN_WEBUI_VERSION=0.12.0`), tagged aiplatform-lab/<image>:<that release> too: an upgrade from it to the pinned
+# release runs the application's real migrations in the engine tests.
+folder_of() { echo "${1%-previous}"; }
+previous_of() { [[ $1 == *-previous ]] && cat "$here/images/$1/PREVIOUS" || true; }
+
 parent_of() {
-  case $1 in
+  case $(folder_of "$1") in
     n8n|flowise) echo node ;;
     postgres|redis|standin|litellm|openwebui|node|nginx|squid|host|ee-base|caddy|pebble|restic|rest-server) echo base ;;
     *) echo "unknown lab image: $1" >&2; exit 2 ;;
@@ -56,7 +62,9 @@ parent_of() {
 tag_of() {  # name: the content tag, from the folder and the parent's tag (computed, so a lane needs no shared state)
   local name=$1
   [ "$name" = base ] && { echo "${TAG[base]}"; return; }
-  echo "aiplatform-lab/$name:$(content_hash "$here/images/$name" "$(tag_of "$(parent_of "$name")")")"
+  local words; words=$(tag_of "$(parent_of "$name")")
+  [[ $name != *-previous ]] || words+=" $(previous_of "$name")"  # (an image's own tag stays what it was)
+  echo "aiplatform-lab/$name:$(content_hash "$here/images/$(folder_of "$name")" "$words")"
 }
 
 # The machine's npm and pip caches, shared by every build that installs from those registries (the legacy builder
@@ -67,8 +75,9 @@ CACHES=(-v "$cache-npm-cache:/root/.npm" -v "$cache-pip-cache:/root/.cache/pip")
 install_layer() {  # name parent_tag tag log: run the folder's install.sh on the parent with the caches mounted, commit
   # the result and print its tag (the Dockerfile's BASE). The Dockerfile's ARG <NAME>_VERSION=<release> lines are
   # passed to it as environment variables, so the release stays pinned in one place.
-  local name=$1 parent=$2 tag=$3 out=$4 dir="$here/images/$1" cid env=() kv
+  local name=$1 parent=$2 tag=$3 out=$4 dir="$here/images/$(folder_of "$1")" cid env=() kv
   while read -r kv; do env+=(-e "$kv"); done < <(sed -nE 's/^ARG ([A-Z0-9_]+_VERSION)=(\S+)$/\1=\2/p' "$dir/Dockerfile")
+  [ -z "$(previous_of "$name")" ] || env+=(-e "$(previous_of "$name")")  # (the later -e wins)
   cid=$(docker create "${CACHES[@]}" -v "$dir:/lab:ro" "${env[@]}" "$parent" bash /lab/install.sh) || return 1
   docker start -a "$cid" >"$out" 2>&1 || { docker rm "$cid" >/dev/null; return 1; }
   docker commit "$cid" "$tag-installed" >/dev/null && docker rm "$cid" >/dev/null && echo "$tag-installed"
@@ -81,16 +90,19 @@ build_image() {  # name: build it unless its tag exists, then point :current at 
     log "building $name"
     local t0=$SECONDS out
     out=$(mktemp /tmp/aiplatform-lab-build.XXXX)
-    if [ -f "$here/images/$name/install.sh" ]; then
+    local dir="$here/images/$(folder_of "$name")" previous; previous=$(previous_of "$name")
+    if [ -f "$dir/install.sh" ]; then
       parent_tag=$(install_layer "$name" "$parent_tag" "$tag" "$out") \
         || { tail -n 30 "$out" >&2; rm -f "$out"; log "$name FAILED (install.sh)"; return 1; }
     fi
-    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$parent_tag" --build-arg "MIRROR=$(mirror)" -t "$tag" \
-      "$here/images/$name" >"$out" 2>&1 || { tail -n 30 "$out" >&2; rm -f "$out"; log "$name FAILED"; return 1; }
+    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$parent_tag" --build-arg "MIRROR=$(mirror)" \
+      ${previous:+--build-arg "$previous"} -t "$tag" "$dir" >"$out" 2>&1 \
+      || { tail -n 30 "$out" >&2; rm -f "$out"; log "$name FAILED"; return 1; }
     rm -f "$out"
     log "$name built in $((SECONDS - t0)) s"
   fi
   docker tag "$tag" "aiplatform-lab/$name:current"
+  [ -z "$(previous_of "$name")" ] || docker tag "$tag" "aiplatform-lab/$(folder_of "$name"):$(previous_of "$name" | cut -d= -f2)"
 }
 
 lane() {  # images built one after the other
@@ -98,7 +110,7 @@ lane() {  # images built one after the other
   for img in "$@"; do build_image "$img" || return 1; done
 }
 
-want=("$@"); [ ${#want[@]} -gt 0 ] || want=(postgres redis litellm openwebui standin nginx squid host n8n flowise caddy pebble restic rest-server)
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(postgres redis litellm openwebui openwebui-previous standin nginx squid host n8n flowise caddy pebble restic rest-server)
 for img in "${want[@]}"; do [ "$img" = base ] || parent_of "$img" >/dev/null; done
 t0=$SECONDS
 build_base
@@ -112,7 +124,7 @@ for img in "${want[@]}"; do
   case $img in
     base) ;;
     n8n|flowise) npm_images+=("$img") ;;
-    openwebui) late_pip+=("$img") ;;
+    openwebui|openwebui-previous) late_pip+=("$img") ;;
     litellm) pip_images+=("$img") ;;
     *) other+=("$img") ;;
   esac

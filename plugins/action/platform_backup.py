@@ -37,7 +37,8 @@ def keep_upgrades_problem(args: dict) -> str | None:
 class ActionModule(ArchiveAction):
     _VALID_ARGS = frozenset(("catalog", "here", "enabled", "services", "include_optional", "secrets_dir", "key",
                              "pause", "facts", "repository", "image", "keep_rules", "repository_env", "record",
-                             "verify", "removed", "ssh_identity", "ssh_known_hosts", "purpose", "keep_upgrades"))
+                             "verify", "removed", "ssh_identity", "ssh_known_hosts", "purpose", "keep_upgrades",
+                             "base_dir"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -75,7 +76,7 @@ class ActionModule(ArchiveAction):
         taken = self.step(task_vars, step="snapshot", plan=wanted, host=self.host, secrets_dir=args["secrets_dir"],
                           pause=flag(args, "pause", True), facts=dict(args.get("facts") or {}),
                           keep_rules=dict(args.get("keep_rules") or {}), record=args.get("record"),
-                          purpose=args.get("purpose") or "",
+                          purpose=args.get("purpose") or "", base_dir=args.get("base_dir") or None,
                           keep_upgrades=None if args.get("keep_upgrades") is None else int(args["keep_upgrades"]),
                           **repository_args(args))
         if taken["forgotten"]:

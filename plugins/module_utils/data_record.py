@@ -68,6 +68,16 @@ def started(project_dir: str, images: list[str]) -> bool:
     return True
 
 
+def written(base_dir: str, images: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """{service: {key: image}} with each image replaced by the release its record says last wrote the data (a backup
+    taken before an upgrade names the release that wrote it, not the one the inventory already pins)."""
+    out = {}
+    for service, keyed in images.items():
+        marks = load_images(os.path.join(base_dir, service))
+        out[service] = {key: marks.get(image_name(image), image) for key, image in (keyed or {}).items()}
+    return out
+
+
 def forget(project_dir: str) -> None:
     """The data is gone (a purge): nothing constrains the next release."""
     try:

@@ -116,7 +116,10 @@ options:
     description: Whose backup to restore (C(check_snapshot)); defaults to O(host).
     type: str
   base_dir:
-    description: The platform's base directory (C(record_data)).
+    description:
+      - The platform's base directory. C(record_data) writes the services' data records there; C(snapshot) reads
+        them, so the manifest names the release that last wrote each service's data (before an upgrade, the old
+        one), not only what the inventory pins.
     type: path
   written:
     description:
@@ -237,6 +240,8 @@ def run_step(module: AnsibleModule, archive: backup.Archive) -> dict:
     if module.check_mode:
         return {"changed": True, "msg": f"check mode: {step} not run"}
     if step == "snapshot":
+        if p["base_dir"]:  # the releases that wrote the data, from the records kept beside the projects
+            p["plan"] = dict(p["plan"], images=data_record.written(p["base_dir"], p["plan"].get("images") or {}))
         taken = archive.take(p["plan"], p["secrets_dir"], time.time(), p["pause"], p["facts"], p["keep_rules"],
                              p["purpose"], p["keep_upgrades"])
         if keeps_record(p):

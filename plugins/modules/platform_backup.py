@@ -73,6 +73,10 @@ options:
   record:
     description: A file on the host that keeps the last backup's facts for status (0600).
     type: path
+  base_dir:
+    description: The platform's base directory; the manifest names the release that last wrote each service's data,
+      from the records kept there (M(aiplatform.stack.prepare_host)), instead of the one the inventory pins.
+    type: path
   purpose:
     description: C(pre-upgrade) for the snapshot upgrade.yml takes first - tagged C(purpose=pre-upgrade) in the
       repository and kept apart from the keep rules (see O(keep_upgrades)).

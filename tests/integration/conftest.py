@@ -103,9 +103,14 @@ def wait_for_other_engine_users():
 def wait_for_late_images(services):
     """The late images these services run: present, or made by the background lab build; a test fails at once when
     nothing will make them."""
+    wait_for_images({LATE_IMAGES[s] for s in services if s in LATE_IMAGES})
+
+
+def wait_for_images(images):
+    """wait_for_late_images() of images named (e.g. an older release lab/build.sh makes, <image>-previous)."""
     deadline = time.monotonic() + 3600
     while True:
-        wanted = {LATE_IMAGES[s] for s in services if s in LATE_IMAGES} - _LATE_IMAGES_PRESENT
+        wanted = set(images) - _LATE_IMAGES_PRESENT
         missing = sorted(i for i in wanted if docker("image", "inspect", i, check=False).returncode != 0)
         _LATE_IMAGES_PRESENT.update(wanted.difference(missing))
         if not missing:

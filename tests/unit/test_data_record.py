@@ -152,3 +152,11 @@ def test_the_services_whose_release_changes_are_named_for_the_snapshot_before_an
         data_record.started(str(tmp_path / service), [image])
     wanted = {"n8n": ["n8nio/n8n:1.91.0"], "redis": ["redis:7.4"], "flowise": ["flowiseai/flowise:3.0"]}
     assert data_record.changing(str(tmp_path), wanted) == ["n8n"]  # a first deploy (flowise) is no upgrade
+
+
+def test_a_backup_names_the_release_that_wrote_the_data_not_the_newer_pin(tmp_path):
+    (tmp_path / "openwebui").mkdir()
+    data_record.started(str(tmp_path / "openwebui"), ["ghcr.io/open-webui/open-webui:v0.12.0"])
+    pinned = {"openwebui": {"openwebui": "ghcr.io/open-webui/open-webui:v0.12.4"}, "redis": {"redis": "redis:7.4"}}
+    assert data_record.written(str(tmp_path), pinned) == {
+        "openwebui": {"openwebui": "ghcr.io/open-webui/open-webui:v0.12.0"}, "redis": {"redis": "redis:7.4"}}
