@@ -10,7 +10,7 @@ from ansible_collections.aiplatform.stack.plugins.module_utils import drift
 from ansible_collections.aiplatform.stack.plugins.module_utils.compose import COMPOSE_FILE
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import service_roles
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import FlagError, PlatformAction, flag, module_failure
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction, module_failure
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.render import render_service, split_private
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.scheduler import Scheduler, Service
 
@@ -66,10 +66,9 @@ class ActionModule(PlatformAction):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
-        try:
-            rollback, serial = flag(args, "rollback", True), flag(args, "serial")
-        except FlagError as exc:
-            return dict(result, failed=True, msg=str(exc), category="config")
+        (rollback, serial), failed = self.flags(result, args, rollback=True, serial=False)
+        if failed:
+            return failed
         catalog = dict(args["catalog"])
         deploying = list(args.get("services") or [])
         deps_map = dict(args.get("dependencies") or {})

@@ -14,7 +14,7 @@ from ansible_collections.aiplatform.stack.plugins.module_utils import inputs
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import catalog as cat
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import config_checks, needs, proxy, service_roles
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import host_plan as hp
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import FlagError, PlatformAction, flag
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.waves import DependencyError, dependency_waves
 
 display = Display()
@@ -93,10 +93,9 @@ class ActionModule(PlatformAction):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
-        try:
-            strict, one_at_a_time = flag(args, "strict_variables", True), flag(args, "one_at_a_time")
-        except FlagError as exc:
-            return dict(result, failed=True, msg=str(exc), category="config")
+        (strict, one_at_a_time), failed = self.flags(result, args, strict_variables=True, one_at_a_time=False)
+        if failed:
+            return failed
         custom = dict(args.get("custom_services") or {})
         listed = list(args.get("services") or [])
         enabled = listed + [name for name in custom if name not in listed]

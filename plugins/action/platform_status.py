@@ -6,7 +6,7 @@ from __future__ import annotations
 from ansible_collections.aiplatform.stack.plugins.module_utils import backup, drift, sizes
 from ansible_collections.aiplatform.stack.plugins.module_utils import events as ev
 from ansible_collections.aiplatform.stack.plugins.plugin_utils import recovery as rc
-from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import FlagError, PlatformAction, flag
+from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import PlatformAction
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.probing import probe_round
 
 
@@ -39,10 +39,9 @@ class ActionModule(PlatformAction):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
-        try:
-            stop_loops, orphans, sizes = flag(args, "stop_loops", True), flag(args, "orphans"), flag(args, "sizes")
-        except FlagError as exc:
-            return dict(result, failed=True, msg=str(exc), category="config")
+        (stop_loops, orphans, sizes), failed = self.flags(result, args, stop_loops=True, orphans=False, sizes=False)
+        if failed:
+            return failed
         services = list(args.get("services") or [])
         host = self.host
         rows, stopped_any = [], False

@@ -55,6 +55,16 @@ class PlatformAction(ActionBase):
         self.events.append(event)
         return event
 
+    @staticmethod
+    def flags(result: dict, args: dict, **defaults: bool) -> tuple[list[bool], dict | None]:
+        """(flag() of each argument named (name=default), in that order; None), or (the defaults; the failed result,
+        category config, naming the first that is neither true nor false): the action returns it before it asks any
+        host anything."""
+        try:
+            return [flag(args, name, default) for name, default in defaults.items()], None
+        except FlagError as exc:
+            return list(defaults.values()), dict(result, failed=True, msg=str(exc), category="config")
+
     def cleanup(self) -> None:
         """Remove the remote temporary directory the module calls of this task shared."""
         self._remove_tmp_path(self._connection._shell.tmpdir)
