@@ -100,7 +100,8 @@ class ActionModule(PlatformAction):
         listed = list(args.get("services") or [])
         enabled = listed + [name for name in custom if name not in listed]
         roles = [name for name in listed if name not in custom and service_roles.has_role(name)]
-        problems = self.nested_problems(roles, task_vars) if strict else []
+        problems = config_checks.removed_variables(list(task_vars))
+        problems += self.nested_problems(roles, task_vars) if strict else []
         described, more = self.describe(roles, task_vars)
         catalog, problems = described, problems + more
         catalog.update(cat.custom_services(custom, os.path.join(service_roles.ROLES, "aiplatform", "templates")))

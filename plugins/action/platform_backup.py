@@ -16,15 +16,6 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action im
 )
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import FlagError, flag
 
-# Variables of the archive directories of release 0.2, which backups no longer write: set, they are refused, not ignored
-# (the role passes UNSET for a variable the inventory does not set: any value it sets, 0 and '' too, is refused)
-UNSET = "-unset-"
-REMOVED = {"copy_to": "aiplatform_backup_copy_to: backups go into a restic repository now; put it off this host "
-                      "(aiplatform_backup_repository: sftp:..., rest:..., s3:...) instead of copying archives (README, "
-                      "\"Backup and restore\"), and remove the variable",
-           "keep": "aiplatform_backup_keep: retention is aiplatform_backup_keep_daily, _weekly and _monthly now; "
-                   "remove the variable"}
-
 
 def keep_upgrades_problem(args: dict) -> str | None:
     value = args.get("keep_upgrades")
@@ -37,7 +28,7 @@ def keep_upgrades_problem(args: dict) -> str | None:
 class ActionModule(ArchiveAction):
     _VALID_ARGS = frozenset(("catalog", "here", "enabled", "services", "include_optional", "secrets_dir", "key",
                              "pause", "facts", "repository", "image", "keep_rules", "repository_env", "record",
-                             "verify", "removed", "ssh_identity", "ssh_known_hosts", "purpose", "keep_upgrades",
+                             "verify", "ssh_identity", "ssh_known_hosts", "purpose", "keep_upgrades",
                              "base_dir"))
 
     def run(self, tmp=None, task_vars=None):
@@ -45,9 +36,8 @@ class ActionModule(ArchiveAction):
         args = self._task.args
         started = time.monotonic()
         try:
-            problem = next((REMOVED[name] for name, value in dict(args.get("removed") or {}).items()
-                            if value != UNSET and name in REMOVED), None)
-            if not problem and not args.get("repository"):
+            problem = None
+            if not args.get("repository"):
                 problem = ("aiplatform_backup_repository: empty; a backup goes into a restic repository (default "
                            "<aiplatform_backup_dest>/restic on the host)")
             problem = problem or secrets_bundle.key_problem(args.get("key")) or repository_problem(args) or (

@@ -86,12 +86,6 @@ options:
   keep_upgrades:
     description: How many pre-upgrade snapshots of this host to keep, the newest; unset keeps them all.
     type: int
-  removed:
-    description: The variables of the archive directories of release 0.2 (C(copy_to), C(keep)) as the inventory sets
-      them, C(-unset-) when it does not; any value set is refused with the variable that replaces it, rather than
-      ignored.
-    type: dict
-    default: {}
 extends_documentation_fragment:
   - aiplatform.stack.attributes
   - aiplatform.stack.restic

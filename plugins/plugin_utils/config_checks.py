@@ -27,6 +27,22 @@ def unknown_variables(names: list[str], prefixes: dict[str, set[str]]) -> list[s
     return problems
 
 
+# Variables of earlier releases that nothing reads any more: set, the plan refuses them on every playbook (whatever
+# their value: aiplatform_backup_keep 0 meant "keep everything"), naming what replaces them, instead of ignoring them.
+REMOVED_VARIABLES = {
+    "aiplatform_backup_copy_to": "backups go into a restic repository now; put it off the host "
+                                 "(aiplatform_backup_repository: sftp:..., rest:..., s3:...) instead of copying archives "
+                                 "(README \"Backup and restore\"), and remove the variable",
+    "aiplatform_backup_keep": "retention is aiplatform_backup_keep_daily, _weekly and _monthly now; remove the variable",
+}
+
+
+def removed_variables(names: list[str]) -> list[str]:
+    """The REMOVED_VARIABLES among `names` (the play's variables), each with what replaces it."""
+    return [f"aiplatform.{name}: removed in 0.3: {why}" for name, why in sorted(REMOVED_VARIABLES.items())
+            if name in names]
+
+
 def option_problems(service: str, options: dict, values: dict, path: str = "") -> list[str]:
     """Fields inside dict options (`postgres_backoff: {deadlin: 5}`) that the option's sub-options do not know."""
     problems = []

@@ -190,3 +190,12 @@ def test_a_malformed_link_or_an_unknown_host_group_is_a_plan_problem_not_a_trace
                 {"app": dict(APP, host_group="nowhere"), "cache": CACHE}):
         result = plan(bad)
         assert result["failed"] and result["msg"].startswith("invalid platform configuration"), result.get("msg")
+
+
+def test_a_variable_of_an_earlier_release_is_refused_by_the_plan_whatever_its_value():
+    for value in ("7", 0, ""):  # aiplatform_backup_keep: 0 kept every archive: it must not pass unseen
+        result = plan({"app": APP}, dict(task_vars(), aiplatform_backup_keep=value, aiplatform_backup_copy_to="b1"))
+        assert result["failed"] and result["category"] == "config"
+        assert "aiplatform.aiplatform_backup_keep: removed in 0.3: retention is aiplatform_backup_keep_daily" in result["msg"]
+        assert "aiplatform.aiplatform_backup_copy_to: removed in 0.3: backups go into a restic repository" in result["msg"]
+        assert types_of(result) == ["CONFIG_INVALID", "CONFIG_INVALID"]  # one per variable

@@ -76,20 +76,12 @@ def test_verify_reads_back_the_asked_share_after_the_backup():
     ({"repository": "sftp:backup@host:/srv/repo"}, "aiplatform_backup_ssh_identity"),
     ({"repository": "rclone:remote:bucket"}, "rclone"),
     ({"verify": "lots"}, "aiplatform_backup_verify"),
-    ({"removed": {"copy_to": "backup1", "keep": "-unset-"}}, "aiplatform_backup_copy_to: backups go into a restic"),
-    ({"removed": {"keep": "7"}}, "aiplatform_backup_keep_daily"),
-    ({"removed": {"keep": "0"}}, "aiplatform_backup_keep_daily"),  # 0 kept every archive: it must not pass unseen
-    ({"removed": {"copy_to": ""}}, "aiplatform_backup_copy_to"),
+    ({"keep_upgrades": "0"}, "aiplatform_upgrade_keep_snapshots"),
 ])
 def test_what_cannot_work_fails_as_config_before_the_host_is_asked_anything(args, words):
     result, host = take_backup(**args)
     assert host.calls == [] and result["failed"] and result["category"] == "config"
     assert words in result["msg"] and types_of(result) == ["BACKUP_FAIL"]
-
-
-def test_variables_of_the_old_format_left_unset_are_no_problem():
-    result, host = take_backup(removed={"copy_to": "-unset-", "keep": "-unset-"})
-    assert not result.get("failed") and [args["step"] for name, args in host.calls] == ["snapshot"]
 
 
 def test_a_service_that_is_not_enabled_fails_naming_it():
