@@ -49,7 +49,11 @@ build_base() {
 # (`OPEN_WEBUI_VERSION=0.12.0`), tagged aiplatform-lab/<image>:<that release> too: an upgrade from it to the pinned
 # release runs the application's real migrations in the engine tests.
 folder_of() { echo "${1%-previous}"; }
-previous_of() { [[ $1 == *-previous ]] && cat "$here/images/$1/PREVIOUS" || true; }
+previous_of() {  # `<NAME>_VERSION=<release>` of an <image>-previous (nothing for another image)
+  [[ $1 == *-previous ]] || return 0
+  grep -E '^[A-Z0-9_]+_VERSION=[^ ]+$' "$here/images/$1/PREVIOUS" \
+    || { echo "lab/images/$1/PREVIOUS must hold one <NAME>_VERSION=<release> line" >&2; exit 2; }
+}
 
 parent_of() {
   case $(folder_of "$1") in

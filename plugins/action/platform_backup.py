@@ -29,7 +29,7 @@ class ActionModule(ArchiveAction):
     _VALID_ARGS = frozenset(("catalog", "here", "enabled", "services", "include_optional", "secrets_dir", "key",
                              "pause", "facts", "repository", "image", "keep_rules", "repository_env", "record",
                              "verify", "ssh_identity", "ssh_known_hosts", "purpose", "keep_upgrades",
-                             "base_dir"))
+                             "base_dir", "recorded"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -67,6 +67,7 @@ class ActionModule(ArchiveAction):
                           pause=flag(args, "pause", True), facts=dict(args.get("facts") or {}),
                           keep_rules=dict(args.get("keep_rules") or {}), record=args.get("record"),
                           purpose=args.get("purpose") or "", base_dir=args.get("base_dir") or None,
+                          recorded=dict(args.get("recorded") or {}),
                           keep_upgrades=None if args.get("keep_upgrades") is None else int(args["keep_upgrades"]),
                           **repository_args(args))
         if taken["forgotten"]:

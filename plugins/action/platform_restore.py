@@ -22,7 +22,7 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.archive_action im
 )
 from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import FlagError, flag
 
-STEPS = ("check", "secrets", "volumes", "databases", "done")
+STEPS = ("check", "secrets", "volumes", "databases", "record", "done")
 
 
 def judge(checked: dict, key: str, catalog: dict, here: list[str], force: bool, any_version: bool) -> tuple[dict, list[str]]:
@@ -59,10 +59,21 @@ def judge(checked: dict, key: str, catalog: dict, here: list[str], force: bool, 
     return wanted, reasons
 
 
+def only_services(wanted: dict, names: list[str]) -> dict:
+    """The restore plan cut to `names`' own parts: their volumes and databases (no roles: they exist), no secrets (an
+    upgrade changes no key), their data records. What upgrade.yml puts back of a service rolled back onto migrated
+    data."""
+    return dict(wanted, volumes=[i for i in wanted.get("volumes") or [] if i.get("service") in names],
+                databases=[i for i in wanted.get("databases") or [] if i.get("kind") == "database"
+                           and i.get("service") in names],
+                secrets=False, secret_services=[],
+                written={name: spec for name, spec in (wanted.get("written") or {}).items() if name in names})
+
+
 class ActionModule(ArchiveAction):
     _VALID_ARGS = frozenset(("step", "archive", "key", "catalog", "here", "force", "any_version", "secrets_dir",
                              "plan", "pull", "started_at", "repository", "image", "snapshot", "from_host",
-                             "repository_env", "ssh_identity", "ssh_known_hosts", "base_dir"))
+                             "repository_env", "ssh_identity", "ssh_known_hosts", "base_dir", "only"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -110,6 +121,8 @@ class ActionModule(ArchiveAction):
                                 flag(args, "force"), flag(args, "any_version"))
         if reasons:
             raise backup.BackupError(f"{args['archive']}: nothing was changed:\n- " + "\n- ".join(reasons), "config")
+        if args.get("only"):
+            wanted = only_services(wanted, list(args["only"]))
         for skipped in wanted["skipped"]:
             self.emit(ev.make_event(ev.RESTORE_PART, "restore", f"not for this host: {skipped}"))
         size = f"{backup.human(wanted['size'])}, " if wanted.get("size") else ""
@@ -119,14 +132,18 @@ class ActionModule(ArchiveAction):
                                 size=wanted["size"], archive=args["archive"]))
         return {"changed": False, "plan": wanted, "started_at": time.time()}
 
-    def do_secrets(self, args: dict, task_vars: dict) -> dict:
-        out = self.restore_secrets(args, task_vars)
-        if args.get("base_dir") and args["plan"].get("written"):
-            self.step(task_vars, step="record_data", base_dir=args["base_dir"], secrets_dir=args["secrets_dir"],
-                      written=args["plan"]["written"])
-        return out
+    def do_record(self, args: dict, task_vars: dict) -> dict:
+        """What wrote the data put back, in each restored service's record here - once the volumes and the databases
+        are back (a restore that failed before leaves the records of the data that is still there)."""
+        here = set(args.get("here") or [])
+        written = {name: spec for name, spec in ((args.get("plan") or {}).get("written") or {}).items() if name in here}
+        if not written:
+            return {"changed": False, "recorded": []}
+        done = self.step(task_vars, step="record_data", base_dir=args["base_dir"], secrets_dir=args["secrets_dir"],
+                         written=written)["recorded"]
+        return {"changed": True, "recorded": done}
 
-    def restore_secrets(self, args: dict, task_vars: dict) -> dict:
+    def do_secrets(self, args: dict, task_vars: dict) -> dict:
         if not args["plan"].get("secrets"):
             return {"changed": False, "restored": []}
         if args.get("repository"):  # read and written on the host: restic decrypts there, with the key
@@ -174,6 +191,16 @@ class ActionModule(ArchiveAction):
     def do_done(self, args: dict, task_vars: dict) -> dict:
         seconds = round(time.time() - float(args.get("started_at") or time.time()), 3)
         wanted = args.get("plan") or {}
+        if args.get("only"):  # upgrade.yml's way back: each service placed here, once it is healthy again
+            for name in [n for n in args["only"] if n in (args.get("here") or [])]:
+                parts = [i["volume"] for i in wanted.get("volumes") or [] if i.get("service") == name]
+                images = ", ".join(((wanted.get("written") or {}).get(name) or {}).get("images") or []) or "?"
+                self.emit(ev.make_event(ev.UPGRADE_ROLLED_BACK, name, f"its data put back from the snapshot "
+                                        f"{wanted.get('name')} taken before the upgrade (its database(s) on the "
+                                        f"PostgreSQL host{', volume(s) ' + ', '.join(parts) if parts else ''}), with "
+                                        f"the previous release {images}: healthy again {seconds:g} s after the "
+                                        f"restore began", duration=seconds, archive=wanted.get("name")))
+            return {"changed": False}
         self.emit(ev.make_event(ev.RESTORE_SUCCESS, "restore", f"{wanted.get('name')} restored and the platform "
                                 f"deployed healthy in {seconds:g} s", duration=seconds, size=wanted.get("size"),
                                 archive=args.get("archive")))

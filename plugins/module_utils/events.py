@@ -64,6 +64,7 @@ RESTORE_FAIL = "RESTORE_FAIL"
 MIGRATION_START = "MIGRATION_START"  # an application's migration records, read before its new release starts
 MIGRATION_OK = "MIGRATION_OK"  # read again after the upgrade: what ran, from which to which
 MIGRATION_FAIL = "MIGRATION_FAIL"  # unfinished, or the data moved on and the service was rolled back to the old image
+UPGRADE_ROLLED_BACK = "UPGRADE_ROLLED_BACK"  # a rolled-back service's data put back from the pre-upgrade snapshot
 DATA_REFUSED = "DATA_REFUSED"  # a release older than the one that wrote the data, or a changed key: nothing changed
 VERSION_UNKNOWN = "VERSION_UNKNOWN"  # a tag without a release number: a downgrade could not be told apart
 
@@ -71,7 +72,8 @@ ERROR_TYPES = frozenset({DEPLOY_FAIL, HEALTH_TIMEOUT, RESTART_LOOP, PORT_CONFLIC
                          PRECHECK_FAIL, CONNECTIVITY_FAIL, MODEL_PULL_FAIL, DEPENDENCY_FAIL, STEP_FAIL,
                          BACKUP_FAIL, RESTORE_REFUSED, RESTORE_FAIL, DATA_REFUSED, MIGRATION_FAIL})
 WARN_TYPES = frozenset({HEALTH_RETRY, RECOVERY_START, DEPLOY_SKIPPED, DEPENDENCY_WAIT, RECORD_DAMAGED, RUN_LOCK_WAIT,
-                        ORPHANED, DRIFT, SECURITY_WARNING, BACKUP_PAUSE, BACKUP_PRUNED, VERSION_UNKNOWN})
+                        ORPHANED, DRIFT, SECURITY_WARNING, BACKUP_PAUSE, BACKUP_PRUNED, VERSION_UNKNOWN,
+                        UPGRADE_ROLLED_BACK})
 
 # a failure's category -> the event said before DEPLOY_FAIL
 SPECIFIC_FAILURE = {"config": CONFIG_INVALID, "port": PORT_CONFLICT, "crash_loop": RESTART_LOOP}

@@ -43,7 +43,7 @@ def query(spec: dict) -> str:
 def summarize(spec: dict, out: str) -> dict:
     """{names, last, unfinished} from the query's output: the records in order, and the prisma rows not finished or
     rolled back."""
-    names, unfinished = [], []
+    names, unfinished, applied = [], [], set()
     for line in out.splitlines():
         if not line.strip():
             continue
@@ -52,8 +52,12 @@ def summarize(spec: dict, out: str) -> dict:
             names.append(name)
             if finished != "true" or rolled_back == "true":
                 unfinished.append(name)
+            else:
+                applied.add(name)
         else:
             names.append(line.strip())
+    # a migration resolved as rolled back and applied again keeps its old row: only one never applied is unfinished
+    unfinished = [name for name in unfinished if name not in applied]
     return {"names": names, "last": ", ".join(names) if spec["kind"] == "alembic" else (names[-1] if names else ""),
             "unfinished": unfinished}
 
@@ -98,11 +102,13 @@ def specs(catalog: dict, names: list[str]) -> dict:
 
 
 def report(services: dict, records: dict, before: dict | None, rolled_back: list[str], snapshot: str) -> dict:
-    """{events, migrated}: MIGRATION_START per service before the upgrade; after it, MIGRATION_OK or MIGRATION_FAIL.
+    """{events, migrated, unmigrated}: MIGRATION_START per service before the upgrade; after it, MIGRATION_OK or
+    MIGRATION_FAIL; unmigrated: the services that did not end healthy on the new release and whose records did not
+    move (the new release failed before it migrated anything).
 
     A service rolled back after its records moved on runs its old release on data the new one migrated: that is a
     failure, whose advice is the snapshot to restore."""
-    events, migrated = [], {}
+    events, migrated, unmigrated = [], {}, []
     for service, record in sorted(records.items()):
         if before is None:
             events.append(ev.make_event(ev.MIGRATION_START, service, f"before the upgrade: {describe(record)}",
@@ -111,15 +117,20 @@ def report(services: dict, records: dict, before: dict | None, rolled_back: list
         spec = services[service]
         sound, what, ran = compare(spec, before.get(service) or {"names": [], "last": "", "unfinished": []}, record)
         migrated[service] = ran
-        if sound and ran and service in rolled_back:
-            sound, what = False, (f"{what}, then the new release failed and was rolled back: the previous image now "
-                                  f"runs on data it may not read")
+        onto_migrated = sound and bool(ran) and service in rolled_back
+        if onto_migrated:
+            sound, what = False, (f"{what}, then the new release failed: the previous image would run on data it "
+                                  f"may not read")
+        if sound and not ran and service in rolled_back:
+            unmigrated.append(service)  # its data is as the previous release left it: that release may have it back
         if sound:
             events.append(ev.make_event(ev.MIGRATION_OK, service, what, migrations=len(ran)))
         else:
             restore = (f"restore the snapshot taken before the upgrade (playbooks/restore.yml with "
                        f"aiplatform_restore_snapshot={snapshot} and aiplatform_restore_force=true)" if snapshot else
                        "restore the last backup taken before the upgrade (playbooks/restore.yml)")
+            # rolled back onto migrated data: upgrade.yml puts the snapshot's data back (rolled_back_onto_migrated)
             events.append(ev.make_event(ev.MIGRATION_FAIL, service, f"{what}; {restore}, or pin the new release "
-                                        f"again once what failed is fixed", migrations=len(ran), category=err.MIGRATION))
-    return {"events": events, "migrated": migrated}
+                                        f"again once what failed is fixed", migrations=len(ran), category=err.MIGRATION,
+                                        rolled_back_onto_migrated=onto_migrated))
+    return {"events": events, "migrated": migrated, "unmigrated": unmigrated}

@@ -183,6 +183,8 @@ class ProjectDeployer:
 
     def absent(self, remove_volumes: bool = False) -> dict:
         if not os.path.exists(os.path.join(self.dir, COMPOSE_FILE)):
+            if remove_volumes and not self.check_mode:
+                data_record.forget(self.dir)
             return {"changed": False, "actions": []}
         dummy, containers = self.compose.state()
         if not containers and not remove_volumes:

@@ -14,6 +14,7 @@ authenticated encryption, so a restore trusts nothing that could have changed on
 """
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import re
@@ -32,7 +33,11 @@ ROOT = "/aiplatform"
 MANIFEST_PATH = f"{ROOT}/manifest.json"
 TAG = "aiplatform"
 FILES_TAG = "part=files"
-PRE_UPGRADE = "purpose=pre-upgrade"  # a run upgrade.yml takes first: kept apart from the keep rules
+# A run upgrade.yml takes first: its files snapshot has a part tag of its own, so the keep rules (which choose among
+# part=files) never count it; PRE_UPGRADE names it for operators (restic snapshots --tag purpose=pre-upgrade).
+UPGRADE_FILES_TAG = "part=upgrade-files"
+PRE_UPGRADE = "purpose=pre-upgrade"
+ORPHAN_GRACE = 6 * 3600  # a run's database parts without its files snapshot: another backup may still be taking it
 REPO_MOUNT = "/repo"
 # restic's own URL schemes: the repository is reached over the network (the container gets the default bridge).
 # sftp: gets ssh with the host's identity and known hosts (ssh_command); rclone: would need a program restic's image
@@ -143,11 +148,14 @@ def last_json(out: str, kind: str) -> dict:
 
 
 def pick_run(snapshots: list[dict], which: str) -> dict | None:
-    """The files snapshot of the run asked for: `latest`, a run name (`<stamp>-<host>`) or a snapshot id prefix."""
+    """The files snapshot of the run asked for: `latest`, `pre-upgrade` (the newest upgrade.yml took), a run name
+    (`<stamp>-<host>`) or a snapshot id prefix."""
     if not snapshots:
         return None
     if which in ("", "latest"):
         return snapshots[-1]  # restic lists them oldest first (its own time order, not the strings')
+    if which == "pre-upgrade":  # the newest snapshot upgrade.yml took first
+        return next((snap for snap in reversed(snapshots) if PRE_UPGRADE in (snap.get("tags") or [])), None)
     for snap in snapshots:
         if f"run={which}" in (snap.get("tags") or []) or (len(which) >= 8 and str(snap.get("id", "")).startswith(which)):
             return snap
@@ -167,6 +175,14 @@ def parse_groups(out: str) -> list[dict]:
 
 def run_of(snap: dict) -> str:
     return next((t[4:] for t in snap.get("tags") or [] if t.startswith("run=")), "")
+
+
+def run_started(run: str) -> float:
+    """When a run began, from its name (`<YYYYmmddTHHMMSSZ>-<host>`); 0 for a name without a stamp (old enough)."""
+    try:
+        return float(calendar.timegm(time.strptime(run.split("-", 1)[0], "%Y%m%dT%H%M%SZ")))
+    except ValueError:
+        return 0.0
 
 
 def pipe_files(producer: list[str], consumer: list[str], env: dict | None = None,
@@ -388,8 +404,8 @@ class ResticArchive(Archive):
                         purpose=purpose or "backup",
                         postgres=wanted.get("postgres"), files=files)
         text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-        summary = self._files_snapshot(text, mounts, run, wanted.get("volumes") or [], pause,
-                                       (f"purpose={purpose}",) if purpose else ())
+        part = (UPGRADE_FILES_TAG, PRE_UPGRADE) if purpose == "pre-upgrade" else (FILES_TAG,)
+        summary = self._files_snapshot(text, mounts, run, wanted.get("volumes") or [], pause, part)
         manifest_size = summary.get("total_bytes_processed", 0) + sum(f.get("size") or 0 for f in files
                                                                       if f["kind"] in ("database", "roles"))
         added = summary.get("data_added_packed", 0) + sum(f.get("added") or 0 for f in files)
@@ -398,7 +414,7 @@ class ResticArchive(Archive):
                 "added": added, "forgotten": forgotten}
 
     def _files_snapshot(self, manifest_text: str, mounts: list[str], run: str, volumes: list[dict],
-                        pause: bool, extra_tags: tuple[str, ...] = ()) -> dict:
+                        pause: bool, part: tuple[str, ...] = (FILES_TAG,)) -> dict:
         """The volumes, the secrets and the manifest in one snapshot, the writers of the volumes paused meanwhile."""
         scratch = tempfile.mkdtemp(prefix="aiplatform-restic-")
         try:
@@ -409,7 +425,7 @@ class ResticArchive(Archive):
             paused = self._pause({"service": "backup", "name": "the files snapshot", "pause": writers}) if pause else []
             started = self.clock()
             try:
-                rc, out, err = self.call(self.restic("backup", ROOT, "--json", *self.tags(run, FILES_TAG, *extra_tags),
+                rc, out, err = self.call(self.restic("backup", ROOT, "--json", *self.tags(run, *part),
                                                      mounts=(*mounts, f"{path}:{MANIFEST_PATH}:ro")))
             finally:
                 self._resume(paused, "backup", started)
@@ -429,33 +445,35 @@ class ResticArchive(Archive):
             raise BackupError(f"restic backup of the files: no snapshot in its output ({out.strip()[-200:]})")
         return summary
 
-    def forget(self, keep: dict, current: str = "", keep_upgrades: int | None = None) -> list[str]:
+    def forget(self, keep: dict, current: str = "", keep_upgrades: int | None = None,
+               now: float | None = None) -> list[str]:
         """Retention of this host's runs, whole runs only: the keep rules choose among complete runs (their files
-        snapshots), then every part of a run not kept goes (a failed run's leftover database parts with them), and
-        one prune. The rules never judge a database snapshot on its own: that could keep a failed run's part and
-        drop the part of the run whose manifest names it.
+        snapshots), then every part of a run not kept goes, and one prune. The rules never judge a database snapshot
+        on its own: that could keep a failed run's part and drop the part of the run whose manifest names it.
+        Database parts of a run without its files snapshot go once ORPHAN_GRACE has passed (before, another backup
+        of this host may still be taking that run).
 
-        Runs taken before an upgrade (PRE_UPGRADE) are not the rules' to remove: a nightly backup after an upgrade
-        holds data the old release cannot read, so the snapshot a rollback needs must outlive them. Of those, the
-        newest `keep_upgrades` are kept (None: all). Returns the ids removed."""
+        Runs taken before an upgrade (UPGRADE_FILES_TAG) are not the rules' to count or remove: a nightly backup after
+        an upgrade holds data the old release cannot read, so the snapshot a rollback needs must outlive them. Of
+        those, the newest `keep_upgrades` are kept (None: all). Returns the ids removed."""
         rules = retention_args(keep)
         if not rules and keep_upgrades is None:
             return []
         listed = json.loads(self._restic("snapshots", "--json", "--host", self.host, "--tag", TAG,
                                          what="list the snapshots") or "[]") or []
-        runs = [snap for snap in listed if FILES_TAG in (snap.get("tags") or [])]
+        runs = {run_of(snap) for snap in listed if {FILES_TAG, UPGRADE_FILES_TAG} & set(snap.get("tags") or [])}
         dropped = set()
         if rules:
             out = self._restic("forget", "--dry-run", "--host", self.host, "--tag", f"{TAG},{FILES_TAG}",
                                "--group-by", "host", "--json", *rules, what="restic forget (retention)")
-            dropped |= {run_of(snap) for group in parse_groups(out) for snap in group.get("remove") or []
-                        if PRE_UPGRADE not in (snap.get("tags") or [])}
+            dropped |= {run_of(snap) for group in parse_groups(out) for snap in group.get("remove") or []}
         if keep_upgrades is not None:
-            upgrades = sorted((snap for snap in runs if PRE_UPGRADE in (snap.get("tags") or [])),
-                              key=lambda snap: snap.get("time") or "")
-            dropped |= {run_of(snap) for snap in upgrades[:max(0, len(upgrades) - keep_upgrades)]}
-        kept = ({run_of(snap) for snap in runs} - dropped) | {current}  # the run just taken stays, whatever the rules
-        parts = [snap["id"] for snap in listed if run_of(snap) not in kept]
+            upgrades = sorted(run_of(snap) for snap in listed if UPGRADE_FILES_TAG in (snap.get("tags") or []))
+            dropped |= set(upgrades[:max(0, len(upgrades) - keep_upgrades)])  # run names begin with their UTC stamp
+        kept = (runs - dropped) | {current}  # the run just taken stays, whatever the rules
+        now = time.time() if now is None else now
+        parts = [snap["id"] for snap in listed if run_of(snap) not in kept
+                 and (run_of(snap) in dropped or now - run_started(run_of(snap)) > ORPHAN_GRACE)]
         if parts:
             self._restic("forget", *parts, what="restic forget of the runs not kept")
             self._restic("prune", what="restic prune")
@@ -472,8 +490,9 @@ class ResticArchive(Archive):
 
     # -- restore -----------------------------------------------------------------------------------------------------
     def snapshots(self, host: str) -> list[dict]:
+        """The complete runs of `host` (their files snapshots, those taken before an upgrade too), oldest first."""
         out = self._restic("snapshots", "--json", "--host", host, "--tag", f"{TAG},{FILES_TAG}",
-                           what="list the backups", category="config")
+                           "--tag", f"{TAG},{UPGRADE_FILES_TAG}", what="list the backups", category="config")
         return json.loads(out or "[]") or []
 
     def check(self, host: str, which: str) -> dict:

@@ -28,7 +28,7 @@ options:
     type: str
     required: true
     choices: [snapshot, check_snapshot, restore_secrets, verify, check, write_secrets, restore_volumes,
-              restore_databases, record_data]
+              restore_databases, record_data, set_back]
   secrets_dir:
     description: The host's secrets store.
     type: path
@@ -103,6 +103,12 @@ options:
   keep_upgrades:
     description: How many pre-upgrade runs of this host to keep, the newest (C(snapshot)); unset keeps them all.
     type: int
+  recorded:
+    description:
+      - Per service, what wrote its data by the records of every host (C(snapshot)); wins over O(base_dir)'s.
+      - C(set_back) - per service, the images its record goes back to (a failed upgrade that migrated nothing).
+    type: dict
+    default: {}
   record:
     description: A file where C(snapshot) and C(verify) keep the last backup's facts (run, time, size, last
       data check) for status (C(platform_sizes)); 0600.
@@ -241,7 +247,8 @@ def run_step(module: AnsibleModule, archive: backup.Archive) -> dict:
         return {"changed": True, "msg": f"check mode: {step} not run"}
     if step == "snapshot":
         if p["base_dir"]:  # the releases that wrote the data, from the records kept beside the projects
-            p["plan"] = dict(p["plan"], images=data_record.written(p["base_dir"], p["plan"].get("images") or {}))
+            p["plan"] = dict(p["plan"], images=data_record.written(p["base_dir"], p["plan"].get("images") or {},
+                                                                   p["recorded"]))
         taken = archive.take(p["plan"], p["secrets_dir"], time.time(), p["pause"], p["facts"], p["keep_rules"],
                              p["purpose"], p["keep_upgrades"])
         if keeps_record(p):
@@ -263,6 +270,10 @@ def run_step(module: AnsibleModule, archive: backup.Archive) -> dict:
             values = secrets_store.load(os.path.join(p["secrets_dir"], f"{service}.json"))
             data_record.restored(os.path.join(p["base_dir"], service), written["images"], values, written["keys"])
         return {"recorded": sorted(p["written"]), "changed": True}
+    if step == "set_back":
+        done = [service for service, images in sorted(p["recorded"].items())
+                if data_record.set_back(os.path.join(p["base_dir"], service), images)]
+        return {"recorded": done, "changed": bool(done)}
     if step == "restore_volumes":
         done = [archive.restore_volume(p["archive"], item, p["images"][item["volume"]], p["force"], p["pull"])
                 for item in p["items"]]
@@ -277,7 +288,7 @@ def main() -> None:
             "step": {"type": "str", "required": True, "choices": ["snapshot", "check_snapshot", "restore_secrets",
                                                                   "verify", "check", "write_secrets",
                                                                   "restore_volumes", "restore_databases",
-                                                                  "record_data"]},
+                                                                  "record_data", "set_back"]},
             "secrets_dir": {"type": "path"}, "services": {"type": "list", "elements": "str", "default": []},
             "plan": {"type": "dict", "default": {}}, "host": {"type": "str"},
             "pause": {"type": "bool", "default": True},
@@ -296,6 +307,7 @@ def main() -> None:
             "ssh_identity": {"type": "path", "default": ""}, "ssh_known_hosts": {"type": "path", "default": ""},
             "base_dir": {"type": "path"}, "written": {"type": "dict", "default": {}},
             "purpose": {"type": "str", "default": "", "choices": ["", "backup", "pre-upgrade"]},
+            "recorded": {"type": "dict", "default": {}},
             "keep_upgrades": {"type": "int"},
         },
         supports_check_mode=True,

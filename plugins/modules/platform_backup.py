@@ -77,6 +77,12 @@ options:
     description: The platform's base directory; the manifest names the release that last wrote each service's data,
       from the records kept there (M(aiplatform.stack.prepare_host)), instead of the one the inventory pins.
     type: path
+  recorded:
+    description: Per service, what the data records of every host of the play say wrote its data (image name to
+      image, as M(aiplatform.stack.prepare_host) returns them); they win over this host's own records, so the
+      PostgreSQL host's backup names the release of an application placed elsewhere.
+    type: dict
+    default: {}
   purpose:
     description: C(pre-upgrade) for the snapshot upgrade.yml takes first - tagged C(purpose=pre-upgrade) in the
       repository and kept apart from the keep rules (see O(keep_upgrades)).

@@ -27,7 +27,7 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [check, secrets, volumes, databases, done]
+    choices: [check, secrets, volumes, databases, record, done]
   archive:
     description: An archive directory of release 0.2 or earlier on the host, restored instead of O(repository); for
       C(done), the name the restore is recorded under.
@@ -55,11 +55,20 @@ options:
   secrets_dir:
     description: The host's secrets store (C(secrets)).
     type: path
+  only:
+    description:
+      - Restore only these services' own parts (C(check) cuts the plan to their volumes and databases and their data
+        records; no roles, no secrets), and C(done) says UPGRADE_ROLLED_BACK for each placed here. upgrade.yml's way
+        back for a service rolled back onto data its new release migrated.
+    type: list
+    elements: str
+    default: []
   base_dir:
     description:
-      - The platform's base directory (C(secrets)). Each restored service's data record there is replaced by what
-        the backup says wrote its data (the releases, the keys restored), so the deploy that follows the restore may
-        start the older release of a backup taken before an upgrade, and compares the keys with the restored ones.
+      - The platform's base directory (C(record), run once the volumes and databases are back). Each restored
+        service's data record there is replaced by what the backup says wrote its data (the releases, the keys
+        restored), so the deploy that follows the restore may start the older release of a backup taken before an
+        upgrade, and compares the keys with the restored ones.
     type: path
   plan:
     description: The C(plan) C(check) returned.

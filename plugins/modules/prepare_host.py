@@ -159,6 +159,11 @@ upgrading:
   type: list
   elements: str
   sample: [n8n]
+recorded:
+  description: Per service placed here, what its data record says wrote its data (image name to image).
+  returned: success
+  type: dict
+  sample: {n8n: {n8n: n8nio/n8n:2.41.1}}
 refused:
   description: What was refused (then nothing was written), each with its service and reason (C(downgrade) or C(key)).
   returned: when an image or a key was refused
@@ -173,6 +178,7 @@ events:
   sample: []
 """
 
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -216,7 +222,9 @@ def main() -> None:
     try:
         # what the run would use, checked against what wrote each service's data before a secret is written
         values, generated = secrets_store.ensure_all(p["secrets_dir"], p["secrets"], True)
-        refused, warned = data_record.check_host(p["lock_dir"], p["secrets_dir"], p["secrets"], p["images"], values)
+        existing = {name: secrets_store.load(os.path.join(p["secrets_dir"], f"{name}.json")) for name in p["secrets"]}
+        refused, warned = data_record.check_host(p["lock_dir"], p["secrets_dir"], p["secrets"], p["images"], values,
+                                                 existing)
         if not refused and not module.check_mode:
             values, generated = secrets_store.ensure_all(p["secrets_dir"], p["secrets"], False)
             data_record.record_host(p["lock_dir"], p["secrets"], values)
@@ -241,6 +249,8 @@ def main() -> None:
         except orphans.ScanError as exc:
             module.warn("orphan scan skipped: %s" % exc)
     checked["upgrading"] = data_record.changing(p["lock_dir"], p["images"])
+    # what wrote each service's data here, for the backups of other hosts (the PostgreSQL host's holds its database)
+    checked["recorded"] = {name: data_record.load_images(os.path.join(p["lock_dir"], name)) for name in p["images"]}
     module.exit_json(changed=bool(generated), values=values, generated=generated, **checked)  # the action renames it
 
 

@@ -37,7 +37,10 @@ options:
     type: dict
     default: {}
   rolled_back:
-    description: Services of the play that were rolled back to their previous version (named in a MIGRATION_FAIL).
+    description:
+      - Services of the play that did not end healthy on their new release - rolled back to their previous version,
+        or failed. One whose records moved on is a MIGRATION_FAIL with C(rolled_back_onto_migrated), and upgrade.yml
+        puts its data back from the snapshot.
     type: list
     elements: str
     default: []
@@ -83,6 +86,13 @@ migrated:
   returned: when O(before) was given
   type: dict
   sample: {n8n: [AddMfaColumns1690000000030]}
+unmigrated:
+  description: Services of O(rolled_back) whose records did not move (their new release failed before it migrated
+    anything); upgrade.yml sets their data records back to the release before the upgrade.
+  returned: when O(before) was given
+  type: list
+  elements: str
+  sample: [n8n]
 events:
   description: MIGRATION_START, MIGRATION_OK and MIGRATION_FAIL events.
   returned: always

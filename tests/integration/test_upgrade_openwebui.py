@@ -103,3 +103,28 @@ def test_the_pre_upgrade_snapshot_brings_the_older_release_back_with_its_chat(pl
     assert call(f"/api/v1/chats/{FOUND['chat']}", sign_in(platform))["title"] == "kept-through-the-upgrade"
     again = platform.deploy({"aiplatform_services": APPS, "openwebui_image": OLD})  # the record says what was restored
     assert again.rc == 0 and not again.of(ev.DATA_REFUSED), again.stdout[-3000:]
+
+
+def test_a_new_release_that_fails_after_migrating_is_rolled_back_with_its_data(platform, older_release):
+    """After the restore above (0.12.0 with its chat). The new release is a stand-in for a broken one: the real code of
+    the pin migrates the database (Open WebUI runs alembic when its config is imported), then the container exits
+    (without its server's start, the import stops on a missing static directory; `exit 3` otherwise)."""
+    broken = f"aiplatform-lab/openwebui:{PINNED}.1"
+    subprocess.run(["docker", "build", "-q", "-t", broken, "-"], input=f'FROM {NEW}\nCMD ["sh", "-c", "python -c '
+                   f'\\"import open_webui.config\\" && exit 3"]\n', text=True, check=True, capture_output=True,
+                   env=dict(os.environ, DOCKER_BUILDKIT="0"))
+    run = platform.deploy({"aiplatform_services": APPS, "openwebui_image": broken, **SNAPSHOTS},
+                          playbook="playbooks/upgrade.yml")
+    assert run.rc != 0
+    # the deploy's own rollback put the older image back alone: it does not come up on the migrated database
+    loops = [e["message"] for e in run.of(ev.RESTART_LOOP, "openwebui")]
+    assert any(f"Can't locate revision identified by '{FOUND['after']}'" in m for m in loops), loops
+    (failed,) = run.of(ev.MIGRATION_FAIL, "openwebui")
+    assert failed["rolled_back_onto_migrated"] and f"to {FOUND['after']}" in failed["message"]
+    (back,) = run.of(ev.UPGRADE_ROLLED_BACK, "openwebui")
+    assert OLD in back["message"] and back["time"] > failed["time"]
+    # what the restore put back: the older release, healthy, on its own revision, with the chat made before
+    assert image_and_start().split()[0] == OLD and call("/api/config")["version"] == OLDER
+    assert revision() == FOUND["before"]
+    assert call(f"/api/v1/chats/{FOUND['chat']}", sign_in(platform))["title"] == "kept-through-the-upgrade"
+    FOUND["rollback"] = run

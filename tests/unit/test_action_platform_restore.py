@@ -72,7 +72,7 @@ def test_a_running_platform_is_refused_unless_forced():
 def test_an_unknown_step_fails_as_config_naming_the_steps():
     result, host = restore("later")
     assert host.calls == [] and result["failed"] and result["category"] == "config"
-    assert result["msg"] == "step: one of check, secrets, volumes, databases, done"
+    assert result["msg"] == "step: one of check, secrets, volumes, databases, record, done"
     assert types_of(result) == ["RESTORE_FAIL"]
 
 
@@ -178,14 +178,22 @@ def test_neither_a_repository_nor_an_archive_is_refused_naming_both():
     assert "aiplatform_backup_repository: empty, and no aiplatform_restore_from" in result["msg"]
 
 
-def test_what_wrote_the_restored_data_is_recorded_on_the_host_after_its_secrets():
+def test_what_wrote_the_restored_data_is_recorded_on_the_host_once_it_is_back():
     result, host = restore("check", {"check": checked()})
     assert result["plan"]["written"] == {"web": {"images": ["lab/web:2"], "keys": ["key"]}}  # placed here only
-    answers = {"restore_secrets": {"restored": ["web"]}, "record_data": {"recorded": ["web"]}}
-    secrets, host = restore("secrets", answers, archive="", repository=REPO, base_dir="/srv/aiplatform",
-                            plan=dict(result["plan"], snapshot="f1les", secret_services=["web"]), secrets_dir="/s")
-    restored, recorded = host.sent(ARCHIVE)
-    assert restored["step"] == "restore_secrets" and recorded == {
-        "step": "record_data", "base_dir": "/srv/aiplatform", "secrets_dir": "/s",
-        "written": {"web": {"images": ["lab/web:2"], "keys": ["key"]}}}
-    assert not secrets.get("failed") and secrets["restored"] == ["web"]
+    recorded, host = restore("record", {"record_data": {"recorded": ["web"]}}, base_dir="/srv/aiplatform",
+                             plan=result["plan"], secrets_dir="/s", here=["web"])
+    assert host.sent(ARCHIVE) == [{"step": "record_data", "base_dir": "/srv/aiplatform", "secrets_dir": "/s",
+                                   "written": {"web": {"images": ["lab/web:2"], "keys": ["key"]}}}]
+    assert recorded["changed"] and recorded["recorded"] == ["web"]
+    elsewhere, host = restore("record", base_dir="/srv/aiplatform", plan=result["plan"], secrets_dir="/s",
+                              here=["postgres"])
+    assert host.calls == [] and elsewhere["changed"] is False
+
+
+def test_upgrade_rollback_restores_only_the_services_own_parts():
+    plan = dict(PLAN, volumes=FILES[:2], databases=FILES[2:3] + [{"kind": "roles", "path": "pg/roles.sql"}],
+                written={"web": {"images": ["lab/web:1"]}, "n8n": {"images": ["n8n:1"]}})
+    cut = platform_restore.only_services(plan, ["web"])
+    assert [i["volume"] for i in cut["volumes"]] == ["web_data"] and cut["databases"] == FILES[2:3]
+    assert cut["secrets"] is False and cut["written"] == {"web": {"images": ["lab/web:1"]}}

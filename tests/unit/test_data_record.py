@@ -47,7 +47,7 @@ def test_an_older_release_is_refused_naming_both_and_the_fix(tmp_path):
     refused, warned = data_record.problems("n8n", str(tmp_path), ["n8nio/n8n:1.80.0"], {}, [], "/s/n8n.json")
     ((reason, text),) = refused
     assert reason == "downgrade" and "n8nio/n8n:1.80.0" in text and "n8nio/n8n:1.90.1" in text
-    assert "n8n_image" in text and "restore.yml" in text and not warned
+    assert "image variable of n8n" in text and "aiplatform_restore_snapshot=pre-upgrade" in text and not warned
     for same_or_newer in (["n8nio/n8n:1.90.1"], ["n8nio/n8n:1.91.0"], ["n8nio/n8n:2.0.0"]):
         assert data_record.problems("n8n", str(tmp_path), same_or_newer, {}, [], "/s") == ([], [])
 
@@ -61,6 +61,8 @@ def test_an_uncomparable_change_of_tag_is_warned_of_not_refused(tmp_path):
 def test_a_key_is_fingerprinted_once_and_a_changed_or_lost_one_is_refused(tmp_path):
     project = str(tmp_path / "n8n")
     values = {"encryption_key": "k" * 48, "db_password": "p" * 32}
+    assert not data_record.record_keys(project, values, ["encryption_key"])  # never deployed: nothing to protect yet
+    os.makedirs(project)
     assert data_record.record_keys(project, values, data_record.keys_of(N8N))
     text = (tmp_path / "n8n" / data_record.RECORD).read_text()
     assert "k" * 48 not in text and "db_password" not in text  # a fingerprint, salted, of the key only
@@ -111,7 +113,14 @@ def test_prepare_host_records_the_keys_then_refuses_a_downgrade_and_a_lost_key_w
         tmp_path, monkeypatch, capsys):
     first = run_prepare(monkeypatch, capsys, tmp_path, ["n8nio/n8n:1.90.1"])
     assert not first.get("failed") and first["generated"] == ["n8n.db_password", "n8n.encryption_key"]
+    assert not (tmp_path / "n8n").exists()  # a first deploy: the project is not made here
+    (tmp_path / "n8n").mkdir()  # the deploy's `up`
+    (tmp_path / "n8n" / "compose.yml").write_text("services: {}\n")
     data_record.started(str(tmp_path / "n8n"), ["n8nio/n8n:1.90.1"])
+    run_lock.release(str(tmp_path), "run-1")
+    second = run_prepare(monkeypatch, capsys, tmp_path, ["n8nio/n8n:1.90.1"])  # the next run fingerprints the key
+    assert not second.get("failed") and "encryption_key" in json.loads((tmp_path / "n8n" / data_record.RECORD).read_text())["keys"]
+    assert second["recorded"] == {"n8n": {"n8n": "n8nio/n8n:1.90.1"}} and second["upgrading"] == []
     run_lock.release(str(tmp_path), "run-1")
 
     down = run_prepare(monkeypatch, capsys, tmp_path, ["n8nio/n8n:1.80.0"])
@@ -126,6 +135,36 @@ def test_prepare_host_records_the_keys_then_refuses_a_downgrade_and_a_lost_key_w
     assert lost["failed"] and lost["refused"] == [{"service": "n8n", "reason": "key"}]
     assert "encryption_key" in lost["msg"] and not secrets_file.exists()  # nothing generated, nothing written
     assert secrets_store.load(str(secrets_file)) == {}
+
+
+def test_a_key_missing_for_a_project_deployed_before_any_record_is_refused(tmp_path):
+    project = tmp_path / "n8n"
+    project.mkdir()
+    (project / "compose.yml").write_text("services: {}\n")  # deployed by a release that kept no record
+    refused, dummy = data_record.problems("n8n", str(project), [], {"encryption_key": "new"}, ["encryption_key"],
+                                          "/s/n8n.json", existing={})
+    ((reason, text),) = refused
+    assert reason == "key" and "is not in /s/n8n.json" in text and "deployed here before" in text
+
+
+def test_a_damaged_record_is_refused_and_never_overwritten(tmp_path):
+    project = tmp_path / "n8n"
+    project.mkdir()
+    (project / data_record.RECORD).write_text("{half a rec")
+    ((reason, text),) = data_record.problems("n8n", str(project), ["n8nio/n8n:1.0.0"], {}, [], "/s")[0]
+    assert reason == "record" and "cannot be read" in text
+    assert not data_record.started(str(project), ["n8nio/n8n:1.0.0"])
+    assert not data_record.record_keys(str(project), {"k": "v"}, ["k"])
+    assert (project / data_record.RECORD).read_text() == "{half a rec"
+
+
+def test_a_project_deployed_before_records_were_kept_is_known_by_its_last_compose_model(tmp_path):
+    from ansible_collections.aiplatform.stack.plugins.module_utils import drift
+    project = tmp_path / "n8n"
+    project.mkdir()
+    drift.remember(str(project), "hash1", {"services": {"n8n": {"image": "n8nio/n8n:1.90.1"}}})
+    assert data_record.load_images(str(project)) == {"n8n": "n8nio/n8n:1.90.1"}
+    assert data_record.changing(str(tmp_path), {"n8n": ["n8nio/n8n:1.91.0"]}) == ["n8n"]  # its first upgrade is one
 
 
 def test_the_restores_record_step_puts_back_the_backups_release_and_restored_keys(tmp_path):
@@ -160,3 +199,15 @@ def test_a_backup_names_the_release_that_wrote_the_data_not_the_newer_pin(tmp_pa
     pinned = {"openwebui": {"openwebui": "ghcr.io/open-webui/open-webui:v0.12.4"}, "redis": {"redis": "redis:7.4"}}
     assert data_record.written(str(tmp_path), pinned) == {
         "openwebui": {"openwebui": "ghcr.io/open-webui/open-webui:v0.12.0"}, "redis": {"redis": "redis:7.4"}}
+
+
+def test_a_failed_upgrade_that_migrated_nothing_sets_the_record_back_keeping_the_keys(tmp_path):
+    project = tmp_path / "n8n"
+    project.mkdir()
+    data_record.started(str(project), ["n8nio/n8n:1.90.1"])
+    data_record.record_keys(str(project), {"encryption_key": "k"}, ["encryption_key"])
+    data_record.started(str(project), ["n8nio/n8n:1.91.0"])  # the upgrade's start, which failed before migrating
+    assert data_record.set_back(str(project), {"n8n": "n8nio/n8n:1.90.1"})
+    assert data_record.problems("n8n", str(project), ["n8nio/n8n:1.90.1"], {"encryption_key": "k"},
+                                ["encryption_key"], "/s") == ([], [])
+    assert data_record.problems("n8n", str(project), [], {"encryption_key": "x"}, ["encryption_key"], "/s")[0]

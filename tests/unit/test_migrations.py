@@ -59,9 +59,11 @@ def test_a_rollback_after_the_records_moved_on_is_a_failure_that_names_the_snaps
     by_service = {e["service"]: e for e in out["events"]}
     assert by_service["n8n"]["type"] == "MIGRATION_FAIL" and by_service["n8n"]["category"] == "migration"
     assert "aiplatform_restore_snapshot=20261208T031500Z-app1" in by_service["n8n"]["message"]
-    assert "rolled back" in by_service["n8n"]["message"] and out["migrated"]["n8n"] == ["B"]
+    assert "the new release failed" in by_service["n8n"]["message"] and out["migrated"]["n8n"] == ["B"]
+    assert by_service["n8n"]["rolled_back_onto_migrated"] and not by_service["flowise"].get("rolled_back_onto_migrated")
     # flowise was rolled back too, but nothing migrated: its old image on its unchanged data is sound
     assert by_service["flowise"]["type"] == "MIGRATION_OK"
+    assert out["unmigrated"] == ["flowise"]  # rolled back before it migrated: its record goes back
     start = migrations.report(services, before, None, [], "")["events"]
     assert types_of({"events": start}) == ["MIGRATION_START", "MIGRATION_START"]
     assert start[0]["message"] == "before the upgrade: 1 recorded, the last F"
@@ -96,3 +98,8 @@ def test_the_action_reads_on_the_postgres_host_as_its_administrator_and_sends_th
     assert types_of(result) == ["MIGRATION_START"] and result["events"][0]["host"] == "localhost"
     nothing, host = run_action(service_migrations, {"catalog": catalog, "services": ["redis"]}, lambda n, a: {})
     assert host.calls == [] and nothing["records"] == {}
+
+
+def test_a_prisma_migration_resolved_and_applied_again_is_not_unfinished():
+    out = "0_init|true|false\n20250101_add|true|true\n20250101_add|true|false\n"
+    assert migrations.summarize(PRISMA, out)["unfinished"] == []

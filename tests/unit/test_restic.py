@@ -61,10 +61,11 @@ class FakeRestic:
                 self.files[sid] = open(manifest).read()
             return 0, json.dumps({"message_type": "summary", "snapshot_id": sid, "total_bytes_processed": 1000,
                                   "data_added_packed": 100}) + "\n", ""
-        if cmd[0] == "snapshots":
-            wanted = cmd[cmd.index("--tag") + 1].split(",")
+        if cmd[0] == "snapshots":  # restic: each --tag a list that must all be there; several --tag: any of them
+            wanted = [set(t.split(",")) for t in tags(cmd)]
             host = cmd[cmd.index("--host") + 1]
-            return 0, json.dumps([s for s in self.snapshots if set(wanted) <= set(s["tags"]) and s["hostname"] == host]), ""
+            return 0, json.dumps([s for s in self.snapshots if any(w <= set(s["tags"]) for w in wanted)
+                                  and s["hostname"] == host]), ""
         if cmd[0] == "dump":
             if self.dump_fails and self.dump_fails in cmd:
                 return 1, "", "Fatal: ciphertext verification failed"
@@ -432,3 +433,26 @@ def test_pre_upgrade_runs_outlive_the_keep_rules_and_only_the_newest_are_kept(tm
     archive(fake).take(wanted(), str(tmp_path), 9000.0, keep={"daily": 1}, keep_upgrades=1)
     left = {restic.run_of(s) for s in fake.snapshots}
     assert first["run"] not in left and second["run"] in left, left
+
+
+def test_a_pre_upgrade_run_is_not_counted_by_the_keep_rules_and_is_found_by_name(tmp_path):
+    fake = FakeRestic()
+    nightly = archive(fake).take(wanted(), str(tmp_path), 0.0)
+    upgrade = archive(fake).take(wanted(), str(tmp_path), 3600.0, purpose="pre-upgrade")
+    files = [s for s in fake.snapshots if restic.FILES_TAG in s["tags"]]
+    assert [restic.run_of(s) for s in files] == [nightly["run"]]  # the rules choose among part=files only
+    assert restic.pick_run(archive(fake).snapshots("app1"), "pre-upgrade")["id"] == upgrade["snapshot"]
+    assert restic.pick_run(archive(fake).snapshots("app1"), "latest")["id"] == upgrade["snapshot"]
+
+
+def test_database_parts_of_a_run_still_being_taken_are_left_alone(tmp_path):
+    fake = FakeRestic()
+    archive(fake).take(wanted(), str(tmp_path), 0.0)
+    # another backup of this host has streamed its database parts and not yet written its files snapshot
+    fake.snapshots.append({"id": "f" * 64, "time": "x", "tags": ["aiplatform", "run=20261208T030000Z-app1", "part=db"],
+                           "hostname": "app1"})
+    now = restic.run_started("20261208T030000Z-app1") + 60
+    archive(fake).forget({"daily": 1}, "", None, now=now)
+    assert "f" * 64 in {s["id"] for s in fake.snapshots}
+    archive(fake).forget({"daily": 1}, "", None, now=now + restic.ORPHAN_GRACE)
+    assert "f" * 64 not in {s["id"] for s in fake.snapshots}
