@@ -25,14 +25,19 @@ from ansible_collections.aiplatform.stack.plugins.plugin_utils.base import FlagE
 STEPS = ("check", "secrets", "volumes", "databases", "record", "done")
 
 
-def judge(checked: dict, key: str, catalog: dict, here: list[str], force: bool, any_version: bool) -> tuple[dict, list[str]]:
-    """(restore plan, reasons to refuse) from what the host's check step found; pure, so it is unit-tested."""
+def judge(checked: dict, key: str, catalog: dict, here: list[str], force: bool, any_version: bool,
+          only: list[str] | None = None) -> tuple[dict, list[str]]:
+    """(restore plan, reasons to refuse) from what the host's check step found; pure, so it is unit-tested. `only`:
+    the services whose own parts are restored (the rest of the run is neither judged nor restored)."""
     text = checked["manifest_text"]
     # a restic run is authenticated by restic itself (every byte read back in the check); an archive by its seal
     if not checked.get("authenticated") and not backup.seal_matches(text, checked.get("seal", ""), key):
         return {}, ["manifest.json: its seal does not match (changed after the backup, or another "
                     "aiplatform_backup_key)"]
     manifest = json.loads(text)
+    if only:
+        manifest = dict(manifest, images={name: v for name, v in (manifest.get("images") or {}).items() if name in only},
+                        files=[f for f in manifest.get("files") or [] if f.get("service") in only])
     reasons = list(checked.get("problems") or [])
     pinned = {name: (catalog.get(name) or {}).get("images") or {} for name in catalog}
     reasons += backup.version_problems(manifest.get("images") or {}, pinned, any_version)
@@ -118,7 +123,7 @@ class ActionModule(ArchiveAction):
         else:
             checked = self.step(task_vars, step="check", archive=args["archive"])
         wanted, reasons = judge(checked, args["key"], args["catalog"], list(args.get("here") or []),
-                                flag(args, "force"), flag(args, "any_version"))
+                                flag(args, "force"), flag(args, "any_version"), list(args.get("only") or []))
         if reasons:
             raise backup.BackupError(f"{args['archive']}: nothing was changed:\n- " + "\n- ".join(reasons), "config")
         if args.get("only"):
@@ -140,7 +145,7 @@ class ActionModule(ArchiveAction):
         if not written:
             return {"changed": False, "recorded": []}
         done = self.step(task_vars, step="record_data", base_dir=args["base_dir"], secrets_dir=args["secrets_dir"],
-                         written=written)["recorded"]
+                         written=written).get("recorded", [])
         return {"changed": True, "recorded": done}
 
     def do_secrets(self, args: dict, task_vars: dict) -> dict:
@@ -199,7 +204,8 @@ class ActionModule(ArchiveAction):
                                         f"{wanted.get('name')} taken before the upgrade (its database(s) on the "
                                         f"PostgreSQL host{', volume(s) ' + ', '.join(parts) if parts else ''}), with "
                                         f"the previous release {images}: healthy again {seconds:g} s after the "
-                                        f"restore began", duration=seconds, archive=wanted.get("name")))
+                                        f"restore began; what it wrote since {wanted.get('created')} is gone with the "
+                                        f"migrated data", duration=seconds, archive=wanted.get("name")))
             return {"changed": False}
         self.emit(ev.make_event(ev.RESTORE_SUCCESS, "restore", f"{wanted.get('name')} restored and the platform "
                                 f"deployed healthy in {seconds:g} s", duration=seconds, size=wanted.get("size"),

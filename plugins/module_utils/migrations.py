@@ -126,11 +126,14 @@ def report(services: dict, records: dict, before: dict | None, rolled_back: list
         if sound:
             events.append(ev.make_event(ev.MIGRATION_OK, service, what, migrations=len(ran)))
         else:
-            restore = (f"restore the snapshot taken before the upgrade (playbooks/restore.yml with "
-                       f"aiplatform_restore_snapshot={snapshot} and aiplatform_restore_force=true)" if snapshot else
-                       "restore the last backup taken before the upgrade (playbooks/restore.yml)")
-            # rolled back onto migrated data: upgrade.yml puts the snapshot's data back (rolled_back_onto_migrated)
-            events.append(ev.make_event(ev.MIGRATION_FAIL, service, f"{what}; {restore}, or pin the new release "
-                                        f"again once what failed is fixed", migrations=len(ran), category=err.MIGRATION,
-                                        rolled_back_onto_migrated=onto_migrated))
+            if onto_migrated and snapshot:  # upgrade.yml puts the snapshot's data back next (UPGRADE_ROLLED_BACK)
+                advice = (f"upgrade.yml now puts back its data of the snapshot taken before the upgrade ({snapshot} "
+                          f"on the PostgreSQL host), with the previous release; pin the new release again once what "
+                          f"failed is fixed")
+            else:
+                advice = ("restore the snapshot taken before the upgrade (playbooks/restore.yml with "
+                          "aiplatform_restore_snapshot=pre-upgrade and aiplatform_restore_force=true: every service "
+                          "of the host goes back to it), or pin the new release again once what failed is fixed")
+            events.append(ev.make_event(ev.MIGRATION_FAIL, service, f"{what}; {advice}", migrations=len(ran),
+                                        category=err.MIGRATION, rolled_back_onto_migrated=onto_migrated))
     return {"events": events, "migrated": migrated, "unmigrated": unmigrated}

@@ -129,6 +129,13 @@ rolled_back:
   type: list
   elements: str
   sample: []
+reverted:
+  description: Services whose previous files were put back by a rollback, whether they then became healthy or not
+    (upgrade.yml puts the data of the pre-upgrade snapshot back under those files when the new release migrated it).
+  returned: always
+  type: list
+  elements: str
+  sample: []
 models:
   description: The healthy services with models to pull (the arguments of M(aiplatform.stack.ollama_models)).
   returned: always

@@ -70,6 +70,7 @@ class Service:
     diff: list = field(default_factory=list)
     drift: str = ""  # what the check found changed behind the platform's back (drift.summary), put back by the up
     engine_restarts: int = 0  # times its wait saw its containers stopped with the Docker engine
+    reverted: bool = False  # its previous files were put back (a rollback), whether it then came up or not
 
 
 class Scheduler:
@@ -496,7 +497,7 @@ class Scheduler:
             if r.get("failed"):
                 self._fail(s, r.get("category", "unknown"), f"rollback failed: {r.get('cause')}", r.get("advice", ""))
             else:
-                s.state = ROLLING_BACK
+                s.state, s.reverted = ROLLING_BACK, True
                 self.changed_elsewhere = True
                 self._event(ev.DEPLOY_SUCCESS, s.name, f"rolled back to the previous version ({duration:.1f} s)",
                             changed=True, duration=duration, rollback=True)
@@ -610,6 +611,8 @@ class Scheduler:
             "models": [n for n in healthy if self.services[n].models and self.services[n].models_missing != []],
             "failed_services": [n for n in self.order if self.services[n].state in BAD_STATES],
             "rolled_back": [n for n in self.order if self.services[n].state == ROLLED_BACK],
+            # the previous files are back on disk (healthy again or not): what upgrade.yml may put old data under
+            "reverted": [n for n in self.order if self.services[n].reverted],
             "changed": self.changed_elsewhere or any(s.changed for s in self.services.values()),
             "steps": self.steps,
             "diff": [d for n in self.order for d in self.services[n].diff],

@@ -197,3 +197,13 @@ def test_upgrade_rollback_restores_only_the_services_own_parts():
     cut = platform_restore.only_services(plan, ["web"])
     assert [i["volume"] for i in cut["volumes"]] == ["web_data"] and cut["databases"] == FILES[2:3]
     assert cut["secrets"] is False and cut["written"] == {"web": {"images": ["lab/web:1"]}}
+
+
+def test_a_restore_of_some_services_judges_only_their_parts():
+    other = json.dumps(dict(json.loads(MANIFEST), images={"web": {"web": "lab/web:2"}, "n8n": {"n8n": "n8n:9.0"}}))
+    found = dict(checked(), manifest_text=other, authenticated=True)
+    catalog = dict(CATALOG, n8n={"images": {"n8n": "n8n:1.0"}})  # n8n's backup is newer than its pin: refused...
+    wanted, reasons = platform_restore.judge(found, KEY, catalog, ["web", "n8n", "postgres"], True, False)
+    assert any("n8n" in r for r in reasons)
+    wanted, reasons = platform_restore.judge(found, KEY, catalog, ["web", "n8n", "postgres"], True, False, ["web"])
+    assert reasons == [] and [i["volume"] for i in wanted["volumes"]] == ["web_data"]  # ...but not web's restore

@@ -58,7 +58,7 @@ def test_a_rollback_after_the_records_moved_on_is_a_failure_that_names_the_snaps
     out = migrations.report(services, after, before, ["n8n", "flowise"], "20261208T031500Z-app1")
     by_service = {e["service"]: e for e in out["events"]}
     assert by_service["n8n"]["type"] == "MIGRATION_FAIL" and by_service["n8n"]["category"] == "migration"
-    assert "aiplatform_restore_snapshot=20261208T031500Z-app1" in by_service["n8n"]["message"]
+    assert "upgrade.yml now puts back its data of the snapshot taken before the upgrade (20261208T031500Z-app1" in by_service["n8n"]["message"]
     assert "the new release failed" in by_service["n8n"]["message"] and out["migrated"]["n8n"] == ["B"]
     assert by_service["n8n"]["rolled_back_onto_migrated"] and not by_service["flowise"].get("rolled_back_onto_migrated")
     # flowise was rolled back too, but nothing migrated: its old image on its unchanged data is sound

@@ -298,7 +298,7 @@ def test_a_change_that_crash_loops_is_rolled_back_and_its_dependents_still_start
     specs = {n: {"ready_after": 1.0} for n in SEED}
     specs["litellm"].update(crash=True, previous_ready_after=1.0)
     summary, events, host = run(specs)
-    assert summary["rolled_back"] == ["litellm"]
+    assert summary["rolled_back"] == ["litellm"] and summary["reverted"] == ["litellm"]
     assert any(r.get("previous") for r in host.requests)
     assert not any(p["service"] == "litellm" for r in host.requests for p in r.get("stop") or [])
     rolled = next(e for e in events if e["type"] == "DEPLOY_SUCCESS" and e.get("rollback"))
@@ -310,7 +310,7 @@ def test_a_crash_loop_without_a_previous_version_is_stopped_not_left_looping():
     specs = {n: {"ready_after": 1.0} for n in SEED}
     specs["ollama"]["crash"] = True
     summary, events, host = run(specs, rollback=True)
-    assert summary["services"]["ollama"]["state"] == "failed"
+    assert summary["services"]["ollama"]["state"] == "failed" and summary["reverted"] == []  # its new files stay
     assert summary["services"]["ollama"]["category"] == "crash_loop"
     assert [p["service"] for r in host.requests for p in r.get("stop") or []] == ["ollama"]
     assert any("stopped to end the crash loop" in e["message"] for e in events if e["service"] == "ollama")
