@@ -28,7 +28,8 @@ STEPS = ("check", "secrets", "volumes", "databases", "record", "done")
 def judge(checked: dict, key: str, catalog: dict, here: list[str], force: bool, any_version: bool,
           only: list[str] | None = None) -> tuple[dict, list[str]]:
     """(restore plan, reasons to refuse) from what the host's check step found; pure, so it is unit-tested. `only`:
-    the services whose own parts are restored (the rest of the run is neither judged nor restored)."""
+    the services whose own parts are restored - their volumes and databases, no roles (they exist) and no secrets (an
+    upgrade changes no key): the rest of the run is neither judged nor restored (upgrade.yml's way back)."""
     text = checked["manifest_text"]
     # a restic run is authenticated by restic itself (every byte read back in the check); an archive by its seal
     if not checked.get("authenticated") and not backup.seal_matches(text, checked.get("seal", ""), key):
@@ -62,17 +63,6 @@ def judge(checked: dict, key: str, catalog: dict, here: list[str], force: bool, 
     if checked.get("snapshot"):
         wanted["snapshot"] = checked["snapshot"]
     return wanted, reasons
-
-
-def only_services(wanted: dict, names: list[str]) -> dict:
-    """The restore plan cut to `names`' own parts: their volumes and databases (no roles: they exist), no secrets (an
-    upgrade changes no key), their data records. What upgrade.yml puts back of a service rolled back onto migrated
-    data."""
-    return dict(wanted, volumes=[i for i in wanted.get("volumes") or [] if i.get("service") in names],
-                databases=[i for i in wanted.get("databases") or [] if i.get("kind") == "database"
-                           and i.get("service") in names],
-                secrets=False, secret_services=[],
-                written={name: spec for name, spec in (wanted.get("written") or {}).items() if name in names})
 
 
 class ActionModule(ArchiveAction):
@@ -126,8 +116,6 @@ class ActionModule(ArchiveAction):
                                 flag(args, "force"), flag(args, "any_version"), list(args.get("only") or []))
         if reasons:
             raise backup.BackupError(f"{args['archive']}: nothing was changed:\n- " + "\n- ".join(reasons), "config")
-        if args.get("only"):
-            wanted = only_services(wanted, list(args["only"]))
         for skipped in wanted["skipped"]:
             self.emit(ev.make_event(ev.RESTORE_PART, "restore", f"not for this host: {skipped}"))
         size = f"{backup.human(wanted['size'])}, " if wanted.get("size") else ""

@@ -192,11 +192,14 @@ def test_what_wrote_the_restored_data_is_recorded_on_the_host_once_it_is_back():
 
 
 def test_upgrade_rollback_restores_only_the_services_own_parts():
-    plan = dict(PLAN, volumes=FILES[:2], databases=FILES[2:3] + [{"kind": "roles", "path": "pg/roles.sql"}],
-                written={"web": {"images": ["lab/web:1"]}, "n8n": {"images": ["n8n:1"]}})
-    cut = platform_restore.only_services(plan, ["web"])
+    files = FILES + [{"path": "pg/roles.sql", "kind": "roles"}]
+    text = json.dumps(dict(json.loads(MANIFEST), files=files, images={"web": {"web": "lab/web:1"}, "n8n": {"n8n": "n8n:1"}}))
+    catalog = dict(CATALOG, n8n={"images": {"n8n": "n8n:1"}, "backup": {"volumes": [{"name": "n8n_data"}]}})
+    cut, reasons = platform_restore.judge(dict(checked(), manifest_text=text, authenticated=True), KEY, catalog,
+                                          ["web", "n8n", "postgres"], True, False, ["web"])
+    assert not reasons
     assert [i["volume"] for i in cut["volumes"]] == ["web_data"] and cut["databases"] == FILES[2:3]
-    assert cut["secrets"] is False and cut["written"] == {"web": {"images": ["lab/web:1"]}}
+    assert cut["secrets"] is False and cut["written"] == {"web": {"images": ["lab/web:1"], "keys": ["key"]}}
 
 
 def test_a_restore_of_some_services_judges_only_their_parts():
